@@ -1,0 +1,236 @@
+//! Fixed-size binary values, carried as unpadded base64url text.
+
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::VerifyingKey;
+use rand::TryRng as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+/// Unpadded base64url, the only binary-to-text encoding in the formats.
+///
+/// Decoding is strict: padding and non-canonical trailing bits are refused,
+/// so every value has exactly one textual form.
+pub fn encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// See [`encode`].
+pub fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    URL_SAFE_NO_PAD.decode(text)
+}
+
+/// The operating system's secure random source failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's secure random source failed: {0}")]
+pub struct RandomSourceError(String);
+
+/// `N` bytes from the operating system's secure random source.
+pub fn os_random<const N: usize>() -> Result<[u8; N], RandomSourceError> {
+    let mut bytes = [0u8; N];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut bytes)
+        .map_err(|e| RandomSourceError(e.to_string()))?;
+    Ok(bytes)
+}
+
+/// SHA-256 over a domain-separation tag followed by `parts`.
+pub(crate) fn tagged_hash(tag: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(tag);
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// A fixed-size byte string whose text form is unpadded base64url.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes<const N: usize>(pub [u8; N]);
+
+/// A SHA-256 value: a license-key fingerprint or a request hash.
+pub type Digest = Bytes<32>;
+/// The identifier of an issuer signing key (see [`crate::trust::key_id`]).
+pub type KeyId = Bytes<8>;
+/// The random identifier of a license request.
+pub type RequestId = Bytes<16>;
+
+impl<const N: usize> Bytes<N> {
+    pub fn as_bytes(&self) -> &[u8; N] {
+        &self.0
+    }
+}
+
+impl<const N: usize> fmt::Display for Bytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&encode(&self.0))
+    }
+}
+
+impl<const N: usize> fmt::Debug for Bytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Bytes({self})")
+    }
+}
+
+/// Why a base64url field did not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BytesError {
+    #[error("not unpadded base64url text")]
+    NotBase64,
+    #[error("{got} bytes where {expected} are expected")]
+    WrongLength { expected: usize, got: usize },
+}
+
+impl<const N: usize> FromStr for Bytes<N> {
+    type Err = BytesError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = decode(s).map_err(|_| BytesError::NotBase64)?;
+        let got = bytes.len();
+        let array =
+            <[u8; N]>::try_from(bytes).map_err(|_| BytesError::WrongLength { expected: N, got })?;
+        Ok(Self(array))
+    }
+}
+
+impl<const N: usize> Serialize for Bytes<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Bytes<N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An Ed25519 public key that is a valid curve point and not of small order.
+///
+/// Small-order ("weak") keys are refused at parse time: with such a key a
+/// single signature can verify for many messages.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(VerifyingKey);
+
+/// Why a public key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicKeyError {
+    #[error("not a 32-byte base64url value: {0}")]
+    Encoding(BytesError),
+    #[error("not a valid Ed25519 point")]
+    NotAPoint,
+    #[error("a small-order (weak) Ed25519 key, which is never accepted")]
+    Weak,
+}
+
+impl PublicKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, PublicKeyError> {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| PublicKeyError::NotAPoint)?;
+        if key.is_weak() {
+            return Err(PublicKeyError::Weak);
+        }
+        Ok(Self(key))
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.0
+    }
+
+    /// Checks `signature` over `message` with `verify_strict`, which refuses
+    /// non-canonical signatures and small-order components.
+    pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        self.0.verify_strict(message, &signature).is_ok()
+    }
+}
+
+impl From<VerifyingKey> for PublicKey {
+    fn from(key: VerifyingKey) -> Self {
+        Self(key)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&encode(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = PublicKeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes: Bytes<32> = s.parse().map_err(PublicKeyError::Encoding)?;
+        Self::from_bytes(&bytes.0)
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_round_trip_through_text() {
+        let value = Bytes([7u8; 16]);
+        let text = value.to_string();
+        assert_eq!(text.parse::<Bytes<16>>().unwrap(), value);
+    }
+
+    #[test]
+    fn bytes_refuse_padding_wrong_length_and_trailing_bits() {
+        assert_eq!(
+            "AAAA".parse::<Bytes<16>>(),
+            Err(BytesError::WrongLength {
+                expected: 16,
+                got: 3
+            })
+        );
+        assert_eq!("AA==".parse::<Bytes<1>>(), Err(BytesError::NotBase64));
+        // "AB" has non-zero trailing bits: a second spelling of [0x00].
+        assert_eq!("AB".parse::<Bytes<1>>(), Err(BytesError::NotBase64));
+        assert_eq!("AA".parse::<Bytes<1>>(), Ok(Bytes([0])));
+    }
+
+    #[test]
+    fn public_key_refuses_small_order_points() {
+        // The identity point, encoded: y = 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(PublicKey::from_bytes(&identity), Err(PublicKeyError::Weak));
+    }
+
+    #[test]
+    fn os_random_gives_distinct_values() {
+        let a = os_random::<16>().unwrap();
+        let b = os_random::<16>().unwrap();
+        assert_ne!(a, b);
+    }
+}

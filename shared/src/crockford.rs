@@ -1,0 +1,220 @@
+//! Grouped codes for humans to type: license keys and device ids.
+//!
+//! A code is a fixed prefix, then data characters and one check character in
+//! Crockford's base32 alphabet (no I, L, O or U), in groups of five joined by
+//! hyphens. The check character is Luhn mod 32, which catches every single
+//! mistyped character and almost every swap of two neighbours, so a typo is
+//! reported before anything is sent to the vendor.
+
+/// Crockford's base32 alphabet: the digit-like letters I, L and O and the
+/// letter U are left out.
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const GROUP: usize = 5;
+
+/// Why a typed code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("the {what} is empty; paste the {what} the ReN3 team sent you")]
+    Empty { what: &'static str },
+    #[error("this is not a {what}: a {what} starts with `{prefix}-`")]
+    WrongPrefix {
+        what: &'static str,
+        prefix: &'static str,
+    },
+    #[error(
+        "the {what} has {got} characters after `{prefix}-` where {expected} are expected; \
+         check that it was copied in full"
+    )]
+    WrongLength {
+        what: &'static str,
+        prefix: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error(
+        "the {what} contains `{ch}`, which is not a character a {what} uses \
+         (digits and letters except I, L, O and U)"
+    )]
+    BadCharacter { what: &'static str, ch: char },
+    #[error(
+        "the {what} contains a typo: its check character does not match; \
+         compare it character by character with the one the ReN3 team sent"
+    )]
+    CheckFailed { what: &'static str },
+}
+
+/// The shape of one kind of code.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CodeShape {
+    pub what: &'static str,
+    pub prefix: &'static str,
+    /// Data characters, not counting the check character.
+    pub data_len: usize,
+}
+
+fn value_of(ch: u8) -> Option<u8> {
+    let ch = match ch.to_ascii_uppercase() {
+        b'O' => b'0',
+        b'I' | b'L' => b'1',
+        other => other,
+    };
+    ALPHABET.iter().position(|&a| a == ch).map(|p| p as u8)
+}
+
+/// Luhn mod 32 over `values` as if a check character were to follow them.
+fn check_value(values: &[u8]) -> u8 {
+    let mut sum = 0u32;
+    for (i, &v) in values.iter().rev().enumerate() {
+        let mut addend = u32::from(v) * if i % 2 == 0 { 2 } else { 1 };
+        addend = addend / 32 + addend % 32;
+        sum += addend;
+    }
+    ((32 - sum % 32) % 32) as u8
+}
+
+impl CodeShape {
+    /// Canonical text from data values (each below 32).
+    pub fn format(&self, data: &[u8]) -> String {
+        debug_assert_eq!(data.len(), self.data_len);
+        let mut chars: Vec<u8> = data.to_vec();
+        chars.push(check_value(data));
+        let mut out = String::with_capacity(self.prefix.len() + chars.len() * 6 / 5 + 1);
+        out.push_str(self.prefix);
+        for group in chars.chunks(GROUP) {
+            out.push('-');
+            out.extend(group.iter().map(|&v| char::from(ALPHABET[usize::from(v)])));
+        }
+        out
+    }
+
+    /// A new random code. Each random byte gives one character (256 is a
+    /// multiple of 32, so every character is uniform).
+    #[cfg(feature = "signing")]
+    pub fn generate<const N: usize>(&self) -> Result<String, crate::RandomSourceError> {
+        debug_assert_eq!(N, self.data_len);
+        let data = crate::binary::os_random::<N>()?.map(|b| b & 31);
+        Ok(self.format(&data))
+    }
+
+    /// Parses a typed code: case, hyphens and spaces are free, and the
+    /// look-alikes O, I and L read as 0, 1 and 1. Returns the canonical form.
+    pub fn parse(&self, input: &str) -> Result<String, CodeError> {
+        let what = self.what;
+        let compact: Vec<u8> = input
+            .bytes()
+            .filter(|b| !matches!(b, b'-' | b' ' | b'\t' | b'\r' | b'\n'))
+            .collect();
+        if compact.is_empty() {
+            return Err(CodeError::Empty { what });
+        }
+        let prefix = self.prefix.as_bytes();
+        if compact.len() < prefix.len() || !compact[..prefix.len()].eq_ignore_ascii_case(prefix) {
+            return Err(CodeError::WrongPrefix {
+                what,
+                prefix: self.prefix,
+            });
+        }
+        let body = &compact[prefix.len()..];
+        let mut values = Vec::with_capacity(body.len());
+        for &b in body {
+            match value_of(b) {
+                Some(v) => values.push(v),
+                None => {
+                    let ch = if b.is_ascii_graphic() {
+                        char::from(b)
+                    } else {
+                        '\u{FFFD}'
+                    };
+                    return Err(CodeError::BadCharacter { what, ch });
+                }
+            }
+        }
+        if values.len() != self.data_len + 1 {
+            return Err(CodeError::WrongLength {
+                what,
+                prefix: self.prefix,
+                expected: self.data_len + 1,
+                got: values.len(),
+            });
+        }
+        let (data, check) = values.split_at(self.data_len);
+        if check_value(data) != check[0] {
+            return Err(CodeError::CheckFailed { what });
+        }
+        Ok(self.format(data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHAPE: CodeShape = CodeShape {
+        what: "test code",
+        prefix: "TST1",
+        data_len: 9,
+    };
+
+    #[test]
+    fn format_groups_by_five_with_check_last() {
+        let code = SHAPE.format(&[0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(code.len(), "TST1-01234-5678C".len());
+        assert_eq!(SHAPE.parse(&code).unwrap(), code);
+    }
+
+    #[test]
+    fn parse_is_lenient_about_case_spacing_and_look_alikes() {
+        let code = SHAPE.format(&[0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let body = &code["TST1".len()..];
+        let sloppy = format!(
+            "tst1{}",
+            body.to_lowercase()
+                .replace('-', " ")
+                .replace('0', "o")
+                .replace('1', "l")
+        );
+        assert_eq!(SHAPE.parse(&sloppy).unwrap(), code);
+    }
+
+    #[test]
+    fn every_single_substitution_is_caught() {
+        let data = [3, 14, 15, 9, 26, 5, 31, 8, 27];
+        let code = SHAPE.format(&data);
+        let compact: Vec<u8> = code.bytes().filter(|&b| b != b'-').collect();
+        for pos in 4..compact.len() {
+            for &replacement in ALPHABET {
+                if replacement == compact[pos] {
+                    continue;
+                }
+                let mut typo = compact.clone();
+                typo[pos] = replacement;
+                let typo = String::from_utf8(typo).unwrap();
+                assert_eq!(
+                    SHAPE.parse(&typo),
+                    Err(CodeError::CheckFailed { what: "test code" }),
+                    "{typo}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        assert_eq!(
+            SHAPE.parse("  "),
+            Err(CodeError::Empty { what: "test code" })
+        );
+        assert!(matches!(
+            SHAPE.parse("XYZ-123"),
+            Err(CodeError::WrongPrefix { .. })
+        ));
+        assert!(matches!(
+            SHAPE.parse("TST1-0123"),
+            Err(CodeError::WrongLength { got: 4, .. })
+        ));
+        assert!(matches!(
+            SHAPE.parse("TST1-0123U-56789"),
+            Err(CodeError::BadCharacter { ch: 'U', .. })
+        ));
+    }
+}

@@ -1,0 +1,35 @@
+//! Wire formats of the ReN3 offline licensing exchange.
+//!
+//! This crate is the compatibility boundary between the ingestor (`ren3-client`)
+//! and the vendor's tool (`ren3-issuer`): `docs/FORMAT.md` is its normative
+//! specification and the golden vectors in `fixtures/` pin it byte for byte.
+//! Changing a serialized type here changes the protocol and must change the
+//! format version.
+//!
+//! Everything that only the vendor does (signing payloads, minting license
+//! keys and device ids) sits behind the `signing` feature, so the client links
+//! verification only.
+
+pub mod armor;
+pub mod binary;
+mod crockford;
+pub mod device;
+#[cfg(feature = "signing")]
+pub mod issuer_key;
+pub mod license_key;
+pub mod payload;
+pub mod request;
+pub mod timestamp;
+pub mod token;
+pub mod trust;
+
+pub use binary::{Digest, KeyId, PublicKey, RandomSourceError, RequestId};
+pub use crockford::CodeError;
+pub use device::{DeviceId, DeviceKey};
+#[cfg(feature = "signing")]
+pub use issuer_key::IssuerKey;
+pub use license_key::LicenseKey;
+pub use payload::{License, VerifiedPayload};
+pub use request::{LicenseRequest, Product, VerifiedRequest};
+pub use token::{Kind, TokenError};
+pub use trust::{TrustError, TrustedKey, TrustedKeys};

@@ -1,0 +1,193 @@
+//! The license request: made and signed on the device, read by the vendor.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::binary::{Bytes, Digest, PublicKey, RandomSourceError, RequestId, os_random};
+use crate::device::{DeviceId, DeviceKey};
+use crate::license_key::LicenseKey;
+use crate::timestamp;
+use crate::token::{Envelope, Kind, TokenError};
+
+const MAX_PRODUCT_FIELD: usize = 64;
+
+/// The product that asks for a license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Product {
+    pub name: String,
+    pub version: String,
+}
+
+/// The signed content of a license request. The device public key travels
+/// on the token's signer line, not here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LicenseRequest {
+    /// 128 random bits from the OS's secure random source.
+    pub request_id: RequestId,
+    /// Unix seconds on the device's clock.
+    pub created_at: i64,
+    pub client_device_id: DeviceId,
+    /// The fingerprint of the license key: the key itself never travels.
+    pub license_key_fingerprint: Digest,
+    pub product: Product,
+}
+
+impl LicenseRequest {
+    /// A new request with a fresh random id.
+    pub fn new(
+        client_device_id: DeviceId,
+        license_key: &LicenseKey,
+        product: Product,
+        created_at: i64,
+    ) -> Result<Self, RandomSourceError> {
+        Ok(Self {
+            request_id: Bytes(os_random::<16>()?),
+            created_at,
+            client_device_id,
+            license_key_fingerprint: license_key.fingerprint(),
+            product,
+        })
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !timestamp::is_in_range(self.created_at) {
+            return Err("createdAt is out of range".into());
+        }
+        for (field, value) in [
+            ("product.name", &self.product.name),
+            ("product.version", &self.product.version),
+        ] {
+            if value.is_empty()
+                || value.len() > MAX_PRODUCT_FIELD
+                || !value.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(format!(
+                    "{field} must be 1 to {MAX_PRODUCT_FIELD} printable ASCII characters without spaces"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs the request with the device key.
+    pub fn sign(&self, device: &DeviceKey) -> Result<VerifiedRequest, TokenError> {
+        self.validate()
+            .map_err(|reason| TokenError::invalid(Kind::Request, reason))?;
+        let body = serde_json::to_vec(self)
+            .map_err(|e| TokenError::invalid(Kind::Request, e.to_string()))?;
+        let device_public_key = device.public_key();
+        let envelope = Envelope::seal(Kind::Request, &device_public_key.to_string(), &body, |m| {
+            device.sign(m)
+        });
+        Ok(VerifiedRequest {
+            request: self.clone(),
+            device_public_key,
+            envelope,
+        })
+    }
+}
+
+/// A request whose device signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    pub request: LicenseRequest,
+    /// The key the request is signed with; a payload binds to it.
+    pub device_public_key: PublicKey,
+    envelope: Envelope,
+}
+
+impl VerifiedRequest {
+    /// Decodes pasted text and checks the device signature (`verify_strict`
+    /// over the exact shipped bytes), then the content.
+    pub fn open(input: &str) -> Result<Self, TokenError> {
+        let kind = Kind::Request;
+        let envelope = Envelope::open(input, kind)?;
+        let device_public_key: PublicKey = envelope.signer().parse().map_err(|e| {
+            TokenError::invalid(
+                kind,
+                format!("the signer line is not a usable device key: {e}"),
+            )
+        })?;
+        if !device_public_key.verify_strict(envelope.message(), envelope.signature()) {
+            return Err(TokenError::BadSignature {
+                expected: kind,
+                signer: "the device key it carries".into(),
+            });
+        }
+        let request: LicenseRequest = serde_json::from_slice(envelope.body())
+            .map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        request
+            .validate()
+            .map_err(|r| TokenError::invalid(kind, r))?;
+        Ok(Self {
+            request,
+            device_public_key,
+            envelope,
+        })
+    }
+
+    /// The canonical single-line token.
+    pub fn token(&self) -> String {
+        self.envelope.token()
+    }
+
+    /// SHA-256 of the exact signed message: what a payload names as the
+    /// request it answers.
+    pub fn hash(&self) -> Digest {
+        Bytes(Sha256::digest(self.envelope.message()).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> (DeviceKey, LicenseRequest) {
+        let device = DeviceKey::from_seed(&[3u8; 32]);
+        let key = LicenseKey::parse("REN3K1-00000-00000-00000-00000-00000").unwrap();
+        let id = DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap();
+        let product = Product {
+            name: "ren3-ingestor".into(),
+            version: "1.0.0".into(),
+        };
+        (
+            device,
+            LicenseRequest::new(id, &key, product, 1_800_000_000).unwrap(),
+        )
+    }
+
+    #[test]
+    fn signed_request_verifies_and_hash_is_stable() {
+        let (device, req) = request();
+        let signed = req.sign(&device).unwrap();
+        let opened = VerifiedRequest::open(&signed.token()).unwrap();
+        assert_eq!(opened.request, req);
+        assert_eq!(opened.device_public_key, device.public_key());
+        assert_eq!(opened.hash(), signed.hash());
+    }
+
+    #[test]
+    fn a_resigned_body_under_another_key_fails_the_signature() {
+        let (device, req) = request();
+        let signed = req.sign(&device).unwrap();
+        // Same message, signature from a different key: well formed, forged.
+        let other = DeviceKey::from_seed(&[4u8; 32]);
+        let forged = Envelope::seal(
+            Kind::Request,
+            &device.public_key().to_string(),
+            signed.envelope.body(),
+            |m| other.sign(m),
+        );
+        let err = VerifiedRequest::open(&forged.token()).unwrap_err();
+        assert_eq!(err.code(), "signature_invalid");
+    }
+
+    #[test]
+    fn request_ids_are_random() {
+        let (_, a) = request();
+        let (_, b) = request();
+        assert_ne!(a.request_id, b.request_id);
+    }
+}

@@ -1,0 +1,42 @@
+//! Times on the wire are whole seconds since the Unix epoch, UTC (i64):
+//! unambiguous, with no time zone or leap-second spelling to disagree on.
+//! People see them as RFC 3339.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The system clock, in Unix seconds.
+pub fn now() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// RFC 3339 in UTC, e.g. `2027-03-01T00:00:00Z`.
+pub fn format(unix_seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{unix_seconds} (out of range)"))
+}
+
+/// The wire range of a time: years 1970 to 9999.
+pub fn is_in_range(unix_seconds: i64) -> bool {
+    (0..=253_402_300_799).contains(&unix_seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_rfc3339_utc() {
+        assert_eq!(format(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format(1_803_859_200), "2027-03-01T00:00:00Z");
+        assert!(is_in_range(1_803_859_200));
+        assert!(!is_in_range(-1));
+    }
+}

@@ -1,0 +1,531 @@
+//! The token envelope shared by every signed artefact (docs/FORMAT.md, "Tokens").
+//!
+//! ```text
+//! <prefix><message>.<signature>.<check>
+//! ```
+//!
+//! `message` and `signature` are base64url; `check` is a checksum over
+//! everything before it. The checksum tells damage in transit (a truncated
+//! or mistyped token) from forgery (a well-formed token whose signature
+//! fails), which get different errors.
+//!
+//! The signed message is `<domain>\n<signer>\n<body>`: a domain-separation
+//! line that differs for each artefact, the signer's identity, then JSON.
+//! Signatures cover these exact bytes; nothing is re-serialised to verify.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::armor::{self, ArmorError};
+use crate::binary;
+
+/// Any input longer than this is refused before it is parsed.
+pub const MAX_INPUT_LEN: usize = 64 * 1024;
+/// Bytes of the checksum segment (48 bits, 8 base64url characters).
+const CHECK_LEN: usize = 6;
+/// The longest signer field: a base64url Ed25519 public key is 43.
+const MAX_SIGNER_LEN: usize = 64;
+
+/// The kinds of signed token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// From the customer's ingestor to the vendor, signed by the device key.
+    Request,
+    /// From the vendor to the ingestor, signed by an issuer key.
+    Payload,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::Request, Kind::Payload];
+
+    /// The typed prefix: what the token is, and its format version.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Kind::Request => "ren3-request-v1.",
+            Kind::Payload => "ren3-payload-v1.",
+        }
+    }
+
+    /// The prefix without its version, to recognise other versions.
+    fn family(self) -> &'static str {
+        match self {
+            Kind::Request => "ren3-request-v",
+            Kind::Payload => "ren3-payload-v",
+        }
+    }
+
+    /// The first line of the signed message (domain separation).
+    pub fn domain(self) -> &'static str {
+        match self {
+            Kind::Request => "ren3/license-request/v1",
+            Kind::Payload => "ren3/license-payload/v1",
+        }
+    }
+
+    /// The label of the optional armoured block.
+    pub fn armor_label(self) -> &'static str {
+        match self {
+            Kind::Request => "REN3 LICENSE REQUEST",
+            Kind::Payload => "REN3 LICENSE PAYLOAD",
+        }
+    }
+
+    fn with_article(self) -> &'static str {
+        match self {
+            Kind::Request => "a license request",
+            Kind::Payload => "a license payload",
+        }
+    }
+
+    /// Wraps a token of this kind in an armoured block for e-mail.
+    pub fn armor(self, token: &str) -> String {
+        armor::armor(self.armor_label(), token)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Request => "license request",
+            Kind::Payload => "license payload",
+        })
+    }
+}
+
+/// Why a token was refused. Each variant has a stable [`code`](Self::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("no {expected} was given: the input is empty")]
+    Empty { expected: Kind },
+    #[error(
+        "the input is {len} bytes, and a {expected} is never more than {max}: \
+         paste only the token"
+    )]
+    TooLarge {
+        expected: Kind,
+        len: usize,
+        max: usize,
+    },
+    #[error("this is {found}, not a {expected}")]
+    WrongKind { expected: Kind, found: &'static str },
+    #[error("this is not a {expected}: a {expected} starts with `{prefix}`", prefix = expected.prefix())]
+    NotAToken { expected: Kind },
+    #[error(
+        "this {expected} is in format version {version}, which this build cannot read \
+         (it reads version 1); ask the ReN3 team for a version 1 token or upgrade"
+    )]
+    UnsupportedVersion { expected: Kind, version: String },
+    #[error(
+        "the {expected} is damaged: {reason}; it was probably truncated or altered in \
+         transit, so copy it again in full"
+    )]
+    Damaged { expected: Kind, reason: String },
+    #[error(
+        "the {expected}'s signature does not verify against {signer}: it was altered \
+         after signing or forged; do not use it"
+    )]
+    BadSignature { expected: Kind, signer: String },
+    #[error(
+        "the {expected} is signed by key `{key_id}`, which is not among the trusted keys; \
+         ask the ReN3 team for their current trusted-keys file"
+    )]
+    UntrustedKey { expected: Kind, key_id: String },
+    #[error("the {expected} is correctly signed but its content is invalid: {reason}")]
+    Invalid { expected: Kind, reason: String },
+}
+
+impl TokenError {
+    /// A stable machine-readable code (listed in the README).
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Empty { .. } => "token_empty",
+            TokenError::TooLarge { .. } => "token_too_large",
+            TokenError::WrongKind { .. } => "token_wrong_kind",
+            TokenError::NotAToken { .. } => "token_unrecognised",
+            TokenError::UnsupportedVersion { .. } => "token_unsupported_version",
+            TokenError::Damaged { .. } => "token_damaged",
+            TokenError::BadSignature { .. } => "signature_invalid",
+            TokenError::UntrustedKey { .. } => "untrusted_key",
+            TokenError::Invalid { .. } => "token_invalid",
+        }
+    }
+
+    pub(crate) fn damaged(expected: Kind, reason: impl Into<String>) -> Self {
+        TokenError::Damaged {
+            expected,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid(expected: Kind, reason: impl Into<String>) -> Self {
+        TokenError::Invalid {
+            expected,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A decoded token whose structure and checksum are sound. Its signature
+/// is *not* yet checked: that is the artefact module's job, since only it
+/// knows which key must have signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    kind: Kind,
+    message: Vec<u8>,
+    signature: [u8; 64],
+    signer_end: usize,
+}
+
+fn checksum(signed_part: &str) -> String {
+    let digest = Sha256::digest(signed_part.as_bytes());
+    binary::encode(&digest[..CHECK_LEN])
+}
+
+/// What a piece of text looks like, when it is not the token we wanted.
+fn looks_like(compact: &str) -> Option<&'static str> {
+    let upper = compact.to_ascii_uppercase();
+    if let Some(kind) = Kind::ALL.iter().find(|k| compact.starts_with(k.family())) {
+        return Some(kind.with_article());
+    }
+    if upper.starts_with("REN3K1") {
+        Some("a license key")
+    } else if upper.starts_with("REN3D1") {
+        Some("a client device id")
+    } else if compact.starts_with('{') {
+        Some("JSON text")
+    } else {
+        None
+    }
+}
+
+impl Envelope {
+    /// Builds and signs a message: `sign` receives the exact bytes to sign.
+    pub(crate) fn seal(
+        kind: Kind,
+        signer: &str,
+        body: &[u8],
+        sign: impl FnOnce(&[u8]) -> [u8; 64],
+    ) -> Self {
+        let mut message = Vec::with_capacity(kind.domain().len() + signer.len() + body.len() + 2);
+        message.extend_from_slice(kind.domain().as_bytes());
+        message.push(b'\n');
+        message.extend_from_slice(signer.as_bytes());
+        let signer_end = message.len();
+        message.push(b'\n');
+        message.extend_from_slice(body);
+        let signature = sign(&message);
+        Self {
+            kind,
+            message,
+            signature,
+            signer_end,
+        }
+    }
+
+    /// Reads a token of kind `expected` from pasted text: surrounding
+    /// whitespace, line breaks anywhere and an armoured block are accepted.
+    pub fn open(input: &str, expected: Kind) -> Result<Self, TokenError> {
+        if input.len() > MAX_INPUT_LEN {
+            return Err(TokenError::TooLarge {
+                expected,
+                len: input.len(),
+                max: MAX_INPUT_LEN,
+            });
+        }
+        let compact = compact_token_text(input, expected)?;
+        let Some(rest) = compact.strip_prefix(expected.prefix()) else {
+            return Err(classify_foreign(&compact, expected));
+        };
+        let parts: Vec<&str> = rest.split('.').collect();
+        let [message_b64, signature_b64, check] = parts[..] else {
+            return Err(TokenError::damaged(
+                expected,
+                format!(
+                    "it has {} dot-separated parts after the prefix where 3 are expected",
+                    parts.len()
+                ),
+            ));
+        };
+        let signed_part_len = compact.len() - check.len() - 1;
+        if checksum(&compact[..signed_part_len]) != check {
+            return Err(TokenError::damaged(expected, "its checksum does not match"));
+        }
+        let message = binary::decode(message_b64)
+            .map_err(|_| TokenError::damaged(expected, "its message is not valid base64url"))?;
+        let signature = binary::decode(signature_b64)
+            .ok()
+            .and_then(|s| <[u8; 64]>::try_from(s).ok())
+            .ok_or_else(|| {
+                TokenError::damaged(expected, "its signature is not 64 bytes of base64url")
+            })?;
+        Self::from_parts(expected, message, signature)
+    }
+
+    fn from_parts(kind: Kind, message: Vec<u8>, signature: [u8; 64]) -> Result<Self, TokenError> {
+        let domain = kind.domain().as_bytes();
+        let after_domain = message
+            .strip_prefix(domain)
+            .and_then(|m| m.strip_prefix(b"\n"))
+            .ok_or_else(|| {
+                TokenError::invalid(
+                    kind,
+                    format!("the signed message does not start with `{}`", kind.domain()),
+                )
+            })?;
+        let signer_len = after_domain
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| TokenError::invalid(kind, "the signed message has no signer line"))?;
+        let signer = &after_domain[..signer_len];
+        if signer.is_empty()
+            || signer.len() > MAX_SIGNER_LEN
+            || !signer
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            return Err(TokenError::invalid(
+                kind,
+                "the signer line is not a base64url value",
+            ));
+        }
+        let signer_end = domain.len() + 1 + signer_len;
+        Ok(Self {
+            kind,
+            message,
+            signature,
+            signer_end,
+        })
+    }
+
+    /// The canonical single-line token.
+    pub fn token(&self) -> String {
+        let mut out = String::from(self.kind.prefix());
+        out.push_str(&binary::encode(&self.message));
+        out.push('.');
+        out.push_str(&binary::encode(&self.signature));
+        let check = checksum(&out);
+        out.push('.');
+        out.push_str(&check);
+        out
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The exact bytes the signature covers.
+    pub fn message(&self) -> &[u8] {
+        &self.message
+    }
+
+    pub fn signature(&self) -> &[u8; 64] {
+        &self.signature
+    }
+
+    /// The signer line: a key id or a device public key, in base64url.
+    pub fn signer(&self) -> &str {
+        let start = self.kind.domain().len() + 1;
+        // from_parts and seal only accept ASCII signer lines.
+        std::str::from_utf8(&self.message[start..self.signer_end]).unwrap_or_default()
+    }
+
+    /// The JSON body after the signer line.
+    pub fn body(&self) -> &[u8] {
+        &self.message[self.signer_end + 1..]
+    }
+}
+
+/// Strips an armoured block and all whitespace, and checks the alphabet.
+fn compact_token_text(input: &str, expected: Kind) -> Result<String, TokenError> {
+    let inner: std::borrow::Cow<'_, str> = match armor::unarmor(input) {
+        Ok(Some(block)) => {
+            if let Some(kind) = Kind::ALL.iter().find(|k| k.armor_label() == block.label)
+                && *kind != expected
+            {
+                return Err(TokenError::WrongKind {
+                    expected,
+                    found: kind.with_article(),
+                });
+            }
+            block.content.into()
+        }
+        Ok(None) => input.into(),
+        Err(ArmorError::Unterminated { label }) => {
+            return Err(TokenError::damaged(
+                expected,
+                format!("the armoured block has no `-----END {label}-----` line"),
+            ));
+        }
+    };
+    let compact: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(TokenError::Empty { expected });
+    }
+    if let Some((pos, ch)) = compact
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        if let Some(found) = looks_like(&compact)
+            && !compact.starts_with(expected.prefix())
+        {
+            return Err(TokenError::WrongKind { expected, found });
+        }
+        let shown = if ch.is_ascii_graphic() {
+            format!("`{ch}`")
+        } else {
+            format!("U+{:04X}", u32::from(ch))
+        };
+        return Err(TokenError::damaged(
+            expected,
+            format!("it contains {shown} at position {pos}, which no token contains"),
+        ));
+    }
+    Ok(compact)
+}
+
+/// The error for text that does not start with the expected prefix.
+fn classify_foreign(compact: &str, expected: Kind) -> TokenError {
+    if let Some(version) = compact
+        .strip_prefix(expected.family())
+        .and_then(|rest| rest.split('.').next())
+    {
+        return TokenError::UnsupportedVersion {
+            expected,
+            version: version.chars().take(8).collect(),
+        };
+    }
+    match looks_like(compact) {
+        Some(found) => TokenError::WrongKind { expected, found },
+        None if expected.prefix().starts_with(compact) => {
+            TokenError::damaged(expected, "it ends right after its prefix")
+        }
+        None => TokenError::NotAToken { expected },
+    }
+}
+
+/// Which kind of token `input` holds, for tools that accept any (`inspect`).
+pub fn detect(input: &str) -> Option<Kind> {
+    if let Ok(Some(block)) = armor::unarmor(input)
+        && let Some(kind) = Kind::ALL.iter().find(|k| k.armor_label() == block.label)
+    {
+        return Some(*kind);
+    }
+    let start: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(32)
+        .collect();
+    Kind::ALL
+        .into_iter()
+        .find(|k| start.starts_with(k.family()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(kind: Kind) -> Envelope {
+        Envelope::seal(kind, "c2lnbmVy", b"{\"a\":1}", |_| [5u8; 64])
+    }
+
+    #[test]
+    fn token_round_trips() {
+        let env = sample(Kind::Payload);
+        let token = env.token();
+        assert!(token.starts_with("ren3-payload-v1."));
+        let back = Envelope::open(&token, Kind::Payload).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.signer(), "c2lnbmVy");
+        assert_eq!(back.body(), b"{\"a\":1}");
+    }
+
+    #[test]
+    fn whitespace_wrapping_and_armor_are_accepted() {
+        let env = sample(Kind::Request);
+        let token = env.token();
+        let wrapped: String = token
+            .as_bytes()
+            .chunks(7)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n ");
+        assert_eq!(
+            Envelope::open(&format!("\n\t {wrapped}  \n"), Kind::Request).unwrap(),
+            env
+        );
+        let armored = Kind::Request.armor(&token);
+        assert_eq!(Envelope::open(&armored, Kind::Request).unwrap(), env);
+    }
+
+    #[test]
+    fn damage_is_told_apart_from_other_failures() {
+        let token = sample(Kind::Payload).token();
+        // 1. truncated anywhere
+        for cut in [token.len() - 1, token.len() - 10, token.len() / 2, 20] {
+            let err = Envelope::open(&token[..cut], Kind::Payload).unwrap_err();
+            assert_eq!(err.code(), "token_damaged", "1. cut at {cut}: {err}");
+        }
+        // 2. one character changed in the signed part
+        let mut altered = token.clone().into_bytes();
+        let pos = "ren3-payload-v1.".len() + 3;
+        altered[pos] = if altered[pos] == b'A' { b'B' } else { b'A' };
+        let err =
+            Envelope::open(std::str::from_utf8(&altered).unwrap(), Kind::Payload).unwrap_err();
+        assert_eq!(err.code(), "token_damaged", "2. {err}");
+        // 3. a stray character
+        let err = Envelope::open(&format!("{token}\""), Kind::Payload).unwrap_err();
+        assert_eq!(err.code(), "token_damaged", "3. {err}");
+        // 4. an unterminated armoured block
+        let armored = Kind::Payload.armor(&token);
+        let cut = armored.lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            Envelope::open(&cut, Kind::Payload).unwrap_err().code(),
+            "token_damaged",
+            "4."
+        );
+    }
+
+    #[test]
+    fn wrong_kind_names_both_kinds() {
+        let request = sample(Kind::Request).token();
+        let err = Envelope::open(&request, Kind::Payload).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this is a license request, not a license payload"
+        );
+        let err = Envelope::open(&Kind::Request.armor(&request), Kind::Payload).unwrap_err();
+        assert_eq!(err.code(), "token_wrong_kind");
+        let err = Envelope::open("REN3K1-00000-00000", Kind::Request).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this is a license key, not a license request"
+        );
+    }
+
+    #[test]
+    fn other_versions_empty_and_oversized_inputs_are_named() {
+        let err = Envelope::open("ren3-payload-v2.abc.def.ghi", Kind::Payload).unwrap_err();
+        assert_eq!(err.code(), "token_unsupported_version");
+        assert_eq!(
+            Envelope::open(" \n ", Kind::Payload).unwrap_err().code(),
+            "token_empty"
+        );
+        let huge = "a".repeat(MAX_INPUT_LEN + 1);
+        assert_eq!(
+            Envelope::open(&huge, Kind::Payload).unwrap_err().code(),
+            "token_too_large"
+        );
+        assert_eq!(
+            Envelope::open("hello", Kind::Payload).unwrap_err().code(),
+            "token_unrecognised"
+        );
+    }
+
+    #[test]
+    fn detect_tells_the_kind() {
+        assert_eq!(detect(&sample(Kind::Request).token()), Some(Kind::Request));
+        assert_eq!(detect(&Kind::Payload.armor("x")), Some(Kind::Payload));
+        assert_eq!(detect("nothing"), None);
+    }
+}
