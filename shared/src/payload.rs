@@ -12,8 +12,10 @@ use crate::token::{Envelope, Kind, TokenError};
 use crate::trust::TrustedKeys;
 
 const MAX_CUSTOMER_CHARS: usize = 200;
-const MAX_NAMES: usize = 64;
-const MAX_NAME_LEN: usize = 64;
+/// At most this many features, and as many limits, in one payload.
+pub const MAX_NAMES: usize = 64;
+/// The longest feature or limit name.
+pub const MAX_NAME_LEN: usize = 64;
 
 /// The signed license fields. The signing key's id travels on the token's
 /// signer line.
@@ -176,6 +178,7 @@ impl VerifiedPayload {
         })
     }
 
+    #[cfg(feature = "signing")]
     pub(crate) fn from_parts(key_id: KeyId, license: License, envelope: Envelope) -> Self {
         Self {
             key_id,

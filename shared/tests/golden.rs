@@ -4,6 +4,8 @@
 //! Regenerate after an intended format change (which must also change the
 //! format version): `REN3_BLESS=1 cargo test -p ren3-shared --test golden`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -74,10 +76,19 @@ fn golden_files() -> Vec<(&'static str, String)> {
     let trust = TrustedKeys::new(vec![issuer.trusted_key(KEY_CREATED_AT)]).unwrap();
 
     vec![
-        ("TEST-ONLY-issuer.key", seed_file(ISSUER_SEED_PHRASE, "issuer signing key")),
-        ("TEST-ONLY-device.key", seed_file(DEVICE_SEED_PHRASE, "device key")),
+        (
+            "TEST-ONLY-issuer.key",
+            seed_file(ISSUER_SEED_PHRASE, "issuer signing key"),
+        ),
+        (
+            "TEST-ONLY-device.key",
+            seed_file(DEVICE_SEED_PHRASE, "device key"),
+        ),
         ("license-key.txt", format!("{LICENSE_KEY}\n")),
-        ("license-key.fingerprint", format!("{}\n", key.fingerprint())),
+        (
+            "license-key.fingerprint",
+            format!("{}\n", key.fingerprint()),
+        ),
         ("device-id.txt", format!("{DEVICE_ID}\n")),
         ("trusted-keys.json", trust.to_file()),
         ("request.token", format!("{}\n", request.token())),
@@ -97,8 +108,12 @@ fn golden_vectors_match_committed_bytes() {
             std::fs::write(&path, &expected).unwrap();
             continue;
         }
-        let committed = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with REN3_BLESS=1 to create it", path.display()));
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run with REN3_BLESS=1 to create it",
+                path.display()
+            )
+        });
         if committed != expected {
             stale.push(name);
         }
@@ -125,7 +140,10 @@ fn committed_vectors_verify_and_decode() {
     let armored = VerifiedPayload::open(&read("payload.armored"), &trust).unwrap();
     assert_eq!(armored, payload);
     let key = LicenseKey::parse(read("license-key.txt").trim()).unwrap();
-    assert_eq!(key.fingerprint().to_string(), read("license-key.fingerprint").trim());
+    assert_eq!(
+        key.fingerprint().to_string(),
+        read("license-key.fingerprint").trim()
+    );
 }
 
 /// The signed message of the committed payload, split as FORMAT.md says.
