@@ -1,0 +1,420 @@
+//! Start-up configuration, from the environment and an optional `.env` file.
+//!
+//! The variable names are the ones the customer-facing registration guide
+//! tells operators to set, so they are lower case and must not be renamed.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ren3_shared::{DeviceId, TrustedKeys};
+
+pub const ENABLE_OFFLINE_LICENSE: &str = "enable_offline_license";
+pub const CLIENT_DEVICE_ID: &str = "client_device_id";
+pub const LICENSE_DB_PATH: &str = "license_db_path";
+pub const LISTEN_ADDR: &str = "listen_addr";
+pub const LICENSE_TRUSTED_KEYS: &str = "license_trusted_keys";
+
+pub const DEFAULT_LICENSE_DB_PATH: &str = "./ren3-license.db";
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
+
+/// The `.env` file read from the working directory, if present.
+const DOTENV_FILE: &str = ".env";
+
+/// The licensing configuration of one ingestor.
+#[derive(Clone)]
+pub struct Config {
+    /// `None` when `enable_offline_license` is off: nothing can be
+    /// registered or imported, and the ingestor is unlicensed.
+    pub offline: Option<OfflineConfig>,
+    pub license_db_path: PathBuf,
+    pub listen_addr: SocketAddr,
+}
+
+/// What offline licensing needs, all checked at start-up.
+#[derive(Clone)]
+pub struct OfflineConfig {
+    pub client_device_id: DeviceId,
+    pub trusted_keys: TrustedKeys,
+    pub trusted_keys_path: PathBuf,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("offline", &self.offline)
+            .field("license_db_path", &self.license_db_path)
+            .field("listen_addr", &self.listen_addr)
+            .finish()
+    }
+}
+
+impl fmt::Debug for OfflineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OfflineConfig")
+            .field("client_device_id", &self.client_device_id)
+            .field("trusted_keys", &self.trusted_keys.keys().len())
+            .field("trusted_keys_path", &self.trusted_keys_path)
+            .finish()
+    }
+}
+
+/// Why the configuration was refused. The message names the variable and
+/// what it expects, and is shown to the operator as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+    #[error("{DOTENV_FILE}: {0}; fix the file or remove it")]
+    DotEnv(String),
+}
+
+impl ConfigError {
+    /// The variable at fault, if the problem is with one variable.
+    pub fn variable(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { variable, .. } => Some(variable),
+            ConfigError::DotEnv(_) => None,
+        }
+    }
+
+    fn invalid(variable: &'static str, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment and `./.env`; a variable set in the
+    /// environment wins over the same variable in the file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let file = read_dotenv(Path::new(DOTENV_FILE))?;
+        Self::from_lookup(|name| {
+            std::env::var_os(name)
+                .map(|value| value.to_string_lossy().into_owned())
+                .or_else(|| file.get(name).cloned())
+        })
+    }
+
+    /// Builds the configuration from `lookup`, which returns a variable's
+    /// value. An empty value counts as unset. Reads the trusted-keys file
+    /// when offline licensing is enabled.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let enabled = match get(ENABLE_OFFLINE_LICENSE) {
+            None => false,
+            Some(value) => parse_bool(&value).ok_or_else(|| {
+                ConfigError::invalid(
+                    ENABLE_OFFLINE_LICENSE,
+                    format!(
+                        "expected true or false (or 1/0, yes/no), found `{}`",
+                        shown(&value)
+                    ),
+                )
+            })?,
+        };
+
+        let license_db_path =
+            PathBuf::from(get(LICENSE_DB_PATH).unwrap_or_else(|| DEFAULT_LICENSE_DB_PATH.into()));
+
+        let listen_addr = get(LISTEN_ADDR).unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into());
+        let listen_addr = listen_addr.parse().map_err(|_| {
+            ConfigError::invalid(
+                LISTEN_ADDR,
+                format!(
+                    "expected an IP address and port such as {DEFAULT_LISTEN_ADDR} \
+                     or 0.0.0.0:5000, found `{}`",
+                    shown(&listen_addr)
+                ),
+            )
+        })?;
+
+        let offline = if enabled {
+            Some(offline_config(&get)?)
+        } else {
+            None
+        };
+
+        Ok(Self {
+            offline,
+            license_db_path,
+            listen_addr,
+        })
+    }
+}
+
+fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig, ConfigError> {
+    let client_device_id = get(CLIENT_DEVICE_ID).ok_or_else(|| {
+        ConfigError::invalid(
+            CLIENT_DEVICE_ID,
+            format!(
+                "required when {ENABLE_OFFLINE_LICENSE} is true; \
+                 set it to the id the ReN3 team sent you"
+            ),
+        )
+    })?;
+    let client_device_id = DeviceId::parse(&client_device_id).map_err(|e| {
+        ConfigError::invalid(
+            CLIENT_DEVICE_ID,
+            format!("{e}; set it to the id the ReN3 team sent you"),
+        )
+    })?;
+
+    let trusted_keys_path = get(LICENSE_TRUSTED_KEYS)
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                LICENSE_TRUSTED_KEYS,
+                format!(
+                    "required when {ENABLE_OFFLINE_LICENSE} is true; set it to the path of \
+                 the trusted-keys file the ReN3 team sent you"
+                ),
+            )
+        })?;
+    let text = std::fs::read_to_string(&trusted_keys_path).map_err(|e| {
+        ConfigError::invalid(
+            LICENSE_TRUSTED_KEYS,
+            format!(
+                "cannot read `{}`: {e}; set it to the path of the trusted-keys file \
+                 the ReN3 team sent you",
+                trusted_keys_path.display()
+            ),
+        )
+    })?;
+    let trusted_keys = TrustedKeys::parse(&text).map_err(|e| {
+        ConfigError::invalid(
+            LICENSE_TRUSTED_KEYS,
+            format!(
+                "`{}`: {e}; ask the ReN3 team for their trusted-keys file and \
+                 use it unchanged",
+                trusted_keys_path.display()
+            ),
+        )
+    })?;
+
+    Ok(OfflineConfig {
+        client_device_id,
+        trusted_keys,
+        trusted_keys_path,
+    })
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// A configured value as it may be echoed back: bounded and printable.
+fn shown(value: &str) -> String {
+    value
+        .chars()
+        .take(64)
+        .flat_map(char::escape_debug)
+        .collect()
+}
+
+/// The variables in `path`, without touching the process environment; a
+/// missing file is no file.
+fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(HashMap::new());
+        }
+        Err(e) => return Err(ConfigError::DotEnv(e.to_string())),
+    };
+    let mut vars = HashMap::new();
+    for item in iter {
+        let (name, value) = item.map_err(|e| ConfigError::DotEnv(e.to_string()))?;
+        // The first declaration wins, as when dotenvy loads a file.
+        vars.entry(name).or_insert(value);
+    }
+    Ok(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEVICE_ID: &str = "REN3D1-00000-00000-00000-00000";
+
+    fn trust_file(dir: &Path) -> PathBuf {
+        let key = ren3_shared::IssuerKey::from_seed(&[1u8; 32]);
+        let trust = TrustedKeys::new(vec![key.trusted_key(1_800_000_000)]).unwrap();
+        let path = dir.join("trusted-keys.json");
+        std::fs::write(&path, trust.to_file()).unwrap();
+        path
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_leave_offline_licensing_off() {
+        let config = config(&[]).unwrap();
+        assert!(config.offline.is_none());
+        assert_eq!(config.license_db_path, PathBuf::from("./ren3-license.db"));
+        assert_eq!(config.listen_addr.to_string(), "127.0.0.1:5000");
+    }
+
+    #[test]
+    fn enabled_offline_licensing_reads_device_id_and_trusted_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = trust_file(dir.path());
+        for spelling in ["true", "TRUE", "1", "yes", "Yes"] {
+            let config = config(&[
+                (ENABLE_OFFLINE_LICENSE, spelling),
+                (CLIENT_DEVICE_ID, "ren3d1 00000 00000 00000 00000"),
+                (LICENSE_TRUSTED_KEYS, trust.to_str().unwrap()),
+                (LICENSE_DB_PATH, "/var/lib/ren3/license.db"),
+                (LISTEN_ADDR, "0.0.0.0:8080"),
+            ])
+            .unwrap();
+            let offline = config.offline.expect(spelling);
+            assert_eq!(offline.client_device_id.as_str(), DEVICE_ID);
+            assert_eq!(offline.trusted_keys.keys().len(), 1);
+            assert_eq!(
+                config.license_db_path,
+                PathBuf::from("/var/lib/ren3/license.db")
+            );
+            assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+        }
+        for spelling in ["false", "0", "no", "NO", ""] {
+            let config = config(&[(ENABLE_OFFLINE_LICENSE, spelling)]).unwrap();
+            assert!(config.offline.is_none(), "{spelling}");
+        }
+    }
+
+    #[test]
+    fn config_errors_name_the_variable_and_what_it_expects() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = trust_file(dir.path());
+        let trust = trust.to_str().unwrap();
+        let garbage = dir.path().join("garbage.json");
+        std::fs::write(&garbage, "{\"format\": \"ren3-trusted-keys-v1\"").unwrap();
+        let garbage = garbage.to_str().unwrap();
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
+        let on = (ENABLE_OFFLINE_LICENSE, "true");
+        let id = (CLIENT_DEVICE_ID, DEVICE_ID);
+
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Vars<'_>, &str, &str)] = &[
+            (
+                &[(ENABLE_OFFLINE_LICENSE, "maybe")],
+                ENABLE_OFFLINE_LICENSE,
+                "expected true or false",
+            ),
+            (
+                &[(LISTEN_ADDR, "localhost")],
+                LISTEN_ADDR,
+                "expected an IP address and port",
+            ),
+            (
+                &[on, (LICENSE_TRUSTED_KEYS, trust)],
+                CLIENT_DEVICE_ID,
+                "required when enable_offline_license is true",
+            ),
+            (
+                &[
+                    on,
+                    (CLIENT_DEVICE_ID, "REN3D1-00000-00000-00000-00001"),
+                    (LICENSE_TRUSTED_KEYS, trust),
+                ],
+                CLIENT_DEVICE_ID,
+                "the client device id contains a typo",
+            ),
+            (
+                &[
+                    on,
+                    (CLIENT_DEVICE_ID, "REN3K1-00000"),
+                    (LICENSE_TRUSTED_KEYS, trust),
+                ],
+                CLIENT_DEVICE_ID,
+                "starts with `REN3D1-`",
+            ),
+            (
+                &[on, id],
+                LICENSE_TRUSTED_KEYS,
+                "required when enable_offline_license is true",
+            ),
+            (
+                &[on, id, (LICENSE_TRUSTED_KEYS, missing)],
+                LICENSE_TRUSTED_KEYS,
+                "cannot read",
+            ),
+            (
+                &[on, id, (LICENSE_TRUSTED_KEYS, garbage)],
+                LICENSE_TRUSTED_KEYS,
+                "the trusted-keys file is not valid",
+            ),
+        ];
+        for (n, (vars, variable, needle)) in cases.iter().enumerate() {
+            let err = config(vars).expect_err(&format!("{n}. must be refused"));
+            assert_eq!(err.variable(), Some(*variable), "{n}. {err}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("{variable}: ")),
+                "{n}. {message}"
+            );
+            assert!(message.contains(needle), "{n}. {message}");
+        }
+    }
+
+    #[test]
+    fn device_id_typo_message_tells_what_to_do() {
+        let err = config(&[
+            (ENABLE_OFFLINE_LICENSE, "true"),
+            (CLIENT_DEVICE_ID, "REN3D1-00000-00000-00000-00001"),
+        ])
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("client_device_id: the client device id contains a typo: "));
+        assert!(message.ends_with("; set it to the id the ReN3 team sent you"));
+    }
+
+    #[test]
+    fn dotenv_file_is_optional_and_read_without_touching_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_dotenv(&dir.path().join(".env")).unwrap().is_empty());
+
+        let path = dir.path().join(".env");
+        std::fs::write(
+            &path,
+            "enable_offline_license=true\nclient_device_id=\"REN3D1-00000-00000-00000-00000\"\n",
+        )
+        .unwrap();
+        let vars = read_dotenv(&path).unwrap();
+        assert_eq!(
+            vars.get(ENABLE_OFFLINE_LICENSE).map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            vars.get(CLIENT_DEVICE_ID).map(String::as_str),
+            Some(DEVICE_ID)
+        );
+
+        std::fs::write(&path, "this line is not an assignment\n").unwrap();
+        let err = read_dotenv(&path).unwrap_err();
+        assert!(err.to_string().starts_with(".env: "), "{err}");
+    }
+}

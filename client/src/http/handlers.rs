@@ -1,0 +1,91 @@
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use ren3_shared::{DeviceId, timestamp};
+
+use super::problem::{ApiError, Json};
+use crate::registration::LicensingError;
+use crate::state::AppState;
+use crate::status::LicenseStatus;
+
+/// What the operator is told to do with a license request.
+pub const SEND_TO: &str = "Send the licenseRequest value to the ReN3 team. They will answer \
+     with a license payload: import it with POST /license/import, together with the same \
+     license key.";
+
+/// `POST /license/register`. No `Debug`: it holds the license key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterBody {
+    pub license_key: String,
+    pub export: bool,
+}
+
+/// `POST /license/import`. No `Debug`: it holds the license key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportBody {
+    pub license_key: String,
+    pub license_payload: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    pub license_request: String,
+    pub request_id: String,
+    pub client_device_id: DeviceId,
+    pub created_at: String,
+    pub license_key_hint: String,
+    pub send_to: &'static str,
+}
+
+pub(super) async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<RegisterBody>,
+) -> Result<axum::Json<RegisterResponse>, ApiError> {
+    if state.offline().is_none() {
+        return Err(refused(LicensingError::OfflineDisabled));
+    }
+    if !body.export {
+        return Err(ApiError::online_activation_unavailable());
+    }
+    let registration = state.register(&body.license_key).await.map_err(refused)?;
+    let request = &registration.request;
+    Ok(axum::Json(RegisterResponse {
+        license_request: request.token(),
+        request_id: request.request.request_id.to_string(),
+        client_device_id: request.request.client_device_id.clone(),
+        created_at: timestamp::format(request.request.created_at),
+        license_key_hint: registration.license_key_hint,
+        send_to: SEND_TO,
+    }))
+}
+
+pub(super) async fn import(
+    State(state): State<AppState>,
+    Json(body): Json<ImportBody>,
+) -> Result<axum::Json<LicenseStatus>, ApiError> {
+    // A re-import of the active license is answered like a first import.
+    state
+        .import(&body.license_key, &body.license_payload)
+        .await
+        .map_err(refused)?;
+    status(State(state)).await
+}
+
+pub(super) async fn status(
+    State(state): State<AppState>,
+) -> Result<axum::Json<LicenseStatus>, ApiError> {
+    let status = state
+        .status()
+        .await
+        .map_err(|e| ApiError::from(LicensingError::Store(e)))?;
+    Ok(axum::Json(status))
+}
+
+/// Refusals are the operator's business, so they are logged by code only.
+fn refused(error: LicensingError) -> ApiError {
+    tracing::info!(code = error.code(), "request refused");
+    ApiError::from(error)
+}

@@ -1,0 +1,75 @@
+//! The licensing endpoints of the customer's registration guide, plus
+//! `GET /license` for the status.
+
+mod handlers;
+pub mod problem;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, Uri, header};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use handlers::{ImportBody, RegisterBody, RegisterResponse, SEND_TO};
+pub use problem::{ApiError, Json};
+
+use crate::state::AppState;
+
+/// The largest request body accepted. The bodies carry a license key and
+/// one payload, which are a few kilobytes; anything near this is a mistake.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The licensing router, with problem+json for unknown routes and methods.
+/// To merge it into another router that has its own fallback, call
+/// `reset_fallback` on one of them first.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/license", get(handlers::status))
+        .route("/license/register", post(handlers::register))
+        .route("/license/import", post(handlers::import))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Responses describe this installation's licensing and must not be
+        // kept by caches or sniffed as another content type.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // Spans record the method and path only: bodies hold license keys
+        // and tokens, which never reach the log.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}

@@ -1,0 +1,196 @@
+//! Every error response is RFC 9457 `application/problem+json` with a
+//! stable `code`, including axum's own rejections.
+
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::registration::LicensingError;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An HTTP error. `detail` is for the operator; internal causes go to the
+/// log and never into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn online_activation_unavailable() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "online_activation_unavailable",
+            "Online activation is not available",
+            "online activation is not available in this build; send {\"export\": true} to get \
+             a request for the ReN3 team",
+        )
+    }
+
+    pub fn not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            format!(
+                "there is nothing at `{}`; the licensing endpoints are POST /license/register, \
+                 POST /license/import and GET /license",
+                path.escape_debug()
+            ),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            format!(
+                "`{}` does not accept {}; the licensing endpoints are POST /license/register, \
+                 POST /license/import and GET /license",
+                path.escape_debug(),
+                method.escape_debug()
+            ),
+        )
+    }
+
+    fn internal(code: &'static str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            "Internal error",
+            "the ingestor's licensing failed internally; its log has the details",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: format!("urn:ren3:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+        };
+        let mut response = (self.status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        );
+        response
+    }
+}
+
+impl From<LicensingError> for ApiError {
+    fn from(error: LicensingError) -> Self {
+        use LicensingError as E;
+
+        let code = error.code();
+        let (status, title) = match &error {
+            E::OfflineDisabled => (StatusCode::CONFLICT, "Offline licensing is disabled"),
+            E::InvalidLicenseKey(_) => (StatusCode::BAD_REQUEST, "Invalid license key"),
+            E::Payload(_) => (StatusCode::BAD_REQUEST, "License payload refused"),
+            E::LicenseKeyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "License payload is for another license key",
+            ),
+            E::DeviceIdMismatch { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "License payload is for another device",
+            ),
+            E::DeviceKeyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "License payload is for another installation",
+            ),
+            E::UnknownRequest => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "License payload answers an unknown request",
+            ),
+            E::NotYetValid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "License is not yet valid"),
+            E::Expired { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "License has expired"),
+            E::Downgrade { .. } => (StatusCode::CONFLICT, "License downgrade refused"),
+            E::Store(_) | E::RandomSource(_) | E::Signing(_) => {
+                tracing::error!(code, "{error}");
+                return Self::internal(code);
+            }
+        };
+        Self::new(status, code, title, error.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let detail = rejection.body_text();
+        match rejection {
+            JsonRejection::JsonSyntaxError(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "Invalid JSON",
+                detail,
+            ),
+            JsonRejection::JsonDataError(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                "Invalid request body",
+                detail,
+            ),
+            JsonRejection::MissingJsonContentType(_) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "send the body as JSON with the header `Content-Type: application/json`",
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "Request body too large",
+                format!(
+                    "the request body is larger than {} KiB; send only the license key and \
+                     the payload",
+                    super::BODY_LIMIT / 1024
+                ),
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "Unreadable request body",
+                other.body_text(),
+            ),
+        }
+    }
+}
+
+/// `axum::Json`, with rejections in problem+json.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);

@@ -1,0 +1,236 @@
+//! The two steps of the customer's registration guide: export a signed
+//! license request, and import the payload the ReN3 team answers with.
+//!
+//! Every check that can refuse an import runs before anything is written,
+//! and the checks that read the store run inside the same `BEGIN IMMEDIATE`
+//! transaction as the write, so two imports cannot interleave.
+
+use ren3_shared::{
+    CodeError, DeviceId, License, LicenseKey, LicenseRequest, Product, RandomSourceError,
+    TokenError, VerifiedPayload, VerifiedRequest, timestamp,
+};
+
+use crate::license::{InstalledLicense, Window};
+use crate::state::AppState;
+use crate::store::{self, StoreError};
+
+/// The product name a license request carries.
+pub const PRODUCT_NAME: &str = "ren3-ingestor";
+
+/// Why registering or importing was refused. Each variant has a stable
+/// [`code`](Self::code); the message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum LicensingError {
+    #[error(
+        "offline licensing is disabled in this ingestor; set enable_offline_license=true and \
+         client_device_id=<the id the ReN3 team sent you> in the ingestor's environment, \
+         then restart it"
+    )]
+    OfflineDisabled,
+    #[error("{0}")]
+    InvalidLicenseKey(CodeError),
+    #[error("{0}")]
+    Payload(TokenError),
+    #[error(
+        "the license payload was issued for a different license key than the one given; \
+         send the license key the payload was issued for, or ask the ReN3 team for a \
+         payload for this key"
+    )]
+    LicenseKeyMismatch,
+    #[error(
+        "the license payload is for client device id `{payload}`, but this ingestor is \
+         configured with `{configured}`; check client_device_id, or ask the ReN3 team for \
+         a payload for this device"
+    )]
+    DeviceIdMismatch {
+        payload: DeviceId,
+        configured: DeviceId,
+    },
+    #[error(
+        "the license payload answers a request made by another installation with the same \
+         client device id; export a new request from this installation with \
+         POST /license/register and send it to the ReN3 team"
+    )]
+    DeviceKeyMismatch,
+    #[error(
+        "this payload answers a request this installation did not make, or one that a newer \
+         import superseded; export a new request with POST /license/register"
+    )]
+    UnknownRequest,
+    #[error(
+        "the license takes effect at {not_before}, and this machine's clock says {now}; \
+         import it after that time, or correct the clock"
+    )]
+    NotYetValid { not_before: String, now: String },
+    #[error(
+        "the license expired at {expires_at} (this machine's clock says {now}); ask the \
+         ReN3 team for a renewed license"
+    )]
+    Expired { expires_at: String, now: String },
+    #[error(
+        "the active license for this license key has serial {active}, and this payload has \
+         serial {offered}; a license is only replaced by a newer one, so import the newest \
+         payload the ReN3 team sent"
+    )]
+    Downgrade { active: u64, offered: u64 },
+    #[error("the license store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    RandomSource(#[from] RandomSourceError),
+    #[error("the license request could not be signed: {0}")]
+    Signing(TokenError),
+}
+
+impl LicensingError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LicensingError::OfflineDisabled => "offline_licensing_disabled",
+            LicensingError::InvalidLicenseKey(_) => "invalid_license_key",
+            LicensingError::Payload(e) => e.code(),
+            LicensingError::LicenseKeyMismatch => "license_key_mismatch",
+            LicensingError::DeviceIdMismatch { .. } => "device_id_mismatch",
+            LicensingError::DeviceKeyMismatch => "device_key_mismatch",
+            LicensingError::UnknownRequest => "unknown_request",
+            LicensingError::NotYetValid { .. } => "license_not_yet_valid",
+            LicensingError::Expired { .. } => "license_expired",
+            LicensingError::Downgrade { .. } => "downgrade_rejected",
+            LicensingError::Store(_) => "storage_error",
+            LicensingError::RandomSource(_) | LicensingError::Signing(_) => "internal_error",
+        }
+    }
+}
+
+/// An exported license request, recorded as pending.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub request: VerifiedRequest,
+    /// The license key with all but its first group masked.
+    pub license_key_hint: String,
+}
+
+/// What an accepted import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imported {
+    /// The payload is now the active license.
+    Installed,
+    /// The payload already was the active license; nothing changed.
+    AlreadyActive,
+}
+
+impl AppState {
+    /// Creates a license request for `license_key`, signed with the device
+    /// key, and records it durably before returning it.
+    pub async fn register(&self, license_key: &str) -> Result<Registration, LicensingError> {
+        let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
+        let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
+        let now = self.now();
+        let product = Product {
+            name: PRODUCT_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let request = LicenseRequest::new(offline.client_device_id.clone(), &key, product, now)?
+            .sign(self.device_key())
+            .map_err(LicensingError::Signing)?;
+        let pending = request.clone();
+        self.store()
+            .call(move |conn| store::insert_pending_request(conn, &pending, now))
+            .await?;
+        tracing::info!(
+            request_id = %request.request.request_id,
+            "exported a license request"
+        );
+        Ok(Registration {
+            request,
+            license_key_hint: key.hint(),
+        })
+    }
+
+    /// Verifies `payload` and, if every check passes, makes it the active
+    /// license. On any refusal nothing is stored and the published license
+    /// is unchanged.
+    pub async fn import(
+        &self,
+        license_key: &str,
+        payload: &str,
+    ) -> Result<Imported, LicensingError> {
+        let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
+        let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
+        let payload = VerifiedPayload::open(payload, &offline.trusted_keys)
+            .map_err(LicensingError::Payload)?;
+        let license = &payload.license;
+        if license.license_key_fingerprint != key.fingerprint() {
+            return Err(LicensingError::LicenseKeyMismatch);
+        }
+        if license.client_device_id != offline.client_device_id {
+            return Err(LicensingError::DeviceIdMismatch {
+                payload: license.client_device_id.clone(),
+                configured: offline.client_device_id.clone(),
+            });
+        }
+        if license.device_public_key != self.device_public_key() {
+            return Err(LicensingError::DeviceKeyMismatch);
+        }
+
+        let (serial, key_id) = (license.serial, payload.key_id);
+        let now = self.now();
+        let handle = self.license();
+        let imported = self
+            .store()
+            .call(move |conn| {
+                let tx = store::write_transaction(conn)?;
+                let token = payload.token();
+                let license = &payload.license;
+                let active = store::active_license(&tx)?;
+                if active.as_ref().is_some_and(|a| a.token == token) {
+                    return Ok(Imported::AlreadyActive);
+                }
+                let answered = store::pending_request_seq(&tx, &license.request_hash)?
+                    .ok_or(LicensingError::UnknownRequest)?;
+                check_window(license, now)?;
+                if let Some(active) = &active
+                    && active.license_key_fingerprint == license.license_key_fingerprint.to_string()
+                    && active.serial >= license.serial
+                {
+                    return Err(LicensingError::Downgrade {
+                        active: active.serial,
+                        offered: license.serial,
+                    });
+                }
+                store::install_license(&tx, &payload, answered, now)?;
+                tx.commit().map_err(StoreError::from)?;
+                // Published while the connection is still held, so concurrent
+                // imports publish in the order they committed.
+                handle.replace(InstalledLicense {
+                    key_id: payload.key_id,
+                    license: payload.license,
+                });
+                Ok(Imported::Installed)
+            })
+            .await?;
+        tracing::info!(
+            serial,
+            key_id = %key_id,
+            already_active = imported == Imported::AlreadyActive,
+            "imported a license payload"
+        );
+        Ok(imported)
+    }
+}
+
+fn check_window(license: &License, now: i64) -> Result<(), LicensingError> {
+    match Window::of(license, now) {
+        Window::InEffect => Ok(()),
+        Window::NotYetValid => Err(LicensingError::NotYetValid {
+            not_before: timestamp::format(license.not_before),
+            now: timestamp::format(now),
+        }),
+        Window::Expired => Err(LicensingError::Expired {
+            expires_at: license
+                .expires_at
+                .map(timestamp::format)
+                .unwrap_or_default(),
+            now: timestamp::format(now),
+        }),
+    }
+}

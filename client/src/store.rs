@@ -1,0 +1,529 @@
+//! The local SQLite store: the device key, pending license requests and
+//! every imported license.
+//!
+//! One connection, behind a mutex, used only from blocking threads through
+//! [`Store::call`]: the async executor never waits on SQLite, and a
+//! connection is never held across an `.await`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ren3_shared::{DeviceKey, RandomSourceError, VerifiedPayload, VerifiedRequest};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
+use rusqlite_migration::{M, Migrations};
+
+/// How long a statement waits for another connection's lock (an operator's
+/// `sqlite3` shell, a second process) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Requests beyond this many are forgotten, oldest first: an operator who
+/// registers again and again must not grow the store without bound.
+pub const MAX_PENDING_REQUESTS: i64 = 16;
+
+/// Append-only: never edit a migration that has shipped, add a new one.
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+    -- The installation's Ed25519 key pair. One row, created on first start.
+    CREATE TABLE device_key (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        seed        BLOB    NOT NULL CHECK (length(seed) = 32),
+        public_key  TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+
+    -- Requests exported and not yet answered. `seq` orders them: clocks can
+    -- repeat or go back, insertion order cannot.
+    CREATE TABLE pending_requests (
+        seq                      INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id               TEXT    NOT NULL UNIQUE,
+        token                    TEXT    NOT NULL,
+        request_hash             TEXT    NOT NULL UNIQUE,
+        license_key_fingerprint  TEXT    NOT NULL,
+        created_at               INTEGER NOT NULL
+    ) STRICT;
+
+    -- Every imported payload. The active license is the one row whose
+    -- replaced_at is NULL. `serial` holds the u64 serial's bit pattern.
+    CREATE TABLE licenses (
+        id                       INTEGER PRIMARY KEY AUTOINCREMENT,
+        token                    TEXT    NOT NULL,
+        serial                   INTEGER NOT NULL,
+        license_key_fingerprint  TEXT    NOT NULL,
+        key_id                   TEXT    NOT NULL,
+        expires_at               INTEGER,
+        imported_at              INTEGER NOT NULL,
+        replaced_at              INTEGER
+    ) STRICT;
+    CREATE UNIQUE INDEX licenses_one_active ON licenses ((replaced_at IS NULL))
+        WHERE replaced_at IS NULL;
+    "#,
+)];
+
+/// Why the store failed. Shown in the log, never in an HTTP response.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the license store `{path}`: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SQLite failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the license store's schema cannot be brought up to date: {0}; if a newer \
+         ingestor wrote it, run that version"
+    )]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("SQLite did not switch the license store to WAL mode (it reports `{0}`)")]
+    NotWal(String),
+    #[error("the license store is damaged: {0}")]
+    Damaged(String),
+    #[error(transparent)]
+    RandomSource(#[from] RandomSourceError),
+    #[error("a database task did not finish: {0}")]
+    TaskFailed(String),
+}
+
+/// A handle to the store; cloning it shares the one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<Path>,
+}
+
+impl Store {
+    /// Opens or creates the store at `path` (owner-only permissions, since
+    /// it holds the device private key) and brings its schema up to date.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let path: PathBuf = path.into();
+        let task_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || open_connection(&task_path))
+            .await
+            .map_err(|e| StoreError::TaskFailed(e.to_string()))??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier `f` dropped its transaction, which rolled
+            // back, so the connection behind a poisoned lock is still sound.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(StoreError::TaskFailed(e.to_string())))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    create_private(path)?;
+    let mut conn = Connection::open(path)?;
+    configure(&conn)?;
+    Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+    Ok(conn)
+}
+
+/// Pragmas are per connection, so they are set at every open and not in a
+/// migration.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotWal(mode));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Creates the database file readable by its owner only, and takes group
+/// and other access away from an existing one. SQLite gives the `-wal` and
+/// `-shm` files it creates the database file's permissions.
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    let error = |source| StoreError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(error)?;
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for file in files {
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format_args!("{:o}", mode & 0o777),
+                "the license store was readable by others; restricting it to its owner"
+            );
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(error)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+        .map_err(|source| StoreError::Create {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Every write goes through this: `BEGIN IMMEDIATE` takes the write lock up
+/// front, so a transaction never fails half-way on a lock upgrade.
+pub fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+}
+
+/// The installation's key, created with the OS's secure random source on
+/// first start.
+pub fn load_or_create_device_key(conn: &mut Connection, now: i64) -> Result<DeviceKey, StoreError> {
+    if let Some(key) = load_device_key(conn)? {
+        return Ok(key);
+    }
+    let key = DeviceKey::generate()?;
+    let tx = write_transaction(conn)?;
+    // Another process may have created it meanwhile; the first key stays.
+    tx.execute(
+        "INSERT INTO device_key (id, seed, public_key, created_at) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO NOTHING",
+        params![key.seed().as_slice(), key.public_key().to_string(), now],
+    )?;
+    tx.commit()?;
+    load_device_key(conn)?
+        .ok_or_else(|| StoreError::Damaged("the device key vanished after it was stored".into()))
+}
+
+fn load_device_key(conn: &Connection) -> Result<Option<DeviceKey>, StoreError> {
+    let row: Option<(Vec<u8>, String)> = conn
+        .query_row(
+            "SELECT seed, public_key FROM device_key WHERE id = 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((seed, public_key)) = row else {
+        return Ok(None);
+    };
+    let seed = <[u8; 32]>::try_from(seed)
+        .map_err(|_| StoreError::Damaged("the device key is not 32 bytes".into()))?;
+    let key = DeviceKey::from_seed(&seed);
+    if key.public_key().to_string() != public_key {
+        return Err(StoreError::Damaged(
+            "the device key does not match its recorded public key".into(),
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// Records an exported request durably, forgetting the oldest beyond
+/// [`MAX_PENDING_REQUESTS`] in the same transaction.
+pub fn insert_pending_request(
+    conn: &mut Connection,
+    request: &VerifiedRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    let tx = write_transaction(conn)?;
+    tx.execute(
+        "INSERT INTO pending_requests
+             (request_id, token, request_hash, license_key_fingerprint, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            request.request.request_id.to_string(),
+            request.token(),
+            request.hash().to_string(),
+            request.request.license_key_fingerprint.to_string(),
+            now,
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM pending_requests WHERE seq NOT IN
+             (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)",
+        [MAX_PENDING_REQUESTS],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn pending_request_count(conn: &Connection) -> Result<u64, StoreError> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM pending_requests", [], |row| {
+        row.get(0)
+    })?;
+    u64::try_from(count).map_err(|_| StoreError::Damaged("a negative row count".into()))
+}
+
+/// The position of the pending request with `request_hash`, if there is one.
+pub fn pending_request_seq(
+    conn: &Connection,
+    request_hash: &ren3_shared::Digest,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM pending_requests WHERE request_hash = ?1",
+            [request_hash.to_string()],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// The stored columns of the active license that policy needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveLicenseRow {
+    pub token: String,
+    pub serial: u64,
+    pub license_key_fingerprint: String,
+}
+
+pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT token, serial, license_key_fingerprint FROM licenses
+             WHERE replaced_at IS NULL",
+            [],
+            |row| {
+                Ok(ActiveLicenseRow {
+                    token: row.get(0)?,
+                    serial: row.get::<_, i64>(1)?.cast_unsigned(),
+                    license_key_fingerprint: row.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Makes `payload` the active license inside `tx`: the old active row is
+/// marked replaced, the new one inserted, and the request it answers is
+/// forgotten together with every request made before it.
+pub fn install_license(
+    tx: &Transaction<'_>,
+    payload: &VerifiedPayload,
+    answered_seq: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let license = &payload.license;
+    tx.execute(
+        "UPDATE licenses SET replaced_at = ?1 WHERE replaced_at IS NULL",
+        [now],
+    )?;
+    tx.execute(
+        "INSERT INTO licenses
+             (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            payload.token(),
+            license.serial.cast_signed(),
+            license.license_key_fingerprint.to_string(),
+            payload.key_id.to_string(),
+            license.expires_at,
+            now,
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM pending_requests WHERE seq <= ?1",
+        [answered_seq],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use ren3_shared::{DeviceId, LicenseKey, LicenseRequest, Product};
+
+    fn request(device: &DeviceKey, created_at: i64) -> VerifiedRequest {
+        let key = LicenseKey::parse("REN3K1-00000-00000-00000-00000-00000").unwrap();
+        let id = DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap();
+        let product = Product {
+            name: "ren3-ingestor".into(),
+            version: "0.1.0".into(),
+        };
+        LicenseRequest::new(id, &key, product, created_at)
+            .unwrap()
+            .sign(device)
+            .unwrap()
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_connection_gets_the_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("license.db")).await.unwrap();
+        let (mode, synchronous, foreign_keys, timeout) = store
+            .call(|conn| {
+                let get = |name: &str| -> Result<String, StoreError> {
+                    Ok(conn.pragma_query_value(None, name, |row| {
+                        row.get::<_, rusqlite::types::Value>(0)
+                            .map(|v| format!("{v:?}"))
+                    })?)
+                };
+                Ok::<_, StoreError>((
+                    get("journal_mode")?,
+                    get("synchronous")?,
+                    get("foreign_keys")?,
+                    get("busy_timeout")?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "Text(\"wal\")");
+        // FULL is 2.
+        assert_eq!(synchronous, "Integer(2)");
+        assert_eq!(foreign_keys, "Integer(1)");
+        assert_eq!(timeout, "Integer(5000)");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn store_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("license.db");
+        let store = Store::open(&path).await.unwrap();
+        store
+            .call(|conn| load_or_create_device_key(conn, 1))
+            .await
+            .unwrap();
+        for file in [path.clone(), dir.path().join("license.db-wal")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        drop(store);
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&path).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn device_key_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("license.db");
+        let store = Store::open(&path).await.unwrap();
+        let first = store
+            .call(|conn| load_or_create_device_key(conn, 1))
+            .await
+            .unwrap();
+        let again = store
+            .call(|conn| load_or_create_device_key(conn, 2))
+            .await
+            .unwrap();
+        assert_eq!(first.public_key(), again.public_key());
+        drop(store);
+        let reopened = Store::open(&path).await.unwrap();
+        let after_restart = reopened
+            .call(|conn| load_or_create_device_key(conn, 3))
+            .await
+            .unwrap();
+        assert_eq!(first.public_key(), after_restart.public_key());
+    }
+
+    #[tokio::test]
+    async fn pending_requests_keep_the_newest_sixteen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("license.db")).await.unwrap();
+        let device = DeviceKey::from_seed(&[7u8; 32]);
+        let requests: Vec<VerifiedRequest> = (0..20)
+            .map(|i| request(&device, 1_800_000_000 + i))
+            .collect();
+        for request in requests.clone() {
+            store
+                .call(move |conn| insert_pending_request(conn, &request, 1_800_000_000))
+                .await
+                .unwrap();
+        }
+        let (count, kept) = store
+            .call(|conn| {
+                let mut stmt =
+                    conn.prepare("SELECT request_hash FROM pending_requests ORDER BY seq")?;
+                let kept = stmt
+                    .query_map([], |row| row.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, StoreError>((pending_request_count(conn)?, kept))
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 16);
+        let newest: Vec<String> = requests[4..].iter().map(|r| r.hash().to_string()).collect();
+        assert_eq!(kept, newest);
+    }
+
+    #[test]
+    fn at_most_one_license_is_active() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .unwrap();
+        let insert = "INSERT INTO licenses
+            (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+            VALUES ('t', 1, 'f', 'k', NULL, 1)";
+        conn.execute(insert, []).unwrap();
+        assert!(conn.execute(insert, []).is_err());
+        conn.execute("UPDATE licenses SET replaced_at = 2", [])
+            .unwrap();
+        conn.execute(insert, []).unwrap();
+    }
+
+    #[test]
+    fn serials_beyond_i64_round_trip() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO licenses
+                (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+             VALUES ('t', ?1, 'f', 'k', NULL, 1)",
+            [u64::MAX.cast_signed()],
+        )
+        .unwrap();
+        assert_eq!(active_license(&conn).unwrap().unwrap().serial, u64::MAX);
+    }
+}

@@ -1,0 +1,444 @@
+use axum::http::StatusCode;
+use ren3_shared::binary::Bytes;
+use ren3_shared::{DeviceKey, License, timestamp};
+use serde_json::json;
+
+use crate::support::{
+    DAY, KEY, NOW, TestApp, answer, assemble_token, disassemble_token, key, other_device_id,
+    other_key, rogue_issuer, sign,
+};
+
+#[tokio::test]
+async fn import_installs_the_license_and_the_handle_reports_it() {
+    let app = TestApp::new().await;
+    let handle = app.state.license();
+    assert!(!handle.is_licensed());
+
+    let request = app.register(&key()).await;
+    let payload = sign(&answer(&request, 1));
+    let reply = app.import(&key(), &payload).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["state"], "active");
+    assert!(!reply.text.contains(KEY) && !reply.text.contains(&payload));
+
+    let status = app.get_status().await;
+    assert_eq!(status.json, reply.json);
+    assert_eq!(
+        status.json,
+        json!({
+            "state": "active",
+            "reason": format!("licensed to ACME Logistics GmbH until {}", timestamp::format(NOW + 365 * DAY)),
+            "offlineLicensing": true,
+            "clientDeviceId": crate::support::DEVICE_ID,
+            "pendingRequests": 0,
+            "license": {
+                "customer": "ACME Logistics GmbH",
+                "features": ["ingest", "reports"],
+                "limits": {"max-sources": 12},
+                "issuedAt": timestamp::format(NOW),
+                "notBefore": timestamp::format(NOW),
+                "expiresAt": timestamp::format(NOW + 365 * DAY),
+                "serial": 1,
+                "keyId": crate::support::issuer().key_id().to_string(),
+            }
+        })
+    );
+
+    assert!(handle.is_licensed());
+    assert!(handle.has_feature("ingest"));
+    assert!(handle.has_feature("reports"));
+    assert!(!handle.has_feature("export"));
+    assert_eq!(handle.limit("max-sources"), Some(12));
+    assert_eq!(handle.limit("max-users"), None);
+    assert_eq!(handle.expires_at(), Some(NOW + 365 * DAY));
+
+    let dump = app.dump().await;
+    let licenses: Vec<&String> = dump
+        .iter()
+        .filter(|r| r.starts_with("licenses: "))
+        .collect();
+    assert_eq!(licenses.len(), 1);
+    assert!(
+        licenses[0].contains(&payload),
+        "the canonical token is stored"
+    );
+    assert!(
+        licenses[0].ends_with("Null]"),
+        "the new license is active: {}",
+        licenses[0]
+    );
+    assert_eq!(
+        app.count("pending_requests").await,
+        0,
+        "the answered request is gone"
+    );
+}
+
+#[tokio::test]
+async fn import_refusals_change_nothing() {
+    let app = TestApp::new().await;
+    app.install(5).await;
+    let request = app.register(&key()).await;
+    let good = answer(&request, 6);
+    let token = sign(&good);
+    let with = |change: fn(&mut License)| {
+        let mut license = good.clone();
+        change(&mut license);
+        sign(&license)
+    };
+    let tampered = {
+        let (prefix, message, signature) = disassemble_token(&token);
+        let text = String::from_utf8(message).unwrap().replace("ACME", "ACMF");
+        assemble_token(&prefix, text.as_bytes(), &signature)
+    };
+    let bad_signer = assemble_token(
+        "ren3-payload-v1.",
+        b"ren3/license-payload/v1\nAAAA\n{}",
+        &[0u8; 64],
+    );
+    let other_key = other_key();
+
+    let cases: Vec<(&str, &str, String, StatusCode, &str)> = vec![
+        (
+            "1. typo in the key",
+            "REN3K1-00000-00000-00000-00000-00001",
+            token.clone(),
+            StatusCode::BAD_REQUEST,
+            "invalid_license_key",
+        ),
+        (
+            "2. empty payload",
+            KEY,
+            " \n ".into(),
+            StatusCode::BAD_REQUEST,
+            "token_empty",
+        ),
+        (
+            "3. a request, not a payload",
+            KEY,
+            request.clone(),
+            StatusCode::BAD_REQUEST,
+            "token_wrong_kind",
+        ),
+        (
+            "4. not a token",
+            KEY,
+            "hello".into(),
+            StatusCode::BAD_REQUEST,
+            "token_unrecognised",
+        ),
+        (
+            "5. another format version",
+            KEY,
+            "ren3-payload-v2.abc.def.ghi".into(),
+            StatusCode::BAD_REQUEST,
+            "token_unsupported_version",
+        ),
+        (
+            "6. truncated",
+            KEY,
+            token[..token.len() - 5].into(),
+            StatusCode::BAD_REQUEST,
+            "token_damaged",
+        ),
+        (
+            "7. altered after signing",
+            KEY,
+            tampered,
+            StatusCode::BAD_REQUEST,
+            "signature_invalid",
+        ),
+        (
+            "8. untrusted signer",
+            KEY,
+            rogue_issuer().sign_payload(&good).unwrap().token(),
+            StatusCode::BAD_REQUEST,
+            "untrusted_key",
+        ),
+        (
+            "9. signer is not a key id",
+            KEY,
+            bad_signer,
+            StatusCode::BAD_REQUEST,
+            "token_invalid",
+        ),
+        (
+            "10. another license key",
+            other_key.reveal(),
+            token.clone(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "license_key_mismatch",
+        ),
+        (
+            "11. another device id",
+            KEY,
+            with(|l| l.client_device_id = other_device_id()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "device_id_mismatch",
+        ),
+        (
+            "12. another installation",
+            KEY,
+            with(|l| l.device_public_key = DeviceKey::from_seed(&[5u8; 32]).public_key()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "device_key_mismatch",
+        ),
+        (
+            "13. a request never made",
+            KEY,
+            with(|l| l.request_hash = Bytes([9u8; 32])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_request",
+        ),
+        (
+            "14. not yet valid",
+            KEY,
+            with(|l| l.not_before = NOW + 301),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "license_not_yet_valid",
+        ),
+        (
+            "15. expired",
+            KEY,
+            with(|l| {
+                l.not_before = NOW - DAY;
+                l.expires_at = Some(NOW)
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "license_expired",
+        ),
+        (
+            "16. same serial",
+            KEY,
+            with(|l| l.serial = 5),
+            StatusCode::CONFLICT,
+            "downgrade_rejected",
+        ),
+        (
+            "17. older serial",
+            KEY,
+            with(|l| l.serial = 4),
+            StatusCode::CONFLICT,
+            "downgrade_rejected",
+        ),
+    ];
+    let handle = app.state.license();
+    for (context, license_key, payload, status, code) in cases {
+        let before = (app.dump().await, app.installed());
+        let reply = app
+            .post(
+                "/license/import",
+                json!({"licenseKey": license_key, "licensePayload": payload}),
+            )
+            .await;
+        reply.assert_problem(status, code, context);
+        assert!(!reply.text.contains(KEY), "{context}: the key is echoed");
+        assert_eq!(
+            (app.dump().await, app.installed()),
+            before,
+            "{context}: state changed"
+        );
+        assert_eq!(
+            handle.installed().map(|i| i.license.serial),
+            Some(5),
+            "{context}"
+        );
+    }
+
+    let reply = app.import(&key(), &token).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "the untouched request is still answerable: {}",
+        reply.text
+    );
+    assert_eq!(handle.installed().map(|i| i.license.serial), Some(6));
+}
+
+#[tokio::test]
+async fn import_refusal_details_say_what_to_do() {
+    let app = TestApp::new().await;
+    let request = app.register(&key()).await;
+    let mut license = answer(&request, 1);
+    license.client_device_id = other_device_id();
+    let reply = app.import(&key(), &sign(&license)).await;
+    let detail = reply.json["detail"].as_str().unwrap();
+    assert!(detail.contains(other_device_id().as_str()), "{detail}");
+    assert!(detail.contains("check client_device_id"), "{detail}");
+
+    let mut license = answer(&request, 1);
+    license.request_hash = Bytes([9u8; 32]);
+    let reply = app.import(&key(), &sign(&license)).await;
+    assert_eq!(
+        reply.json["detail"],
+        "this payload answers a request this installation did not make, or one that a newer \
+         import superseded; export a new request with POST /license/register"
+    );
+}
+
+#[tokio::test]
+async fn import_refused_while_offline_licensing_is_disabled() {
+    let app = TestApp::disabled().await;
+    let before = app.dump().await;
+    let reply = app.import(&key(), "ren3-payload-v1.abc.def.ghi").await;
+    reply.assert_problem(
+        StatusCode::CONFLICT,
+        "offline_licensing_disabled",
+        "disabled",
+    );
+    assert_eq!(app.dump().await, before);
+    assert!(app.installed().is_none());
+}
+
+#[tokio::test]
+async fn import_refuses_oversized_payload_text_by_its_token_code() {
+    let app = TestApp::new().await;
+    let before = app.dump().await;
+    let error = app
+        .state
+        .import(KEY, &"a".repeat(64 * 1024 + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "token_too_large");
+    assert_eq!(app.dump().await, before);
+}
+
+#[tokio::test]
+async fn import_of_the_active_payload_again_changes_nothing() {
+    let app = TestApp::new().await;
+    let payload = app.install(1).await;
+    let before = (app.dump().await, app.installed());
+    let first = app.get_status().await;
+
+    let reply = app.import(&key(), &payload).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json, first.json);
+    assert_eq!((app.dump().await, app.installed()), before);
+}
+
+#[tokio::test]
+async fn import_refuses_payload_for_a_superseded_request() {
+    let app = TestApp::new().await;
+    let older = app.register(&key()).await;
+    let newer = app.register(&key()).await;
+    let reply = app.import(&key(), &sign(&answer(&newer, 1))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        app.count("pending_requests").await,
+        0,
+        "older requests are superseded"
+    );
+
+    let before = (app.dump().await, app.installed());
+    let reply = app.import(&key(), &sign(&answer(&older, 2))).await;
+    reply.assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_request",
+        "superseded",
+    );
+    assert_eq!((app.dump().await, app.installed()), before);
+}
+
+#[tokio::test]
+async fn import_answering_an_older_request_keeps_newer_ones() {
+    let app = TestApp::new().await;
+    let older = app.register(&key()).await;
+    let newer = app.register(&key()).await;
+    assert_eq!(
+        app.import(&key(), &sign(&answer(&older, 1))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(app.count("pending_requests").await, 1);
+
+    let reply = app.import(&key(), &sign(&answer(&newer, 2))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(app.state.license().installed().unwrap().license.serial, 2);
+}
+
+#[tokio::test]
+async fn import_of_a_newer_serial_replaces_the_active_license() {
+    let app = TestApp::new().await;
+    app.install(1).await;
+    app.set_now(NOW + 10);
+    let second = app.install(2).await;
+
+    let dump = app.dump().await;
+    let licenses: Vec<&String> = dump
+        .iter()
+        .filter(|r| r.starts_with("licenses: "))
+        .collect();
+    assert_eq!(licenses.len(), 2, "every import is kept");
+    assert!(
+        licenses[0].ends_with(&format!("Integer({})]", NOW + 10)),
+        "the old one is marked replaced: {}",
+        licenses[0]
+    );
+    assert!(licenses[1].contains(&second) && licenses[1].ends_with("Null]"));
+    assert_eq!(app.get_status().await.json["license"]["serial"], 2);
+}
+
+#[tokio::test]
+async fn import_for_another_license_key_replaces_whatever_its_serial() {
+    let app = TestApp::new().await;
+    app.install(5).await;
+    let request = app.register(&other_key()).await;
+    let reply = app.import(&other_key(), &sign(&answer(&request, 1))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["license"]["serial"], 1);
+}
+
+#[tokio::test]
+async fn import_accepts_a_license_within_the_clock_skew_tolerance() {
+    let app = TestApp::new().await;
+    let request = app.register(&key()).await;
+    let mut license = answer(&request, 1);
+    license.not_before = NOW + 300;
+    license.issued_at = NOW + 300;
+    let reply = app.import(&key(), &sign(&license)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["state"], "active");
+    assert!(app.state.license().is_licensed());
+}
+
+#[tokio::test]
+async fn installed_license_expires_by_the_clock() {
+    let app = TestApp::new().await;
+    app.install(1).await;
+    let handle = app.state.license();
+
+    app.set_now(NOW + 365 * DAY - 1);
+    assert!(handle.is_licensed());
+
+    app.set_now(NOW + 365 * DAY);
+    assert!(!handle.is_licensed());
+    assert!(!handle.has_feature("ingest"));
+    assert_eq!(handle.limit("max-sources"), None);
+    let status = app.get_status().await;
+    assert_eq!(status.json["state"], "expired");
+    assert!(status.json["reason"].as_str().unwrap().contains("expired"));
+    assert_eq!(status.json["license"]["serial"], 1);
+}
+
+#[tokio::test]
+async fn concurrent_imports_leave_the_newest_license_published_and_stored() {
+    let app = TestApp::new().await;
+    let older = app.register(&key()).await;
+    let newer = app.register(&key()).await;
+    let (first, second) = (sign(&answer(&older, 1)), sign(&answer(&newer, 2)));
+    let key = key();
+    let (a, b) = tokio::join!(app.import(&key, &first), app.import(&key, &second));
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    assert!(
+        a.status == StatusCode::OK || a.code() == "unknown_request",
+        "{}",
+        a.text
+    );
+    assert_eq!(app.state.license().installed().unwrap().license.serial, 2);
+    let dump = app.dump().await;
+    let active: Vec<&String> = dump
+        .iter()
+        .filter(|r| r.starts_with("licenses: ") && r.ends_with("Null]"))
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert!(active[0].contains(&second));
+}

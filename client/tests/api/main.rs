@@ -1,0 +1,13 @@
+//! Handler tests: the licensing router in-process, each test on its own
+//! temporary store with an injected clock.
+
+// `allow-unwrap-in-tests` covers test functions only; in the helpers here a
+// panic is a test failure too.
+#![allow(clippy::unwrap_used)]
+
+mod import;
+mod problems;
+mod register;
+mod restart;
+mod status;
+mod support;
