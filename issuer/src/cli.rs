@@ -1,0 +1,764 @@
+//! The `ren3-issuer` command line: arguments in, library call, result out.
+//!
+//! The contract scripts rely on: a command's result, and only its result,
+//! goes to stdout (as JSON with `--json`), so `KEY=$(ren3-issuer license
+//! create ...)` works; messages for people go to stderr; an error prints
+//! `error: ...` on stderr and exits 1; a usage error exits 2 (clap).
+
+use std::fmt::Write as _;
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use ren3_shared::token::MAX_INPUT_LEN;
+use ren3_shared::{LicenseKey, TrustedKeys, timestamp};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::atomic_file::{self, Existing};
+use crate::inspect::{self, Fields, Inspection, TrustSource};
+use crate::licenses::{self, LicenseDetails, NewLicense};
+use crate::setup::{self, StorePaths};
+use crate::store::LicenseSummary;
+use crate::{devices, issuance, signing_keys};
+
+/// Files the tool writes for others to read: payloads, trusted-keys files.
+const PUBLIC_FILE_MODE: u32 = 0o644;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ren3-issuer",
+    version,
+    about = "The ReN3 vendor tool: license keys, device ids and signed license payloads"
+)]
+struct Cli {
+    /// The issuer store (an SQLite file).
+    #[arg(
+        long,
+        global = true,
+        env = "REN3_ISSUER_DB",
+        value_name = "PATH",
+        default_value = "ren3-issuer.db"
+    )]
+    db: PathBuf,
+    /// The directory of the private signing keys [default: <PATH>.keys]
+    #[arg(long, global = true, env = "REN3_ISSUER_KEYS", value_name = "DIR")]
+    keys_dir: Option<PathBuf>,
+    /// Print each result as JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store and its first signing key; print the key id.
+    Init,
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Licenses.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Devices (seats) of a license.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Turn a customer's license request into a signed license payload.
+    Issue(IssueArgs),
+    /// Show what a request or payload holds and whether it verifies
+    /// (exit 0 if it does, 1 if not).
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List the signing keys.
+    List,
+    /// Write the trusted-keys file that ships with the ingestor.
+    ExportPublic {
+        /// Write the file here instead of to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LicenseCommand {
+    /// Create a license; print its key (shown this once only).
+    Create(CreateArgs),
+    /// List licenses with their seats.
+    List {
+        /// Only licenses whose customer or key hint contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+    },
+    /// Show a license, its devices and its issuances.
+    Show {
+        /// The license key, in any spelling.
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// The customer's name.
+    #[arg(long)]
+    customer: String,
+    /// Features, comma-separated (a-z, 0-9, `.`, `_`, `-`).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    features: Vec<String>,
+    /// A numeric limit; repeat for several.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    limits: Vec<String>,
+    /// YYYY-MM-DD (valid through that UTC day) or an RFC 3339 time
+    /// [default: never expires]
+    #[arg(long, value_name = "DATE")]
+    expires: Option<String>,
+    /// How many installations may hold the license at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    max_devices: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a device for a license; print its client_device_id.
+    Add {
+        /// The license key, in any spelling.
+        #[arg(long, value_name = "KEY")]
+        license: String,
+        /// A note for the vendor, e.g. where the device runs.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct IssueArgs {
+    /// The request as the customer sent it; `-` reads stdin.
+    #[arg(long, value_name = "FILE|-")]
+    request: String,
+    /// Write the payload here instead of to stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The token; `-` reads stdin.
+    #[arg(value_name = "FILE|-")]
+    input: String,
+    /// Check a payload against this trusted-keys file instead of the store.
+    #[arg(long, value_name = "FILE")]
+    trust: Option<PathBuf>,
+}
+
+/// What a command produced.
+struct Outcome {
+    /// The result, for stdout.
+    stdout: String,
+    /// A message for the person at the terminal, for stderr.
+    note: Option<String>,
+    exit: ExitCode,
+}
+
+impl Outcome {
+    fn new(stdout: String) -> Self {
+        Self {
+            stdout,
+            note: None,
+            exit: ExitCode::SUCCESS,
+        }
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
+/// Parses the arguments, runs the command and reports, as the binary does.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(outcome) => {
+            if let Some(note) = &outcome.note {
+                eprintln!("{note}");
+            }
+            match io::stdout().lock().write_all(outcome.stdout.as_bytes()) {
+                Ok(()) => outcome.exit,
+                Err(e) => {
+                    eprintln!("error: cannot write the result to stdout: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Outcome> {
+    let paths = StorePaths::new(cli.db, cli.keys_dir);
+    let json = cli.json;
+    let now = timestamp::now();
+    match cli.command {
+        Command::Init => init(&paths, json, now),
+        Command::Keys(KeysCommand::List) => keys_list(&paths, json),
+        Command::Keys(KeysCommand::ExportPublic { out }) => {
+            keys_export_public(&paths, json, out.as_deref())
+        }
+        Command::License(LicenseCommand::Create(args)) => license_create(&paths, json, args, now),
+        Command::License(LicenseCommand::List { search }) => {
+            license_list(&paths, json, search.as_deref())
+        }
+        Command::License(LicenseCommand::Show { key }) => license_show(&paths, json, &key),
+        Command::Device(DeviceCommand::Add { license, label }) => {
+            device_add(&paths, json, &license, label.as_deref(), now)
+        }
+        Command::Issue(args) => issue(&paths, json, &args, now),
+        Command::Inspect(args) => inspect(&paths, json, &args, now),
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(value).context("cannot render the result")?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// The result in the chosen form: `text` (a line is added) or JSON.
+fn result(json: bool, text: &str, value: &impl Serialize) -> Result<String> {
+    if json {
+        to_json(value)
+    } else if text.is_empty() {
+        Ok(String::new())
+    } else {
+        Ok(format!("{text}\n"))
+    }
+}
+
+fn init(paths: &StorePaths, json: bool, now: i64) -> Result<Outcome> {
+    let made = setup::init(paths, now)?;
+    let key_id = made.key.key_id.to_string();
+    let stdout = result(
+        json,
+        &key_id,
+        &json!({
+            "keyId": key_id,
+            "publicKey": made.key.public_key,
+            "db": paths.db,
+            "keysDir": paths.keys_dir,
+            "keyFile": made.key_file,
+        }),
+    )?;
+    Ok(Outcome::new(stdout).note(format!(
+        "created the issuer store {} and signing key {key_id}; its private key is in {}: \
+         back up that directory (encrypted), a lost key cannot be recovered",
+        paths.db.display(),
+        paths.keys_dir.display()
+    )))
+}
+
+fn keys_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
+    let store = setup::open_store(paths)?;
+    let keys = signing_keys::list(&store)?;
+    let mut table = Table::new(["KEY ID", "CREATED", "STATUS", "PUBLIC KEY"]);
+    for entry in &keys {
+        let key = &entry.key;
+        let status = match key.retired_at {
+            Some(at) => format!("retired {}", timestamp::format(at)),
+            None if entry.signs_new_payloads => "signing".to_owned(),
+            None => "active".to_owned(),
+        };
+        table.row([
+            key.key_id.to_string(),
+            timestamp::format(key.created_at),
+            status,
+            key.public_key.to_string(),
+        ]);
+    }
+    let value = json!({ "keys": keys });
+    Ok(Outcome::new(result(json, &table.render(), &value)?))
+}
+
+fn keys_export_public(paths: &StorePaths, json: bool, out: Option<&Path>) -> Result<Outcome> {
+    let store = setup::open_store(paths)?;
+    let trust = signing_keys::trusted_keys(&store)?;
+    let file = trust.to_file();
+    let count = trust.keys().len();
+    let Some(out) = out else {
+        // The file is JSON already: `--json` prints it unchanged.
+        return Ok(Outcome::new(file));
+    };
+    write_public_file(out, file.as_bytes())?;
+    let key_ids: Vec<String> = trust.keys().iter().map(|k| k.key_id.to_string()).collect();
+    let stdout = if json {
+        to_json(&json!({ "out": out, "keyIds": key_ids }))?
+    } else {
+        String::new()
+    };
+    Ok(Outcome::new(stdout).note(format!(
+        "wrote the trusted-keys file ({count} key{}) to {}; ship it with the ingestor",
+        if count == 1 { "" } else { "s" },
+        out.display()
+    )))
+}
+
+fn license_create(paths: &StorePaths, json: bool, args: CreateArgs, now: i64) -> Result<Outcome> {
+    let features = args
+        .features
+        .iter()
+        .map(|f| f.trim())
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let limits = args
+        .limits
+        .iter()
+        .map(|l| licenses::parse_limit(l))
+        .collect::<Result<_, _>>()?;
+    let expires_at = args
+        .expires
+        .as_deref()
+        .map(licenses::parse_expiry)
+        .transpose()?;
+    let new = NewLicense {
+        customer: args.customer,
+        features,
+        limits,
+        expires_at,
+        max_devices: args.max_devices,
+    };
+    // Check before opening the store, so a typo is reported as such even
+    // where no store exists yet.
+    new.check(now)?;
+    let mut store = setup::open_store(paths)?;
+    let created = licenses::create(&mut store, &new, now)?;
+    let mut value = serde_json::to_value(&created.license).context("cannot render the result")?;
+    value["licenseKey"] = json!(created.key.reveal());
+    let stdout = result(json, created.key.reveal(), &value)?;
+    Ok(Outcome::new(stdout).note(format!(
+        "created license {} for {}; give this key to the customer: it is shown only now \
+         and cannot be recovered from the store",
+        created.license.key_hint, created.license.customer
+    )))
+}
+
+fn license_list(paths: &StorePaths, json: bool, search: Option<&str>) -> Result<Outcome> {
+    let store = setup::open_store(paths)?;
+    let summaries = licenses::list(&store, search)?;
+    let mut table = Table::new(["CUSTOMER", "KEY", "STATUS", "EXPIRES", "DEVICES"]);
+    for s in &summaries {
+        table.row([
+            s.license.customer.clone(),
+            s.license.key_hint.clone(),
+            s.license.status.to_string(),
+            expiry_text(s.license.expires_at),
+            seats_text(s),
+        ]);
+    }
+    let stdout = result(json, &table.render(), &json!({ "licenses": summaries }))?;
+    let outcome = Outcome::new(stdout);
+    Ok(if summaries.is_empty() {
+        outcome.note(match search {
+            Some(text) => format!("no license matches `{text}`"),
+            None => "no licenses yet; create one with `ren3-issuer license create`".to_owned(),
+        })
+    } else {
+        outcome
+    })
+}
+
+fn seats_text(s: &LicenseSummary) -> String {
+    let mut text = format!("{}/{} bound", s.bound_devices, s.license.max_devices);
+    let unbound = s.devices.saturating_sub(s.bound_devices);
+    if unbound > 0 {
+        let _ = write!(text, ", {unbound} unbound");
+    }
+    text
+}
+
+fn expiry_text(expires_at: Option<i64>) -> String {
+    expires_at.map_or_else(|| "never".to_owned(), timestamp::format)
+}
+
+fn license_show(paths: &StorePaths, json: bool, key: &str) -> Result<Outcome> {
+    let key = LicenseKey::parse(key)?;
+    let store = setup::open_store(paths)?;
+    let details = licenses::show(&store, &key)?;
+    Ok(Outcome::new(result(json, &show_text(&details), &details)?))
+}
+
+fn show_text(details: &LicenseDetails) -> String {
+    let license = &details.license;
+    let list_or_none = |items: Vec<String>| {
+        if items.is_empty() {
+            "(none)".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut fields = LabelledLines::default();
+    fields.add("customer", &license.customer);
+    fields.add("license key", &license.key_hint);
+    fields.add("key fingerprint", &license.key_fingerprint.to_string());
+    fields.add("status", license.status.as_str());
+    fields.add("created", &timestamp::format(license.created_at));
+    fields.add("expires", &expiry_text(license.expires_at));
+    fields.add(
+        "seats",
+        &format!(
+            "{} of {} bound",
+            details.bound_devices(),
+            license.max_devices
+        ),
+    );
+    fields.add("features", &list_or_none(license.features.clone()));
+    fields.add(
+        "limits",
+        &list_or_none(
+            license
+                .limits
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+        ),
+    );
+    let mut text = fields.render();
+
+    text.push_str("\ndevices:");
+    if details.devices.is_empty() {
+        text.push_str(" (none; add one with `ren3-issuer device add`)");
+    }
+    let mut devices = Table::new([
+        "CLIENT DEVICE ID",
+        "ADDED",
+        "BINDING",
+        "LABEL",
+        "DEVICE KEY",
+    ]);
+    for device in &details.devices {
+        let binding = match device.bound_at {
+            Some(at) => format!("bound {}", timestamp::format(at)),
+            None => "unbound".to_owned(),
+        };
+        devices.row([
+            device.client_device_id.to_string(),
+            timestamp::format(device.created_at),
+            binding,
+            device.label.clone().unwrap_or_default(),
+            device.public_key.map(|k| k.to_string()).unwrap_or_default(),
+        ]);
+    }
+    if !details.devices.is_empty() {
+        text.push('\n');
+        text.push_str(&indent(&devices.render()));
+    }
+
+    text.push_str("\nissuances:");
+    if details.issuances.is_empty() {
+        text.push_str(" (none)");
+    } else {
+        let mut issuances = Table::new([
+            "ISSUED",
+            "CLIENT DEVICE ID",
+            "SERIAL",
+            "KEY ID",
+            "REQUEST ID",
+        ]);
+        for issuance in &details.issuances {
+            issuances.row([
+                timestamp::format(issuance.issued_at),
+                issuance.client_device_id.to_string(),
+                issuance.serial.to_string(),
+                issuance.key_id.to_string(),
+                issuance.request_id.to_string(),
+            ]);
+        }
+        text.push('\n');
+        text.push_str(&indent(&issuances.render()));
+    }
+    text
+}
+
+fn device_add(
+    paths: &StorePaths,
+    json: bool,
+    license: &str,
+    label: Option<&str>,
+    now: i64,
+) -> Result<Outcome> {
+    let key = LicenseKey::parse(license)?;
+    let mut store = setup::open_store(paths)?;
+    let added = devices::add(&mut store, &key, label, now)?;
+    let id = added.device.client_device_id.to_string();
+    let mut value = serde_json::to_value(&added.device).context("cannot render the result")?;
+    value["licenseKeyHint"] = json!(added.license.key_hint);
+    value["customer"] = json!(added.license.customer);
+    let stdout = result(json, &id, &value)?;
+    Ok(Outcome::new(stdout).note(format!(
+        "registered device {id} for license {} of {}; give this client_device_id to the customer",
+        added.license.key_hint, added.license.customer
+    )))
+}
+
+fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<Outcome> {
+    let request = read_input(&args.request, "license request")?;
+    let mut store = setup::open_store(paths)?;
+    let keys = setup::open_keys(paths)?;
+    let issued = issuance::issue(&mut store, &keys, &request, now)?;
+    let token = issued.payload.token();
+    let license = &issued.payload.license;
+    if let Some(out) = &args.out {
+        write_public_file(out, format!("{token}\n").as_bytes())?;
+    }
+    let value = json!({
+        "payload": token,
+        "repeated": issued.repeated,
+        "serial": license.serial,
+        "customer": license.customer,
+        "licenseKeyHint": issued.license.key_hint,
+        "clientDeviceId": license.client_device_id,
+        "keyId": issued.payload.key_id,
+        "issuedAt": timestamp::format(license.issued_at),
+        "expiresAt": license.expires_at.map(timestamp::format),
+        "out": args.out,
+    });
+    let stdout = match (&args.out, json) {
+        (_, true) => to_json(&value)?,
+        (Some(_), false) => String::new(),
+        (None, false) => format!("{token}\n"),
+    };
+    let to = args
+        .out
+        .as_ref()
+        .map(|p| format!(" (written to {})", p.display()))
+        .unwrap_or_default();
+    let note = if issued.repeated {
+        format!(
+            "this request was answered before: here is the same payload again{to} \
+             (serial {}); no seat or serial was used",
+            license.serial
+        )
+    } else {
+        format!(
+            "issued payload serial {} for device {} of {} (license {}), {}{to}; \
+             send it to the customer",
+            license.serial,
+            license.client_device_id,
+            license.customer,
+            issued.license.key_hint,
+            match license.expires_at {
+                Some(at) => format!("valid until {}", timestamp::format(at)),
+                None => "valid without expiry".to_owned(),
+            }
+        )
+    };
+    Ok(Outcome::new(stdout).note(note))
+}
+
+fn inspect(paths: &StorePaths, json: bool, args: &InspectArgs, now: i64) -> Result<Outcome> {
+    let input = read_input(&args.input, "token")?;
+    let trust = trust_source(paths, args.trust.as_deref())?;
+    let inspection = inspect::inspect(&input, &trust, now)?;
+    let stdout = result(json, &inspection_text(&inspection), &inspection)?;
+    let mut outcome = Outcome::new(stdout);
+    if !inspection.verified {
+        outcome.exit = ExitCode::FAILURE;
+    }
+    Ok(outcome)
+}
+
+/// `--trust FILE` if given, else the store's keys if there is a store.
+fn trust_source(paths: &StorePaths, trust: Option<&Path>) -> Result<TrustSource> {
+    if let Some(file) = trust {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the trusted-keys file {}", file.display()))?;
+        let keys = TrustedKeys::parse(&text).with_context(|| file.display().to_string())?;
+        return Ok(TrustSource::Keys {
+            keys,
+            source: format!("the trusted-keys file {}", file.display()),
+        });
+    }
+    if !paths.db.exists() {
+        return Ok(TrustSource::Unavailable {
+            why: format!(
+                "there is no issuer store at {} and no --trust FILE was given",
+                paths.db.display()
+            ),
+        });
+    }
+    let store = setup::open_store(paths)?;
+    Ok(TrustSource::Keys {
+        keys: signing_keys::trusted_keys(&store)?,
+        source: format!("the issuer store {}", paths.db.display()),
+    })
+}
+
+fn inspection_text(inspection: &Inspection) -> String {
+    let mut f = LabelledLines::default();
+    f.add(
+        "kind",
+        match inspection.kind {
+            "request" => "license request",
+            _ => "license payload",
+        },
+    );
+    let signature = match (&inspection.problem, &inspection.checked_against) {
+        (None, Some(by)) => format!("verifies against {by}"),
+        (None, None) => "verifies".to_owned(),
+        (Some(problem), _) => format!("does NOT verify: {}", problem.message),
+    };
+    f.add("signature", &signature);
+    match &inspection.fields {
+        None => f.add("fields", "cannot be read (see above)"),
+        Some(Fields::Request(r)) => {
+            f.add("request id", &r.request_id);
+            f.add("created at", &timestamp::format(r.created_at));
+            f.add("client device id", &r.client_device_id);
+            f.add(
+                "license key fingerprint",
+                &r.license_key_fingerprint.to_string(),
+            );
+            f.add(
+                "product",
+                &format!("{} {}", r.product.name, r.product.version),
+            );
+            f.add("device public key", &r.device_public_key);
+            if let Some(hash) = &r.request_hash {
+                f.add("request hash", &hash.to_string());
+            }
+        }
+        Some(Fields::Payload(p)) => {
+            f.add("signed by key", &p.key_id.to_string());
+            f.add("customer", &p.customer);
+            f.add("features", &p.features.join(", "));
+            let limits: Vec<String> = p.limits.iter().map(|(n, v)| format!("{n}={v}")).collect();
+            f.add("limits", &limits.join(", "));
+            f.add("issued at", &timestamp::format(p.issued_at));
+            f.add("not before", &timestamp::format(p.not_before));
+            f.add("expires at", &expiry_text(p.expires_at));
+            f.add("valid now", p.window_now);
+            f.add("serial", &p.serial.to_string());
+            f.add(
+                "license key fingerprint",
+                &p.license_key_fingerprint.to_string(),
+            );
+            f.add("client device id", &p.client_device_id);
+            f.add("device public key", &p.device_public_key);
+            f.add("request hash", &p.request_hash.to_string());
+        }
+    }
+    f.render()
+}
+
+/// Reads a token from a file or, for `-`, stdin; `what` names it in errors.
+fn read_input(source: &str, what: &str) -> Result<String> {
+    let (mut reader, name): (Box<dyn io::Read>, String) = if source == "-" {
+        (Box::new(io::stdin().lock()), "standard input".to_owned())
+    } else {
+        let file = std::fs::File::open(source)
+            .with_context(|| format!("cannot read the {what} from {source}"))?;
+        (Box::new(file), source.to_owned())
+    };
+    let mut bytes = Vec::new();
+    // Read one byte past the limit to tell "at the limit" from "over it",
+    // without reading an arbitrarily large file.
+    reader
+        .by_ref()
+        .take(MAX_INPUT_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the {what} from {name}"))?;
+    if bytes.len() > MAX_INPUT_LEN {
+        bail!(
+            "{name} holds more than {} KiB, and a {what} is never that long; give only the token",
+            MAX_INPUT_LEN / 1024
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8 text"))
+}
+
+fn write_public_file(path: &Path, contents: &[u8]) -> Result<()> {
+    atomic_file::write(path, contents, PUBLIC_FILE_MODE, Existing::Replace)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `label: value` lines with the values aligned.
+#[derive(Default)]
+struct LabelledLines {
+    rows: Vec<(&'static str, String)>,
+}
+
+impl LabelledLines {
+    fn add(&mut self, label: &'static str, value: &str) {
+        self.rows.push((label, value.to_owned()));
+    }
+
+    fn render(&self) -> String {
+        let width = self.rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 1;
+        let mut out = String::new();
+        for (label, value) in &self.rows {
+            let _ = writeln!(out, "{:<width$} {value}", format!("{label}:"));
+        }
+        out.pop();
+        out
+    }
+}
+
+/// A plain text table with a header, columns padded to their widest cell.
+struct Table<const N: usize> {
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    fn new(header: [&str; N]) -> Self {
+        Self {
+            rows: vec![header.map(str::to_owned)],
+        }
+    }
+
+    fn row(&mut self, cells: [String; N]) {
+        self.rows.push(cells);
+    }
+
+    /// Empty when the table has no row but its header.
+    fn render(&self) -> String {
+        if self.rows.len() < 2 {
+            return String::new();
+        }
+        let mut widths = [0usize; N];
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in &self.rows {
+            let mut line = String::new();
+            for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+                if i + 1 == N {
+                    line.push_str(cell);
+                } else {
+                    let pad = width - cell.chars().count();
+                    let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out.pop();
+        out
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,545 @@
+//! Turning a verified license request into a signed license payload.
+//!
+//! Every check and every write of one issuance happen in a single
+//! immediate transaction, so two issuances running at once cannot both
+//! take the last seat or bind one device id to two installations.
+
+use ren3_shared::{Digest, License, TokenError, VerifiedPayload, VerifiedRequest, timestamp};
+use rusqlite::Connection;
+
+use crate::keystore::KeyStore;
+use crate::signing_keys::{self, SigningKeyError};
+use crate::store::{
+    self, DeviceRecord, IssuanceRecord, LicenseRecord, LicenseStatus, Store, StoreError,
+};
+
+/// Why no payload was issued. Each variant has a stable [`code`](Self::code).
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Request(TokenError),
+    #[error(
+        "no license has the key this request was made with (key fingerprint {fingerprint}); \
+         check that the customer configured the license key you gave them \
+         (`ren3-issuer license list` shows the licenses)"
+    )]
+    UnknownLicense { fingerprint: Digest },
+    #[error(
+        "the license {hint} of {customer} is suspended; no payload is issued for it until \
+         it is active again"
+    )]
+    Suspended { hint: String, customer: String },
+    #[error("the license {hint} of {customer} is revoked; no payload can be issued for it")]
+    Revoked { hint: String, customer: String },
+    #[error(
+        "the license {hint} of {customer} expired at {}; no payload is issued for an expired \
+         license (create a new license if the customer renewed)",
+        timestamp::format(*.expired_at)
+    )]
+    Expired {
+        hint: String,
+        customer: String,
+        expired_at: i64,
+    },
+    #[error(
+        "the request's client device id {client_device_id} is not registered; check that the \
+         customer configured the device id you gave them, or register one with \
+         `ren3-issuer device add --license KEY`"
+    )]
+    UnknownDevice { client_device_id: String },
+    #[error(
+        "the request's client device id {client_device_id} belongs to the license {owner_hint} \
+         of {owner_customer}, not to the request's license {hint} of {customer}; the customer \
+         must configure a device id of their own license \
+         (`ren3-issuer device add --license KEY` makes one)"
+    )]
+    ForeignDevice {
+        client_device_id: String,
+        hint: String,
+        customer: String,
+        owner_hint: String,
+        owner_customer: String,
+    },
+    #[error(
+        "the client device id {client_device_id} is already bound to another installation \
+         (device key {bound_key}), and this request comes from a different one (device key \
+         {request_key}) using the same device id; give this installation its own device id \
+         with `ren3-issuer device add --license KEY`"
+    )]
+    BoundElsewhere {
+        client_device_id: String,
+        bound_key: String,
+        request_key: String,
+    },
+    #[error(
+        "the license {hint} of {customer} has no free seat: all {max_devices} of its allowed \
+         devices are bound to installations, and {client_device_id} is not one of them; the \
+         customer must use a device id that is already bound"
+    )]
+    NoFreeSeat {
+        hint: String,
+        customer: String,
+        max_devices: u32,
+        client_device_id: String,
+    },
+    #[error("another issuance bound this device at the same moment; run the issue again")]
+    Conflict,
+    #[error("cannot sign the payload: {0}")]
+    SigningKey(#[from] SigningKeyError),
+    #[error("cannot sign the payload: {0}")]
+    Sign(TokenError),
+    #[error(
+        "this request was answered before, but the stored payload does not verify ({0}); \
+         the store was altered"
+    )]
+    StoredPayload(TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IssueError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IssueError::Request(e) => e.code(),
+            IssueError::UnknownLicense { .. } => "license_unknown",
+            IssueError::Suspended { .. } => "license_suspended",
+            IssueError::Revoked { .. } => "license_revoked",
+            IssueError::Expired { .. } => "license_expired",
+            IssueError::UnknownDevice { .. } => "device_unknown",
+            IssueError::ForeignDevice { .. } => "device_of_other_license",
+            IssueError::BoundElsewhere { .. } => "device_bound_to_other_installation",
+            IssueError::NoFreeSeat { .. } => "no_free_seat",
+            IssueError::Conflict => "conflict",
+            IssueError::SigningKey(_) | IssueError::Sign(_) => "signing_failed",
+            IssueError::StoredPayload(_) => "stored_payload_invalid",
+            IssueError::Store(_) => "store_error",
+        }
+    }
+}
+
+/// A payload and what it was issued for.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub payload: VerifiedPayload,
+    pub license: LicenseRecord,
+    /// The device after the issuance: bound to the request's installation.
+    pub device: DeviceRecord,
+    /// The request had been answered before, and `payload` is that answer:
+    /// no seat was taken and no serial used.
+    pub repeated: bool,
+}
+
+/// Issues the payload that answers a license request (pasted text: a
+/// token, wrapped or armoured), at time `now`.
+///
+/// Refuses, changing nothing, unless the request's license exists, is
+/// active and not expired, its device id belongs to that license, and the
+/// device is either bound to the request's installation key or unbound
+/// with a seat free. The same request issued again, while the license is
+/// still active and unexpired, returns the stored payload unchanged: no
+/// seat is taken and no serial used.
+pub fn issue(
+    store: &mut Store,
+    keys: &KeyStore,
+    request_text: &str,
+    now: i64,
+) -> Result<Issued, IssueError> {
+    let request = VerifiedRequest::open(request_text).map_err(IssueError::Request)?;
+    store.write(|tx| issue_in(tx, keys, &request, now))
+}
+
+fn issue_in(
+    tx: &Connection,
+    keys: &KeyStore,
+    request: &VerifiedRequest,
+    now: i64,
+) -> Result<Issued, IssueError> {
+    let fields = &request.request;
+    let license = store::license_by_fingerprint(tx, &fields.license_key_fingerprint)?.ok_or(
+        IssueError::UnknownLicense {
+            fingerprint: fields.license_key_fingerprint,
+        },
+    )?;
+    check_license(&license, now)?;
+    let device = store::device_by_client_id(tx, &fields.client_device_id)?.ok_or_else(|| {
+        IssueError::UnknownDevice {
+            client_device_id: fields.client_device_id.to_string(),
+        }
+    })?;
+    if device.license_id != license.id {
+        let owner = store::license_by_id(tx, device.license_id)?;
+        return Err(IssueError::ForeignDevice {
+            client_device_id: device.client_device_id.to_string(),
+            hint: license.key_hint,
+            customer: license.customer,
+            owner_hint: owner.key_hint,
+            owner_customer: owner.customer,
+        });
+    }
+
+    let request_hash = request.hash();
+    if let Some(done) = store::issuance_by_request_hash(tx, &request_hash)? {
+        let trust = signing_keys::trusted_keys_of(&store::signing_keys(tx)?)?;
+        let payload =
+            VerifiedPayload::open(&done.payload, &trust).map_err(IssueError::StoredPayload)?;
+        return Ok(Issued {
+            payload,
+            license,
+            device,
+            repeated: true,
+        });
+    }
+
+    match device.public_key {
+        Some(bound_key) if bound_key != request.device_public_key => {
+            return Err(IssueError::BoundElsewhere {
+                client_device_id: device.client_device_id.to_string(),
+                bound_key: bound_key.to_string(),
+                request_key: request.device_public_key.to_string(),
+            });
+        }
+        Some(_) => {}
+        None => {
+            if store::bound_device_count(tx, license.id)? >= license.max_devices {
+                return Err(IssueError::NoFreeSeat {
+                    hint: license.key_hint,
+                    customer: license.customer,
+                    max_devices: license.max_devices,
+                    client_device_id: device.client_device_id.to_string(),
+                });
+            }
+        }
+    }
+
+    let serial = store::max_serial(tx, device.id)? + 1;
+    let key = signing_keys::current(tx, keys)?;
+    let terms = License {
+        customer: license.customer.clone(),
+        features: license.features.clone(),
+        limits: license.limits.clone(),
+        issued_at: now,
+        not_before: now,
+        expires_at: license.expires_at,
+        serial,
+        license_key_fingerprint: fields.license_key_fingerprint,
+        client_device_id: fields.client_device_id.clone(),
+        device_public_key: request.device_public_key,
+        request_hash,
+    };
+    let payload = key.sign_payload(&terms).map_err(IssueError::Sign)?;
+
+    let device = if device.is_bound() {
+        device
+    } else {
+        // The immediate transaction holds the write lock, so nothing can bind
+        // the device between the check above and here; refuse if it did.
+        if !store::bind_device(tx, device.id, &request.device_public_key, now)? {
+            return Err(IssueError::Conflict);
+        }
+        DeviceRecord {
+            public_key: Some(request.device_public_key),
+            bound_at: Some(now),
+            ..device
+        }
+    };
+    store::insert_issuance(
+        tx,
+        &IssuanceRecord {
+            license_id: license.id,
+            device_id: device.id,
+            client_device_id: device.client_device_id.clone(),
+            request_hash,
+            request_id: fields.request_id,
+            serial,
+            key_id: payload.key_id,
+            payload: payload.token(),
+            issued_at: now,
+        },
+    )?;
+    Ok(Issued {
+        payload,
+        license,
+        device,
+        repeated: false,
+    })
+}
+
+fn check_license(license: &LicenseRecord, now: i64) -> Result<(), IssueError> {
+    let (hint, customer) = (license.key_hint.clone(), license.customer.clone());
+    match license.status {
+        LicenseStatus::Active => {}
+        LicenseStatus::Suspended => return Err(IssueError::Suspended { hint, customer }),
+        LicenseStatus::Revoked => return Err(IssueError::Revoked { hint, customer }),
+    }
+    match license.expires_at {
+        Some(expired_at) if now >= expired_at => Err(IssueError::Expired {
+            hint,
+            customer,
+            expired_at,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ren3_shared::{DeviceKey, LicenseKey};
+
+    use super::*;
+    use crate::licenses::{self, NewLicense};
+    use crate::testing::{NOW, TestStore, request};
+    use crate::{devices, signing_keys};
+
+    /// A store with one license of `max_devices` seats and one device.
+    fn one_device(max_devices: u32) -> (TestStore, LicenseKey, ren3_shared::DeviceId) {
+        let mut t = TestStore::new();
+        let key = t.license(max_devices);
+        let device = t.device(&key);
+        (t, key, device)
+    }
+
+    fn installation(n: u8) -> DeviceKey {
+        DeviceKey::from_seed(&[n; 32])
+    }
+
+    /// Issues and asserts the refusal changed nothing in the store.
+    fn refused(t: &mut TestStore, text: &str, at: i64) -> IssueError {
+        let before = t.snapshot();
+        let err = issue(&mut t.store, &t.keys, text, at).unwrap_err();
+        assert_eq!(t.snapshot(), before, "{err}");
+        err
+    }
+
+    #[test]
+    fn issue_produces_a_payload_that_verifies_with_the_exported_trust_file() {
+        let (mut t, key, device) = one_device(1);
+        let installation = installation(1);
+        let text = request(&key, &device, &installation);
+        let issued = issue(&mut t.store, &t.keys, &text, NOW).unwrap();
+        assert!(!issued.repeated);
+
+        let trust_file = signing_keys::trusted_keys(&t.store).unwrap().to_file();
+        let trust = ren3_shared::TrustedKeys::parse(&trust_file).unwrap();
+        let opened = VerifiedPayload::open(&issued.payload.token(), &trust).unwrap();
+        let license = &opened.license;
+        let request = VerifiedRequest::open(&text).unwrap();
+        assert_eq!(license.customer, "ACME GmbH");
+        assert_eq!(license.features, ["ingest"]);
+        assert_eq!(license.limits.get("max-sources"), Some(&10));
+        assert_eq!(license.serial, 1);
+        assert_eq!((license.issued_at, license.not_before), (NOW, NOW));
+        assert_eq!(license.expires_at, None);
+        assert_eq!(license.license_key_fingerprint, key.fingerprint());
+        assert_eq!(license.client_device_id, device);
+        assert_eq!(license.device_public_key, installation.public_key());
+        assert_eq!(license.request_hash, request.hash());
+
+        let details = licenses::show(&t.store, &key).unwrap();
+        assert_eq!(
+            details.devices[0].public_key,
+            Some(installation.public_key())
+        );
+        assert_eq!(details.issuances.len(), 1);
+        assert_eq!(details.issuances[0].payload, issued.payload.token());
+    }
+
+    #[test]
+    fn issue_accepts_an_armoured_and_wrapped_request() {
+        let (mut t, key, device) = one_device(1);
+        let token = request(&key, &device, &installation(1));
+        let mail = format!(
+            "Hello,\n\n{}\nRegards\n",
+            ren3_shared::Kind::Request.armor(&token)
+        );
+        assert!(issue(&mut t.store, &t.keys, &mail, NOW).is_ok());
+    }
+
+    #[test]
+    fn issue_twice_returns_same_payload() {
+        let (mut t, key, device) = one_device(1);
+        let text = request(&key, &device, &installation(1));
+        let first = issue(&mut t.store, &t.keys, &text, NOW).unwrap();
+        let before = t.snapshot();
+        let again = issue(&mut t.store, &t.keys, &text, NOW + 3_600).unwrap();
+        assert!(again.repeated);
+        assert_eq!(again.payload.token(), first.payload.token());
+        assert_eq!(t.snapshot(), before);
+    }
+
+    #[test]
+    fn issue_gives_the_next_serial_to_a_new_request_from_the_same_installation() {
+        // One seat, already taken by this very device: a new request from
+        // the same installation still gets a payload.
+        let (mut t, key, device) = one_device(1);
+        let installation = installation(1);
+        let first = request(&key, &device, &installation);
+        let second = request(&key, &device, &installation);
+        assert_eq!(
+            issue(&mut t.store, &t.keys, &first, NOW)
+                .unwrap()
+                .payload
+                .license
+                .serial,
+            1
+        );
+        let next = issue(&mut t.store, &t.keys, &second, NOW + 60).unwrap();
+        assert!(!next.repeated);
+        assert_eq!(next.payload.license.serial, 2);
+        assert_eq!(next.payload.license.issued_at, NOW + 60);
+    }
+
+    #[test]
+    fn issue_refuses_a_damaged_request() {
+        let (mut t, key, device) = one_device(1);
+        let text = request(&key, &device, &installation(1));
+        let err = refused(&mut t, &text[..text.len() - 5], NOW);
+        assert_eq!(err.code(), "token_damaged", "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_unknown_license() {
+        let (mut t, _, device) = one_device(1);
+        let stranger = LicenseKey::generate().unwrap();
+        let err = refused(&mut t, &request(&stranger, &device, &installation(1)), NOW);
+        assert_eq!(err.code(), "license_unknown", "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_suspended_license() {
+        let (mut t, key, device) = one_device(1);
+        licenses::set_status(&mut t.store, &key, LicenseStatus::Suspended).unwrap();
+        let err = refused(&mut t, &request(&key, &device, &installation(1)), NOW);
+        assert_eq!(err.code(), "license_suspended", "{err}");
+        assert!(err.to_string().contains("ACME GmbH"));
+    }
+
+    #[test]
+    fn issue_refuses_revoked_license_even_for_a_request_answered_before() {
+        let (mut t, key, device) = one_device(1);
+        let text = request(&key, &device, &installation(1));
+        issue(&mut t.store, &t.keys, &text, NOW).unwrap();
+        licenses::set_status(&mut t.store, &key, LicenseStatus::Revoked).unwrap();
+        let err = refused(&mut t, &text, NOW);
+        assert_eq!(err.code(), "license_revoked", "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_expired_license_from_its_expiry_on() {
+        let mut t = TestStore::new();
+        let key = t.license_with(NewLicense {
+            customer: "ACME GmbH".into(),
+            expires_at: Some(NOW + 100),
+            max_devices: 1,
+            ..NewLicense::default()
+        });
+        let device = t.device(&key);
+        let text = request(&key, &device, &installation(1));
+        let err = refused(&mut t, &text, NOW + 100);
+        assert_eq!(err.code(), "license_expired", "{err}");
+        // One second earlier it is still valid, and the payload expires with
+        // the license.
+        let issued = issue(&mut t.store, &t.keys, &text, NOW + 99).unwrap();
+        assert_eq!(issued.payload.license.expires_at, Some(NOW + 100));
+    }
+
+    #[test]
+    fn issue_refuses_unregistered_device() {
+        let mut t = TestStore::new();
+        let key = t.license(1);
+        let never_added = ren3_shared::DeviceId::generate().unwrap();
+        let err = refused(&mut t, &request(&key, &never_added, &installation(1)), NOW);
+        assert_eq!(err.code(), "device_unknown", "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_device_of_another_license() {
+        let mut t = TestStore::new();
+        let ours = t.license(1);
+        let theirs = t.license_with(NewLicense {
+            customer: "Globex".into(),
+            max_devices: 1,
+            ..NewLicense::default()
+        });
+        let their_device = t.device(&theirs);
+        let err = refused(
+            &mut t,
+            &request(&ours, &their_device, &installation(1)),
+            NOW,
+        );
+        assert_eq!(err.code(), "device_of_other_license", "{err}");
+        assert!(err.to_string().contains("Globex"), "{err}");
+    }
+
+    #[test]
+    fn issue_refuses_other_installation_with_the_same_device_id() {
+        let (mut t, key, device) = one_device(2);
+        issue(
+            &mut t.store,
+            &t.keys,
+            &request(&key, &device, &installation(1)),
+            NOW,
+        )
+        .unwrap();
+        let err = refused(&mut t, &request(&key, &device, &installation(2)), NOW);
+        assert_eq!(err.code(), "device_bound_to_other_installation", "{err}");
+        let details = licenses::show(&t.store, &key).unwrap();
+        assert_eq!(
+            details.devices[0].public_key,
+            Some(installation(1).public_key())
+        );
+    }
+
+    #[test]
+    fn issue_refuses_when_no_seat_is_free() {
+        let (mut t, key, first) = one_device(1);
+        let second = t.device(&key);
+        issue(
+            &mut t.store,
+            &t.keys,
+            &request(&key, &first, &installation(1)),
+            NOW,
+        )
+        .unwrap();
+        let err = refused(&mut t, &request(&key, &second, &installation(2)), NOW);
+        assert_eq!(err.code(), "no_free_seat", "{err}");
+        let details = licenses::show(&t.store, &key).unwrap();
+        assert!(!details.devices[1].is_bound());
+    }
+
+    #[test]
+    fn issue_refuses_without_the_private_key_and_changes_nothing() {
+        let (mut t, key, device) = one_device(1);
+        for entry in std::fs::read_dir(&t.paths.keys_dir).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        let err = refused(&mut t, &request(&key, &device, &installation(1)), NOW);
+        assert_eq!(err.code(), "signing_failed", "{err}");
+    }
+
+    #[test]
+    fn registering_more_devices_than_seats_is_allowed_but_binding_them_is_not() {
+        let (mut t, key, first) = one_device(2);
+        let second = t.device(&key);
+        let third = devices::add(&mut t.store, &key, None, NOW)
+            .unwrap()
+            .device
+            .client_device_id;
+        issue(
+            &mut t.store,
+            &t.keys,
+            &request(&key, &first, &installation(1)),
+            NOW,
+        )
+        .unwrap();
+        issue(
+            &mut t.store,
+            &t.keys,
+            &request(&key, &second, &installation(2)),
+            NOW,
+        )
+        .unwrap();
+        let err = refused(&mut t, &request(&key, &third, &installation(3)), NOW);
+        assert_eq!(err.code(), "no_free_seat", "{err}");
+    }
+}

@@ -1,0 +1,844 @@
+//! The issuer's SQLite store: signing keys (public halves only), licenses,
+//! devices and issuances.
+//!
+//! License keys are never stored, only their fingerprints and hints, so a
+//! leaked store leaks no key. The queries here carry no policy: the rules
+//! live in `licenses`, `devices` and `issuance`, which run them inside one
+//! transaction each.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ren3_shared::{DeviceId, Digest, KeyId, PublicKey, RequestId};
+use rusqlite::types::Type;
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, Transaction,
+    TransactionBehavior, params,
+};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+
+use crate::rfc3339;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Append-only: a migration that has shipped is never edited, only followed.
+const MIGRATION_STEPS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
+const SCHEMA_VERSION: usize = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no issuer store at {}; run `ren3-issuer init` first", path.display())]
+    Missing { path: PathBuf },
+    #[error(
+        "{} is not a ReN3 issuer store; check --db (or REN3_ISSUER_DB)",
+        path.display()
+    )]
+    NotAStore { path: PathBuf },
+    #[error(
+        "the issuer store at {} has schema version {found}, newer than this build \
+         knows ({SCHEMA_VERSION}); use a newer ren3-issuer",
+        path.display()
+    )]
+    TooNew { path: PathBuf, found: usize },
+    #[error("cannot open the issuer store at {}: {source}", path.display())]
+    Open { path: PathBuf, source: OpenError },
+    #[error(
+        "the issuer store is busy: another ren3-issuer has held it for more than \
+         {} s; try again", BUSY_TIMEOUT.as_secs()
+    )]
+    Busy,
+    #[error("issuer store error: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+/// What failed while opening or upgrading a store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// An open issuer store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens an existing store and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let open_error = |source: OpenError| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        // No CREATE flag: a mistyped --db must not leave an empty file behind.
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.into()))?;
+        // SQLite reads the file lazily: a file that is not a database shows
+        // up at the first statement.
+        configure(&conn).map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+                path: path.to_path_buf(),
+            },
+            _ => open_error(e.into()),
+        })?;
+        let version: usize = MIGRATIONS
+            .current_version(&conn)
+            .map_err(|e| open_error(e.into()))?
+            .into();
+        if version == 0 {
+            return Err(StoreError::NotAStore {
+                path: path.to_path_buf(),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| open_error(e.into()))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Creates a new store file; fails with `io::ErrorKind::AlreadyExists`
+    /// (inside [`StoreError::Open`]) if anything is at `path`.
+    pub(crate) fn create_new(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source: OpenError| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        // create_new makes "is there a store already?" and "make one" a single
+        // step; an empty file is a valid empty SQLite database.
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| open_error(e.into()))?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.into()))?;
+        configure(&conn).map_err(|e| open_error(e.into()))?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| open_error(e.into()))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a read transaction, so that it sees one consistent state.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.finish().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in an immediate write transaction and commits if it succeeds.
+    /// Taking the write lock up front means the checks `f` makes still hold
+    /// when it writes.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+}
+
+/// The pragmas every connection needs; they are per connection, so they
+/// cannot live in a migration.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed `{mode}`: the store needs WAL"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// The state of a license.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseStatus {
+    Active,
+    Suspended,
+    /// Final: a revoked license never becomes active again.
+    Revoked,
+}
+
+impl LicenseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseStatus::Active => "active",
+            LicenseStatus::Suspended => "suspended",
+            LicenseStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl fmt::Display for LicenseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a license status (active, suspended or revoked)")]
+pub struct UnknownStatus(String);
+
+impl FromStr for LicenseStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(LicenseStatus::Active),
+            "suspended" => Ok(LicenseStatus::Suspended),
+            "revoked" => Ok(LicenseStatus::Revoked),
+            other => Err(UnknownStatus(other.to_owned())),
+        }
+    }
+}
+
+/// A row of `signing_keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKeyRecord {
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
+    pub retired_at: Option<i64>,
+}
+
+/// A row of `licenses`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseRecord {
+    #[serde(skip)]
+    pub id: i64,
+    pub key_fingerprint: Digest,
+    pub key_hint: String,
+    pub customer: String,
+    pub features: Vec<String>,
+    pub limits: BTreeMap<String, u64>,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
+    pub expires_at: Option<i64>,
+    pub max_devices: u32,
+    pub status: LicenseStatus,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: i64,
+}
+
+/// A license with its seat counts, as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseSummary {
+    #[serde(flatten)]
+    pub license: LicenseRecord,
+    /// Devices registered for the license, bound or not.
+    pub devices: u32,
+    /// Devices bound to an installation: the seats in use.
+    pub bound_devices: u32,
+}
+
+/// A row of `devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceRecord {
+    #[serde(skip)]
+    pub id: i64,
+    #[serde(skip)]
+    pub license_id: i64,
+    pub client_device_id: DeviceId,
+    pub label: Option<String>,
+    /// The installation key the device id is bound to, once issued for.
+    pub public_key: Option<PublicKey>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: i64,
+    #[serde(serialize_with = "rfc3339::serialize_option")]
+    pub bound_at: Option<i64>,
+}
+
+impl DeviceRecord {
+    pub fn is_bound(&self) -> bool {
+        self.public_key.is_some()
+    }
+}
+
+/// A row of `issuances`, with its device's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuanceRecord {
+    #[serde(skip)]
+    pub license_id: i64,
+    #[serde(skip)]
+    pub device_id: i64,
+    pub client_device_id: DeviceId,
+    pub request_hash: Digest,
+    pub request_id: RequestId,
+    pub serial: u64,
+    pub key_id: KeyId,
+    /// The payload token exactly as issued.
+    pub payload: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub issued_at: i64,
+}
+
+/// Reads a text column with `parse`, reporting a bad value as a conversion
+/// error of that column.
+fn text_as<T, E>(
+    row: &Row<'_>,
+    idx: usize,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> rusqlite::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let text: String = row.get(idx)?;
+    parse(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+fn parsed<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text_as(row, idx, str::parse)
+}
+
+/// Serials are u64 on the wire and INTEGER (i64) in SQLite; a serial never
+/// comes near 2^63, and one that did would be refused, not wrapped.
+fn serial_from(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(idx)?;
+    u64::try_from(value)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}
+
+fn serial_to(serial: u64) -> rusqlite::Result<i64> {
+    i64::try_from(serial).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn parsed_opt<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let text: Option<String> = row.get(idx)?;
+    text.map(|t| {
+        t.parse()
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+    })
+    .transpose()
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+fn to_json<T: Serialize>(value: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+// ---- signing keys
+
+const SIGNING_KEY_COLUMNS: &str = "key_id, public_key, created_at, retired_at";
+
+fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        key_id: parsed(row, 0)?,
+        public_key: parsed(row, 1)?,
+        created_at: row.get(2)?,
+        retired_at: row.get(3)?,
+    })
+}
+
+pub(crate) fn insert_signing_key(
+    conn: &Connection,
+    key: &SigningKeyRecord,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO signing_keys (key_id, public_key, created_at, retired_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            key.key_id.to_string(),
+            key.public_key.to_string(),
+            key.created_at,
+            key.retired_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// All signing keys, oldest first.
+pub(crate) fn signing_keys(conn: &Connection) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at, rowid"
+    ))?;
+    let rows = stmt.query_map([], signing_key_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The key new payloads are signed with: the newest one not retired.
+pub(crate) fn current_signing_key(
+    conn: &Connection,
+) -> Result<Option<SigningKeyRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ),
+            [],
+            signing_key_from_row,
+        )
+        .optional()?)
+}
+
+// ---- licenses
+
+const LICENSE_COLUMNS: &str = "l.id, l.key_fingerprint, l.key_hint, l.customer, l.features, \
+     l.limits, l.expires_at, l.max_devices, l.status, l.created_at";
+
+fn license_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseRecord> {
+    Ok(LicenseRecord {
+        id: row.get(0)?,
+        key_fingerprint: parsed(row, 1)?,
+        key_hint: row.get(2)?,
+        customer: row.get(3)?,
+        features: json(row, 4)?,
+        limits: json(row, 5)?,
+        expires_at: row.get(6)?,
+        max_devices: row.get(7)?,
+        status: parsed(row, 8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+/// The fields of a license to insert; `id` is assigned by the store.
+pub(crate) fn insert_license(
+    conn: &Connection,
+    license: &LicenseRecord,
+) -> Result<LicenseRecord, StoreError> {
+    conn.execute(
+        "INSERT INTO licenses (key_fingerprint, key_hint, customer, features, limits,
+                               expires_at, max_devices, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            license.key_fingerprint.to_string(),
+            license.key_hint,
+            license.customer,
+            to_json(&license.features)?,
+            to_json(&license.limits)?,
+            license.expires_at,
+            license.max_devices,
+            license.status.as_str(),
+            license.created_at,
+        ],
+    )?;
+    Ok(LicenseRecord {
+        id: conn.last_insert_rowid(),
+        ..license.clone()
+    })
+}
+
+pub(crate) fn license_by_fingerprint(
+    conn: &Connection,
+    fingerprint: &Digest,
+) -> Result<Option<LicenseRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.key_fingerprint = ?1"),
+            [fingerprint.to_string()],
+            license_from_row,
+        )
+        .optional()?)
+}
+
+pub(crate) fn license_by_id(conn: &Connection, id: i64) -> Result<LicenseRecord, StoreError> {
+    Ok(conn.query_row(
+        &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.id = ?1"),
+        [id],
+        license_from_row,
+    )?)
+}
+
+/// Licenses with their seat counts, oldest first; `search`, if given,
+/// matches part of the customer name or of the key hint, ignoring case.
+pub(crate) fn license_summaries(
+    conn: &Connection,
+    search: Option<&str>,
+) -> Result<Vec<LicenseSummary>, StoreError> {
+    let pattern = search.map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LICENSE_COLUMNS},
+                (SELECT COUNT(*) FROM devices d WHERE d.license_id = l.id),
+                (SELECT COUNT(*) FROM devices d
+                  WHERE d.license_id = l.id AND d.public_key IS NOT NULL)
+         FROM licenses l
+         WHERE ?1 IS NULL
+            OR l.customer LIKE ?1 ESCAPE '\\'
+            OR l.key_hint LIKE ?1 ESCAPE '\\'
+         ORDER BY l.created_at, l.id"
+    ))?;
+    let rows = stmt.query_map([pattern], |row| {
+        Ok(LicenseSummary {
+            license: license_from_row(row)?,
+            devices: row.get(10)?,
+            bound_devices: row.get(11)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn set_license_status(
+    conn: &Connection,
+    license_id: i64,
+    status: LicenseStatus,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE licenses SET status = ?1 WHERE id = ?2",
+        params![status.as_str(), license_id],
+    )?;
+    Ok(())
+}
+
+// ---- devices
+
+const DEVICE_COLUMNS: &str =
+    "d.id, d.license_id, d.client_device_id, d.label, d.public_key, d.created_at, d.bound_at";
+
+fn device_from_row(row: &Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    Ok(DeviceRecord {
+        id: row.get(0)?,
+        license_id: row.get(1)?,
+        client_device_id: text_as(row, 2, DeviceId::parse)?,
+        label: row.get(3)?,
+        public_key: parsed_opt(row, 4)?,
+        created_at: row.get(5)?,
+        bound_at: row.get(6)?,
+    })
+}
+
+pub(crate) fn insert_device(
+    conn: &Connection,
+    license_id: i64,
+    client_device_id: &DeviceId,
+    label: Option<&str>,
+    now: i64,
+) -> Result<DeviceRecord, StoreError> {
+    conn.execute(
+        "INSERT INTO devices (license_id, client_device_id, label, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![license_id, client_device_id.as_str(), label, now],
+    )?;
+    Ok(DeviceRecord {
+        id: conn.last_insert_rowid(),
+        license_id,
+        client_device_id: client_device_id.clone(),
+        label: label.map(str::to_owned),
+        public_key: None,
+        created_at: now,
+        bound_at: None,
+    })
+}
+
+pub(crate) fn device_by_client_id(
+    conn: &Connection,
+    client_device_id: &DeviceId,
+) -> Result<Option<DeviceRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.client_device_id = ?1"),
+            [client_device_id.as_str()],
+            device_from_row,
+        )
+        .optional()?)
+}
+
+pub(crate) fn devices_of_license(
+    conn: &Connection,
+    license_id: i64,
+) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.license_id = ?1
+         ORDER BY d.created_at, d.id"
+    ))?;
+    let rows = stmt.query_map([license_id], device_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn bound_device_count(conn: &Connection, license_id: i64) -> Result<u32, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM devices WHERE license_id = ?1 AND public_key IS NOT NULL",
+        [license_id],
+        |row| row.get(0),
+    )?)
+}
+
+/// Binds an unbound device to an installation key. Returns false if the
+/// device was already bound, in which case nothing changed.
+pub(crate) fn bind_device(
+    conn: &Connection,
+    device_id: i64,
+    public_key: &PublicKey,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE devices SET public_key = ?1, bound_at = ?2
+         WHERE id = ?3 AND public_key IS NULL",
+        params![public_key.to_string(), now, device_id],
+    )?;
+    Ok(changed == 1)
+}
+
+// ---- issuances
+
+const ISSUANCE_COLUMNS: &str = "i.license_id, i.device_id, d.client_device_id, i.request_hash, \
+     i.request_id, i.serial, i.key_id, i.payload, i.issued_at";
+
+fn issuance_from_row(row: &Row<'_>) -> rusqlite::Result<IssuanceRecord> {
+    Ok(IssuanceRecord {
+        license_id: row.get(0)?,
+        device_id: row.get(1)?,
+        client_device_id: text_as(row, 2, DeviceId::parse)?,
+        request_hash: parsed(row, 3)?,
+        request_id: parsed(row, 4)?,
+        serial: serial_from(row, 5)?,
+        key_id: parsed(row, 6)?,
+        payload: row.get(7)?,
+        issued_at: row.get(8)?,
+    })
+}
+
+pub(crate) fn insert_issuance(
+    conn: &Connection,
+    issuance: &IssuanceRecord,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO issuances (license_id, device_id, request_hash, request_id, serial,
+                                key_id, payload, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            issuance.license_id,
+            issuance.device_id,
+            issuance.request_hash.to_string(),
+            issuance.request_id.to_string(),
+            serial_to(issuance.serial)?,
+            issuance.key_id.to_string(),
+            issuance.payload,
+            issuance.issued_at,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn issuance_by_request_hash(
+    conn: &Connection,
+    request_hash: &Digest,
+) -> Result<Option<IssuanceRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
+                 WHERE i.request_hash = ?1"
+            ),
+            [request_hash.to_string()],
+            issuance_from_row,
+        )
+        .optional()?)
+}
+
+/// The issuances of a license, oldest first.
+pub(crate) fn issuances_of_license(
+    conn: &Connection,
+    license_id: i64,
+) -> Result<Vec<IssuanceRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
+         WHERE i.license_id = ?1 ORDER BY i.issued_at, i.id"
+    ))?;
+    let rows = stmt.query_map([license_id], issuance_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The highest serial issued for a device, 0 if none.
+pub(crate) fn max_serial(conn: &Connection, device_id: i64) -> Result<u64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(serial), 0) FROM issuances WHERE device_id = ?1",
+        [device_id],
+        |row| serial_from(row, 0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn pragma(store: &Store, name: &str) -> String {
+        store
+            .conn
+            .query_row(&format!("PRAGMA {name}"), [], |row| {
+                row.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| format!("{v:?}"))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_connection_gets_wal_full_sync_foreign_keys_and_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        drop(Store::create_new(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        assert_eq!(pragma(&store, "journal_mode"), "Text(\"wal\")");
+        // FULL is 2.
+        assert_eq!(pragma(&store, "synchronous"), "Integer(2)");
+        assert_eq!(pragma(&store, "foreign_keys"), "Integer(1)");
+        assert_eq!(pragma(&store, "busy_timeout"), "Integer(5000)");
+    }
+
+    #[test]
+    fn open_names_a_missing_store_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("absent.db");
+        let err = Store::open(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no issuer store at {}; run `ren3-issuer init` first",
+                path.display()
+            )
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn open_refuses_files_that_are_not_issuer_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "x".repeat(4096)).unwrap();
+        assert!(matches!(
+            Store::open(&text),
+            Err(StoreError::NotAStore { .. })
+        ));
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        assert!(matches!(
+            Store::open(&other),
+            Err(StoreError::NotAStore { .. })
+        ));
+    }
+
+    #[test]
+    fn open_refuses_a_store_from_a_newer_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        let store = Store::create_new(&path).unwrap();
+        store
+            .conn
+            .pragma_update(
+                None,
+                "user_version",
+                i64::try_from(SCHEMA_VERSION).unwrap() + 1,
+            )
+            .unwrap();
+        drop(store);
+        assert!(matches!(Store::open(&path), Err(StoreError::TooNew { .. })));
+    }
+
+    #[test]
+    fn create_new_refuses_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Store::create_new(&path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Open { source: OpenError::Io(e), .. }
+                if e.kind() == io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn migrations_apply_and_schema_version_counts_them() {
+        MIGRATIONS.validate().unwrap();
+        let empty = Connection::open_in_memory().unwrap();
+        let pending = MIGRATIONS.pending_migrations(&empty).unwrap();
+        assert_eq!(usize::try_from(pending).unwrap(), SCHEMA_VERSION);
+    }
+}

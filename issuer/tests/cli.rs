@@ -1,0 +1,728 @@
+//! The `ren3-issuer` binary's contract: what goes to stdout (the result,
+//! alone), to stderr (messages, `error: ...`), and the exit codes.
+
+// clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
+// helpers they share here.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use ren3_issuer::licenses;
+use ren3_issuer::{LicenseStatus, Store};
+use ren3_shared::{
+    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustedKeys, VerifiedPayload, binary,
+};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+/// A temporary working directory holding the default store.
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A workdir with an initialised store.
+    fn initialised() -> Self {
+        let w = Self::new();
+        w.ok(&["init"]);
+        w
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path("ren3-issuer.db")
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.path("ren3-issuer.db.keys")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ren3-issuer"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("REN3_ISSUER_DB")
+            .env_remove("REN3_ISSUER_KEYS");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    }
+
+    /// Runs a command that must fail with exit 1 and nothing on stdout;
+    /// returns its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        assert_eq!(stdout(&out), "", "{args:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        err
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn create_license(&self, customer: &str, max_devices: u32) -> LicenseKey {
+        let key = self.ok(&[
+            "license",
+            "create",
+            "--customer",
+            customer,
+            "--features",
+            "ingest,export",
+            "--limit",
+            "max-sources=10",
+            "--max-devices",
+            &max_devices.to_string(),
+        ]);
+        LicenseKey::parse(key.trim_end()).unwrap()
+    }
+
+    fn add_device(&self, key: &LicenseKey) -> DeviceId {
+        let id = self.ok(&["device", "add", "--license", key.reveal()]);
+        DeviceId::parse(id.trim_end()).unwrap()
+    }
+
+    fn show(&self, key: &LicenseKey) -> Value {
+        self.json(&["license", "show", key.reveal()])
+    }
+
+    /// Writes a request signed by installation `n` to a file; returns its path.
+    fn request(&self, key: &LicenseKey, device: &DeviceId, n: u8) -> String {
+        let token = request_token(key, device, n);
+        let path = self.path(&format!(
+            "request-{}.txt",
+            binary::encode(&Sha256::digest(&token)[..6])
+        ));
+        fs::write(&path, token).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
+    fn trust(&self) -> TrustedKeys {
+        TrustedKeys::parse(&self.ok(&["keys", "export-public"])).unwrap()
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn request_token(key: &LicenseKey, device: &DeviceId, installation: u8) -> String {
+    let product = Product {
+        name: "ren3-ingestor".into(),
+        version: "1.0.0".into(),
+    };
+    LicenseRequest::new(device.clone(), key, product, ren3_shared::timestamp::now())
+        .unwrap()
+        .sign(&DeviceKey::from_seed(&[installation; 32]))
+        .unwrap()
+        .token()
+}
+
+/// `token` with its signed message changed and a fresh checksum: well
+/// formed, so only the signature check can catch it.
+fn tamper(token: &str, from: &str, to: &str) -> String {
+    let dot = token.find("-v1.").unwrap() + 4;
+    let (prefix, rest) = token.split_at(dot);
+    let parts: Vec<&str> = rest.split('.').collect();
+    let message = String::from_utf8(binary::decode(parts[0]).unwrap()).unwrap();
+    assert!(message.contains(from));
+    let signed = format!(
+        "{prefix}{}.{}",
+        binary::encode(message.replace(from, to).as_bytes()),
+        parts[1]
+    );
+    let check = binary::encode(&Sha256::digest(signed.as_bytes())[..6]);
+    format!("{signed}.{check}")
+}
+
+// ---- init and the key store
+
+#[test]
+fn init_creates_key_dir_0700_and_key_file_0600_and_prints_only_the_key_id() {
+    let w = Workdir::new();
+    let out = w.run(&["init"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let key_id = stdout(&out);
+    let key_id = key_id.strip_suffix('\n').unwrap();
+    assert!(!key_id.contains('\n'));
+    assert!(stderr(&out).contains("created the issuer store"));
+
+    assert!(w.db().is_file());
+    assert_eq!(mode(&w.keys_dir()), 0o700);
+    let key_file = w.keys_dir().join(format!("{key_id}.key"));
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(fs::read_dir(w.keys_dir()).unwrap().count(), 1);
+    // The seed never reaches the terminal.
+    let seed_line = fs::read_to_string(&key_file).unwrap();
+    let seed = seed_line
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .next_back()
+        .unwrap();
+    assert!(!stderr(&out).contains(seed));
+}
+
+#[test]
+fn second_init_is_refused_and_changes_nothing() {
+    let w = Workdir::initialised();
+    let db_before = fs::read(w.db()).unwrap();
+    let err = w.fails(&["init"]);
+    assert!(err.contains("already an issuer store"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(fs::read(w.db()).unwrap(), db_before);
+    assert_eq!(fs::read_dir(w.keys_dir()).unwrap().count(), 1);
+}
+
+#[test]
+fn db_and_keys_dir_come_from_flags_or_environment() {
+    let w = Workdir::new();
+    let key_id = w
+        .command(&["init"])
+        .env("REN3_ISSUER_DB", w.path("env.db"))
+        .env("REN3_ISSUER_KEYS", w.path("env-keys"))
+        .output()
+        .unwrap();
+    assert_eq!(key_id.status.code(), Some(0), "{}", stderr(&key_id));
+    assert!(w.path("env.db").is_file());
+    assert_eq!(mode(&w.path("env-keys")), 0o700);
+    assert!(!w.db().exists());
+
+    w.ok(&["--db", "flag.db", "init"]);
+    assert_eq!(mode(&w.path("flag.db.keys")), 0o700);
+}
+
+#[test]
+fn commands_without_a_store_say_to_run_init_and_create_nothing() {
+    let w = Workdir::new();
+    for args in [
+        &["license", "list"][..],
+        &["keys", "list"],
+        &["keys", "export-public"],
+        &["license", "create", "--customer", "ACME"],
+    ] {
+        let err = w.fails(args);
+        assert_eq!(
+            err, "error: no issuer store at ren3-issuer.db; run `ren3-issuer init` first\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(fs::read_dir(w.dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn issue_refuses_a_group_readable_key_store_and_names_the_fix() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let request = w.request(&key, &device, 1);
+    let keys_dir = w.keys_dir();
+
+    fs::set_permissions(&keys_dir, fs::Permissions::from_mode(0o750)).unwrap();
+    let err = w.fails(&["issue", "--request", &request]);
+    // The path as the user gave it (here the default, relative to the
+    // working directory), so the suggested command works as typed.
+    assert!(err.contains("ren3-issuer.db.keys has mode 0750"), "{err}");
+    assert!(err.contains("`chmod 700 ren3-issuer.db.keys`"), "{err}");
+
+    fs::set_permissions(&keys_dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let key_file = fs::read_dir(&keys_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let key_file = Path::new("ren3-issuer.db.keys").join(key_file.file_name().unwrap());
+    fs::set_permissions(
+        w.dir.path().join(&key_file),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let err = w.fails(&["issue", "--request", &request]);
+    assert!(
+        err.contains(&format!("{} has mode 0644", key_file.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("`chmod 600 {}`", key_file.display())),
+        "{err}"
+    );
+    assert_eq!(w.show(&key)["issuances"], Value::Array(vec![]));
+}
+
+// ---- licenses and devices
+
+#[test]
+fn license_create_prints_only_the_key() {
+    let w = Workdir::initialised();
+    let out = w.run(&[
+        "license",
+        "create",
+        "--customer",
+        "ACME GmbH",
+        "--features",
+        "ingest, export,ingest",
+        "--limit",
+        "max-sources=10",
+        "--expires",
+        "2999-03-01",
+        "--max-devices",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let key = stdout(&out);
+    let key = LicenseKey::parse(key.strip_suffix('\n').unwrap()).unwrap();
+    assert!(stderr(&out).contains("ACME GmbH"));
+    assert!(stderr(&out).contains(&key.hint()));
+
+    let shown = w.show(&key)["license"].clone();
+    assert_eq!(shown["customer"], "ACME GmbH");
+    assert_eq!(shown["features"], serde_json::json!(["export", "ingest"]));
+    assert_eq!(shown["limits"], serde_json::json!({ "max-sources": 10 }));
+    assert_eq!(shown["expiresAt"], "2999-03-02T00:00:00Z");
+    assert_eq!(shown["maxDevices"], 3);
+    assert_eq!(shown["status"], "active");
+    // The key itself is never stored.
+    assert!(!String::from_utf8_lossy(&fs::read(w.db()).unwrap()).contains(key.reveal()));
+}
+
+#[test]
+fn license_create_refuses_invalid_terms_and_stores_nothing() {
+    let w = Workdir::initialised();
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "1. padded customer",
+            &["--customer", " ACME"],
+            "white space",
+        ),
+        ("2. empty customer", &["--customer", ""], "empty"),
+        (
+            "3. bad feature",
+            &["--customer", "A", "--features", "Ingest"],
+            "`Ingest`",
+        ),
+        (
+            "4. limit without value",
+            &["--customer", "A", "--limit", "x"],
+            "name=value",
+        ),
+        (
+            "5. negative limit",
+            &["--customer", "A", "--limit", "x=-1"],
+            "whole number",
+        ),
+        (
+            "6. limit twice",
+            &["--customer", "A", "--limit", "x=1", "--limit", "x=2"],
+            "twice",
+        ),
+        (
+            "7. zero devices",
+            &["--customer", "A", "--max-devices", "0"],
+            "at least 1",
+        ),
+        (
+            "8. past expiry",
+            &["--customer", "A", "--expires", "2020-01-01"],
+            "is in the past",
+        ),
+        (
+            "9. unreadable expiry",
+            &["--customer", "A", "--expires", "tomorrow"],
+            "YYYY-MM-DD",
+        ),
+    ];
+    for (name, extra, expected) in cases {
+        let mut args = vec!["license", "create"];
+        args.extend_from_slice(extra);
+        let err = w.fails(&args);
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    assert_eq!(
+        w.json(&["license", "list"])["licenses"],
+        Value::Array(vec![])
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let w = Workdir::initialised();
+    for args in [
+        &["license", "create"][..],
+        &[
+            "license",
+            "create",
+            "--customer",
+            "A",
+            "--max-devices",
+            "-1",
+        ],
+        &["frobnicate"],
+    ] {
+        assert_eq!(w.run(args).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn device_add_prints_only_a_new_unbound_device_id_of_the_license() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    // Any spelling of the key that LicenseKey::parse accepts will do.
+    let sloppy = key.reveal().to_lowercase().replace('-', " ");
+    let out = w.run(&["device", "add", "--license", &sloppy, "--label", "plant 4"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let id = DeviceId::parse(stdout(&out).strip_suffix('\n').unwrap()).unwrap();
+
+    let devices = w.show(&key)["devices"].clone();
+    assert_eq!(devices.as_array().unwrap().len(), 1);
+    assert_eq!(devices[0]["clientDeviceId"], id.as_str());
+    assert_eq!(devices[0]["label"], "plant 4");
+    assert_eq!(devices[0]["publicKey"], Value::Null);
+}
+
+#[test]
+fn device_add_refuses_an_unknown_or_mistyped_license() {
+    let w = Workdir::initialised();
+    let stranger = LicenseKey::generate().unwrap();
+    let err = w.fails(&["device", "add", "--license", stranger.reveal()]);
+    assert!(err.contains("no license has the key"), "{err}");
+    assert!(!err.contains(stranger.reveal()), "{err}");
+    let err = w.fails(&["device", "add", "--license", "REN3K1-nonsense"]);
+    assert!(err.contains("license key"), "{err}");
+}
+
+// ---- issue
+
+#[test]
+fn issue_prints_only_a_payload_that_verifies_with_the_exported_trust_file() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let request = w.request(&key, &device, 1);
+
+    let out = w.run(&["issue", "--request", &request]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let payload = stdout(&out);
+    let payload = payload.strip_suffix('\n').unwrap();
+    assert!(payload.starts_with("ren3-payload-v1.") && !payload.contains('\n'));
+    assert!(stderr(&out).contains("serial 1"));
+
+    let opened = VerifiedPayload::open(payload, &w.trust()).unwrap();
+    assert_eq!(opened.license.customer, "ACME");
+    assert_eq!(opened.license.client_device_id, device);
+    assert_eq!(opened.license.serial, 1);
+    assert_eq!(
+        opened.license.device_public_key,
+        DeviceKey::from_seed(&[1; 32]).public_key()
+    );
+    let show = w.show(&key);
+    assert_eq!(
+        show["devices"][0]["publicKey"],
+        opened.license.device_public_key.to_string()
+    );
+    assert_eq!(show["issuances"][0]["payload"], payload);
+}
+
+#[test]
+fn issue_reads_stdin_and_writes_out_file() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let armoured = ren3_shared::Kind::Request.armor(&request_token(&key, &device, 1));
+    let out = w.run_with_stdin(
+        &["issue", "--request", "-", "--out", "payload.txt"],
+        &armoured,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let written = fs::read_to_string(w.path("payload.txt")).unwrap();
+    assert!(VerifiedPayload::open(&written, &w.trust()).is_ok());
+    assert_eq!(mode(&w.path("payload.txt")) & 0o022, 0);
+}
+
+#[test]
+fn issue_twice_returns_same_payload() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let request = w.request(&key, &device, 1);
+    let first = w.ok(&["issue", "--request", &request]);
+    let before = w.show(&key);
+    let out = w.run(&["issue", "--request", &request]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out), first);
+    assert!(stderr(&out).contains("answered before"), "{}", stderr(&out));
+    assert_eq!(w.show(&key), before);
+}
+
+#[test]
+fn issue_gives_serial_2_to_a_second_request_of_the_same_device() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let first = w.json(&["issue", "--request", &w.request(&key, &device, 1)]);
+    let second = w.json(&["issue", "--request", &w.request(&key, &device, 1)]);
+    assert_eq!(
+        (first["serial"].clone(), first["repeated"].clone()),
+        (1.into(), false.into())
+    );
+    assert_eq!(
+        (second["serial"].clone(), second["repeated"].clone()),
+        (2.into(), false.into())
+    );
+    assert_eq!(w.show(&key)["issuances"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn issue_refusals_exit_1_with_a_reason_and_change_nothing() {
+    let w = Workdir::initialised();
+    let acme = w.create_license("ACME", 1);
+    let acme_device = w.add_device(&acme);
+    let acme_spare = w.add_device(&acme);
+    let globex = w.create_license("Globex", 1);
+    let globex_device = w.add_device(&globex);
+    let suspended = w.create_license("Suspended Inc", 1);
+    let suspended_device = w.add_device(&suspended);
+    {
+        let mut store = Store::open(&w.db()).unwrap();
+        licenses::set_status(&mut store, &suspended, LicenseStatus::Suspended).unwrap();
+    }
+    w.ok(&["issue", "--request", &w.request(&acme, &acme_device, 1)]);
+    let stranger = LicenseKey::generate().unwrap();
+
+    let cases = [
+        (
+            "1. unknown license",
+            w.request(&stranger, &acme_device, 1),
+            "no license has the key",
+        ),
+        (
+            "2. suspended",
+            w.request(&suspended, &suspended_device, 1),
+            "suspended",
+        ),
+        (
+            "3. foreign device",
+            w.request(&acme, &globex_device, 1),
+            "belongs to the license",
+        ),
+        (
+            "4. other installation",
+            w.request(&acme, &acme_device, 2),
+            "another installation",
+        ),
+        (
+            "5. no free seat",
+            w.request(&acme, &acme_spare, 3),
+            "no free seat",
+        ),
+        (
+            "6. not a request",
+            w.path("missing.txt").display().to_string(),
+            "cannot read",
+        ),
+    ];
+    for (name, request, expected) in cases {
+        let before: Vec<Value> = [&acme, &globex, &suspended].map(|k| w.show(k)).into();
+        let err = w.fails(&["issue", "--request", &request]);
+        assert!(err.contains(expected), "{name}: {err}");
+        let after: Vec<Value> = [&acme, &globex, &suspended].map(|k| w.show(k)).into();
+        assert_eq!(after, before, "{name}");
+    }
+}
+
+// ---- output forms
+
+#[test]
+fn json_output_parses_for_every_command() {
+    let w = Workdir::new();
+    let init = w.json(&["init"]);
+    assert!(init["keyId"].is_string());
+    let created = w.json(&["license", "create", "--customer", "ACME"]);
+    let key = LicenseKey::parse(created["licenseKey"].as_str().unwrap()).unwrap();
+    assert_eq!(created["keyHint"], key.hint());
+    let device = w.json(&["device", "add", "--license", key.reveal()]);
+    let device = DeviceId::parse(device["clientDeviceId"].as_str().unwrap()).unwrap();
+    let issued = w.json(&["issue", "--request", &w.request(&key, &device, 1)]);
+    let payload = issued["payload"].as_str().unwrap().to_owned();
+    assert_eq!(issued["keyId"], init["keyId"]);
+
+    let keys = w.json(&["keys", "list"]);
+    assert_eq!(keys["keys"][0]["keyId"], init["keyId"]);
+    assert_eq!(keys["keys"][0]["signsNewPayloads"], true);
+    assert_eq!(
+        w.json(&["keys", "export-public"])["format"],
+        "ren3-trusted-keys-v1"
+    );
+    let exported = w.json(&["keys", "export-public", "--out", "trust.json"]);
+    assert_eq!(exported["keyIds"][0], init["keyId"]);
+    assert_eq!(
+        w.json(&["license", "list"])["licenses"][0]["boundDevices"],
+        1
+    );
+    assert_eq!(
+        w.json(&["license", "show", key.reveal()])["issuances"][0]["serial"],
+        1
+    );
+    fs::write(w.path("payload.txt"), &payload).unwrap();
+    let inspected = w.json(&["inspect", "payload.txt"]);
+    assert_eq!(inspected["verified"], true);
+    assert_eq!(inspected["fields"]["customer"], "ACME");
+}
+
+#[test]
+fn text_lists_show_licenses_and_keys() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME GmbH", 2);
+    let device = w.add_device(&key);
+    w.ok(&["issue", "--request", &w.request(&key, &device, 1)]);
+    let list = w.ok(&["license", "list"]);
+    let row = list.lines().nth(1).unwrap();
+    assert!(
+        row.contains("ACME GmbH") && row.contains(&key.hint()),
+        "{list}"
+    );
+    assert!(
+        row.contains("active") && row.contains("never") && row.contains("1/2"),
+        "{list}"
+    );
+    let show = w.ok(&["license", "show", key.reveal()]);
+    let device_row = show.lines().find(|l| l.contains(device.as_str())).unwrap();
+    let installation = DeviceKey::from_seed(&[1; 32]).public_key().to_string();
+    assert!(
+        device_row.contains("bound ") && device_row.contains(&installation),
+        "{show}"
+    );
+    assert!(w.ok(&["keys", "list"]).contains("signing"));
+}
+
+// ---- inspect
+
+#[test]
+fn inspect_verifies_good_tokens_against_the_store_or_a_trust_file() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let request = w.request(&key, &device, 1);
+    let payload = w.ok(&["issue", "--request", &request]);
+    fs::write(w.path("payload.txt"), &payload).unwrap();
+    fs::write(w.path("trust.json"), w.ok(&["keys", "export-public"])).unwrap();
+
+    let shown = w.ok(&["inspect", &request]);
+    assert!(
+        shown.contains("signature:") && shown.contains("verifies"),
+        "{shown}"
+    );
+    assert!(shown.contains(device.as_str()), "{shown}");
+    let shown = w.ok(&["inspect", "payload.txt"]);
+    assert!(shown.contains("verifies against key"), "{shown}");
+    assert!(
+        shown.contains("customer:") && shown.contains("ACME"),
+        "{shown}"
+    );
+
+    // Elsewhere, with no store, a trusted-keys file does the job...
+    let elsewhere = Workdir::new();
+    let trust = w.path("trust.json").display().to_string();
+    let payload_file = w.path("payload.txt").display().to_string();
+    let shown = elsewhere.ok(&["inspect", &payload_file, "--trust", &trust]);
+    assert!(shown.contains("verifies against key"), "{shown}");
+    // ...and without one, the fields still show but it does not verify.
+    let out = elsewhere.run(&["inspect", &payload_file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("does NOT verify"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("ACME"));
+}
+
+#[test]
+fn inspect_reports_tampered_tokens_and_exits_1() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    let payload = w.ok(&["issue", "--request", &w.request(&key, &device, 1)]);
+    let payload = payload.trim_end();
+
+    let forged = tamper(payload, "\"ACME\"", "\"EVIL\"");
+    let out = w.run_with_stdin(&["inspect", "-"], &forged);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = stdout(&out);
+    assert!(shown.contains("does NOT verify: "), "{shown}");
+    assert!(shown.contains("signature does not verify"), "{shown}");
+    assert!(shown.contains("EVIL"), "{shown}");
+
+    let damaged = &payload[..payload.len() - 4];
+    let out = w.run_with_stdin(&["--json", "inspect", "-"], damaged);
+    assert_eq!(out.status.code(), Some(1));
+    let inspected: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(inspected["verified"], false);
+    assert_eq!(inspected["problem"]["code"], "token_damaged");
+}
+
+#[test]
+fn inspect_names_what_it_expects_for_other_input() {
+    let w = Workdir::initialised();
+    let out = w.run_with_stdin(&["inspect", "-"], "hello");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    let err = stderr(&out);
+    assert!(
+        err.contains("neither a license request nor a license payload"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ren3-request-v1.") && err.contains("ren3-payload-v1."),
+        "{err}"
+    );
+}
