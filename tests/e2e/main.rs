@@ -1,1 +1,10 @@
-//! e2e
+//! End-to-end tests of the offline exchange in
+//! `../shared/ren3-offline-license-registration.md`, with the real
+//! `ren3-issuer` and `ren3-client` binaries, each on its own temporary store
+//! and, for the client, on port 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod exchange;
+mod refusals;
+mod transit;

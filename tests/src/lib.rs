@@ -1,1 +1,415 @@
-//! helpers
+//! Helpers for the end-to-end tests: the real `ren3-issuer` and
+//! `ren3-client` binaries, each with its own temporary store, on port 0.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Builds both binaries once per test run and returns the directory they
+/// are in. Cargo only builds a package's binaries for that package's own
+/// tests, so this crate asks for them explicitly.
+fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ren3-client",
+                "-p",
+                "ren3-issuer",
+                "--bins",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building ren3-client and ren3-issuer failed"
+        );
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace.join("target"));
+        target.join("debug")
+    })
+}
+
+pub fn issuer_bin() -> PathBuf {
+    bin_dir().join("ren3-issuer")
+}
+
+pub fn client_bin() -> PathBuf {
+    bin_dir().join("ren3-client")
+}
+
+/// A path in `fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(name)
+}
+
+/// The vendor's side: an initialised issuer store in a temporary directory.
+pub struct Issuer {
+    dir: TempDir,
+}
+
+impl Issuer {
+    pub fn init() -> Self {
+        let issuer = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        issuer.ok(&["init"], None);
+        issuer
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("issuer.db")
+    }
+
+    /// Runs `ren3-issuer --db <store> ARGS`, feeding `stdin` if given.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(issuer_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout, trimmed.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "ren3-issuer {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            !out.status.success(),
+            "ren3-issuer {args:?} unexpectedly succeeded"
+        );
+        assert!(out.stdout.is_empty(), "a failing command printed a result");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// `license create`; returns the license key.
+    pub fn create_license(&self, customer: &str, extra: &[&str]) -> String {
+        let mut args = vec!["license", "create", "--customer", customer];
+        args.extend_from_slice(extra);
+        self.ok(&args, None)
+    }
+
+    /// `device add`; returns the client device id.
+    pub fn add_device(&self, license_key: &str) -> String {
+        self.ok(&["device", "add", "--license", license_key], None)
+    }
+
+    /// Writes the trusted-keys file and returns its path.
+    pub fn export_trust(&self) -> PathBuf {
+        let path = self.dir.path().join("trusted-keys.json");
+        self.ok(
+            &["keys", "export-public", "--out", path.to_str().unwrap()],
+            None,
+        );
+        path
+    }
+
+    /// `issue --request -`; returns the payload token.
+    pub fn issue(&self, request: &str) -> String {
+        self.ok(&["issue", "--request", "-"], Some(request))
+    }
+}
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The `code` of a problem+json answer.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
+
+/// The customer's side: a running `ren3-client` with its own store.
+pub struct Client {
+    child: Child,
+    pub base: String,
+    dir: TempDir,
+    env: Vec<(String, String)>,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// Starts a client with offline licensing on, as the document says.
+    pub fn start(device_id: &str, trust: &Path) -> Self {
+        Self::start_with(&[
+            ("enable_offline_license", "true"),
+            ("client_device_id", device_id),
+            ("license_trusted_keys", trust.to_str().unwrap()),
+        ])
+    }
+
+    /// Starts a client with exactly these variables (plus its store path and
+    /// port 0).
+    pub fn start_with(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(dir, env)
+    }
+
+    fn spawn(dir: TempDir, env: Vec<(String, String)>) -> Self {
+        let mut child = Command::new(client_bin())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("license_db_path", dir.path().join("license.db"))
+            .env("listen_addr", "127.0.0.1:0")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("ren3-client did not start: {line:?}"))
+            .to_owned();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self {
+            child,
+            base,
+            dir,
+            env,
+            agent,
+        }
+    }
+
+    /// Stops the process and starts it again on the same store.
+    pub fn restart(mut self) -> Self {
+        self.stop();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let env = std::mem::take(&mut self.env);
+        Self::spawn(dir, env)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("license.db")
+    }
+
+    fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.body_mut().read_to_string().unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text}"));
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        Self::answer(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .call()
+                .unwrap(),
+        )
+    }
+
+    /// POSTs raw bytes with the given content type (none if `None`).
+    pub fn post_raw(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> Answer {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        Self::answer(request.send(body).unwrap())
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.post_raw(path, Some("application/json"), body.to_string().as_bytes())
+    }
+
+    /// Step 3 of the document; returns the license request token.
+    pub fn register(&self, license_key: &str) -> String {
+        let answer = self.post_json(
+            "/license/register",
+            &serde_json::json!({ "licenseKey": license_key, "export": true }),
+        );
+        assert_eq!(answer.status, 200, "register failed: {}", answer.body);
+        answer.body["licenseRequest"].as_str().unwrap().to_owned()
+    }
+
+    /// Step 5 of the document.
+    pub fn import(&self, license_key: &str, payload: &str) -> Answer {
+        self.post_json(
+            "/license/import",
+            &serde_json::json!({ "licenseKey": license_key, "licensePayload": payload }),
+        )
+    }
+
+    /// Every row of every table, in order: equal dumps mean an unchanged store.
+    pub fn store_dump(&self) -> String {
+        dump_sqlite(&self.store_path())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A textual dump of every table of an SQLite file, read-only.
+pub fn dump_sqlite(path: &Path) -> String {
+    use rusqlite::{Connection, OpenFlags, types::ValueRef};
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.retain(|t| !t.starts_with("sqlite_"));
+    let mut out = String::new();
+    for table in tables {
+        out.push_str(&format!("[{table}]\n"));
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
+            .unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                let cell = match row.get_ref(i).unwrap() {
+                    ValueRef::Null => "NULL".to_owned(),
+                    ValueRef::Integer(v) => v.to_string(),
+                    ValueRef::Real(v) => v.to_string(),
+                    ValueRef::Text(v) => String::from_utf8_lossy(v).into_owned(),
+                    ValueRef::Blob(v) => format!(
+                        "x'{}'",
+                        v.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    ),
+                };
+                out.push_str(&cell);
+                out.push('|');
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Token surgery for forgery tests: the same token with its signed message
+/// changed by `edit` and a *correct* checksum, so that only the signature
+/// can catch it (docs/FORMAT.md §3).
+pub fn reseal_with_edited_message(token: &str, edit: impl FnOnce(&mut Vec<u8>)) -> String {
+    let (prefix, rest) = token.split_at(token.find('.').unwrap() + 1);
+    let parts: Vec<&str> = rest.split('.').collect();
+    let mut message = ren3_shared::binary::decode(parts[0]).unwrap();
+    edit(&mut message);
+    with_checksum(&format!(
+        "{prefix}{}.{}",
+        ren3_shared::binary::encode(&message),
+        parts[1]
+    ))
+}
+
+/// The same token with signature bytes changed by `edit` and a correct checksum.
+pub fn reseal_with_edited_signature(token: &str, edit: impl FnOnce(&mut Vec<u8>)) -> String {
+    let (prefix, rest) = token.split_at(token.find('.').unwrap() + 1);
+    let parts: Vec<&str> = rest.split('.').collect();
+    let mut signature = ren3_shared::binary::decode(parts[1]).unwrap();
+    edit(&mut signature);
+    with_checksum(&format!(
+        "{prefix}{}.{}",
+        parts[0],
+        ren3_shared::binary::encode(&signature)
+    ))
+}
+
+fn with_checksum(signed_part: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(signed_part.as_bytes());
+    format!(
+        "{signed_part}.{}",
+        ren3_shared::binary::encode(&digest[..6])
+    )
+}
+
+/// The TEST-ONLY issuer key of the golden vectors, for payloads the real
+/// issuer would refuse to sign (an expired one, say).
+pub fn test_only_issuer_key() -> ren3_shared::IssuerKey {
+    let text = std::fs::read_to_string(fixture("TEST-ONLY-issuer.key")).unwrap();
+    let seed_line = text.lines().find(|l| !l.starts_with('#')).unwrap();
+    let seed: ren3_shared::binary::Bytes<32> = seed_line.trim().parse().unwrap();
+    ren3_shared::IssuerKey::from_seed(&seed.0)
+}
+
+/// Wraps `text` at `width` columns with CRLF, as a mail client would.
+pub fn wrap_like_a_mail_client(text: &str, width: usize) -> String {
+    text.as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
