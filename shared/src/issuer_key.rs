@@ -41,11 +41,12 @@ impl IssuerKey {
     }
 
     /// This key's entry in a trusted-keys file.
-    pub fn trusted_key(&self, created_at: i64) -> TrustedKey {
+    pub fn trusted_key(&self, created_at: i64, retired_at: Option<i64>) -> TrustedKey {
         TrustedKey {
             key_id: self.key_id,
             public_key: self.public_key(),
             created_at,
+            retired_at,
         }
     }
 

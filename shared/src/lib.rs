@@ -14,10 +14,12 @@ pub mod armor;
 pub mod binary;
 mod crockford;
 pub mod device;
+mod device_signed;
 #[cfg(feature = "signing")]
 pub mod issuer_key;
 pub mod license_key;
 pub mod payload;
+pub mod receipt;
 pub mod request;
 pub mod timestamp;
 pub mod token;
@@ -29,7 +31,8 @@ pub use device::{DeviceId, DeviceKey};
 #[cfg(feature = "signing")]
 pub use issuer_key::IssuerKey;
 pub use license_key::LicenseKey;
-pub use payload::{License, VerifiedPayload};
+pub use payload::{ClockPolicy, License, VerifiedPayload};
+pub use receipt::{ReleaseReceipt, VerifiedReceipt};
 pub use request::{LicenseRequest, Product, VerifiedRequest};
 pub use token::{Kind, TokenError};
 pub use trust::{TrustError, TrustedKey, TrustedKeys};

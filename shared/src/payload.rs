@@ -31,6 +31,11 @@ pub struct License {
     pub not_before: i64,
     /// `None`: the license does not expire.
     pub expires_at: Option<i64>,
+    /// How long after `expiresAt` the license keeps working, in seconds,
+    /// while status warns that it is in grace. 0 without an expiry.
+    pub grace_seconds: u64,
+    /// What a client does when its clock looks wound back.
+    pub clock_policy: ClockPolicy,
     /// Increases with each issuance for this license and device.
     pub serial: u64,
     pub license_key_fingerprint: Digest,
@@ -38,6 +43,45 @@ pub struct License {
     pub device_public_key: PublicKey,
     /// The hash of the exact request this payload answers.
     pub request_hash: Digest,
+}
+
+/// The longest grace period a payload may carry: one year.
+pub const MAX_GRACE_SECONDS: u64 = 366 * 24 * 60 * 60;
+
+/// What a client does when its clock looks wound back (earlier than the
+/// latest time it has seen, or than the payload's `issuedAt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockPolicy {
+    /// Report `clock_suspect` in status and the log, but keep working.
+    Advisory,
+    /// Report `clock_suspect` and refuse licensed work until the clock is
+    /// right again.
+    Enforcing,
+}
+
+impl ClockPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClockPolicy::Advisory => "advisory",
+            ClockPolicy::Enforcing => "enforcing",
+        }
+    }
+}
+
+impl std::str::FromStr for ClockPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "advisory" => Ok(ClockPolicy::Advisory),
+            "enforcing" => Ok(ClockPolicy::Enforcing),
+            other => Err(format!(
+                "`{}` is not a clock policy: use `advisory` or `enforcing`",
+                other.escape_debug()
+            )),
+        }
+    }
 }
 
 /// Whether `name` may name a feature or a limit:
@@ -75,6 +119,8 @@ pub fn customer_problem(customer: &str) -> Option<String> {
 pub enum Window {
     NotYetValid,
     Valid,
+    /// Past `expiresAt` but within the grace period: still working.
+    Grace,
     Expired,
 }
 
@@ -118,6 +164,14 @@ impl License {
         if self.expires_at.is_some_and(|e| e <= self.not_before) {
             return Err("expiresAt must be later than notBefore".into());
         }
+        if self.grace_seconds > MAX_GRACE_SECONDS {
+            return Err(format!(
+                "graceSeconds is more than {MAX_GRACE_SECONDS} (a year)"
+            ));
+        }
+        if self.expires_at.is_none() && self.grace_seconds != 0 {
+            return Err("a license that never expires has no grace period".into());
+        }
         Ok(())
     }
 
@@ -127,14 +181,21 @@ impl License {
             .is_ok()
     }
 
-    /// Where `now` lies in `[notBefore, expiresAt)`.
+    /// When the grace period ends: the last moment the license works.
+    pub fn grace_ends_at(&self) -> Option<i64> {
+        let grace = i64::try_from(self.grace_seconds).unwrap_or(i64::MAX);
+        self.expires_at.map(|e| e.saturating_add(grace))
+    }
+
+    /// Where `now` lies: before `notBefore`, in `[notBefore, expiresAt)`,
+    /// in `[expiresAt, expiresAt + graceSeconds)`, or after.
     pub fn window_at(&self, now: i64) -> Window {
-        if now < self.not_before {
-            Window::NotYetValid
-        } else if self.expires_at.is_some_and(|e| now >= e) {
-            Window::Expired
-        } else {
-            Window::Valid
+        match (self.expires_at, self.grace_ends_at()) {
+            _ if now < self.not_before => Window::NotYetValid,
+            (Some(expires), _) if now < expires => Window::Valid,
+            (Some(_), Some(grace_end)) if now < grace_end => Window::Grace,
+            (Some(_), _) => Window::Expired,
+            (None, _) => Window::Valid,
         }
     }
 }
@@ -157,7 +218,7 @@ impl VerifiedPayload {
         let key_id: KeyId = envelope.signer().parse().map_err(|e| {
             TokenError::invalid(kind, format!("the signer line is not a key id: {e}"))
         })?;
-        let trusted = trust.get(&key_id).ok_or_else(|| TokenError::UntrustedKey {
+        let trusted = trust.get(&key_id).ok_or_else(|| TokenError::UnknownKey {
             expected: kind,
             key_id: key_id.to_string(),
         })?;
@@ -171,6 +232,16 @@ impl VerifiedPayload {
             });
         }
         let license = parse_license(&envelope)?;
+        if let Some(retired_at) = trusted.retired_at
+            && license.issued_at >= retired_at
+        {
+            return Err(TokenError::KeyRetired {
+                expected: kind,
+                key_id: key_id.to_string(),
+                retired_at: timestamp::format(retired_at),
+                issued_at: timestamp::format(license.issued_at),
+            });
+        }
         Ok(Self {
             key_id,
             license,
@@ -227,6 +298,60 @@ mod tests {
         for bad in ["", "Ingest", "-x", "a b", "<script>", &"a".repeat(65)] {
             assert!(!is_valid_name(bad), "{bad}");
         }
+    }
+
+    fn license(expires_at: Option<i64>, grace_seconds: u64) -> License {
+        License {
+            customer: "c".into(),
+            features: vec![],
+            limits: BTreeMap::new(),
+            issued_at: 100,
+            not_before: 100,
+            expires_at,
+            grace_seconds,
+            clock_policy: ClockPolicy::Advisory,
+            serial: 1,
+            license_key_fingerprint: crate::binary::Bytes([0; 32]),
+            client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
+            device_public_key: crate::DeviceKey::from_seed(&[1; 32]).public_key(),
+            request_hash: crate::binary::Bytes([0; 32]),
+        }
+    }
+
+    #[test]
+    fn window_covers_not_yet_valid_valid_grace_and_expired() {
+        let l = license(Some(1_000), 50);
+        let cases = [
+            (99, Window::NotYetValid),
+            (100, Window::Valid),
+            (999, Window::Valid),
+            (1_000, Window::Grace),
+            (1_049, Window::Grace),
+            (1_050, Window::Expired),
+        ];
+        for (i, (now, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(l.window_at(now), expected, "case {i}: now = {now}");
+        }
+        assert_eq!(license(None, 0).window_at(i64::MAX), Window::Valid);
+        assert_eq!(license(Some(1_000), 0).window_at(1_000), Window::Expired);
+    }
+
+    #[test]
+    fn grace_needs_an_expiry_and_is_bounded() {
+        assert!(license(None, 1).validate().is_err());
+        assert!(
+            license(Some(1_000), MAX_GRACE_SECONDS + 1)
+                .validate()
+                .is_err()
+        );
+        assert!(license(Some(1_000), MAX_GRACE_SECONDS).validate().is_ok());
+    }
+
+    #[test]
+    fn clock_policy_reads_its_two_names() {
+        assert_eq!("enforcing".parse(), Ok(ClockPolicy::Enforcing));
+        assert_eq!("advisory".parse(), Ok(ClockPolicy::Advisory));
+        assert!("strict".parse::<ClockPolicy>().is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::binary::{Bytes, Digest, PublicKey, RandomSourceError, RequestId, os_random};
 use crate::device::{DeviceId, DeviceKey};
+use crate::device_signed;
 use crate::license_key::LicenseKey;
 use crate::timestamp;
 use crate::token::{Envelope, Kind, TokenError};
@@ -75,12 +76,7 @@ impl LicenseRequest {
     pub fn sign(&self, device: &DeviceKey) -> Result<VerifiedRequest, TokenError> {
         self.validate()
             .map_err(|reason| TokenError::invalid(Kind::Request, reason))?;
-        let body = serde_json::to_vec(self)
-            .map_err(|e| TokenError::invalid(Kind::Request, e.to_string()))?;
-        let device_public_key = device.public_key();
-        let envelope = Envelope::seal(Kind::Request, &device_public_key.to_string(), &body, |m| {
-            device.sign(m)
-        });
+        let (device_public_key, envelope) = device_signed::seal(Kind::Request, device, self)?;
         Ok(VerifiedRequest {
             request: self.clone(),
             device_public_key,
@@ -102,25 +98,8 @@ impl VerifiedRequest {
     /// Decodes pasted text and checks the device signature (`verify_strict`
     /// over the exact shipped bytes), then the content.
     pub fn open(input: &str) -> Result<Self, TokenError> {
-        let kind = Kind::Request;
-        let envelope = Envelope::open(input, kind)?;
-        let device_public_key: PublicKey = envelope.signer().parse().map_err(|e| {
-            TokenError::invalid(
-                kind,
-                format!("the signer line is not a usable device key: {e}"),
-            )
-        })?;
-        if !device_public_key.verify_strict(envelope.message(), envelope.signature()) {
-            return Err(TokenError::BadSignature {
-                expected: kind,
-                signer: "the device key it carries".into(),
-            });
-        }
-        let request: LicenseRequest = serde_json::from_slice(envelope.body())
-            .map_err(|e| TokenError::invalid(kind, e.to_string()))?;
-        request
-            .validate()
-            .map_err(|r| TokenError::invalid(kind, r))?;
+        let (device_public_key, request, envelope) =
+            device_signed::open(input, Kind::Request, LicenseRequest::validate)?;
         Ok(Self {
             request,
             device_public_key,

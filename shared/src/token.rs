@@ -34,48 +34,84 @@ pub enum Kind {
     Request,
     /// From the vendor to the ingestor, signed by an issuer key.
     Payload,
+    /// From the ingestor to the vendor after deactivation, signed by the
+    /// device key: proof that the installation gave its seat back.
+    Receipt,
+}
+
+/// Everything that names one kind of token.
+struct KindInfo {
+    /// The typed prefix without its version number.
+    family: &'static str,
+    version: u32,
+    /// The first line of the signed message, without its version number.
+    domain: &'static str,
+    armor_label: &'static str,
+    noun: &'static str,
+    with_article: &'static str,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Request, Kind::Payload];
+    pub const ALL: [Kind; 3] = [Kind::Request, Kind::Payload, Kind::Receipt];
 
-    /// The typed prefix: what the token is, and its format version.
-    pub fn prefix(self) -> &'static str {
+    fn info(self) -> &'static KindInfo {
         match self {
-            Kind::Request => "ren3-request-v1.",
-            Kind::Payload => "ren3-payload-v1.",
+            Kind::Request => &KindInfo {
+                family: "ren3-request-v",
+                version: 1,
+                domain: "ren3/license-request/v",
+                armor_label: "REN3 LICENSE REQUEST",
+                noun: "license request",
+                with_article: "a license request",
+            },
+            Kind::Payload => &KindInfo {
+                family: "ren3-payload-v",
+                version: 2,
+                domain: "ren3/license-payload/v",
+                armor_label: "REN3 LICENSE PAYLOAD",
+                noun: "license payload",
+                with_article: "a license payload",
+            },
+            Kind::Receipt => &KindInfo {
+                family: "ren3-receipt-v",
+                version: 1,
+                domain: "ren3/release-receipt/v",
+                armor_label: "REN3 RELEASE RECEIPT",
+                noun: "release receipt",
+                with_article: "a release receipt",
+            },
         }
+    }
+
+    /// The format version this build writes and reads.
+    pub fn version(self) -> u32 {
+        self.info().version
+    }
+
+    /// The typed prefix: what the token is, and its format version, e.g.
+    /// `ren3-payload-v2.`.
+    pub fn prefix(self) -> String {
+        format!("{}{}.", self.info().family, self.version())
     }
 
     /// The prefix without its version, to recognise other versions.
     fn family(self) -> &'static str {
-        match self {
-            Kind::Request => "ren3-request-v",
-            Kind::Payload => "ren3-payload-v",
-        }
+        self.info().family
     }
 
-    /// The first line of the signed message (domain separation).
-    pub fn domain(self) -> &'static str {
-        match self {
-            Kind::Request => "ren3/license-request/v1",
-            Kind::Payload => "ren3/license-payload/v1",
-        }
+    /// The first line of the signed message (domain separation), e.g.
+    /// `ren3/license-payload/v2`.
+    pub fn domain(self) -> String {
+        format!("{}{}", self.info().domain, self.version())
     }
 
     /// The label of the optional armoured block.
     pub fn armor_label(self) -> &'static str {
-        match self {
-            Kind::Request => "REN3 LICENSE REQUEST",
-            Kind::Payload => "REN3 LICENSE PAYLOAD",
-        }
+        self.info().armor_label
     }
 
     fn with_article(self) -> &'static str {
-        match self {
-            Kind::Request => "a license request",
-            Kind::Payload => "a license payload",
-        }
+        self.info().with_article
     }
 
     /// Wraps a token of this kind in an armoured block for e-mail.
@@ -86,10 +122,7 @@ impl Kind {
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Kind::Request => "license request",
-            Kind::Payload => "license payload",
-        })
+        f.write_str(self.info().noun)
     }
 }
 
@@ -109,11 +142,13 @@ pub enum TokenError {
     },
     #[error("this is {found}, not a {expected}")]
     WrongKind { expected: Kind, found: &'static str },
-    #[error("this is not a {expected}: a {expected} starts with `{prefix}`", prefix = expected.prefix())]
+    #[error("this is not a {expected}: a {expected} starts with `{}`", expected.prefix())]
     NotAToken { expected: Kind },
     #[error(
         "this {expected} is in format version {version}, which this build cannot read \
-         (it reads version 1); ask the ReN3 team for a version 1 token or upgrade"
+         (it reads version {}); ask for a version {} token, or upgrade",
+        expected.version(),
+        expected.version()
     )]
     UnsupportedVersion { expected: Kind, version: String },
     #[error(
@@ -130,7 +165,18 @@ pub enum TokenError {
         "the {expected} is signed by key `{key_id}`, which is not among the trusted keys; \
          ask the ReN3 team for their current trusted-keys file"
     )]
-    UntrustedKey { expected: Kind, key_id: String },
+    UnknownKey { expected: Kind, key_id: String },
+    #[error(
+        "the {expected} is signed by key `{key_id}`, which was retired at {retired_at}, \
+         before the {expected} was issued ({issued_at}); ask the ReN3 team for a {expected} \
+         signed with their current key"
+    )]
+    KeyRetired {
+        expected: Kind,
+        key_id: String,
+        retired_at: String,
+        issued_at: String,
+    },
     #[error("the {expected} is correctly signed but its content is invalid: {reason}")]
     Invalid { expected: Kind, reason: String },
 }
@@ -146,7 +192,8 @@ impl TokenError {
             TokenError::UnsupportedVersion { .. } => "token_unsupported_version",
             TokenError::Damaged { .. } => "token_damaged",
             TokenError::BadSignature { .. } => "signature_invalid",
-            TokenError::UntrustedKey { .. } => "untrusted_key",
+            TokenError::UnknownKey { .. } => "unknown_key",
+            TokenError::KeyRetired { .. } => "key_retired",
             TokenError::Invalid { .. } => "token_invalid",
         }
     }
@@ -207,8 +254,9 @@ impl Envelope {
         body: &[u8],
         sign: impl FnOnce(&[u8]) -> [u8; 64],
     ) -> Self {
-        let mut message = Vec::with_capacity(kind.domain().len() + signer.len() + body.len() + 2);
-        message.extend_from_slice(kind.domain().as_bytes());
+        let domain = kind.domain();
+        let mut message = Vec::with_capacity(domain.len() + signer.len() + body.len() + 2);
+        message.extend_from_slice(domain.as_bytes());
         message.push(b'\n');
         message.extend_from_slice(signer.as_bytes());
         let signer_end = message.len();
@@ -234,7 +282,8 @@ impl Envelope {
             });
         }
         let compact = compact_token_text(input, expected)?;
-        let Some(rest) = compact.strip_prefix(expected.prefix()) else {
+        let prefix = expected.prefix();
+        let Some(rest) = compact.strip_prefix(&prefix) else {
             return Err(classify_foreign(&compact, expected));
         };
         let parts: Vec<&str> = rest.split('.').collect();
@@ -263,7 +312,8 @@ impl Envelope {
     }
 
     fn from_parts(kind: Kind, message: Vec<u8>, signature: [u8; 64]) -> Result<Self, TokenError> {
-        let domain = kind.domain().as_bytes();
+        let domain = kind.domain();
+        let domain = domain.as_bytes();
         let after_domain = message
             .strip_prefix(domain)
             .and_then(|m| m.strip_prefix(b"\n"))
@@ -300,7 +350,7 @@ impl Envelope {
 
     /// The canonical single-line token.
     pub fn token(&self) -> String {
-        let mut out = String::from(self.kind.prefix());
+        let mut out = self.kind.prefix();
         out.push_str(&binary::encode(&self.message));
         out.push('.');
         out.push_str(&binary::encode(&self.signature));
@@ -367,7 +417,7 @@ fn compact_token_text(input: &str, expected: Kind) -> Result<String, TokenError>
         .find(|(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
     {
         if let Some(found) = looks_like(&compact)
-            && !compact.starts_with(expected.prefix())
+            && !compact.starts_with(&expected.prefix())
         {
             return Err(TokenError::WrongKind { expected, found });
         }
@@ -433,7 +483,7 @@ mod tests {
     fn token_round_trips() {
         let env = sample(Kind::Payload);
         let token = env.token();
-        assert!(token.starts_with("ren3-payload-v1."));
+        assert!(token.starts_with("ren3-payload-v2."));
         let back = Envelope::open(&token, Kind::Payload).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.signer(), "c2lnbmVy");
@@ -468,7 +518,7 @@ mod tests {
         }
         // 2. one character changed in the signed part
         let mut altered = token.clone().into_bytes();
-        let pos = "ren3-payload-v1.".len() + 3;
+        let pos = "ren3-payload-v2.".len() + 3;
         altered[pos] = if altered[pos] == b'A' { b'B' } else { b'A' };
         let err =
             Envelope::open(std::str::from_utf8(&altered).unwrap(), Kind::Payload).unwrap_err();
@@ -505,7 +555,7 @@ mod tests {
 
     #[test]
     fn other_versions_empty_and_oversized_inputs_are_named() {
-        let err = Envelope::open("ren3-payload-v2.abc.def.ghi", Kind::Payload).unwrap_err();
+        let err = Envelope::open("ren3-payload-v1.abc.def.ghi", Kind::Payload).unwrap_err();
         assert_eq!(err.code(), "token_unsupported_version");
         assert_eq!(
             Envelope::open(" \n ", Kind::Payload).unwrap_err().code(),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::binary::{Bytes, KeyId, PublicKey, tagged_hash};
 
 /// The `format` field of a trusted-keys file.
-pub const TRUST_FILE_FORMAT: &str = "ren3-trusted-keys-v1";
+pub const TRUST_FILE_FORMAT: &str = "ren3-trusted-keys-v2";
 const KEY_ID_TAG: &[u8] = b"ren3/key-id/v1\n";
 
 /// The key id of an issuer public key: the first 8 bytes of a tagged
@@ -26,6 +26,11 @@ pub struct TrustedKey {
     pub public_key: PublicKey,
     /// When the vendor created the key, Unix seconds.
     pub created_at: i64,
+    /// When the vendor retired the key, if it did: payloads it signed with
+    /// an `issuedAt` from then on are refused (`key_retired`); earlier ones
+    /// stay valid. A key that may have leaked is removed from the file
+    /// instead, which refuses everything it signed (`unknown_key`).
+    pub retired_at: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,6 +122,7 @@ mod tests {
             key_id: key_id(&public_key),
             public_key,
             created_at: 1_800_000_000,
+            retired_at: None,
         }
     }
 

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 
 use ren3_shared::binary::{Bytes, encode};
 use ren3_shared::{
-    DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey, LicenseRequest, Product,
-    TrustedKeys, VerifiedPayload, VerifiedRequest,
+    ClockPolicy, DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey, LicenseRequest,
+    Product, ReleaseReceipt, TrustedKeys, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -66,6 +66,8 @@ fn golden_files() -> Vec<(&'static str, String)> {
         issued_at: 1_800_000_100,
         not_before: 1_800_000_100,
         expires_at: Some(1_831_536_000),
+        grace_seconds: 14 * 24 * 60 * 60,
+        clock_policy: ClockPolicy::Enforcing,
         serial: 1,
         license_key_fingerprint: key.fingerprint(),
         client_device_id: device_id,
@@ -73,7 +75,16 @@ fn golden_files() -> Vec<(&'static str, String)> {
         request_hash: request.hash(),
     };
     let payload = issuer.sign_payload(&license).unwrap();
-    let trust = TrustedKeys::new(vec![issuer.trusted_key(KEY_CREATED_AT)]).unwrap();
+    let receipt = ReleaseReceipt {
+        released_at: 1_810_000_000,
+        client_device_id: license.client_device_id.clone(),
+        license_key_fingerprint: key.fingerprint(),
+        serial: 1,
+        counter: 1,
+    }
+    .sign(&device)
+    .unwrap();
+    let trust = TrustedKeys::new(vec![issuer.trusted_key(KEY_CREATED_AT, None)]).unwrap();
 
     vec![
         (
@@ -95,6 +106,7 @@ fn golden_files() -> Vec<(&'static str, String)> {
         ("request.hash", format!("{}\n", request.hash())),
         ("payload.token", format!("{}\n", payload.token())),
         ("payload.armored", Kind::Payload.armor(&payload.token())),
+        ("receipt.token", format!("{}\n", receipt.token())),
     ]
 }
 
@@ -139,6 +151,9 @@ fn committed_vectors_verify_and_decode() {
     assert_eq!(payload.license.device_public_key, request.device_public_key);
     let armored = VerifiedPayload::open(&read("payload.armored"), &trust).unwrap();
     assert_eq!(armored, payload);
+    let receipt = VerifiedReceipt::open(&read("receipt.token")).unwrap();
+    assert_eq!(receipt.device_public_key, request.device_public_key);
+    assert_eq!(receipt.receipt.serial, payload.license.serial);
     let key = LicenseKey::parse(read("license-key.txt").trim()).unwrap();
     assert_eq!(
         key.fingerprint().to_string(),
@@ -151,17 +166,56 @@ fn committed_vectors_verify_and_decode() {
 fn payload_message_layout_is_as_specified() {
     let token = read("payload.token");
     let token = token.trim();
-    let rest = token.strip_prefix("ren3-payload-v1.").unwrap();
+    let rest = token.strip_prefix("ren3-payload-v2.").unwrap();
     let parts: Vec<&str> = rest.split('.').collect();
     assert_eq!(parts.len(), 3);
     let message = ren3_shared::binary::decode(parts[0]).unwrap();
     let message = String::from_utf8(message).unwrap();
     let mut lines = message.splitn(3, '\n');
-    assert_eq!(lines.next(), Some("ren3/license-payload/v1"));
+    assert_eq!(lines.next(), Some("ren3/license-payload/v2"));
     let issuer = IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
     assert_eq!(lines.next(), Some(issuer.key_id().to_string().as_str()));
     let body: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(body["customer"], "ACME Test-Only GmbH");
+    assert_eq!(body["clockPolicy"], "enforcing");
     assert_eq!(ren3_shared::binary::decode(parts[1]).unwrap().len(), 64);
     assert_eq!(parts[2].len(), 8);
+}
+
+/// Key rotation as the client sees it: an unknown key and a retired key
+/// are refused with their own codes; a payload issued before retirement
+/// stays valid.
+#[test]
+fn payloads_of_unknown_and_retired_keys_are_refused() {
+    let payload = read("payload.token");
+    let issuer = IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
+    let other = IssuerKey::from_seed(&[42; 32]);
+    let cases = [
+        (
+            vec![other.trusted_key(KEY_CREATED_AT, None)],
+            Some("unknown_key"),
+        ),
+        (
+            vec![issuer.trusted_key(KEY_CREATED_AT, Some(1_800_000_100))],
+            Some("key_retired"),
+        ),
+        (
+            vec![issuer.trusted_key(KEY_CREATED_AT, Some(1_800_000_101))],
+            None,
+        ),
+        (
+            vec![
+                other.trusted_key(KEY_CREATED_AT, None),
+                issuer.trusted_key(KEY_CREATED_AT, None),
+            ],
+            None,
+        ),
+    ];
+    for (i, (keys, expected)) in cases.into_iter().enumerate() {
+        let trust = TrustedKeys::new(keys).unwrap();
+        let got = VerifiedPayload::open(&payload, &trust)
+            .err()
+            .map(|e| e.code());
+        assert_eq!(got, expected, "case {i}");
+    }
 }
