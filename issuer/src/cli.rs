@@ -13,16 +13,20 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ren3_shared::token::MAX_INPUT_LEN;
-use ren3_shared::{LicenseKey, TrustedKeys, timestamp};
+use ren3_shared::{ClockPolicy, LicenseKey, TrustedKeys, timestamp};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::atomic_file::{self, Existing};
+use crate::audit::Actor;
 use crate::inspect::{self, Fields, Inspection, TrustSource};
-use crate::licenses::{self, LicenseDetails, NewLicense};
+use crate::keystore::AtRest;
+use crate::licenses::{self, LicenseDetails, NewLicense, TermsChange};
 use crate::setup::{self, StorePaths};
-use crate::store::LicenseSummary;
-use crate::{devices, issuance, signing_keys};
+use crate::store::{LicenseStatus, LicenseSummary};
+use crate::{devices, issuance, signing_keys, users, web};
+
+mod lifecycle;
 
 /// Files the tool writes for others to read: payloads, trusted-keys files.
 const PUBLIC_FILE_MODE: u32 = 0o644;
@@ -56,7 +60,18 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the store and its first signing key; print the key id.
-    Init,
+    Init {
+        /// Encrypt the private key with a passphrase (from
+        /// REN3_ISSUER_PASSPHRASE, or asked for at the terminal).
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// Free the seat a customer's release receipt gives back.
+    Release {
+        /// The receipt as the customer sent it; `-` reads stdin.
+        #[arg(long, value_name = "FILE|-")]
+        receipt: String,
+    },
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -71,6 +86,38 @@ enum Command {
     /// Show what a request or payload holds and whether it verifies
     /// (exit 0 if it does, 1 if not).
     Inspect(InspectArgs),
+    /// Users of the web console.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Run the web console.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a console user; the password is read from stdin (one line,
+    /// at least 12 characters).
+    Add { name: String },
+    /// Remove a console user and end their sessions.
+    Remove { name: String },
+    /// List the console users.
+    List,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The address and port to listen on.
+    #[arg(
+        long,
+        env = "REN3_ISSUER_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    listen: String,
+    /// The console is reached through a TLS-terminating proxy: mark the
+    /// session cookie Secure.
+    #[arg(long, env = "REN3_ISSUER_BEHIND_TLS")]
+    behind_tls: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,6 +129,23 @@ enum KeysCommand {
         /// Write the file here instead of to stdout.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Create a new signing key, which signs from now on; print its id.
+    Rotate {
+        /// Encrypt its private key with a passphrase.
+        #[arg(long)]
+        encrypt: bool,
+    },
+    /// Retire a signing key: it signs nothing more, and clients refuse
+    /// payloads it would sign from now on.
+    Retire {
+        /// The key id, as `keys list` shows it.
+        key_id: String,
+    },
+    /// Encrypt the private key of a signing key with a passphrase.
+    Encrypt {
+        /// The key id, as `keys list` shows it.
+        key_id: String,
     },
 }
 
@@ -100,6 +164,53 @@ enum LicenseCommand {
         /// The license key, in any spelling.
         key: String,
     },
+    /// Change a license's features, limits or expiry; what is not given
+    /// stays as it is.
+    Update(UpdateArgs),
+    /// Suspend a license: no payload is issued for it until reactivated.
+    Suspend {
+        /// The license key, in any spelling.
+        key: String,
+    },
+    /// Make a suspended license active again.
+    Reactivate {
+        /// The license key, in any spelling.
+        key: String,
+    },
+    /// Revoke a license, for good.
+    Revoke {
+        /// The license key, in any spelling.
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// The license key, in any spelling.
+    key: String,
+    /// The new features, comma-separated; `--features ""` removes all.
+    #[arg(long, value_name = "A,B")]
+    features: Option<String>,
+    /// A numeric limit; repeat for several. Replaces all limits.
+    #[arg(
+        long = "limit",
+        value_name = "NAME=VALUE",
+        conflicts_with = "no_limits"
+    )]
+    limits: Vec<String>,
+    /// Remove all limits.
+    #[arg(long)]
+    no_limits: bool,
+    /// YYYY-MM-DD (valid through that UTC day), an RFC 3339 time, or `never`.
+    #[arg(long, value_name = "DATE")]
+    expires: Option<String>,
+    /// Days payloads keep working after the expiry (0 to 366).
+    #[arg(long, value_name = "N")]
+    grace_days: Option<u64>,
+    /// On a clock that looks wound back, `advisory` only warns and
+    /// `enforcing` makes the client refuse licensed work.
+    #[arg(long, value_name = "POLICY")]
+    clock_policy: Option<ClockPolicy>,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +231,13 @@ struct CreateArgs {
     /// How many installations may hold the license at once.
     #[arg(long, value_name = "N", default_value_t = 1)]
     max_devices: u32,
+    /// Days payloads keep working after the expiry (0 to 366).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    grace_days: u64,
+    /// On a clock that looks wound back, `advisory` only warns and
+    /// `enforcing` makes the client refuse licensed work.
+    #[arg(long, value_name = "POLICY", default_value = "advisory")]
+    clock_policy: ClockPolicy,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +250,19 @@ enum DeviceCommand {
         /// A note for the vendor, e.g. where the device runs.
         #[arg(long, value_name = "TEXT")]
         label: Option<String>,
+    },
+    /// Free a device's seat without a release receipt, e.g. for a lost
+    /// machine; recorded as forced. With a receipt, use `release`.
+    Release {
+        /// The client device id.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Required: there is no receipt proving the installation stopped.
+        #[arg(long, required = true)]
+        force: bool,
+        /// Why, for the audit log, e.g. "machine stolen".
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
 }
 
@@ -207,7 +338,22 @@ fn run(cli: Cli) -> Result<Outcome> {
     let json = cli.json;
     let now = timestamp::now();
     match cli.command {
-        Command::Init => init(&paths, json, now),
+        Command::Init { encrypt } => init(&paths, json, encrypt, now),
+        Command::Release { receipt } => lifecycle::release(&paths, json, &receipt, now),
+        Command::Keys(KeysCommand::Rotate { encrypt }) => {
+            lifecycle::keys_rotate(&paths, json, encrypt, now)
+        }
+        Command::Keys(KeysCommand::Retire { key_id }) => {
+            lifecycle::keys_retire(&paths, json, &key_id, now)
+        }
+        Command::Keys(KeysCommand::Encrypt { key_id }) => {
+            lifecycle::keys_encrypt(&paths, json, &key_id, now)
+        }
+        Command::Device(DeviceCommand::Release {
+            device,
+            force: _,
+            reason,
+        }) => lifecycle::device_release(&paths, json, &device, &reason, now),
         Command::Keys(KeysCommand::List) => keys_list(&paths, json),
         Command::Keys(KeysCommand::ExportPublic { out }) => {
             keys_export_public(&paths, json, out.as_deref())
@@ -222,6 +368,20 @@ fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Issue(args) => issue(&paths, json, &args, now),
         Command::Inspect(args) => inspect(&paths, json, &args, now),
+        Command::License(LicenseCommand::Update(args)) => license_update(&paths, json, &args, now),
+        Command::License(LicenseCommand::Suspend { key }) => {
+            license_set_status(&paths, json, &key, LicenseStatus::Suspended, now)
+        }
+        Command::License(LicenseCommand::Reactivate { key }) => {
+            license_set_status(&paths, json, &key, LicenseStatus::Active, now)
+        }
+        Command::License(LicenseCommand::Revoke { key }) => {
+            license_set_status(&paths, json, &key, LicenseStatus::Revoked, now)
+        }
+        Command::User(UserCommand::Add { name }) => user_add(&paths, json, &name, now),
+        Command::User(UserCommand::Remove { name }) => user_remove(&paths, json, &name, now),
+        Command::User(UserCommand::List) => user_list(&paths, json),
+        Command::Serve(args) => serve(&paths, &args),
     }
 }
 
@@ -242,8 +402,13 @@ fn result(json: bool, text: &str, value: &impl Serialize) -> Result<String> {
     }
 }
 
-fn init(paths: &StorePaths, json: bool, now: i64) -> Result<Outcome> {
-    let made = setup::init(paths, now)?;
+fn init(paths: &StorePaths, json: bool, encrypt: bool, now: i64) -> Result<Outcome> {
+    let at_rest = if encrypt {
+        AtRest::Encrypted
+    } else {
+        AtRest::Plain
+    };
+    let made = setup::init_with(paths, at_rest, lifecycle::passphrase_source(), now)?;
     let key_id = made.key.key_id.to_string();
     let stdout = result(
         json,
@@ -267,8 +432,9 @@ fn init(paths: &StorePaths, json: bool, now: i64) -> Result<Outcome> {
 fn keys_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
     let store = setup::open_store(paths)?;
     let keys = signing_keys::list(&store)?;
-    let mut table = Table::new(["KEY ID", "CREATED", "STATUS", "PUBLIC KEY"]);
-    for entry in &keys {
+    let at_rest = lifecycle::private_keys_at_rest(paths, &keys);
+    let mut table = Table::new(["KEY ID", "CREATED", "STATUS", "PRIVATE KEY", "PUBLIC KEY"]);
+    for (entry, at_rest) in keys.iter().zip(&at_rest) {
         let key = &entry.key;
         let status = match key.retired_at {
             Some(at) => format!("retired {}", timestamp::format(at)),
@@ -279,9 +445,19 @@ fn keys_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
             key.key_id.to_string(),
             timestamp::format(key.created_at),
             status,
+            (*at_rest).to_owned(),
             key.public_key.to_string(),
         ]);
     }
+    let keys: Vec<_> = keys
+        .iter()
+        .zip(&at_rest)
+        .map(|(entry, at_rest)| {
+            let mut value = json!(entry);
+            value["privateKey"] = json!(at_rest);
+            value
+        })
+        .collect();
     let value = json!({ "keys": keys });
     Ok(Outcome::new(result(json, &table.render(), &value)?))
 }
@@ -333,12 +509,14 @@ fn license_create(paths: &StorePaths, json: bool, args: CreateArgs, now: i64) ->
         limits,
         expires_at,
         max_devices: args.max_devices,
+        grace_seconds: licenses::grace_from_days(args.grace_days)?,
+        clock_policy: args.clock_policy,
     };
     // Check before opening the store, so a typo is reported as such even
     // where no store exists yet.
     new.check(now)?;
     let mut store = setup::open_store(paths)?;
-    let created = licenses::create(&mut store, &new, now)?;
+    let created = licenses::create(&mut store, &Actor::cli(), &new, now)?;
     let mut value = serde_json::to_value(&created.license).context("cannot render the result")?;
     value["licenseKey"] = json!(created.key.reveal());
     let stdout = result(json, created.key.reveal(), &value)?;
@@ -410,6 +588,11 @@ fn show_text(details: &LicenseDetails) -> String {
     fields.add("status", license.status.as_str());
     fields.add("created", &timestamp::format(license.created_at));
     fields.add("expires", &expiry_text(license.expires_at));
+    fields.add(
+        "grace period",
+        &lifecycle::grace_text(license.grace_seconds),
+    );
+    fields.add("clock policy", license.clock_policy.as_str());
     fields.add(
         "seats",
         &format!(
@@ -483,6 +666,7 @@ fn show_text(details: &LicenseDetails) -> String {
         text.push('\n');
         text.push_str(&indent(&issuances.render()));
     }
+    lifecycle::releases_text(&mut text, &details.releases);
     text
 }
 
@@ -495,7 +679,7 @@ fn device_add(
 ) -> Result<Outcome> {
     let key = LicenseKey::parse(license)?;
     let mut store = setup::open_store(paths)?;
-    let added = devices::add(&mut store, &key, label, now)?;
+    let added = devices::add(&mut store, &Actor::cli(), &key, label, now)?;
     let id = added.device.client_device_id.to_string();
     let mut value = serde_json::to_value(&added.device).context("cannot render the result")?;
     value["licenseKeyHint"] = json!(added.license.key_hint);
@@ -510,8 +694,8 @@ fn device_add(
 fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<Outcome> {
     let request = read_input(&args.request, "license request")?;
     let mut store = setup::open_store(paths)?;
-    let keys = setup::open_keys(paths)?;
-    let issued = issuance::issue(&mut store, &keys, &request, now)?;
+    let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
+    let issued = issuance::issue(&mut store, &keys, &Actor::cli(), &request, now)?;
     let token = issued.payload.token();
     let license = &issued.payload.license;
     if let Some(out) = &args.out {
@@ -565,7 +749,8 @@ fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<O
 fn inspect(paths: &StorePaths, json: bool, args: &InspectArgs, now: i64) -> Result<Outcome> {
     let input = read_input(&args.input, "token")?;
     let trust = trust_source(paths, args.trust.as_deref())?;
-    let inspection = inspect::inspect(&input, &trust, now)?;
+    let mut inspection = inspect::inspect(&input, &trust, now)?;
+    lifecycle::check_receipt(paths, &input, &mut inspection)?;
     let stdout = result(json, &inspection_text(&inspection), &inspection)?;
     let mut outcome = Outcome::new(stdout);
     if !inspection.verified {
@@ -606,6 +791,7 @@ fn inspection_text(inspection: &Inspection) -> String {
         "kind",
         match inspection.kind {
             "request" => "license request",
+            "receipt" => "release receipt",
             _ => "license payload",
         },
     );
@@ -643,6 +829,8 @@ fn inspection_text(inspection: &Inspection) -> String {
             f.add("issued at", &timestamp::format(p.issued_at));
             f.add("not before", &timestamp::format(p.not_before));
             f.add("expires at", &expiry_text(p.expires_at));
+            f.add("grace period", &lifecycle::grace_text(p.grace_seconds));
+            f.add("clock policy", p.clock_policy.as_str());
             f.add("valid now", p.window_now);
             f.add("serial", &p.serial.to_string());
             f.add(
@@ -653,6 +841,7 @@ fn inspection_text(inspection: &Inspection) -> String {
             f.add("device public key", &p.device_public_key);
             f.add("request hash", &p.request_hash.to_string());
         }
+        Some(Fields::Receipt(r)) => lifecycle::receipt_lines(&mut f, r),
     }
     f.render()
 }
@@ -761,4 +950,137 @@ fn indent(text: &str) -> String {
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn license_update(paths: &StorePaths, json: bool, args: &UpdateArgs, now: i64) -> Result<Outcome> {
+    let key = LicenseKey::parse(&args.key)?;
+    let mut store = setup::open_store(paths)?;
+    let current = licenses::show(&store, &key)?.license;
+    let mut change = TermsChange::keeping(&current);
+    if let Some(text) = &args.features {
+        change.features = licenses::parse_features(text);
+    }
+    if args.no_limits {
+        change.limits = Vec::new();
+    } else if !args.limits.is_empty() {
+        change.limits = args
+            .limits
+            .iter()
+            .map(|l| licenses::parse_limit(l))
+            .collect::<Result<_, _>>()?;
+    }
+    match args.expires.as_deref().map(str::trim) {
+        None => {}
+        Some("never") => change.expires_at = None,
+        Some(text) => change.expires_at = Some(licenses::parse_expiry(text)?),
+    }
+    change.grace_seconds = args.grace_days.map(licenses::grace_from_days).transpose()?;
+    change.clock_policy = args.clock_policy;
+    let updated = licenses::update(&mut store, &Actor::cli(), &key, &change, now)?;
+    let stdout = result(json, "", &updated)?;
+    Ok(Outcome::new(stdout).note(format!(
+        "updated license {} of {}; the next payload issued carries the new terms",
+        updated.key_hint, updated.customer
+    )))
+}
+
+fn license_set_status(
+    paths: &StorePaths,
+    json: bool,
+    key: &str,
+    status: LicenseStatus,
+    now: i64,
+) -> Result<Outcome> {
+    let key = LicenseKey::parse(key)?;
+    let mut store = setup::open_store(paths)?;
+    let license = licenses::set_status(&mut store, &Actor::cli(), &key, status, now)?;
+    let stdout = result(json, "", &license)?;
+    Ok(Outcome::new(stdout).note(format!(
+        "license {} of {} is now {status}",
+        license.key_hint, license.customer
+    )))
+}
+
+fn user_add(paths: &StorePaths, json: bool, name: &str, now: i64) -> Result<Outcome> {
+    let mut store = setup::open_store(paths)?;
+    let mut line = String::new();
+    io::stdin()
+        .lock()
+        .take(users::MAX_PASSWORD_CHARS as u64 * 4 + 2)
+        .read_to_string(&mut line)
+        .context("cannot read the password from stdin")?;
+    // One line: the password is what comes before the first line break.
+    let password = line.lines().next().unwrap_or_default();
+    let user = users::add(&mut store, &Actor::cli(), name, password, now)?;
+    let stdout = result(json, "", &user)?;
+    Ok(Outcome::new(stdout).note(format!(
+        "created console user {}; they log in at the `ren3-issuer serve` address",
+        user.name
+    )))
+}
+
+fn user_remove(paths: &StorePaths, json: bool, name: &str, now: i64) -> Result<Outcome> {
+    let mut store = setup::open_store(paths)?;
+    users::remove(&mut store, &Actor::cli(), name, now)?;
+    let stdout = result(json, "", &json!({ "removed": name }))?;
+    Ok(Outcome::new(stdout).note(format!(
+        "removed console user {name} and ended their sessions"
+    )))
+}
+
+fn user_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
+    let store = setup::open_store(paths)?;
+    let all = users::list(&store)?;
+    let mut table = Table::new(["NAME", "CREATED"]);
+    for user in &all {
+        table.row([user.name.clone(), timestamp::format(user.created_at)]);
+    }
+    let outcome = Outcome::new(result(json, &table.render(), &json!({ "users": all }))?);
+    Ok(if all.is_empty() {
+        outcome.note("no console users yet; add one with `ren3-issuer user add NAME`")
+    } else {
+        outcome
+    })
+}
+
+/// Runs the console until Ctrl-C or SIGTERM. After binding, prints exactly
+/// one line, `listening on http://ADDR`, to stdout.
+fn serve(paths: &StorePaths, args: &ServeArgs) -> Result<Outcome> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let store = setup::open_store(paths)?;
+    let keys = setup::open_keys(paths)?;
+    let state = web::AppState::new(
+        store,
+        keys,
+        web::Config {
+            behind_tls: args.behind_tls,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "listening on http://{addr}")
+            .and_then(|()| stdout.flush())
+            .context("cannot write to stdout")?;
+        drop(stdout);
+        web::serve(listener, state, web::shutdown_signal())
+            .await
+            .context("the console stopped with an error")
+    })?;
+    Ok(Outcome::new(String::new()))
 }

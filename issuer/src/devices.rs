@@ -2,9 +2,10 @@
 //! the vendor hands out and bound to one installation's key at its first
 //! issuance.
 
-use ren3_shared::{DeviceId, LicenseKey, RandomSourceError};
+use ren3_shared::{DeviceId, RandomSourceError};
 
-use crate::licenses::{self, LicenseError};
+use crate::audit::{Action, Actor, NewEntry, Outcome, record_in};
+use crate::licenses::{self, LicenseError, LicenseRef};
 use crate::store::{self, DeviceRecord, LicenseRecord, LicenseStatus, Store, StoreError};
 
 const MAX_LABEL_CHARS: usize = 200;
@@ -49,11 +50,31 @@ pub struct AddedDevice {
     pub device: DeviceRecord,
 }
 
-/// Registers a new device id for the license of `key`. The device takes a
-/// seat only when a payload is first issued for it.
-pub fn add(
+/// Registers a new device id for a license (by key or id). The device
+/// takes a seat only when a payload is first issued for it.
+pub fn add<'a>(
     store: &mut Store,
-    key: &LicenseKey,
+    actor: &Actor,
+    license: impl Into<LicenseRef<'a>>,
+    label: Option<&str>,
+    now: i64,
+) -> Result<AddedDevice, DeviceError> {
+    let license = license.into();
+    let result = add_audited(store, actor, license, label, now);
+    if let Err(e) = &result {
+        let subject = match license {
+            LicenseRef::Key(key) => key.hint(),
+            LicenseRef::Id(id) => format!("#{id}"),
+        };
+        licenses::refused(store, actor, Action::DeviceAdd, &subject, e, now);
+    }
+    result
+}
+
+fn add_audited(
+    store: &mut Store,
+    actor: &Actor,
+    license: LicenseRef<'_>,
     label: Option<&str>,
     now: i64,
 ) -> Result<AddedDevice, DeviceError> {
@@ -62,7 +83,7 @@ pub fn add(
     }
     let client_device_id = DeviceId::generate()?;
     store.write(|tx| {
-        let license = licenses::find(tx, key)?;
+        let license = licenses::find(tx, license)?;
         if license.status == LicenseStatus::Revoked {
             return Err(DeviceError::LicenseRevoked {
                 hint: license.key_hint,
@@ -70,20 +91,38 @@ pub fn add(
             });
         }
         let device = store::insert_device(tx, license.id, &client_device_id, label, now)?;
+        record_in(
+            tx,
+            &NewEntry {
+                actor,
+                action: Action::DeviceAdd,
+                subject: license.key_hint.clone(),
+                outcome: Outcome::Ok,
+                detail: format!(
+                    "device {} for {}{}",
+                    device.client_device_id,
+                    license.customer,
+                    label.map(|l| format!(", label {l:?}")).unwrap_or_default()
+                ),
+            },
+            now,
+        )?;
         Ok(AddedDevice { license, device })
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use ren3_shared::LicenseKey;
+
     use super::*;
-    use crate::testing::{NOW, TestStore};
+    use crate::testing::{NOW, TestStore, actor};
 
     #[test]
     fn add_registers_an_unbound_device_of_the_license() {
         let mut t = TestStore::new();
         let key = t.license(1);
-        let added = add(&mut t.store, &key, Some("plant 4"), NOW).unwrap();
+        let added = add(&mut t.store, &actor(), &key, Some("plant 4"), NOW).unwrap();
         assert!(!added.device.is_bound());
         let details = licenses::show(&t.store, &key).unwrap();
         assert_eq!(details.devices, vec![added.device]);
@@ -94,7 +133,7 @@ mod tests {
         let mut t = TestStore::new();
         let unknown = LicenseKey::generate().unwrap();
         assert!(matches!(
-            add(&mut t.store, &unknown, None, NOW),
+            add(&mut t.store, &actor(), &unknown, None, NOW),
             Err(DeviceError::License(LicenseError::Unknown { .. }))
         ));
 
@@ -102,15 +141,15 @@ mod tests {
         for bad in ["", "  ", "a\nb", &"x".repeat(201)] {
             assert!(
                 matches!(
-                    add(&mut t.store, &key, Some(bad), NOW),
+                    add(&mut t.store, &actor(), &key, Some(bad), NOW),
                     Err(DeviceError::Label(_))
                 ),
                 "{bad:?}"
             );
         }
-        licenses::set_status(&mut t.store, &key, LicenseStatus::Revoked).unwrap();
+        licenses::set_status(&mut t.store, &actor(), &key, LicenseStatus::Revoked, NOW).unwrap();
         assert!(matches!(
-            add(&mut t.store, &key, None, NOW),
+            add(&mut t.store, &actor(), &key, None, NOW),
             Err(DeviceError::LicenseRevoked { .. })
         ));
         assert!(licenses::show(&t.store, &key).unwrap().devices.is_empty());

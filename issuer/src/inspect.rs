@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use ren3_shared::payload::{self, Window};
 use ren3_shared::token::{self, Envelope, Kind};
 use ren3_shared::{
-    Digest, KeyId, License, LicenseRequest, Product, TokenError, TrustedKeys, VerifiedPayload,
-    VerifiedRequest,
+    Digest, KeyId, License, LicenseRequest, Product, ReleaseReceipt, TokenError, TrustedKeys,
+    VerifiedPayload, VerifiedReceipt, VerifiedRequest,
 };
 use serde::Serialize;
 
@@ -28,9 +28,9 @@ pub enum TrustSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error(
-        "this is neither a license request nor a license payload: a request starts with \
-         `{}` and a payload with `{}` (an armoured block around either is fine)",
-        Kind::Request.prefix(), Kind::Payload.prefix()
+        "this is neither a license request, a license payload nor a release receipt: they \
+         start with `{}`, `{}` and `{}` (an armoured block around any is fine)",
+        Kind::Request.prefix(), Kind::Payload.prefix(), Kind::Receipt.prefix()
     )]
     UnknownKind,
 }
@@ -46,7 +46,7 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
-    /// `request` or `payload`.
+    /// `request`, `payload` or `receipt`.
     pub kind: &'static str,
     pub verified: bool,
     /// What the signature was checked against, in words.
@@ -63,6 +63,32 @@ pub struct Inspection {
 pub enum Fields {
     Request(RequestFields),
     Payload(PayloadFields),
+    Receipt(ReceiptFields),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptFields {
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub released_at: i64,
+    pub client_device_id: String,
+    pub license_key_fingerprint: Digest,
+    pub serial: u64,
+    pub counter: u64,
+    /// The signer line: the installation's public key.
+    pub device_public_key: String,
+    /// Whether releasing it now would free its seat, and if not why: set
+    /// by callers that have a store (`releases::check`).
+    pub release: Option<ReleaseVerdict>,
+}
+
+/// What [`crate::releases::release`] would do with a receipt now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseVerdict {
+    pub would_release: bool,
+    /// Set exactly when `would_release` is false: why it would be refused.
+    pub problem: Option<Problem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +119,8 @@ pub struct PayloadFields {
     pub not_before: i64,
     #[serde(serialize_with = "rfc3339::serialize_option")]
     pub expires_at: Option<i64>,
+    pub grace_seconds: u64,
+    pub clock_policy: ren3_shared::ClockPolicy,
     pub serial: u64,
     pub license_key_fingerprint: Digest,
     pub client_device_id: String,
@@ -108,7 +136,75 @@ pub fn inspect(input: &str, trust: &TrustSource, now: i64) -> Result<Inspection,
     match token::detect(input).ok_or(InspectError::UnknownKind)? {
         Kind::Request => Ok(inspect_request(input)),
         Kind::Payload => Ok(inspect_payload(input, trust, now)),
+        Kind::Receipt => Ok(inspect_receipt(input)),
     }
+}
+
+fn inspect_receipt(input: &str) -> Inspection {
+    let checked_against = Some("the device key it carries".to_owned());
+    match VerifiedReceipt::open(input) {
+        Ok(receipt) => Inspection {
+            kind: "receipt",
+            verified: true,
+            checked_against,
+            problem: None,
+            fields: Some(Fields::Receipt(receipt_fields(
+                &receipt.receipt,
+                receipt.device_public_key.to_string(),
+            ))),
+        },
+        Err(e) => Inspection {
+            kind: "receipt",
+            verified: false,
+            checked_against,
+            problem: Some(problem(&e)),
+            fields: decode_unverified_receipt(input)
+                .map(|(signer, receipt)| Fields::Receipt(receipt_fields(&receipt, signer))),
+        },
+    }
+}
+
+/// Reads a receipt's fields without checking its signature; `None` if the
+/// envelope or the body cannot be read at all.
+fn decode_unverified_receipt(input: &str) -> Option<(String, ReleaseReceipt)> {
+    let envelope = Envelope::open(input, Kind::Receipt).ok()?;
+    let receipt = serde_json::from_slice(envelope.body()).ok()?;
+    Some((envelope.signer().to_owned(), receipt))
+}
+
+fn receipt_fields(receipt: &ReleaseReceipt, device_public_key: String) -> ReceiptFields {
+    ReceiptFields {
+        released_at: receipt.released_at,
+        client_device_id: receipt.client_device_id.to_string(),
+        license_key_fingerprint: receipt.license_key_fingerprint,
+        serial: receipt.serial,
+        counter: receipt.counter,
+        device_public_key,
+        release: None,
+    }
+}
+
+/// The verdict of [`crate::releases::check`] in the shape inspections use.
+pub fn release_verdict(outcome: Result<(), crate::releases::ReleaseError>) -> ReleaseVerdict {
+    match outcome {
+        Ok(()) => ReleaseVerdict {
+            would_release: true,
+            problem: None,
+        },
+        Err(e) => ReleaseVerdict {
+            would_release: false,
+            problem: Some(Problem {
+                code: e.code(),
+                message: e.to_string(),
+            }),
+        },
+    }
+}
+
+/// Reads `input` as a license request, whatever it holds: the fields of a
+/// request that does not verify are still shown, next to the reason.
+pub(crate) fn request(input: &str) -> Inspection {
+    inspect_request(input)
 }
 
 fn inspect_request(input: &str) -> Inspection {
@@ -204,6 +300,8 @@ fn payload_fields(key_id: KeyId, license: &License, now: i64) -> PayloadFields {
         issued_at: license.issued_at,
         not_before: license.not_before,
         expires_at: license.expires_at,
+        grace_seconds: license.grace_seconds,
+        clock_policy: license.clock_policy,
         serial: license.serial,
         license_key_fingerprint: license.license_key_fingerprint,
         client_device_id: license.client_device_id.to_string(),
@@ -212,6 +310,7 @@ fn payload_fields(key_id: KeyId, license: &License, now: i64) -> PayloadFields {
         window_now: match license.window_at(now) {
             Window::NotYetValid => "not yet valid",
             Window::Valid => "valid",
+            Window::Grace => "expired, in its grace period",
             Window::Expired => "expired",
         },
     }
@@ -231,7 +330,7 @@ mod tests {
     use super::*;
     use crate::issuance;
     use crate::signing_keys;
-    use crate::testing::{NOW, TestStore, request, tamper};
+    use crate::testing::{NOW, TestStore, actor, request, tamper};
 
     fn store_trust(t: &TestStore) -> TrustSource {
         TrustSource::Keys {
@@ -246,7 +345,7 @@ mod tests {
         let key = t.license(1);
         let device = t.device(&key);
         let text = request(&key, &device, &DeviceKey::from_seed(&[1; 32]));
-        let payload = issuance::issue(&mut t.store, &t.keys, &text, NOW)
+        let payload = issuance::issue(&mut t.store, &t.keys, &actor(), &text, NOW)
             .unwrap()
             .payload
             .token();
@@ -320,7 +419,8 @@ mod tests {
     fn inspect_reports_untrusted_keys_missing_keys_and_damage() {
         let (_, _, payload) = issued();
         let stranger = TrustSource::Keys {
-            keys: TrustedKeys::new(vec![IssuerKey::from_seed(&[9; 32]).trusted_key(NOW)]).unwrap(),
+            keys: TrustedKeys::new(vec![IssuerKey::from_seed(&[9; 32]).trusted_key(NOW, None)])
+                .unwrap(),
             source: "another store".into(),
         };
         let cases = [
@@ -328,7 +428,7 @@ mod tests {
                 "1. untrusted key",
                 payload.clone(),
                 stranger,
-                "untrusted_key",
+                "unknown_key",
                 true,
             ),
             (
@@ -359,6 +459,43 @@ mod tests {
     }
 
     #[test]
+    fn inspect_reads_a_receipt_and_says_whether_its_signature_holds() {
+        let device = ren3_shared::DeviceId::generate().unwrap();
+        let receipt = ren3_shared::ReleaseReceipt {
+            released_at: NOW,
+            client_device_id: device.clone(),
+            license_key_fingerprint: ren3_shared::binary::Bytes([3; 32]),
+            serial: 2,
+            counter: 7,
+        };
+        let installation = DeviceKey::from_seed(&[4; 32]);
+        let token = receipt.sign(&installation).unwrap().token();
+        let trust = TrustSource::Unavailable { why: "none".into() };
+        let cases = [
+            ("1. as signed", token.clone(), true),
+            (
+                "2. counter changed after signing",
+                tamper(&token, |m| m.replace("\"counter\":7", "\"counter\":8")),
+                false,
+            ),
+        ];
+        for (name, text, verified) in cases {
+            let inspection = inspect(&text, &trust, NOW).unwrap();
+            assert_eq!(inspection.kind, "receipt", "{name}");
+            assert_eq!(inspection.verified, verified, "{name}");
+            let Some(Fields::Receipt(fields)) = &inspection.fields else {
+                panic!("{name}: {inspection:?}");
+            };
+            assert_eq!(fields.client_device_id, device.to_string(), "{name}");
+            assert_eq!(
+                fields.device_public_key,
+                installation.public_key().to_string(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn inspect_refuses_what_is_not_a_token() {
         let trust = TrustSource::Unavailable { why: "none".into() };
         for input in ["", "hello", "REN3K1-00000-00000-00000-00000-00000"] {
@@ -381,7 +518,7 @@ mod tests {
         });
         let device = t.device(&key);
         let text = request(&key, &device, &DeviceKey::from_seed(&[2; 32]));
-        let short = issuance::issue(&mut t.store, &t.keys, &text, NOW)
+        let short = issuance::issue(&mut t.store, &t.keys, &actor(), &text, NOW)
             .unwrap()
             .payload
             .token();

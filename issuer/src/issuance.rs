@@ -3,10 +3,16 @@
 //! Every check and every write of one issuance happen in a single
 //! immediate transaction, so two issuances running at once cannot both
 //! take the last seat or bind one device id to two installations.
+//!
+//! [`check`] runs the very same checks (`evaluate`) without writing, and
+//! reports each one, for the console's "check before you issue" page.
 
 use ren3_shared::{Digest, License, TokenError, VerifiedPayload, VerifiedRequest, timestamp};
 use rusqlite::Connection;
+use serde::Serialize;
 
+use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::inspect::{self, Fields, RequestFields};
 use crate::keystore::KeyStore;
 use crate::signing_keys::{self, SigningKeyError};
 use crate::store::{
@@ -142,74 +148,453 @@ pub struct Issued {
 pub fn issue(
     store: &mut Store,
     keys: &KeyStore,
+    actor: &Actor,
     request_text: &str,
     now: i64,
 ) -> Result<Issued, IssueError> {
-    let request = VerifiedRequest::open(request_text).map_err(IssueError::Request)?;
-    store.write(|tx| issue_in(tx, keys, &request, now))
+    let result = VerifiedRequest::open(request_text)
+        .map_err(IssueError::Request)
+        .and_then(|request| store.write(|tx| issue_in(tx, keys, actor, &request, now)));
+    if let Err(e) = &result {
+        // The refusal rolled back; its audit row gets a transaction of its own.
+        let entry = NewEntry {
+            actor,
+            action: Action::Issue,
+            subject: request_subject(request_text),
+            outcome: Outcome::Refused,
+            detail: format!("{}: {e}", e.code()),
+        };
+        if let Err(audit_error) = audit::record(store, &entry, now) {
+            tracing::warn!("cannot audit a refused issuance: {audit_error}");
+        }
+    }
+    result
+}
+
+/// What an issuance is audited under: the request's device id, if the
+/// request can be read at all.
+fn request_subject(request_text: &str) -> String {
+    match inspect::request(request_text).fields {
+        Some(Fields::Request(fields)) => fields.client_device_id,
+        _ => "(unreadable request)".to_owned(),
+    }
+}
+
+/// One check of an issuance, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Check {
+    DeviceSignature,
+    License,
+    LicenseState,
+    Expiry,
+    DeviceMembership,
+    Installation,
+    Seats,
+}
+
+impl Check {
+    pub const ALL: [Check; 7] = [
+        Check::DeviceSignature,
+        Check::License,
+        Check::LicenseState,
+        Check::Expiry,
+        Check::DeviceMembership,
+        Check::Installation,
+        Check::Seats,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Check::DeviceSignature => "device signature",
+            Check::License => "license",
+            Check::LicenseState => "license state",
+            Check::Expiry => "expiry",
+            Check::DeviceMembership => "device membership",
+            Check::Installation => "installation binding",
+            Check::Seats => "seats",
+        }
+    }
+}
+
+/// How one check ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "verdict")]
+pub enum Verdict {
+    Pass {
+        reason: String,
+    },
+    /// `message` is the error [`issue`] would refuse with.
+    Fail {
+        code: &'static str,
+        message: String,
+    },
+    /// An earlier failure left nothing to check.
+    NotChecked {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckLine {
+    pub check: Check,
+    pub verdict: Verdict,
+}
+
+/// Every check of an issuance, run without writing anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueReport {
+    /// The request's fields; decoded without the signature check if that
+    /// failed, and absent if even that is impossible.
+    pub request: Option<RequestFields>,
+    pub checks: Vec<CheckLine>,
+    /// The license the request names, if it exists.
+    #[serde(skip)]
+    pub license: Option<LicenseRecord>,
+    /// This exact request was issued before: issuing returns that payload.
+    pub answered_before: bool,
+}
+
+impl IssueReport {
+    /// Whether [`issue`] would issue now (barring a signing-key problem,
+    /// which only signing reveals).
+    pub fn all_passed(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|c| matches!(c.verdict, Verdict::Pass { .. }))
+    }
+
+    /// The first failure: the code and message [`issue`] refuses with.
+    pub fn first_failure(&self) -> Option<(&'static str, &str)> {
+        self.checks.iter().find_map(|c| match &c.verdict {
+            Verdict::Fail { code, message } => Some((*code, message.as_str())),
+            _ => None,
+        })
+    }
+}
+
+/// Runs every check [`issue`] makes on `request_text` at `now`, in a read
+/// transaction, and reports each one. Nothing is written.
+pub fn check(store: &Store, request_text: &str, now: i64) -> Result<IssueReport, StoreError> {
+    let request_fields = match inspect::request(request_text).fields {
+        Some(Fields::Request(fields)) => Some(fields),
+        _ => None,
+    };
+    let request = match VerifiedRequest::open(request_text) {
+        Ok(request) => request,
+        Err(e) => {
+            let e = IssueError::Request(e);
+            let mut checks = vec![CheckLine {
+                check: Check::DeviceSignature,
+                verdict: Verdict::Fail {
+                    code: e.code(),
+                    message: e.to_string(),
+                },
+            }];
+            checks.extend(Check::ALL[1..].iter().map(|&check| CheckLine {
+                check,
+                verdict: Verdict::NotChecked {
+                    reason: "the request could not be read".to_owned(),
+                },
+            }));
+            return Ok(IssueReport {
+                request: request_fields,
+                checks,
+                license: None,
+                answered_before: false,
+            });
+        }
+    };
+    store.read(|conn| {
+        let evaluation = evaluate(conn, &request, now)?;
+        Ok(IssueReport {
+            request: request_fields,
+            answered_before: matches!(&evaluation.outcome, Ok(r) if r.answered.is_some()),
+            checks: evaluation.checks,
+            license: evaluation.license,
+        })
+    })
+}
+
+/// The checks of one issuance, recorded in order; the first failure is
+/// the error an issuance refuses with.
+struct Checks {
+    lines: Vec<CheckLine>,
+    first_failure: Option<IssueError>,
+}
+
+impl Checks {
+    fn pass(&mut self, check: Check, reason: String) {
+        self.lines.push(CheckLine {
+            check,
+            verdict: Verdict::Pass { reason },
+        });
+    }
+
+    fn fail(&mut self, check: Check, error: IssueError) {
+        self.lines.push(CheckLine {
+            check,
+            verdict: Verdict::Fail {
+                code: error.code(),
+                message: error.to_string(),
+            },
+        });
+        self.first_failure.get_or_insert(error);
+    }
+
+    fn not_checked(&mut self, check: Check, reason: &str) {
+        self.lines.push(CheckLine {
+            check,
+            verdict: Verdict::NotChecked {
+                reason: reason.to_owned(),
+            },
+        });
+    }
+}
+
+/// What an issuance may go ahead with once every check passed.
+struct Ready {
+    license: LicenseRecord,
+    device: DeviceRecord,
+    /// The earlier answer to this very request, if there is one.
+    answered: Option<IssuanceRecord>,
+}
+
+struct Evaluation {
+    checks: Vec<CheckLine>,
+    license: Option<LicenseRecord>,
+    outcome: Result<Ready, IssueError>,
+}
+
+/// Every check of an issuance of `request` at `now`, reading `conn`: the
+/// one code path of [`issue`] and [`check`].
+fn evaluate(
+    conn: &Connection,
+    request: &VerifiedRequest,
+    now: i64,
+) -> Result<Evaluation, StoreError> {
+    let fields = &request.request;
+    let mut checks = Checks {
+        lines: Vec::new(),
+        first_failure: None,
+    };
+    checks.pass(
+        Check::DeviceSignature,
+        format!(
+            "signed by the installation key {} it carries",
+            request.device_public_key
+        ),
+    );
+
+    let license = store::license_by_fingerprint(conn, &fields.license_key_fingerprint)?;
+    match &license {
+        None => {
+            checks.fail(
+                Check::License,
+                IssueError::UnknownLicense {
+                    fingerprint: fields.license_key_fingerprint,
+                },
+            );
+            checks.not_checked(Check::LicenseState, "no license to check");
+            checks.not_checked(Check::Expiry, "no license to check");
+        }
+        Some(license) => {
+            checks.pass(
+                Check::License,
+                format!("license {} of {}", license.key_hint, license.customer),
+            );
+            match check_status(license) {
+                Ok(()) => checks.pass(Check::LicenseState, "active".to_owned()),
+                Err(e) => checks.fail(Check::LicenseState, e),
+            }
+            match check_expiry(license, now) {
+                Ok(()) => checks.pass(
+                    Check::Expiry,
+                    match license.expires_at {
+                        Some(at) => format!("valid until {}", timestamp::format(at)),
+                        None => "never expires".to_owned(),
+                    },
+                ),
+                Err(e) => checks.fail(Check::Expiry, e),
+            }
+        }
+    }
+
+    let device = store::device_by_client_id(conn, &fields.client_device_id)?;
+    let member = match (&device, &license) {
+        (None, _) => {
+            checks.fail(
+                Check::DeviceMembership,
+                IssueError::UnknownDevice {
+                    client_device_id: fields.client_device_id.to_string(),
+                },
+            );
+            None
+        }
+        (Some(_), None) => {
+            checks.not_checked(Check::DeviceMembership, "no license to compare with");
+            None
+        }
+        (Some(device), Some(license)) if device.license_id != license.id => {
+            let owner = store::license_by_id(conn, device.license_id)?;
+            checks.fail(
+                Check::DeviceMembership,
+                IssueError::ForeignDevice {
+                    client_device_id: device.client_device_id.to_string(),
+                    hint: license.key_hint.clone(),
+                    customer: license.customer.clone(),
+                    owner_hint: owner.key_hint,
+                    owner_customer: owner.customer,
+                },
+            );
+            None
+        }
+        (Some(device), Some(license)) => {
+            checks.pass(
+                Check::DeviceMembership,
+                format!("{} is a device of this license", device.client_device_id),
+            );
+            Some((device, license))
+        }
+    };
+
+    let mut answered = None;
+    match member {
+        None => {
+            checks.not_checked(Check::Installation, "no device of this license");
+            checks.not_checked(Check::Seats, "no device of this license");
+        }
+        Some((device, license)) => {
+            answered = store::issuance_by_request_hash(conn, &request.hash())?;
+            if let Some(done) = &answered {
+                let reason = format!(
+                    "this request was answered before (serial {}): the same payload is                      returned, no seat or serial is used",
+                    done.serial
+                );
+                checks.pass(Check::Installation, reason.clone());
+                checks.pass(Check::Seats, reason);
+            } else {
+                check_binding_and_seat(conn, &mut checks, request, license, device)?;
+            }
+        }
+    }
+
+    let outcome = match (checks.first_failure, &license, &device) {
+        (Some(error), _, _) => Err(error),
+        (None, Some(license), Some(device)) => Ok(Ready {
+            license: license.clone(),
+            device: device.clone(),
+            answered,
+        }),
+        // Unreachable: every path that leaves the license or the device
+        // unknown records a failure above. Refusing is the safe answer.
+        (None, _, _) => Err(IssueError::Conflict),
+    };
+    Ok(Evaluation {
+        checks: checks.lines,
+        license,
+        outcome,
+    })
+}
+
+/// The device must be bound to the request's installation, or unbound with
+/// a seat of the license free.
+fn check_binding_and_seat(
+    conn: &Connection,
+    checks: &mut Checks,
+    request: &VerifiedRequest,
+    license: &LicenseRecord,
+    device: &DeviceRecord,
+) -> Result<(), StoreError> {
+    match device.public_key {
+        Some(bound_key) if bound_key != request.device_public_key => {
+            checks.fail(
+                Check::Installation,
+                IssueError::BoundElsewhere {
+                    client_device_id: device.client_device_id.to_string(),
+                    bound_key: bound_key.to_string(),
+                    request_key: request.device_public_key.to_string(),
+                },
+            );
+            checks.not_checked(Check::Seats, "the device is bound to another installation");
+        }
+        Some(_) => {
+            checks.pass(
+                Check::Installation,
+                "already bound to this installation".to_owned(),
+            );
+            checks.pass(Check::Seats, "the device already holds its seat".to_owned());
+        }
+        None => {
+            checks.pass(
+                Check::Installation,
+                "unbound: this payload binds it to this installation".to_owned(),
+            );
+            let bound = store::bound_device_count(conn, license.id)?;
+            if bound >= license.max_devices {
+                checks.fail(
+                    Check::Seats,
+                    IssueError::NoFreeSeat {
+                        hint: license.key_hint.clone(),
+                        customer: license.customer.clone(),
+                        max_devices: license.max_devices,
+                        client_device_id: device.client_device_id.to_string(),
+                    },
+                );
+            } else {
+                checks.pass(
+                    Check::Seats,
+                    format!(
+                        "{bound} of {} seats in use; this device takes one",
+                        license.max_devices
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn issue_in(
     tx: &Connection,
     keys: &KeyStore,
+    actor: &Actor,
     request: &VerifiedRequest,
     now: i64,
 ) -> Result<Issued, IssueError> {
     let fields = &request.request;
-    let license = store::license_by_fingerprint(tx, &fields.license_key_fingerprint)?.ok_or(
-        IssueError::UnknownLicense {
-            fingerprint: fields.license_key_fingerprint,
-        },
-    )?;
-    check_license(&license, now)?;
-    let device = store::device_by_client_id(tx, &fields.client_device_id)?.ok_or_else(|| {
-        IssueError::UnknownDevice {
-            client_device_id: fields.client_device_id.to_string(),
-        }
-    })?;
-    if device.license_id != license.id {
-        let owner = store::license_by_id(tx, device.license_id)?;
-        return Err(IssueError::ForeignDevice {
-            client_device_id: device.client_device_id.to_string(),
-            hint: license.key_hint,
-            customer: license.customer,
-            owner_hint: owner.key_hint,
-            owner_customer: owner.customer,
-        });
-    }
-
+    let Ready {
+        license,
+        device,
+        answered,
+    } = evaluate(tx, request, now)?.outcome?;
     let request_hash = request.hash();
-    if let Some(done) = store::issuance_by_request_hash(tx, &request_hash)? {
+    if let Some(done) = answered {
         let trust = signing_keys::trusted_keys_of(&store::signing_keys(tx)?)?;
         let payload =
             VerifiedPayload::open(&done.payload, &trust).map_err(IssueError::StoredPayload)?;
+        audit::record_in(
+            tx,
+            &NewEntry {
+                actor,
+                action: Action::Issue,
+                subject: device.client_device_id.to_string(),
+                outcome: Outcome::Ok,
+                detail: format!(
+                    "license {}: request {} was answered before; the same payload \
+                     (serial {}) was returned",
+                    license.key_hint, fields.request_id, done.serial
+                ),
+            },
+            now,
+        )?;
         return Ok(Issued {
             payload,
             license,
             device,
             repeated: true,
         });
-    }
-
-    match device.public_key {
-        Some(bound_key) if bound_key != request.device_public_key => {
-            return Err(IssueError::BoundElsewhere {
-                client_device_id: device.client_device_id.to_string(),
-                bound_key: bound_key.to_string(),
-                request_key: request.device_public_key.to_string(),
-            });
-        }
-        Some(_) => {}
-        None => {
-            if store::bound_device_count(tx, license.id)? >= license.max_devices {
-                return Err(IssueError::NoFreeSeat {
-                    hint: license.key_hint,
-                    customer: license.customer,
-                    max_devices: license.max_devices,
-                    client_device_id: device.client_device_id.to_string(),
-                });
-            }
-        }
     }
 
     let serial = store::max_serial(tx, device.id)? + 1;
@@ -221,6 +606,8 @@ fn issue_in(
         issued_at: now,
         not_before: now,
         expires_at: license.expires_at,
+        grace_seconds: license.grace_seconds,
+        clock_policy: license.clock_policy,
         serial,
         license_key_fingerprint: fields.license_key_fingerprint,
         client_device_id: fields.client_device_id.clone(),
@@ -243,6 +630,20 @@ fn issue_in(
             ..device
         }
     };
+    audit::record_in(
+        tx,
+        &NewEntry {
+            actor,
+            action: Action::Issue,
+            subject: device.client_device_id.to_string(),
+            outcome: Outcome::Ok,
+            detail: format!(
+                "license {} of {}: serial {serial} for request {}, signed with key {}",
+                license.key_hint, license.customer, fields.request_id, payload.key_id
+            ),
+        },
+        now,
+    )?;
     store::insert_issuance(
         tx,
         &IssuanceRecord {
@@ -265,13 +666,32 @@ fn issue_in(
     })
 }
 
-fn check_license(license: &LicenseRecord, now: i64) -> Result<(), IssueError> {
+/// A payload issued before, with its license, by the hash of the request
+/// it answers.
+pub fn find(
+    store: &Store,
+    request_hash: &Digest,
+) -> Result<Option<(IssuanceRecord, LicenseRecord)>, StoreError> {
+    store.read(|conn| {
+        let Some(issuance) = store::issuance_by_request_hash(conn, request_hash)? else {
+            return Ok(None);
+        };
+        let license = store::license_by_id(conn, issuance.license_id)?;
+        Ok(Some((issuance, license)))
+    })
+}
+
+fn check_status(license: &LicenseRecord) -> Result<(), IssueError> {
     let (hint, customer) = (license.key_hint.clone(), license.customer.clone());
     match license.status {
-        LicenseStatus::Active => {}
-        LicenseStatus::Suspended => return Err(IssueError::Suspended { hint, customer }),
-        LicenseStatus::Revoked => return Err(IssueError::Revoked { hint, customer }),
+        LicenseStatus::Active => Ok(()),
+        LicenseStatus::Suspended => Err(IssueError::Suspended { hint, customer }),
+        LicenseStatus::Revoked => Err(IssueError::Revoked { hint, customer }),
     }
+}
+
+fn check_expiry(license: &LicenseRecord, now: i64) -> Result<(), IssueError> {
+    let (hint, customer) = (license.key_hint.clone(), license.customer.clone());
     match license.expires_at {
         Some(expired_at) if now >= expired_at => Err(IssueError::Expired {
             hint,
@@ -288,7 +708,7 @@ mod tests {
 
     use super::*;
     use crate::licenses::{self, NewLicense};
-    use crate::testing::{NOW, TestStore, request};
+    use crate::testing::{NOW, TestStore, actor, request};
     use crate::{devices, signing_keys};
 
     /// A store with one license of `max_devices` seats and one device.
@@ -306,7 +726,7 @@ mod tests {
     /// Issues and asserts the refusal changed nothing in the store.
     fn refused(t: &mut TestStore, text: &str, at: i64) -> IssueError {
         let before = t.snapshot();
-        let err = issue(&mut t.store, &t.keys, text, at).unwrap_err();
+        let err = issue(&mut t.store, &t.keys, &actor(), text, at).unwrap_err();
         assert_eq!(t.snapshot(), before, "{err}");
         err
     }
@@ -316,7 +736,7 @@ mod tests {
         let (mut t, key, device) = one_device(1);
         let installation = installation(1);
         let text = request(&key, &device, &installation);
-        let issued = issue(&mut t.store, &t.keys, &text, NOW).unwrap();
+        let issued = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
         assert!(!issued.repeated);
 
         let trust_file = signing_keys::trusted_keys(&t.store).unwrap().to_file();
@@ -345,6 +765,63 @@ mod tests {
     }
 
     #[test]
+    fn issue_carries_grace_and_clock_policy_and_a_renewal_carries_the_new_terms() {
+        let mut t = TestStore::new();
+        let key = t.license_with(NewLicense {
+            customer: "ACME GmbH".into(),
+            expires_at: Some(NOW + 86_400),
+            grace_seconds: 3 * 86_400,
+            clock_policy: ren3_shared::ClockPolicy::Enforcing,
+            ..NewLicense::default()
+        });
+        let device = t.device(&key);
+        let first = issue(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            &request(&key, &device, &installation(1)),
+            NOW,
+        )
+        .unwrap()
+        .payload
+        .license;
+        assert_eq!(first.grace_seconds, 3 * 86_400);
+        assert_eq!(first.clock_policy, ren3_shared::ClockPolicy::Enforcing);
+
+        licenses::update_with(
+            &mut t.store,
+            &actor(),
+            &key,
+            |current| licenses::TermsChange {
+                features: vec!["ingest".into(), "reports".into()],
+                expires_at: Some(NOW + 400 * 86_400),
+                grace_seconds: Some(0),
+                clock_policy: Some(ren3_shared::ClockPolicy::Advisory),
+                ..licenses::TermsChange::keeping(current)
+            },
+            NOW + 10,
+        )
+        .unwrap();
+        let renewed = issue(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            &request(&key, &device, &installation(1)),
+            NOW + 20,
+        )
+        .unwrap()
+        .payload
+        .license;
+        assert_eq!(renewed.serial, 2);
+        assert_eq!(renewed.features, ["ingest", "reports"]);
+        assert_eq!(renewed.expires_at, Some(NOW + 400 * 86_400));
+        assert_eq!(
+            (renewed.grace_seconds, renewed.clock_policy),
+            (0, ren3_shared::ClockPolicy::Advisory)
+        );
+    }
+
+    #[test]
     fn issue_accepts_an_armoured_and_wrapped_request() {
         let (mut t, key, device) = one_device(1);
         let token = request(&key, &device, &installation(1));
@@ -352,16 +829,16 @@ mod tests {
             "Hello,\n\n{}\nRegards\n",
             ren3_shared::Kind::Request.armor(&token)
         );
-        assert!(issue(&mut t.store, &t.keys, &mail, NOW).is_ok());
+        assert!(issue(&mut t.store, &t.keys, &actor(), &mail, NOW).is_ok());
     }
 
     #[test]
     fn issue_twice_returns_same_payload() {
         let (mut t, key, device) = one_device(1);
         let text = request(&key, &device, &installation(1));
-        let first = issue(&mut t.store, &t.keys, &text, NOW).unwrap();
+        let first = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
         let before = t.snapshot();
-        let again = issue(&mut t.store, &t.keys, &text, NOW + 3_600).unwrap();
+        let again = issue(&mut t.store, &t.keys, &actor(), &text, NOW + 3_600).unwrap();
         assert!(again.repeated);
         assert_eq!(again.payload.token(), first.payload.token());
         assert_eq!(t.snapshot(), before);
@@ -376,14 +853,14 @@ mod tests {
         let first = request(&key, &device, &installation);
         let second = request(&key, &device, &installation);
         assert_eq!(
-            issue(&mut t.store, &t.keys, &first, NOW)
+            issue(&mut t.store, &t.keys, &actor(), &first, NOW)
                 .unwrap()
                 .payload
                 .license
                 .serial,
             1
         );
-        let next = issue(&mut t.store, &t.keys, &second, NOW + 60).unwrap();
+        let next = issue(&mut t.store, &t.keys, &actor(), &second, NOW + 60).unwrap();
         assert!(!next.repeated);
         assert_eq!(next.payload.license.serial, 2);
         assert_eq!(next.payload.license.issued_at, NOW + 60);
@@ -408,7 +885,7 @@ mod tests {
     #[test]
     fn issue_refuses_suspended_license() {
         let (mut t, key, device) = one_device(1);
-        licenses::set_status(&mut t.store, &key, LicenseStatus::Suspended).unwrap();
+        licenses::set_status(&mut t.store, &actor(), &key, LicenseStatus::Suspended, NOW).unwrap();
         let err = refused(&mut t, &request(&key, &device, &installation(1)), NOW);
         assert_eq!(err.code(), "license_suspended", "{err}");
         assert!(err.to_string().contains("ACME GmbH"));
@@ -418,8 +895,8 @@ mod tests {
     fn issue_refuses_revoked_license_even_for_a_request_answered_before() {
         let (mut t, key, device) = one_device(1);
         let text = request(&key, &device, &installation(1));
-        issue(&mut t.store, &t.keys, &text, NOW).unwrap();
-        licenses::set_status(&mut t.store, &key, LicenseStatus::Revoked).unwrap();
+        issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
+        licenses::set_status(&mut t.store, &actor(), &key, LicenseStatus::Revoked, NOW).unwrap();
         let err = refused(&mut t, &text, NOW);
         assert_eq!(err.code(), "license_revoked", "{err}");
     }
@@ -439,7 +916,7 @@ mod tests {
         assert_eq!(err.code(), "license_expired", "{err}");
         // One second earlier it is still valid, and the payload expires with
         // the license.
-        let issued = issue(&mut t.store, &t.keys, &text, NOW + 99).unwrap();
+        let issued = issue(&mut t.store, &t.keys, &actor(), &text, NOW + 99).unwrap();
         assert_eq!(issued.payload.license.expires_at, Some(NOW + 100));
     }
 
@@ -477,6 +954,7 @@ mod tests {
         issue(
             &mut t.store,
             &t.keys,
+            &actor(),
             &request(&key, &device, &installation(1)),
             NOW,
         )
@@ -497,6 +975,7 @@ mod tests {
         issue(
             &mut t.store,
             &t.keys,
+            &actor(),
             &request(&key, &first, &installation(1)),
             NOW,
         )
@@ -521,13 +1000,14 @@ mod tests {
     fn registering_more_devices_than_seats_is_allowed_but_binding_them_is_not() {
         let (mut t, key, first) = one_device(2);
         let second = t.device(&key);
-        let third = devices::add(&mut t.store, &key, None, NOW)
+        let third = devices::add(&mut t.store, &actor(), &key, None, NOW)
             .unwrap()
             .device
             .client_device_id;
         issue(
             &mut t.store,
             &t.keys,
+            &actor(),
             &request(&key, &first, &installation(1)),
             NOW,
         )
@@ -535,6 +1015,7 @@ mod tests {
         issue(
             &mut t.store,
             &t.keys,
+            &actor(),
             &request(&key, &second, &installation(2)),
             NOW,
         )

@@ -5,6 +5,11 @@
 //! backup, a support dump) can never sign a payload. Each file is
 //! `<key_id>.key`, mode 0600, in a directory of mode 0700; anything more open
 //! is refused rather than used, because a readable key is a leaked key.
+//!
+//! A key file holds one labelled line: the seed in plain base64url
+//! (`ren3-issuer-signing-key-seed-v1:`), or the seed encrypted with a
+//! passphrase (`ren3-issuer-signing-key-encrypted-v2:`, see `sealed_key`).
+//! An encrypted key is decrypted in memory only, when it signs.
 
 use std::fs::{self, DirBuilder};
 use std::io;
@@ -14,6 +19,8 @@ use std::path::{Path, PathBuf};
 use ren3_shared::{IssuerKey, KeyId, RandomSourceError, binary};
 
 use crate::atomic_file::{self, Existing};
+use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
+use crate::sealed_key::{self, Cost, SEALED_LABEL, SealedSeed};
 
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
@@ -67,6 +74,18 @@ pub enum KeyStoreError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error(
+        "wrong passphrase for signing key `{key_id}`: it does not decrypt {}; nothing was \
+         signed or changed",
+        path.display()
+    )]
+    WrongPassphrase { key_id: KeyId, path: PathBuf },
+    #[error(transparent)]
+    Passphrase(#[from] PassphraseError),
+    #[error("the private key of signing key `{0}` is encrypted already")]
+    AlreadyEncrypted(KeyId),
+    #[error("cannot encrypt the private key of signing key `{key_id}`: {reason}")]
+    Encrypt { key_id: KeyId, reason: String },
     #[error(transparent)]
     Random(#[from] RandomSourceError),
 }
@@ -82,10 +101,23 @@ impl KeyStoreError {
     }
 }
 
-/// A checked key directory.
+/// How a private key is kept in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AtRest {
+    /// The seed in plain text, protected by file permissions only.
+    Plain,
+    /// The seed encrypted with a passphrase.
+    Encrypted,
+}
+
+/// A checked key directory, and where the passphrase of encrypted keys
+/// comes from (by default `REN3_ISSUER_PASSPHRASE`).
 #[derive(Debug, Clone)]
 pub struct KeyStore {
     dir: PathBuf,
+    passphrase: PassphraseSource,
+    cost: Cost,
 }
 
 impl KeyStore {
@@ -109,7 +141,23 @@ impl KeyStore {
         check_private(dir, meta.permissions().mode(), DIR_MODE)?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            passphrase: PassphraseSource::environment(),
+            cost: sealed_key::DEFAULT_COST,
         })
+    }
+
+    /// Takes passphrases from `source` instead of the environment.
+    pub fn with_passphrase(self, source: PassphraseSource) -> Self {
+        Self {
+            passphrase: source,
+            ..self
+        }
+    }
+
+    /// Derives keys at `cost` when encrypting: for fast unit tests only.
+    #[cfg(test)]
+    pub(crate) fn with_cost(self, cost: Cost) -> Self {
+        Self { cost, ..self }
     }
 
     /// Creates the key directory with mode 0700, or adopts an existing one
@@ -162,10 +210,25 @@ impl KeyStore {
         };
         check_private(&path, meta.permissions().mode(), FILE_MODE)?;
         let text = fs::read_to_string(&path).map_err(KeyStoreError::io("read", &path))?;
-        let seed = parse_key_file(&text).map_err(|reason| KeyStoreError::Malformed {
+        let seed = match parse_key_file(&text).map_err(|reason| KeyStoreError::Malformed {
             path: path.clone(),
             reason,
-        })?;
+        })? {
+            KeyFile::Plain(seed) => seed,
+            KeyFile::Sealed(sealed) => {
+                let passphrase = self.passphrase.get(Purpose::Unlock(*key_id))?;
+                sealed.open(&passphrase).map_err(|e| match e {
+                    sealed_key::OpenError::WrongPassphrase => KeyStoreError::WrongPassphrase {
+                        key_id: *key_id,
+                        path: path.clone(),
+                    },
+                    sealed_key::OpenError::Kdf(reason) => KeyStoreError::Malformed {
+                        path: path.clone(),
+                        reason,
+                    },
+                })?
+            }
+        };
         let key = IssuerKey::from_seed(&seed);
         if key.key_id() != *key_id {
             return Err(KeyStoreError::WrongKey {
@@ -177,19 +240,81 @@ impl KeyStore {
         Ok(key)
     }
 
-    /// Writes a new key file (mode 0600), never replacing an existing one.
+    /// Writes a new key file (mode 0600) with the seed in plain text, never
+    /// replacing an existing one.
     pub fn save(&self, key: &IssuerKey) -> Result<PathBuf, KeyStoreError> {
+        self.save_as(key, AtRest::Plain)
+    }
+
+    /// Writes a new key file (mode 0600), never replacing an existing one;
+    /// `Encrypted` asks the passphrase source for a new passphrase.
+    pub fn save_as(&self, key: &IssuerKey, at_rest: AtRest) -> Result<PathBuf, KeyStoreError> {
         let path = self.key_path(&key.key_id());
-        let text = format!(
-            "# ReN3 issuer signing key {}. Whoever holds this file can sign license payloads:\n\
-             # keep it in this directory and in an encrypted backup, nowhere else.\n\
-             {SEED_LABEL} {}\n",
-            key.key_id(),
-            binary::encode(key.seed())
-        );
+        let text = self.key_file_text(key, at_rest)?;
         atomic_file::write(&path, text.as_bytes(), FILE_MODE, Existing::Keep)
             .map_err(KeyStoreError::io("write the key file", &path))?;
         Ok(path)
+    }
+
+    /// Encrypts the plain-text private key of `key_id` in place with a new
+    /// passphrase. The file is replaced atomically: it holds the old text
+    /// or the new, never neither.
+    pub fn encrypt(&self, key_id: &KeyId) -> Result<PathBuf, KeyStoreError> {
+        if self.at_rest(key_id)? == AtRest::Encrypted {
+            return Err(KeyStoreError::AlreadyEncrypted(*key_id));
+        }
+        let key = self.load(key_id)?;
+        let path = self.key_path(key_id);
+        let text = self.key_file_text(&key, AtRest::Encrypted)?;
+        atomic_file::write(&path, text.as_bytes(), FILE_MODE, Existing::Replace)
+            .map_err(KeyStoreError::io("write the key file", &path))?;
+        Ok(path)
+    }
+
+    /// Whether the private key of `key_id` is encrypted, without decrypting it.
+    pub fn at_rest(&self, key_id: &KeyId) -> Result<AtRest, KeyStoreError> {
+        let path = self.key_path(key_id);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(KeyStoreError::KeyFileMissing {
+                    key_id: *key_id,
+                    path,
+                });
+            }
+            Err(e) => return Err(KeyStoreError::io("read", &path)(e)),
+        };
+        match parse_key_file(&text).map_err(|reason| KeyStoreError::Malformed { path, reason })? {
+            KeyFile::Plain(_) => Ok(AtRest::Plain),
+            KeyFile::Sealed(_) => Ok(AtRest::Encrypted),
+        }
+    }
+
+    fn key_file_text(&self, key: &IssuerKey, at_rest: AtRest) -> Result<String, KeyStoreError> {
+        let key_id = key.key_id();
+        Ok(match at_rest {
+            AtRest::Plain => format!(
+                "# ReN3 issuer signing key {key_id}. Whoever holds this file can sign license \
+                 payloads:\n# keep it in this directory and in an encrypted backup, nowhere \
+                 else.\n{SEED_LABEL} {}\n",
+                binary::encode(key.seed())
+            ),
+            AtRest::Encrypted => {
+                let passphrase = self.passphrase.get(Purpose::Protect(key_id))?;
+                let sealed = SealedSeed::seal(key.seed(), &passphrase, self.cost).map_err(|e| {
+                    KeyStoreError::Encrypt {
+                        key_id,
+                        reason: e.to_string(),
+                    }
+                })?;
+                format!(
+                    "# ReN3 issuer signing key {key_id}, encrypted with a passphrase \
+                     (Argon2id, ChaCha20-Poly1305).\n# Without the passphrase it cannot sign; \
+                     without this file the passphrase cannot either: back up both, apart.\n{}\n",
+                    sealed.line()
+                )
+            }
+        })
     }
 
     fn key_files(&self) -> Result<Vec<PathBuf>, KeyStoreError> {
@@ -216,25 +341,37 @@ fn check_private(path: &Path, mode: u32, fix: u32) -> Result<(), KeyStoreError> 
     Ok(())
 }
 
-fn parse_key_file(text: &str) -> Result<[u8; 32], String> {
+/// What a key file holds.
+#[derive(Debug)]
+enum KeyFile {
+    Plain(zeroize::Zeroizing<[u8; 32]>),
+    Sealed(SealedSeed),
+}
+
+fn parse_key_file(text: &str) -> Result<KeyFile, String> {
     let mut seeds = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'));
     let line = seeds
         .next()
-        .ok_or_else(|| format!("it has no `{SEED_LABEL}` line"))?;
+        .ok_or_else(|| format!("it has no `{SEED_LABEL}` or `{SEALED_LABEL}` line"))?;
     if seeds.next().is_some() {
-        return Err(format!("it has more than the one `{SEED_LABEL}` line"));
+        return Err("it has more than the one key line".to_owned());
+    }
+    if let Some(value) = line.strip_prefix(SEALED_LABEL) {
+        return SealedSeed::parse(value).map(KeyFile::Sealed);
     }
     let value = line
         .strip_prefix(SEED_LABEL)
-        .ok_or_else(|| format!("its key line does not start with `{SEED_LABEL}`"))?
+        .ok_or_else(|| {
+            format!("its key line starts with neither `{SEED_LABEL}` nor `{SEALED_LABEL}`")
+        })?
         .trim();
     let seed: binary::Bytes<32> = value
         .parse()
         .map_err(|e| format!("the seed is not 32 bytes of base64url: {e}"))?;
-    Ok(seed.0)
+    Ok(KeyFile::Plain(zeroize::Zeroizing::new(seed.0)))
 }
 
 #[cfg(test)]
@@ -327,10 +464,90 @@ mod tests {
         ));
     }
 
+    fn encrypting(dir: &Path, passphrase: &str) -> KeyStore {
+        KeyStore::open(dir)
+            .unwrap()
+            .with_passphrase(PassphraseSource::fixed(
+                crate::passphrase::Passphrase::new(passphrase.into()).unwrap(),
+            ))
+            .with_cost(Cost {
+                memory_kib: 64,
+                passes: 1,
+                lanes: 1,
+            })
+    }
+
+    #[test]
+    fn an_encrypted_key_loads_with_its_passphrase_only() {
+        let (_temp, dir) = private_dir();
+        KeyStore::create(&dir).unwrap();
+        let key = IssuerKey::from_seed(&[7u8; 32]);
+        let path = encrypting(&dir, "right")
+            .save_as(&key, AtRest::Encrypted)
+            .unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(SEALED_LABEL), "{text}");
+        assert!(!text.contains(&binary::encode(key.seed())));
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+
+        let right = encrypting(&dir, "right");
+        assert_eq!(right.at_rest(&key.key_id()).unwrap(), AtRest::Encrypted);
+        assert_eq!(
+            right.load(&key.key_id()).unwrap().public_key(),
+            key.public_key()
+        );
+        let err = encrypting(&dir, "wrong").load(&key.key_id()).unwrap_err();
+        assert!(
+            matches!(err, KeyStoreError::WrongPassphrase { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("wrong passphrase"), "{err}");
+    }
+
+    #[test]
+    fn encrypt_protects_a_plain_key_in_place_once() {
+        let (_temp, dir) = private_dir();
+        let (store, _) = KeyStore::create(&dir).unwrap();
+        let key = IssuerKey::from_seed(&[7u8; 32]);
+        store.save(&key).unwrap();
+        assert_eq!(store.at_rest(&key.key_id()).unwrap(), AtRest::Plain);
+        let keys = encrypting(&dir, "pw");
+        keys.encrypt(&key.key_id()).unwrap();
+        assert_eq!(keys.at_rest(&key.key_id()).unwrap(), AtRest::Encrypted);
+        assert_eq!(keys.load(&key.key_id()).unwrap().key_id(), key.key_id());
+        assert!(matches!(
+            keys.encrypt(&key.key_id()),
+            Err(KeyStoreError::AlreadyEncrypted(_))
+        ));
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
+    fn an_encrypted_key_without_a_passphrase_names_the_variable() {
+        let (_temp, dir) = private_dir();
+        KeyStore::create(&dir).unwrap();
+        let key = IssuerKey::from_seed(&[7u8; 32]);
+        encrypting(&dir, "pw")
+            .save_as(&key, AtRest::Encrypted)
+            .unwrap();
+        let err = KeyStore::open(&dir)
+            .unwrap()
+            .with_passphrase(PassphraseSource::none())
+            .load(&key.key_id())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(crate::passphrase::PASSPHRASE_ENV),
+            "{err}"
+        );
+    }
+
     #[test]
     fn key_file_parsing_refuses_damage() {
         let good = format!("# comment\n{SEED_LABEL} {}\n", binary::encode(&[1u8; 32]));
-        assert_eq!(parse_key_file(&good), Ok([1u8; 32]));
+        assert!(matches!(parse_key_file(&good), Ok(KeyFile::Plain(seed)) if *seed == [1u8; 32]));
         for (n, bad) in [
             String::new(),
             "# only a comment\n".to_owned(),

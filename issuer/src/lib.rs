@@ -11,21 +11,34 @@
 //! - [`signing_keys`]: the key list and the trusted-keys file.
 //! - [`licenses`], [`devices`]: creating and finding licenses and seats.
 //! - [`issuance`]: turning a request into a payload.
+//! - [`releases`]: freeing a seat, with the installation's release receipt
+//!   or by force.
+//! - [`passphrase`]: the passphrase of encrypted signing keys.
 //! - [`inspect`]: reading any token for a person.
+//! - [`audit`]: who changed what, when, and the result.
+//! - [`users`], [`sessions`]: the web console's users and their sessions.
+//! - [`web`]: the web console, over the same functions as the CLI.
 
 mod atomic_file;
+pub mod audit;
 pub mod cli;
 pub mod devices;
 pub mod inspect;
 pub mod issuance;
 pub mod keystore;
 pub mod licenses;
+pub mod passphrase;
+pub mod releases;
 mod rfc3339;
+mod sealed_key;
+pub mod sessions;
 pub mod setup;
 pub mod signing_keys;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod users;
+pub mod web;
 
 pub use devices::{AddedDevice, DeviceError};
 pub use inspect::{Inspection, TrustSource};

@@ -1,18 +1,20 @@
-//! Licenses: creating them under the payload rules, finding them by key,
-//! listing and showing them, and changing their status.
+//! Licenses: creating them under the payload rules, finding them by key
+//! (the CLI) or by id (the console), listing and showing them, editing
+//! their terms and changing their status.
 
 use std::collections::BTreeMap;
 
-use ren3_shared::payload::{customer_problem, is_valid_name};
-use ren3_shared::{LicenseKey, RandomSourceError, timestamp};
+use ren3_shared::payload::{MAX_GRACE_SECONDS, customer_problem, is_valid_name};
+use ren3_shared::{ClockPolicy, LicenseKey, RandomSourceError, timestamp};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
+use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::store::{
-    self, DeviceRecord, IssuanceRecord, LicenseRecord, LicenseStatus, LicenseSummary, Store,
-    StoreError,
+    self, DeviceRecord, IssuanceRecord, LicenseRecord, LicenseStatus, LicenseSummary,
+    ReleaseRecord, Store, StoreError,
 };
 
 /// At most this many features, and as many limits, per license: the payload
@@ -58,18 +60,39 @@ pub enum LicenseError {
          `ren3-issuer license list`"
     )]
     Unknown { hint: String },
+    #[error("there is no license #{0}")]
+    UnknownId(i64),
     #[error(
         "the license {hint} of {customer} is revoked, which is final: its status cannot change"
     )]
     Revoked { hint: String, customer: String },
+    #[error("the license {hint} of {customer} is revoked, which is final: its terms cannot change")]
+    RevokedTerms { hint: String, customer: String },
+    #[error(
+        "a grace period of {} days is longer than the {} days a payload may carry",
+        .0 / 86_400, MAX_GRACE_SECONDS / 86_400
+    )]
+    GraceTooLong(u64),
+    #[error(
+        "a license that never expires has no grace period: give an expiry, or a grace \
+         period of 0 days"
+    )]
+    GraceWithoutExpiry,
     #[error(transparent)]
     Random(#[from] RandomSourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// The seconds in `days` days of grace, refusing more than a payload carries.
+pub fn grace_from_days(days: u64) -> Result<u64, LicenseError> {
+    days.checked_mul(86_400)
+        .filter(|s| *s <= MAX_GRACE_SECONDS)
+        .ok_or(LicenseError::GraceTooLong(days.saturating_mul(86_400)))
+}
+
 /// The terms of a new license, as a person typed them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLicense {
     pub customer: String,
     /// In any order, possibly repeated.
@@ -79,6 +102,26 @@ pub struct NewLicense {
     /// Unix seconds; `None` for a license that never expires.
     pub expires_at: Option<i64>,
     pub max_devices: u32,
+    /// How long payloads keep working after the expiry, in seconds; 0
+    /// without an expiry.
+    pub grace_seconds: u64,
+    /// What a client does when its clock looks wound back.
+    pub clock_policy: ClockPolicy,
+}
+
+impl Default for NewLicense {
+    /// No customer, no terms, one seat, no grace, an advisory clock.
+    fn default() -> Self {
+        Self {
+            customer: String::new(),
+            features: Vec::new(),
+            limits: Vec::new(),
+            expires_at: None,
+            max_devices: 1,
+            grace_seconds: 0,
+            clock_policy: ClockPolicy::Advisory,
+        }
+    }
 }
 
 /// The terms after checking: what the store and every payload hold.
@@ -90,6 +133,8 @@ pub struct LicenseTerms {
     pub limits: BTreeMap<String, u64>,
     pub expires_at: Option<i64>,
     pub max_devices: u32,
+    pub grace_seconds: u64,
+    pub clock_policy: ClockPolicy,
 }
 
 impl NewLicense {
@@ -143,14 +188,40 @@ impl NewLicense {
                 return Err(LicenseError::ExpiryPast { expires_at, now });
             }
         }
+        if self.grace_seconds > MAX_GRACE_SECONDS {
+            return Err(LicenseError::GraceTooLong(self.grace_seconds));
+        }
+        if self.grace_seconds > 0 && self.expires_at.is_none() {
+            return Err(LicenseError::GraceWithoutExpiry);
+        }
         Ok(LicenseTerms {
             customer: self.customer.clone(),
             features,
             limits,
             expires_at: self.expires_at,
             max_devices: self.max_devices,
+            grace_seconds: self.grace_seconds,
+            clock_policy: self.clock_policy,
         })
     }
+}
+
+/// Reads features as typed: separated by commas or white space, empty
+/// items ignored. Names are checked when the license is.
+pub fn parse_features(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads limits as typed: `name=value` items separated by commas or lines.
+pub fn parse_limits(text: &str) -> Result<Vec<(String, u64)>, LicenseError> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(parse_limit)
+        .collect()
 }
 
 /// Reads a `name=value` limit.
@@ -197,6 +268,62 @@ pub struct CreatedLicense {
 /// hint are stored: hand `key` to the customer now, it cannot be shown again.
 pub fn create(
     store: &mut Store,
+    actor: &Actor,
+    new: &NewLicense,
+    now: i64,
+) -> Result<CreatedLicense, LicenseError> {
+    let result = create_audited(store, actor, new, now);
+    if let Err(e) = &result {
+        refused(store, actor, Action::LicenseCreate, &new.customer, e, now);
+    }
+    result
+}
+
+/// Records a refusal after its transaction rolled back. The refusal is
+/// what the caller reports; a failure to audit it is only logged.
+pub(crate) fn refused(
+    store: &mut Store,
+    actor: &Actor,
+    action: Action,
+    subject: &str,
+    error: &dyn std::fmt::Display,
+    now: i64,
+) {
+    let entry = NewEntry {
+        actor,
+        action,
+        subject: subject.to_owned(),
+        outcome: Outcome::Refused,
+        detail: error.to_string(),
+    };
+    if let Err(e) = audit::record(store, &entry, now) {
+        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
+    }
+}
+
+/// The terms of a license in words, for the audit log.
+fn terms_text(license: &LicenseRecord) -> String {
+    let limits: Vec<String> = license
+        .limits
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    format!(
+        "features [{}], limits [{}], expires {}, grace {} s, clock {}, max devices {}",
+        license.features.join(", "),
+        limits.join(", "),
+        license
+            .expires_at
+            .map_or_else(|| "never".to_owned(), timestamp::format),
+        license.grace_seconds,
+        license.clock_policy.as_str(),
+        license.max_devices
+    )
+}
+
+fn create_audited(
+    store: &mut Store,
+    actor: &Actor,
     new: &NewLicense,
     now: i64,
 ) -> Result<CreatedLicense, LicenseError> {
@@ -213,24 +340,127 @@ pub fn create(
         max_devices: terms.max_devices,
         status: LicenseStatus::Active,
         created_at: now,
+        grace_seconds: terms.grace_seconds,
+        clock_policy: terms.clock_policy,
     };
-    let license = store.write(|tx| store::insert_license(tx, &record))?;
+    let license = store.write(|tx| {
+        let license = store::insert_license(tx, &record)?;
+        audit::record_in(
+            tx,
+            &NewEntry {
+                actor,
+                action: Action::LicenseCreate,
+                subject: license.key_hint.clone(),
+                outcome: Outcome::Ok,
+                detail: format!(
+                    "license #{} for {}: {}",
+                    license.id,
+                    license.customer,
+                    terms_text(&license)
+                ),
+            },
+            now,
+        )?;
+        Ok::<_, StoreError>(license)
+    })?;
     Ok(CreatedLicense { key, license })
 }
 
-/// Finds the license of a key.
-pub(crate) fn find(
+/// How a caller names a license: the CLI by its key, the console by the
+/// store's id (the console never sees a key after creation).
+#[derive(Debug, Clone, Copy)]
+pub enum LicenseRef<'a> {
+    Key(&'a LicenseKey),
+    Id(i64),
+}
+
+impl<'a> From<&'a LicenseKey> for LicenseRef<'a> {
+    fn from(key: &'a LicenseKey) -> Self {
+        LicenseRef::Key(key)
+    }
+}
+
+impl From<i64> for LicenseRef<'_> {
+    fn from(id: i64) -> Self {
+        LicenseRef::Id(id)
+    }
+}
+
+/// Finds a license by key or id.
+pub(crate) fn find<'a>(
     conn: &rusqlite::Connection,
-    key: &LicenseKey,
+    license: impl Into<LicenseRef<'a>>,
 ) -> Result<LicenseRecord, LicenseError> {
-    store::license_by_fingerprint(conn, &key.fingerprint())?
-        .ok_or_else(|| LicenseError::Unknown { hint: key.hint() })
+    match license.into() {
+        LicenseRef::Key(key) => store::license_by_fingerprint(conn, &key.fingerprint())?
+            .ok_or_else(|| LicenseError::Unknown { hint: key.hint() }),
+        LicenseRef::Id(id) => {
+            store::find_license_by_id(conn, id)?.ok_or(LicenseError::UnknownId(id))
+        }
+    }
 }
 
 /// Licenses with their seat counts, oldest first. `search` matches part of
-/// the customer name or of the key hint, ignoring case.
+/// the customer name or of the key hint, ignoring case, or the exact key
+/// fingerprint.
 pub fn list(store: &Store, search: Option<&str>) -> Result<Vec<LicenseSummary>, StoreError> {
     store.read(|conn| store::license_summaries(conn, search))
+}
+
+/// One page of the license list, newest first; the search is [`list`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicensePage {
+    pub licenses: Vec<LicenseSummary>,
+    /// The `before` of the next page, if there is one.
+    pub next_before: Option<i64>,
+}
+
+/// At most `limit` licenses matching `search` with ids below `before`.
+pub fn page(
+    store: &Store,
+    search: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<LicensePage, StoreError> {
+    let mut licenses =
+        store.read(|conn| store::license_summaries_page(conn, search, before, limit + 1))?;
+    let next_before = if licenses.len() > limit as usize {
+        licenses.truncate(limit as usize);
+        licenses.last().map(|s| s.license.id)
+    } else {
+        None
+    };
+    Ok(LicensePage {
+        licenses,
+        next_before,
+    })
+}
+
+/// What the console's dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub licenses: u64,
+    pub devices: u64,
+    pub issuances: u64,
+    /// Active licenses expiring within [`EXPIRING_WITHIN_SECS`], soonest first.
+    pub expiring: Vec<LicenseRecord>,
+    /// The latest issuances, newest first, each with its customer.
+    pub latest_issuances: Vec<(IssuanceRecord, String)>,
+}
+
+/// "Expires soon" means within 30 days.
+pub const EXPIRING_WITHIN_SECS: i64 = 30 * 86_400;
+
+pub fn overview(store: &Store, now: i64, limit: u32) -> Result<Overview, StoreError> {
+    store.read(|conn| {
+        Ok(Overview {
+            licenses: store::count_rows(conn, "licenses")?,
+            devices: store::count_rows(conn, "devices")?,
+            issuances: store::count_rows(conn, "issuances")?,
+            expiring: store::licenses_expiring(conn, now, now + EXPIRING_WITHIN_SECS, limit)?,
+            latest_issuances: store::latest_issuances(conn, limit)?,
+        })
+    })
 }
 
 /// Everything about one license.
@@ -240,6 +470,8 @@ pub struct LicenseDetails {
     pub license: LicenseRecord,
     pub devices: Vec<DeviceRecord>,
     pub issuances: Vec<IssuanceRecord>,
+    /// Seats given back, with a receipt or forced, oldest first.
+    pub releases: Vec<ReleaseRecord>,
 }
 
 impl LicenseDetails {
@@ -248,25 +480,32 @@ impl LicenseDetails {
     }
 }
 
-pub fn show(store: &Store, key: &LicenseKey) -> Result<LicenseDetails, LicenseError> {
+pub fn show<'a>(
+    store: &Store,
+    license: impl Into<LicenseRef<'a>>,
+) -> Result<LicenseDetails, LicenseError> {
     store.read(|conn| {
-        let license = find(conn, key)?;
+        let license = find(conn, license)?;
         Ok(LicenseDetails {
             devices: store::devices_of_license(conn, license.id)?,
             issuances: store::issuances_of_license(conn, license.id)?,
+            releases: store::releases_of_license(conn, license.id)?,
             license,
         })
     })
 }
 
 /// Suspends, reactivates or revokes a license. Revocation is final.
-pub fn set_status(
+pub fn set_status<'a>(
     store: &mut Store,
-    key: &LicenseKey,
+    actor: &Actor,
+    license: impl Into<LicenseRef<'a>>,
     status: LicenseStatus,
+    now: i64,
 ) -> Result<LicenseRecord, LicenseError> {
-    store.write(|tx| {
-        let license = find(tx, key)?;
+    let license = license.into();
+    let result = store.write(|tx| {
+        let license = find(tx, license)?;
         if license.status == LicenseStatus::Revoked && status != LicenseStatus::Revoked {
             return Err(LicenseError::Revoked {
                 hint: license.key_hint,
@@ -274,8 +513,151 @@ pub fn set_status(
             });
         }
         store::set_license_status(tx, license.id, status)?;
+        audit::record_in(
+            tx,
+            &NewEntry {
+                actor,
+                action: Action::LicenseStatus,
+                subject: license.key_hint.clone(),
+                outcome: Outcome::Ok,
+                detail: format!("{}: {} -> {status}", license.customer, license.status),
+            },
+            now,
+        )?;
         Ok(LicenseRecord { status, ..license })
-    })
+    });
+    if let Err(e) = &result {
+        refused(
+            store,
+            actor,
+            Action::LicenseStatus,
+            &subject_of(license),
+            e,
+            now,
+        );
+    }
+    result
+}
+
+/// How an audit row names a license it could not find: never by its key.
+fn subject_of(license: LicenseRef<'_>) -> String {
+    match license {
+        LicenseRef::Key(key) => key.hint(),
+        LicenseRef::Id(id) => format!("#{id}"),
+    }
+}
+
+/// The terms a vendor may change after creation. The customer, the key
+/// and the seats stay as they were.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TermsChange {
+    pub features: Vec<String>,
+    pub limits: Vec<(String, u64)>,
+    pub expires_at: Option<i64>,
+    /// The new grace period in seconds; `None` keeps the current one.
+    pub grace_seconds: Option<u64>,
+    /// The new clock policy; `None` keeps the current one.
+    pub clock_policy: Option<ClockPolicy>,
+}
+
+impl TermsChange {
+    /// A change that keeps every term of `license` as it is, to edit some.
+    pub fn keeping(license: &LicenseRecord) -> Self {
+        Self {
+            features: license.features.clone(),
+            limits: license
+                .limits
+                .iter()
+                .map(|(name, value)| (name.clone(), *value))
+                .collect(),
+            expires_at: license.expires_at,
+            grace_seconds: None,
+            clock_policy: None,
+        }
+    }
+}
+
+/// Replaces the features, limits and expiry of a license, under the same
+/// rules as [`create`]. Payloads issued before keep their old terms; the
+/// next issuance carries the new ones. A revoked license cannot change.
+pub fn update<'a>(
+    store: &mut Store,
+    actor: &Actor,
+    license: impl Into<LicenseRef<'a>>,
+    change: &TermsChange,
+    now: i64,
+) -> Result<LicenseRecord, LicenseError> {
+    update_with(store, actor, license, |_| change.clone(), now)
+}
+
+/// [`update`] with the change made from the license as it is, inside the
+/// same transaction: for edits of some terms that keep the others
+/// (`ren3-issuer license update`), which no concurrent edit can undo.
+pub fn update_with<'a>(
+    store: &mut Store,
+    actor: &Actor,
+    license: impl Into<LicenseRef<'a>>,
+    change: impl FnOnce(&LicenseRecord) -> TermsChange,
+    now: i64,
+) -> Result<LicenseRecord, LicenseError> {
+    let license = license.into();
+    let result = store.write(|tx| {
+        let license = find(tx, license)?;
+        if license.status == LicenseStatus::Revoked {
+            return Err(LicenseError::RevokedTerms {
+                hint: license.key_hint,
+                customer: license.customer,
+            });
+        }
+        let change = change(&license);
+        let terms = NewLicense {
+            customer: license.customer.clone(),
+            features: change.features.clone(),
+            limits: change.limits.clone(),
+            expires_at: change.expires_at,
+            max_devices: license.max_devices,
+            grace_seconds: change.grace_seconds.unwrap_or(license.grace_seconds),
+            clock_policy: change.clock_policy.unwrap_or(license.clock_policy),
+        }
+        .check(now)?;
+        let updated = LicenseRecord {
+            features: terms.features,
+            limits: terms.limits,
+            expires_at: terms.expires_at,
+            grace_seconds: terms.grace_seconds,
+            clock_policy: terms.clock_policy,
+            ..license.clone()
+        };
+        store::update_license_terms(tx, &updated)?;
+        audit::record_in(
+            tx,
+            &NewEntry {
+                actor,
+                action: Action::LicenseUpdate,
+                subject: updated.key_hint.clone(),
+                outcome: Outcome::Ok,
+                detail: format!(
+                    "{}: was {}; now {}",
+                    updated.customer,
+                    terms_text(&license),
+                    terms_text(&updated)
+                ),
+            },
+            now,
+        )?;
+        Ok(updated)
+    });
+    if let Err(e) = &result {
+        refused(
+            store,
+            actor,
+            Action::LicenseUpdate,
+            &subject_of(license),
+            e,
+            now,
+        );
+    }
+    result
 }
 
 #[cfg(test)]
@@ -283,7 +665,7 @@ mod tests {
     use ren3_shared::{DeviceId, IssuerKey, License};
 
     use super::*;
-    use crate::testing::{NOW, TestStore};
+    use crate::testing::{NOW, TestStore, actor};
 
     fn acme() -> NewLicense {
         NewLicense {
@@ -292,13 +674,14 @@ mod tests {
             limits: vec![("max-sources".into(), 10)],
             expires_at: Some(NOW + 86_400),
             max_devices: 2,
+            ..NewLicense::default()
         }
     }
 
     #[test]
     fn create_stores_fingerprint_and_hint_but_never_the_key() {
         let mut t = TestStore::new();
-        let created = create(&mut t.store, &acme(), NOW).unwrap();
+        let created = create(&mut t.store, &actor(), &acme(), NOW).unwrap();
         assert_eq!(created.license.features, ["export", "ingest"]);
         assert_eq!(created.license.key_fingerprint, created.key.fingerprint());
         assert_eq!(created.license.key_hint, created.key.hint());
@@ -419,7 +802,7 @@ mod tests {
             max_devices: 0,
             ..acme()
         };
-        assert!(create(&mut t.store, &bad, NOW).is_err());
+        assert!(create(&mut t.store, &actor(), &bad, NOW).is_err());
         assert!(list(&t.store, None).unwrap().is_empty());
     }
 
@@ -432,6 +815,8 @@ mod tests {
             issued_at: NOW,
             not_before: NOW,
             expires_at: None,
+            grace_seconds: 0,
+            clock_policy: ren3_shared::ClockPolicy::Advisory,
             serial: 1,
             license_key_fingerprint: ren3_shared::binary::Bytes([0; 32]),
             client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
@@ -486,12 +871,12 @@ mod tests {
     #[test]
     fn list_searches_customer_and_hint_ignoring_case() {
         let mut t = TestStore::new();
-        let acme = create(&mut t.store, &acme(), NOW).unwrap();
+        let acme = create(&mut t.store, &actor(), &acme(), NOW).unwrap();
         let other = NewLicense {
             customer: "Globex 100%".into(),
             ..self::acme()
         };
-        create(&mut t.store, &other, NOW).unwrap();
+        create(&mut t.store, &actor(), &other, NOW).unwrap();
         let customers = |search| -> Vec<String> {
             list(&t.store, search)
                 .unwrap()
@@ -510,17 +895,283 @@ mod tests {
     #[test]
     fn revoked_is_final() {
         let mut t = TestStore::new();
-        let created = create(&mut t.store, &acme(), NOW).unwrap();
-        let suspended = set_status(&mut t.store, &created.key, LicenseStatus::Suspended).unwrap();
+        let created = create(&mut t.store, &actor(), &acme(), NOW).unwrap();
+        let suspended = set_status(
+            &mut t.store,
+            &actor(),
+            &created.key,
+            LicenseStatus::Suspended,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(suspended.status, LicenseStatus::Suspended);
-        set_status(&mut t.store, &created.key, LicenseStatus::Active).unwrap();
-        set_status(&mut t.store, &created.key, LicenseStatus::Revoked).unwrap();
-        let err = set_status(&mut t.store, &created.key, LicenseStatus::Active).unwrap_err();
+        set_status(
+            &mut t.store,
+            &actor(),
+            &created.key,
+            LicenseStatus::Active,
+            NOW,
+        )
+        .unwrap();
+        set_status(
+            &mut t.store,
+            &actor(),
+            &created.key,
+            LicenseStatus::Revoked,
+            NOW,
+        )
+        .unwrap();
+        let err = set_status(
+            &mut t.store,
+            &actor(),
+            &created.key,
+            LicenseStatus::Active,
+            NOW,
+        )
+        .unwrap_err();
         assert!(matches!(err, LicenseError::Revoked { .. }), "{err}");
         assert_eq!(
             show(&t.store, &created.key).unwrap().license.status,
             LicenseStatus::Revoked
         );
+    }
+
+    #[test]
+    fn update_replaces_terms_under_the_create_rules_and_never_for_a_revoked_license() {
+        let mut t = TestStore::new();
+        let created = create(&mut t.store, &actor(), &acme(), NOW).unwrap();
+        let id = created.license.id;
+        let change = TermsChange {
+            features: parse_features("export, ingest reports"),
+            limits: parse_limits("max-sources=20\nmax-users=3").unwrap(),
+            expires_at: Some(NOW + 7 * 86_400),
+            ..TermsChange::default()
+        };
+        let updated = update(&mut t.store, &actor(), id, &change, NOW).unwrap();
+        assert_eq!(updated.features, ["export", "ingest", "reports"]);
+        assert_eq!(updated.limits.get("max-users"), Some(&3));
+        assert_eq!(show(&t.store, id).unwrap().license, updated);
+
+        let before = show(&t.store, id).unwrap();
+        let bad = TermsChange {
+            expires_at: Some(NOW - 1),
+            ..change.clone()
+        };
+        assert!(matches!(
+            update(&mut t.store, &actor(), id, &bad, NOW),
+            Err(LicenseError::ExpiryPast { .. })
+        ));
+        set_status(&mut t.store, &actor(), id, LicenseStatus::Revoked, NOW).unwrap();
+        assert!(matches!(
+            update(&mut t.store, &actor(), id, &change, NOW),
+            Err(LicenseError::RevokedTerms { .. })
+        ));
+        assert_eq!(
+            show(&t.store, id).unwrap().license.features,
+            before.license.features
+        );
+        assert!(matches!(
+            show(&t.store, id + 100),
+            Err(LicenseError::UnknownId(_))
+        ));
+    }
+
+    #[test]
+    fn page_walks_all_licenses_newest_first_and_searches_like_list() {
+        let mut t = TestStore::new();
+        let mut keys = Vec::new();
+        for i in 0..7 {
+            let new = NewLicense {
+                customer: format!("Customer {i}"),
+                ..acme()
+            };
+            keys.push(create(&mut t.store, &actor(), &new, NOW).unwrap());
+        }
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = page(&t.store, None, before, 3).unwrap();
+            seen.extend(page.licenses.iter().map(|s| s.license.customer.clone()));
+            match page.next_before {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..7).rev().map(|i| format!("Customer {i}")).collect();
+        assert_eq!(seen, expected);
+
+        let fingerprint = keys[2].key.fingerprint().to_string();
+        let found = page(&t.store, Some(&fingerprint), None, 3).unwrap();
+        assert_eq!(found.licenses.len(), 1);
+        assert_eq!(found.licenses[0].license.customer, "Customer 2");
+        let by_hint = page(&t.store, Some(&keys[4].key.hint()[..12]), None, 3).unwrap();
+        assert!(
+            by_hint
+                .licenses
+                .iter()
+                .any(|s| s.license.customer == "Customer 4")
+        );
+    }
+
+    #[test]
+    fn page_stays_fast_with_100_000_licenses() {
+        let mut t = TestStore::new();
+        t.store
+            .write(|tx| {
+                let mut insert = tx.prepare(
+                    "INSERT INTO licenses (key_fingerprint, key_hint, customer, features, limits,
+                                           expires_at, max_devices, status, created_at)
+                     VALUES (?1, ?2, ?3, '[]', '{}', NULL, 1, 'active', ?4)",
+                )?;
+                for i in 0..100_000u64 {
+                    let mut fingerprint = [0u8; 32];
+                    fingerprint[..8].copy_from_slice(&i.to_le_bytes());
+                    insert.execute(rusqlite::params![
+                        ren3_shared::binary::encode(&fingerprint),
+                        format!("REN3K1-{i:05}-…"),
+                        format!("Customer {i}"),
+                        NOW
+                    ])?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        // The plan, not a stopwatch, is what must not regress: no sort of
+        // the whole table, pages walk the rowid.
+        let plan: Vec<String> = t
+            .store
+            .read(|conn| {
+                let mut stmt = conn.prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT l.id FROM licenses l
+                     WHERE {} AND (?3 IS NULL OR l.id < ?3) ORDER BY l.id DESC LIMIT ?4",
+                    store::LICENSE_SEARCH
+                ))?;
+                let rows = stmt.query_map(
+                    rusqlite::params![None::<String>, None::<String>, Some(50_000), 26],
+                    |row| row.get::<_, String>(3),
+                )?;
+                Ok::<_, StoreError>(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        let started = std::time::Instant::now();
+        let deep = page(&t.store, None, Some(50), 25).unwrap();
+        assert_eq!(deep.licenses[0].license.customer, "Customer 48");
+        let search = page(&t.store, Some("customer 99999"), None, 25).unwrap();
+        assert_eq!(search.licenses.len(), 1);
+        let missing = page(&t.store, Some("nobody"), None, 25).unwrap();
+        assert!(missing.licenses.is_empty());
+        // Generous for a debug build on a shared machine; a full sort or a
+        // per-row subquery scan over 100,000 rows takes far longer.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn grace_and_clock_policy_are_checked_stored_and_kept_by_partial_updates() {
+        let mut t = TestStore::new();
+        let created = create(
+            &mut t.store,
+            &actor(),
+            &NewLicense {
+                grace_seconds: grace_from_days(7).unwrap(),
+                clock_policy: ClockPolicy::Enforcing,
+                ..acme()
+            },
+            NOW,
+        )
+        .unwrap();
+        let id = created.license.id;
+        assert_eq!(created.license.grace_seconds, 7 * 86_400);
+        assert_eq!(show(&t.store, id).unwrap().license, created.license);
+
+        // 1. an edit of the features keeps grace and policy
+        let updated = update_with(
+            &mut t.store,
+            &actor(),
+            id,
+            |current| TermsChange {
+                features: vec!["reports".into()],
+                ..TermsChange::keeping(current)
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(updated.features, ["reports"]);
+        assert_eq!(
+            (updated.grace_seconds, updated.clock_policy),
+            (7 * 86_400, ClockPolicy::Enforcing)
+        );
+        // 2. and an edit of them changes them
+        let updated = update_with(
+            &mut t.store,
+            &actor(),
+            id,
+            |current| TermsChange {
+                grace_seconds: Some(0),
+                clock_policy: Some(ClockPolicy::Advisory),
+                ..TermsChange::keeping(current)
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            (updated.grace_seconds, updated.clock_policy),
+            (0, ClockPolicy::Advisory)
+        );
+    }
+
+    #[test]
+    fn grace_needs_an_expiry_and_at_most_a_year() {
+        assert!(matches!(
+            grace_from_days(367),
+            Err(LicenseError::GraceTooLong(_))
+        ));
+        assert!(matches!(
+            grace_from_days(u64::MAX),
+            Err(LicenseError::GraceTooLong(_))
+        ));
+        assert_eq!(grace_from_days(366).unwrap(), MAX_GRACE_SECONDS);
+        let never_expires = NewLicense {
+            expires_at: None,
+            grace_seconds: 86_400,
+            ..acme()
+        };
+        assert!(matches!(
+            never_expires.check(NOW),
+            Err(LicenseError::GraceWithoutExpiry)
+        ));
+        let mut t = TestStore::new();
+        let created = create(
+            &mut t.store,
+            &actor(),
+            &NewLicense {
+                grace_seconds: 86_400,
+                ..acme()
+            },
+            NOW,
+        )
+        .unwrap();
+        let before = t.snapshot();
+        let err = update_with(
+            &mut t.store,
+            &actor(),
+            created.license.id,
+            |current| TermsChange {
+                expires_at: None,
+                ..TermsChange::keeping(current)
+            },
+            NOW,
+        )
+        .unwrap_err();
+        assert!(matches!(err, LicenseError::GraceWithoutExpiry), "{err}");
+        assert_eq!(t.snapshot(), before);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use ren3_shared::{IssuerKey, RandomSourceError};
 
-use crate::keystore::{KeyStore, KeyStoreError};
+use crate::keystore::{AtRest, KeyStore, KeyStoreError};
+use crate::passphrase::PassphraseSource;
 use crate::store::{self, OpenError, SigningKeyRecord, Store, StoreError};
 
 /// The store file and its key directory.
@@ -59,18 +60,30 @@ pub struct Initialized {
 /// directory already holds keys. If a later step fails, what was made is
 /// removed again, so a retry starts from the same state.
 pub fn init(paths: &StorePaths, now: i64) -> Result<Initialized, InitError> {
+    init_with(paths, AtRest::Plain, PassphraseSource::environment(), now)
+}
+
+/// [`init`], keeping the first key `at_rest`; an encrypted key takes its
+/// passphrase from `passphrase`.
+pub fn init_with(
+    paths: &StorePaths,
+    at_rest: AtRest,
+    passphrase: PassphraseSource,
+    now: i64,
+) -> Result<Initialized, InitError> {
     if paths.db.symlink_metadata().is_ok() {
         return Err(InitError::AlreadyInitialised {
             path: paths.db.clone(),
         });
     }
     let (keys, created_dir) = KeyStore::create(&paths.keys_dir)?;
+    let keys = keys.with_passphrase(passphrase);
     let mut made = Made {
         keys_dir: created_dir.then(|| paths.keys_dir.clone()),
         key_file: None,
         db: None,
     };
-    let result = init_in(paths, &keys, now, &mut made);
+    let result = init_in(paths, &keys, at_rest, now, &mut made);
     if result.is_err() {
         made.remove();
     }
@@ -80,11 +93,12 @@ pub fn init(paths: &StorePaths, now: i64) -> Result<Initialized, InitError> {
 fn init_in(
     paths: &StorePaths,
     keys: &KeyStore,
+    at_rest: AtRest,
     now: i64,
     made: &mut Made,
 ) -> Result<Initialized, InitError> {
     let key = IssuerKey::generate()?;
-    made.key_file = Some(keys.save(&key)?);
+    made.key_file = Some(keys.save_as(&key, at_rest)?);
     let mut store = match Store::create_new(&paths.db) {
         Ok(store) => store,
         Err(StoreError::Open {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use ren3_shared::{DeviceId, Digest, KeyId, PublicKey, RequestId};
+use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, PublicKey, RequestId};
 use rusqlite::types::Type;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, Transaction,
@@ -28,9 +28,13 @@ use crate::rfc3339;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Append-only: a migration that has shipped is never edited, only followed.
-const MIGRATION_STEPS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATION_STEPS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_console.sql")),
+    M::up(include_str!("migrations/0003_lifecycle.sql")),
+];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
-const SCHEMA_VERSION: usize = 1;
+const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -287,6 +291,10 @@ pub struct LicenseRecord {
     pub status: LicenseStatus,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub created_at: i64,
+    /// How long payloads keep working after `expires_at`, in seconds.
+    pub grace_seconds: u64,
+    /// What a client does when its clock looks wound back.
+    pub clock_policy: ClockPolicy,
 }
 
 /// A license with its seat counts, as lists show it.
@@ -460,7 +468,14 @@ pub(crate) fn current_signing_key(
 // ---- licenses
 
 const LICENSE_COLUMNS: &str = "l.id, l.key_fingerprint, l.key_hint, l.customer, l.features, \
-     l.limits, l.expires_at, l.max_devices, l.status, l.created_at";
+     l.limits, l.expires_at, l.max_devices, l.status, l.created_at, l.grace_seconds, \
+     l.clock_policy";
+/// How many columns [`LICENSE_COLUMNS`] selects.
+const LICENSE_COLUMN_COUNT: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadClockPolicy(String);
 
 fn license_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseRecord> {
     Ok(LicenseRecord {
@@ -474,6 +489,8 @@ fn license_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseRecord> {
         max_devices: row.get(7)?,
         status: parsed(row, 8)?,
         created_at: row.get(9)?,
+        grace_seconds: serial_from(row, 10)?,
+        clock_policy: text_as(row, 11, |s| s.parse().map_err(BadClockPolicy))?,
     })
 }
 
@@ -484,8 +501,9 @@ pub(crate) fn insert_license(
 ) -> Result<LicenseRecord, StoreError> {
     conn.execute(
         "INSERT INTO licenses (key_fingerprint, key_hint, customer, features, limits,
-                               expires_at, max_devices, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               expires_at, max_devices, status, created_at, grace_seconds,
+                               clock_policy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             license.key_fingerprint.to_string(),
             license.key_hint,
@@ -496,6 +514,8 @@ pub(crate) fn insert_license(
             license.max_devices,
             license.status.as_str(),
             license.created_at,
+            serial_to(license.grace_seconds)?,
+            license.clock_policy.as_str(),
         ],
     )?;
     Ok(LicenseRecord {
@@ -525,38 +545,128 @@ pub(crate) fn license_by_id(conn: &Connection, id: i64) -> Result<LicenseRecord,
     )?)
 }
 
-/// Licenses with their seat counts, oldest first; `search`, if given,
-/// matches part of the customer name or of the key hint, ignoring case.
+/// The license search the CLI and the console share: part of the customer
+/// name or of the key hint, ignoring case, or the exact key fingerprint.
+/// `?1` is the LIKE pattern and `?2` the text as typed; both NULL match all.
+pub(crate) const LICENSE_SEARCH: &str = "(?1 IS NULL
+            OR l.customer LIKE ?1 ESCAPE '\\'
+            OR l.key_hint LIKE ?1 ESCAPE '\\'
+            OR l.key_fingerprint = ?2)";
+
+/// The two seat counts of a [`LicenseSummary`], after the license columns.
+const SEAT_COUNTS: &str = "(SELECT COUNT(*) FROM devices d WHERE d.license_id = l.id),
+                (SELECT COUNT(*) FROM devices d
+                  WHERE d.license_id = l.id AND d.public_key IS NOT NULL)";
+
+fn search_params(search: Option<&str>) -> (Option<String>, Option<String>) {
+    let search = search.map(str::trim).filter(|s| !s.is_empty());
+    (
+        search.map(crate::audit::like_pattern),
+        search.map(str::to_owned),
+    )
+}
+
+fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseSummary> {
+    Ok(LicenseSummary {
+        license: license_from_row(row)?,
+        devices: row.get(LICENSE_COLUMN_COUNT)?,
+        bound_devices: row.get(LICENSE_COLUMN_COUNT + 1)?,
+    })
+}
+
+/// Licenses with their seat counts, oldest first, matching `search` (see
+/// [`LICENSE_SEARCH`]).
 pub(crate) fn license_summaries(
     conn: &Connection,
     search: Option<&str>,
 ) -> Result<Vec<LicenseSummary>, StoreError> {
-    let pattern = search.map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
+    let (pattern, exact) = search_params(search);
     let mut stmt = conn.prepare(&format!(
-        "SELECT {LICENSE_COLUMNS},
-                (SELECT COUNT(*) FROM devices d WHERE d.license_id = l.id),
-                (SELECT COUNT(*) FROM devices d
-                  WHERE d.license_id = l.id AND d.public_key IS NOT NULL)
+        "SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS}
          FROM licenses l
-         WHERE ?1 IS NULL
-            OR l.customer LIKE ?1 ESCAPE '\\'
-            OR l.key_hint LIKE ?1 ESCAPE '\\'
+         WHERE {LICENSE_SEARCH}
          ORDER BY l.created_at, l.id"
     ))?;
-    let rows = stmt.query_map([pattern], |row| {
-        Ok(LicenseSummary {
-            license: license_from_row(row)?,
-            devices: row.get(10)?,
-            bound_devices: row.get(11)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![pattern, exact], summary_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// At most `limit` licenses matching `search`, newest first, with ids below
+/// `before`: keyset pagination on the rowid, so a page costs the same at
+/// the first license as at the 100,000th.
+pub(crate) fn license_summaries_page(
+    conn: &Connection,
+    search: Option<&str>,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<Vec<LicenseSummary>, StoreError> {
+    let (pattern, exact) = search_params(search);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS}
+         FROM licenses l
+         WHERE {LICENSE_SEARCH} AND (?3 IS NULL OR l.id < ?3)
+         ORDER BY l.id DESC LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(params![pattern, exact, before, limit], summary_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn find_license_by_id(
+    conn: &Connection,
+    id: i64,
+) -> Result<Option<LicenseRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.id = ?1"),
+            [id],
+            license_from_row,
+        )
+        .optional()?)
+}
+
+/// Active licenses that expire after `from` and up to `until`, soonest first.
+pub(crate) fn licenses_expiring(
+    conn: &Connection,
+    from: i64,
+    until: i64,
+    limit: u32,
+) -> Result<Vec<LicenseRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LICENSE_COLUMNS} FROM licenses l
+         WHERE l.expires_at > ?1 AND l.expires_at <= ?2 AND l.status = 'active'
+         ORDER BY l.expires_at, l.id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![from, until, limit], license_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Replaces the terms a vendor may edit after creation.
+pub(crate) fn update_license_terms(
+    conn: &Connection,
+    license: &LicenseRecord,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE licenses SET features = ?1, limits = ?2, expires_at = ?3, grace_seconds = ?4,
+                             clock_policy = ?5
+         WHERE id = ?6",
+        params![
+            to_json(&license.features)?,
+            to_json(&license.limits)?,
+            license.expires_at,
+            serial_to(license.grace_seconds)?,
+            license.clock_policy.as_str(),
+            license.id,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rows of a table; `table` is one of this module's own table names.
+pub(crate) fn count_rows(conn: &Connection, table: &'static str) -> Result<u64, StoreError> {
+    let count: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })?;
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 pub(crate) fn set_license_status(
@@ -730,12 +840,193 @@ pub(crate) fn issuances_of_license(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The latest issuances of all licenses, newest first, with the customer.
+pub(crate) fn latest_issuances(
+    conn: &Connection,
+    limit: u32,
+) -> Result<Vec<(IssuanceRecord, String)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ISSUANCE_COLUMNS}, l.customer FROM issuances i
+         JOIN devices d ON d.id = i.device_id JOIN licenses l ON l.id = i.license_id
+         ORDER BY i.id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit], |row| Ok((issuance_from_row(row)?, row.get(9)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The highest serial issued for a device, 0 if none.
 pub(crate) fn max_serial(conn: &Connection, device_id: i64) -> Result<u64, StoreError> {
     Ok(conn.query_row(
         "SELECT COALESCE(MAX(serial), 0) FROM issuances WHERE device_id = ?1",
         [device_id],
         |row| serial_from(row, 0),
+    )?)
+}
+
+// ---- releases
+
+/// A row of `releases`: a seat given back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseRecord {
+    #[serde(skip)]
+    pub license_id: i64,
+    #[serde(skip)]
+    pub device_id: i64,
+    pub client_device_id: DeviceId,
+    /// The installation that held the seat.
+    pub public_key: PublicKey,
+    /// Freed by the vendor without a receipt.
+    pub forced: bool,
+    /// The receipt token as received; `None` when forced.
+    pub receipt: Option<String>,
+    pub serial: Option<u64>,
+    pub counter: Option<u64>,
+    /// The device's clock when it released, per its receipt.
+    #[serde(serialize_with = "rfc3339::serialize_option")]
+    pub receipt_released_at: Option<i64>,
+    pub reason: Option<String>,
+    pub actor: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub released_at: i64,
+}
+
+const RELEASE_COLUMNS: &str = "r.license_id, r.device_id, d.client_device_id, r.public_key, \
+     r.forced, r.receipt, r.serial, r.counter, r.receipt_released_at, r.reason, r.actor, \
+     r.released_at";
+
+fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
+    let optional_serial = |idx| -> rusqlite::Result<Option<u64>> {
+        row.get::<_, Option<i64>>(idx)?
+            .map(|v| {
+                u64::try_from(v).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e))
+                })
+            })
+            .transpose()
+    };
+    Ok(ReleaseRecord {
+        license_id: row.get(0)?,
+        device_id: row.get(1)?,
+        client_device_id: text_as(row, 2, DeviceId::parse)?,
+        public_key: parsed(row, 3)?,
+        forced: row.get(4)?,
+        receipt: row.get(5)?,
+        serial: optional_serial(6)?,
+        counter: optional_serial(7)?,
+        receipt_released_at: row.get(8)?,
+        reason: row.get(9)?,
+        actor: row.get(10)?,
+        released_at: row.get(11)?,
+    })
+}
+
+pub(crate) fn insert_release(conn: &Connection, release: &ReleaseRecord) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO releases (license_id, device_id, public_key, forced, receipt, serial,
+                               counter, receipt_released_at, reason, actor, released_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            release.license_id,
+            release.device_id,
+            release.public_key.to_string(),
+            release.forced,
+            release.receipt,
+            release.serial.map(serial_to).transpose()?,
+            release.counter.map(serial_to).transpose()?,
+            release.receipt_released_at,
+            release.reason,
+            release.actor,
+            release.released_at,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The highest receipt counter accepted from an installation, 0 if none.
+pub(crate) fn last_receipt_counter(
+    conn: &Connection,
+    public_key: &PublicKey,
+) -> Result<u64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(counter), 0) FROM releases WHERE public_key = ?1",
+        [public_key.to_string()],
+        |row| serial_from(row, 0),
+    )?)
+}
+
+/// The releases of a license, oldest first.
+pub(crate) fn releases_of_license(
+    conn: &Connection,
+    license_id: i64,
+) -> Result<Vec<ReleaseRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RELEASE_COLUMNS} FROM releases r JOIN devices d ON d.id = r.device_id
+         WHERE r.license_id = ?1 ORDER BY r.released_at, r.id"
+    ))?;
+    let rows = stmt.query_map([license_id], release_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Frees a device's seat: it is unbound, so a new installation can bind it
+/// or another device can take the seat. Returns false if the device was
+/// not bound to `public_key`, in which case nothing changed.
+pub(crate) fn unbind_device(
+    conn: &Connection,
+    device_id: i64,
+    public_key: &PublicKey,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE devices SET public_key = NULL, bound_at = NULL
+         WHERE id = ?1 AND public_key = ?2",
+        params![device_id, public_key.to_string()],
+    )?;
+    Ok(changed == 1)
+}
+
+/// The issuance of `serial` for a device, if there is one.
+pub(crate) fn issuance_by_serial(
+    conn: &Connection,
+    device_id: i64,
+    serial: u64,
+) -> Result<Option<IssuanceRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
+                 WHERE i.device_id = ?1 AND i.serial = ?2"
+            ),
+            params![device_id, serial_to(serial)?],
+            issuance_from_row,
+        )
+        .optional()?)
+}
+
+// ---- signing key lifecycle
+
+/// Marks a key retired at `at`. Returns false if it was not an unretired
+/// key, in which case nothing changed.
+pub(crate) fn retire_signing_key(
+    conn: &Connection,
+    key_id: &KeyId,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE signing_keys SET retired_at = ?1 WHERE key_id = ?2 AND retired_at IS NULL",
+        params![at, key_id.to_string()],
+    )?;
+    Ok(changed == 1)
+}
+
+/// The latest `issued_at` of the payloads a key signed, if it signed any.
+pub(crate) fn last_issued_with_key(
+    conn: &Connection,
+    key_id: &KeyId,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn.query_row(
+        "SELECT MAX(issued_at) FROM issuances WHERE key_id = ?1",
+        [key_id.to_string()],
+        |row| row.get(0),
     )?)
 }
 

@@ -4,6 +4,7 @@
 use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product};
 use rusqlite::types::Value;
 
+use crate::audit::Actor;
 use crate::devices;
 use crate::keystore::KeyStore;
 use crate::licenses::{self, NewLicense};
@@ -41,15 +42,18 @@ impl TestStore {
             limits: vec![("max-sources".into(), 10)],
             expires_at: None,
             max_devices,
+            ..NewLicense::default()
         })
     }
 
     pub fn license_with(&mut self, new: NewLicense) -> LicenseKey {
-        licenses::create(&mut self.store, &new, NOW).unwrap().key
+        licenses::create(&mut self.store, &actor(), &new, NOW)
+            .unwrap()
+            .key
     }
 
     pub fn device(&mut self, key: &LicenseKey) -> DeviceId {
-        devices::add(&mut self.store, key, None, NOW)
+        devices::add(&mut self.store, &actor(), key, None, NOW)
             .unwrap()
             .device
             .client_device_id
@@ -60,7 +64,13 @@ impl TestStore {
         self.store
             .read(|conn| {
                 let mut rows = Vec::new();
-                for table in ["signing_keys", "licenses", "devices", "issuances"] {
+                for table in [
+                    "signing_keys",
+                    "licenses",
+                    "devices",
+                    "issuances",
+                    "releases",
+                ] {
                     let mut stmt =
                         conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
                     let columns = stmt.column_count();
@@ -76,6 +86,11 @@ impl TestStore {
             })
             .unwrap()
     }
+}
+
+/// The actor of changes the tests make.
+pub(crate) fn actor() -> Actor {
+    Actor::console("test")
 }
 
 /// A request signed by `installation` for the device `device` of `key`.
@@ -97,7 +112,7 @@ pub(crate) fn tamper(token: &str, edit: impl FnOnce(&str) -> String) -> String {
     use ren3_shared::binary;
     use sha2::{Digest as _, Sha256};
 
-    let dot = token.find("-v1.").unwrap() + 4;
+    let dot = token.find('.').unwrap() + 1;
     let (prefix, rest) = token.split_at(dot);
     let parts: Vec<&str> = rest.split('.').collect();
     let message = String::from_utf8(binary::decode(parts[0]).unwrap()).unwrap();

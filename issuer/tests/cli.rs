@@ -11,8 +11,6 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ren3_issuer::licenses;
-use ren3_issuer::{LicenseStatus, Store};
 use ren3_shared::{
     DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustedKeys, VerifiedPayload, binary,
 };
@@ -172,7 +170,7 @@ fn request_token(key: &LicenseKey, device: &DeviceId, installation: u8) -> Strin
 /// `token` with its signed message changed and a fresh checksum: well
 /// formed, so only the signature check can catch it.
 fn tamper(token: &str, from: &str, to: &str) -> String {
-    let dot = token.find("-v1.").unwrap() + 4;
+    let dot = token.find('.').unwrap() + 1;
     let (prefix, rest) = token.split_at(dot);
     let parts: Vec<&str> = rest.split('.').collect();
     let message = String::from_utf8(binary::decode(parts[0]).unwrap()).unwrap();
@@ -456,7 +454,7 @@ fn issue_prints_only_a_payload_that_verifies_with_the_exported_trust_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let payload = stdout(&out);
     let payload = payload.strip_suffix('\n').unwrap();
-    assert!(payload.starts_with("ren3-payload-v1.") && !payload.contains('\n'));
+    assert!(payload.starts_with("ren3-payload-v2.") && !payload.contains('\n'));
     assert!(stderr(&out).contains("serial 1"));
 
     let opened = VerifiedPayload::open(payload, &w.trust()).unwrap();
@@ -535,10 +533,7 @@ fn issue_refusals_exit_1_with_a_reason_and_change_nothing() {
     let globex_device = w.add_device(&globex);
     let suspended = w.create_license("Suspended Inc", 1);
     let suspended_device = w.add_device(&suspended);
-    {
-        let mut store = Store::open(&w.db()).unwrap();
-        licenses::set_status(&mut store, &suspended, LicenseStatus::Suspended).unwrap();
-    }
+    w.ok(&["license", "suspend", suspended.reveal()]);
     w.ok(&["issue", "--request", &w.request(&acme, &acme_device, 1)]);
     let stranger = LicenseKey::generate().unwrap();
 
@@ -604,7 +599,7 @@ fn json_output_parses_for_every_command() {
     assert_eq!(keys["keys"][0]["signsNewPayloads"], true);
     assert_eq!(
         w.json(&["keys", "export-public"])["format"],
-        "ren3-trusted-keys-v1"
+        "ren3-trusted-keys-v2"
     );
     let exported = w.json(&["keys", "export-public", "--out", "trust.json"]);
     assert_eq!(exported["keyIds"][0], init["keyId"]);
@@ -718,11 +713,58 @@ fn inspect_names_what_it_expects_for_other_input() {
     assert_eq!(stdout(&out), "");
     let err = stderr(&out);
     assert!(
-        err.contains("neither a license request nor a license payload"),
+        err.contains("neither a license request, a license payload nor a release receipt"),
         "{err}"
     );
     assert!(
-        err.contains("ren3-request-v1.") && err.contains("ren3-payload-v1."),
+        err.contains("ren3-request-v1.") && err.contains("ren3-payload-v2."),
         "{err}"
+    );
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_refuses_short_ones() {
+    let w = Workdir::initialised();
+    let short = w.run_with_stdin(&["user", "add", "bob"], "too short\n");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(stderr(&short).contains("at least 12"), "{}", stderr(&short));
+    let added = w.run_with_stdin(&["user", "add", "alice"], "a long console passphrase\n");
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let users = w.json(&["user", "list"]);
+    assert_eq!(users["users"][0]["name"], "alice");
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+    w.ok(&["user", "remove", "alice"]);
+    assert!(
+        w.fails(&["user", "remove", "alice"])
+            .contains("no user `alice`")
+    );
+}
+
+#[test]
+fn license_update_suspend_and_revoke_change_a_license_by_key() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let key = key.reveal();
+    let updated = w.json(&[
+        "license",
+        "update",
+        key,
+        "--features",
+        "export,ingest",
+        "--limit",
+        "max-sources=5",
+        "--expires",
+        "2099-12-31",
+    ]);
+    assert_eq!(updated["features"], serde_json::json!(["export", "ingest"]));
+    assert_eq!(updated["limits"]["max-sources"], 5);
+    assert_eq!(updated["expiresAt"], "2100-01-01T00:00:00Z");
+    assert_eq!(w.json(&["license", "suspend", key])["status"], "suspended");
+    assert_eq!(w.json(&["license", "reactivate", key])["status"], "active");
+    assert_eq!(w.json(&["license", "revoke", key])["status"], "revoked");
+    assert!(w.fails(&["license", "reactivate", key]).contains("final"));
+    assert!(
+        w.fails(&["license", "update", key, "--features", "x"])
+            .contains("final")
     );
 }

@@ -1,0 +1,368 @@
+//! The audit log: every change to licenses, devices and users, every
+//! issuance and every console login attempt, whoever made it (the console
+//! or the CLI): who, what, when, and the result.
+//!
+//! Rows name things by key hint, fingerprint, device id or request id.
+//! **A password, a token or a license key never reaches an audit row**: the
+//! callers pass only those, and refusal messages of the library name keys
+//! by their hint.
+
+use std::fmt;
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::rfc3339;
+use crate::store::{Store, StoreError};
+
+/// Who made a change: `console:<user>` or `cli:<OS user>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn console(user: &str) -> Self {
+        Self(format!("console:{user}"))
+    }
+
+    /// The person at the terminal, as the environment names them.
+    pub fn cli() -> Self {
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        Self(format!("cli:{user}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What was done; the stable names the audit page filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Login,
+    Logout,
+    LicenseCreate,
+    LicenseUpdate,
+    LicenseStatus,
+    DeviceAdd,
+    Issue,
+    UserAdd,
+    UserRemove,
+    /// A seat freed with the installation's release receipt.
+    DeviceRelease,
+    /// A seat freed by the vendor without a receipt (a lost machine).
+    DeviceForceRelease,
+    KeyRotate,
+    KeyRetire,
+    KeyEncrypt,
+}
+
+impl Action {
+    pub const ALL: [Action; 14] = [
+        Action::Login,
+        Action::Logout,
+        Action::LicenseCreate,
+        Action::LicenseUpdate,
+        Action::LicenseStatus,
+        Action::DeviceAdd,
+        Action::Issue,
+        Action::UserAdd,
+        Action::UserRemove,
+        Action::DeviceRelease,
+        Action::DeviceForceRelease,
+        Action::KeyRotate,
+        Action::KeyRetire,
+        Action::KeyEncrypt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::Logout => "logout",
+            Action::LicenseCreate => "license.create",
+            Action::LicenseUpdate => "license.update",
+            Action::LicenseStatus => "license.status",
+            Action::DeviceAdd => "device.add",
+            Action::Issue => "issue",
+            Action::UserAdd => "user.add",
+            Action::UserRemove => "user.remove",
+            Action::DeviceRelease => "device.release",
+            Action::DeviceForceRelease => "device.force-release",
+            Action::KeyRotate => "key.rotate",
+            Action::KeyRetire => "key.retire",
+            Action::KeyEncrypt => "key.encrypt",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// A rule refused it; nothing changed.
+    Refused,
+    /// Refused before any check: too many failed logins.
+    Throttled,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Ok, Outcome::Refused, Outcome::Throttled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Throttled => "throttled",
+        }
+    }
+}
+
+/// A row to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry<'a> {
+    pub actor: &'a Actor,
+    pub action: Action,
+    /// What it was done to: a key hint, a device id, a user name.
+    pub subject: String,
+    pub outcome: Outcome,
+    /// What changed, or why it was refused.
+    pub detail: String,
+}
+
+/// A row of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub result: String,
+    pub detail: String,
+}
+
+/// Appends a row inside the caller's transaction.
+pub fn record_in(conn: &Connection, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit (at, actor, action, subject, result, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            now,
+            entry.actor.as_str(),
+            entry.action.as_str(),
+            entry.subject,
+            entry.outcome.as_str(),
+            entry.detail,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Appends a row in a transaction of its own.
+pub fn record(store: &mut Store, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
+    store.write(|tx| record_in(tx, entry, now))
+}
+
+/// Which rows to show; every field narrows the result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Part of the actor, ignoring case.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub result: Option<String>,
+    /// Part of the subject or the detail, ignoring case.
+    pub text: Option<String>,
+    /// Only rows older than this id (the next page).
+    pub before: Option<i64>,
+}
+
+/// A page of rows, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// The `before` of the next page, if there is one.
+    pub next_before: Option<i64>,
+}
+
+pub(crate) fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// A page of at most `limit` rows matching `filter`, newest first.
+pub fn page(store: &Store, filter: &Filter, limit: u32) -> Result<Page, StoreError> {
+    let actor = filter.actor.as_deref().map(like_pattern);
+    let text = filter.text.as_deref().map(like_pattern);
+    store.read(|conn| {
+        let mut stmt = conn.prepare(
+            "SELECT id, at, actor, action, subject, result, detail FROM audit
+             WHERE (?1 IS NULL OR actor LIKE ?1 ESCAPE '\\')
+               AND (?2 IS NULL OR action = ?2)
+               AND (?3 IS NULL OR result = ?3)
+               AND (?4 IS NULL OR subject LIKE ?4 ESCAPE '\\' OR detail LIKE ?4 ESCAPE '\\')
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                actor,
+                filter.action,
+                filter.result,
+                text,
+                filter.before,
+                i64::from(limit) + 1
+            ],
+            |row| {
+                Ok(Entry {
+                    id: row.get(0)?,
+                    at: row.get(1)?,
+                    actor: row.get(2)?,
+                    action: row.get(3)?,
+                    subject: row.get(4)?,
+                    result: row.get(5)?,
+                    detail: row.get(6)?,
+                })
+            },
+        )?;
+        let mut entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let next_before = if entries.len() > limit as usize {
+            entries.truncate(limit as usize);
+            entries.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(Page {
+            entries,
+            next_before,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{NOW, TestStore};
+
+    fn entry<'a>(
+        actor: &'a Actor,
+        action: Action,
+        outcome: Outcome,
+        subject: &str,
+    ) -> NewEntry<'a> {
+        NewEntry {
+            actor,
+            action,
+            subject: subject.to_owned(),
+            outcome,
+            detail: format!("detail of {subject}"),
+        }
+    }
+
+    #[test]
+    fn page_filters_by_actor_action_result_and_text_newest_first() {
+        let mut t = TestStore::new();
+        let alice = Actor::console("alice");
+        let cli = Actor("cli:ops".to_owned());
+        let rows = [
+            entry(&alice, Action::Login, Outcome::Ok, "alice"),
+            entry(&cli, Action::LicenseCreate, Outcome::Ok, "REN3K1-AAAAA-…"),
+            entry(&alice, Action::Issue, Outcome::Refused, "REN3D1-BBBBB"),
+            entry(&alice, Action::Issue, Outcome::Ok, "REN3D1-CCCCC"),
+        ];
+        for (i, row) in rows.iter().enumerate() {
+            record(&mut t.store, row, NOW + i as i64).unwrap();
+        }
+        let subjects = |filter: Filter| -> Vec<String> {
+            page(&t.store, &filter, 10)
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(|e| e.subject)
+                .collect()
+        };
+        let cases: [(&str, Filter, &[&str]); 5] = [
+            (
+                "1. everything, newest first",
+                Filter::default(),
+                &["REN3D1-CCCCC", "REN3D1-BBBBB", "REN3K1-AAAAA-…", "alice"],
+            ),
+            (
+                "2. by actor, ignoring case",
+                Filter {
+                    actor: Some("CLI".into()),
+                    ..Filter::default()
+                },
+                &["REN3K1-AAAAA-…"],
+            ),
+            (
+                "3. by action and result",
+                Filter {
+                    action: Some("issue".into()),
+                    result: Some("refused".into()),
+                    ..Filter::default()
+                },
+                &["REN3D1-BBBBB"],
+            ),
+            (
+                "4. by text in the detail",
+                Filter {
+                    text: Some("of alice".into()),
+                    ..Filter::default()
+                },
+                &["alice"],
+            ),
+            (
+                "5. a LIKE wildcard is taken literally",
+                Filter {
+                    text: Some("%".into()),
+                    ..Filter::default()
+                },
+                &[],
+            ),
+        ];
+        for (name, filter, expected) in cases {
+            assert_eq!(subjects(filter), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn page_links_to_the_next_page_only_when_there_is_one() {
+        let mut t = TestStore::new();
+        let alice = Actor::console("alice");
+        for i in 0..5 {
+            record(
+                &mut t.store,
+                &entry(&alice, Action::Login, Outcome::Ok, &format!("s{i}")),
+                NOW,
+            )
+            .unwrap();
+        }
+        let first = page(&t.store, &Filter::default(), 3).unwrap();
+        assert_eq!(first.entries.len(), 3);
+        let before = first.next_before.unwrap();
+        let second = page(
+            &t.store,
+            &Filter {
+                before: Some(before),
+                ..Filter::default()
+            },
+            3,
+        )
+        .unwrap();
+        let subjects: Vec<_> = second.entries.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(subjects, ["s1", "s0"]);
+        assert_eq!(second.next_before, None);
+    }
+}

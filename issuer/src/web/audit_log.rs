@@ -1,0 +1,89 @@
+//! The audit log, filtered and paged.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Extension;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+
+use super::auth::CurrentUser;
+use super::view::{self, Layout};
+use super::{AppState, WebError};
+use crate::audit::{self, Action, Entry, Filter, Outcome};
+
+const PAGE_SIZE: u32 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    result: String,
+    #[serde(default)]
+    q: String,
+    before: Option<i64>,
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    Some(text.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+pub(crate) struct AuditPage {
+    layout: Layout,
+    query: AuditQuery,
+    entries: Vec<Entry>,
+    actions: Vec<&'static str>,
+    results: Vec<&'static str>,
+    /// The query string of the next page, if there is one.
+    next: Option<String>,
+}
+
+impl AuditPage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Query(query): Query<AuditQuery>,
+) -> Result<AuditPage, WebError> {
+    let filter = Filter {
+        actor: non_empty(&query.actor),
+        action: non_empty(&query.action),
+        result: non_empty(&query.result),
+        text: non_empty(&query.q),
+        before: query.before,
+    };
+    let page = state
+        .call(move |store, _| audit::page(store, &filter, PAGE_SIZE))
+        .await??;
+    let next = page.next_before.map(|before| {
+        view::query_string(&[
+            ("actor", &query.actor),
+            ("action", &query.action),
+            ("result", &query.result),
+            ("q", &query.q),
+            ("before", &before.to_string()),
+        ])
+    });
+    Ok(AuditPage {
+        layout: Layout {
+            user: user.name,
+            csrf: user.csrf_token,
+            section: "audit",
+        },
+        query,
+        entries: page.entries,
+        actions: Action::ALL.iter().map(|a| a.as_str()).collect(),
+        results: Outcome::ALL.iter().map(|o| o.as_str()).collect(),
+        next,
+    })
+}

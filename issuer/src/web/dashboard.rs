@@ -1,0 +1,50 @@
+//! The dashboard: counts, licenses that expire soon, the latest issuances.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Extension;
+use axum::extract::State;
+
+use super::auth::CurrentUser;
+use super::view::{self, Layout};
+use super::{AppState, WebError};
+use crate::licenses::{self, Overview};
+
+const LIST_LENGTH: u32 = 10;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+pub(crate) struct DashboardPage {
+    layout: Layout,
+    overview: Overview,
+    expiring_within_days: i64,
+}
+
+impl DashboardPage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+
+    fn expiry(&self, at: &Option<i64>) -> String {
+        view::expiry(*at)
+    }
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+) -> Result<DashboardPage, WebError> {
+    let now = state.now();
+    let overview = state
+        .call(move |store, _| licenses::overview(store, now, LIST_LENGTH))
+        .await??;
+    Ok(DashboardPage {
+        layout: Layout {
+            user: user.name,
+            csrf: user.csrf_token,
+            section: "dashboard",
+        },
+        overview,
+        expiring_within_days: licenses::EXPIRING_WITHIN_SECS / 86_400,
+    })
+}

@@ -1,0 +1,268 @@
+//! Issuing a payload: paste or upload a request, see every check
+//! (`issuance::check`), confirm (`issuance::issue`, which checks again in
+//! its own transaction), then copy or download the payload.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use ren3_shared::Digest;
+use serde::Deserialize;
+
+use super::auth::CurrentUser;
+use super::view::{self, Layout};
+use super::{AppState, WebError};
+use crate::inspect::RequestFields;
+use crate::issuance::{self, IssueError, IssueReport, Verdict};
+use crate::store::{IssuanceRecord, LicenseRecord};
+
+fn layout(user: &CurrentUser) -> Layout {
+    Layout {
+        user: user.name.clone(),
+        csrf: user.csrf_token.clone(),
+        section: "issue",
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "issue.html")]
+pub(crate) struct IssuePage {
+    layout: Layout,
+    /// The request as pasted or uploaded, kept for another try.
+    request: String,
+    /// A problem with the input itself (an unreadable upload).
+    input_error: Option<String>,
+    report: Option<ReportView>,
+}
+
+/// A check report, flattened for the template.
+pub(crate) struct ReportView {
+    fields: Option<RequestFields>,
+    rows: Vec<CheckRow>,
+    all_passed: bool,
+    answered_before: bool,
+    /// The first failure: what issuing would refuse with.
+    failure: Option<String>,
+    license: Option<LicenseRecord>,
+}
+
+pub(crate) struct CheckRow {
+    label: &'static str,
+    /// `pass`, `fail` or `skipped`.
+    state: &'static str,
+    text: String,
+}
+
+impl IssuePage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+}
+
+impl From<IssueReport> for ReportView {
+    fn from(report: IssueReport) -> Self {
+        let failure = report
+            .first_failure()
+            .map(|(code, message)| format!("{message} ({code})"));
+        ReportView {
+            all_passed: report.all_passed(),
+            answered_before: report.answered_before,
+            failure,
+            rows: report
+                .checks
+                .into_iter()
+                .map(|line| {
+                    let (state, text) = match line.verdict {
+                        Verdict::Pass { reason } => ("pass", reason),
+                        Verdict::Fail { message, .. } => ("fail", message),
+                        Verdict::NotChecked { reason } => ("skipped", reason),
+                    };
+                    CheckRow {
+                        label: line.check.label(),
+                        state,
+                        text,
+                    }
+                })
+                .collect(),
+            fields: report.request,
+            license: report.license,
+        }
+    }
+}
+
+pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> IssuePage {
+    IssuePage {
+        layout: layout(&user),
+        request: String::new(),
+        input_error: None,
+        report: None,
+    }
+}
+
+async fn report(state: &AppState, request: String) -> Result<ReportView, WebError> {
+    let now = state.now();
+    Ok(state
+        .call(move |store, _| issuance::check(store, &request, now))
+        .await??
+        .into())
+}
+
+/// The check step: runs every check, writes nothing.
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let (mut csrf, mut pasted, mut uploaded) = (String::new(), String::new(), None);
+    let mut input_error = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| WebError::Internal(format!("cannot read the form: {e}")))?
+    {
+        match field.name() {
+            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("request") => pasted = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                let bytes = field.bytes().await.unwrap_or_default();
+                if !bytes.is_empty() {
+                    match String::from_utf8(bytes.to_vec()) {
+                        Ok(text) => uploaded = Some(text),
+                        Err(_) => {
+                            input_error = Some(
+                                "The uploaded file is not text; upload the request file the \
+                                 customer sent, or paste it."
+                                    .to_owned(),
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    user.check_csrf(&csrf)?;
+    let request = uploaded.unwrap_or(pasted);
+    let report = if input_error.is_none() {
+        Some(report(&state, request.clone()).await?)
+    } else {
+        None
+    };
+    let status = match &report {
+        Some(r) if r.all_passed => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((
+        status,
+        IssuePage {
+            layout: layout(&user),
+            request,
+            input_error,
+            report,
+        },
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    request: String,
+}
+
+/// The confirm step: the real issuance, which checks everything again.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let (now, actor, request) = (state.now(), user.actor(), form.request.clone());
+    let result = state
+        .call(move |store, keys| issuance::issue(store, keys, &actor, &request, now))
+        .await?;
+    match result {
+        Ok(issued) => Ok(Redirect::to(&format!(
+            "/payloads/{}",
+            issued.payload.license.request_hash
+        ))
+        .into_response()),
+        Err(IssueError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let report = report(&state, form.request.clone()).await?;
+            let input_error = report.failure.is_none().then(|| format!("Not issued: {e}"));
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                IssuePage {
+                    layout: layout(&user),
+                    request: form.request,
+                    input_error,
+                    report: Some(report),
+                },
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "payload.html")]
+pub(crate) struct PayloadPage {
+    layout: Layout,
+    issuance: IssuanceRecord,
+    license: LicenseRecord,
+}
+
+impl PayloadPage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+}
+
+async fn find(
+    state: &AppState,
+    request_hash: &str,
+) -> Result<(IssuanceRecord, LicenseRecord), WebError> {
+    let hash: Digest = request_hash.parse().map_err(|_| WebError::NotFound)?;
+    state
+        .call(move |store, _| issuance::find(store, &hash))
+        .await??
+        .ok_or(WebError::NotFound)
+}
+
+pub(crate) async fn payload(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(request_hash): Path<String>,
+) -> Result<PayloadPage, WebError> {
+    let (issuance, license) = find(&state, &request_hash).await?;
+    Ok(PayloadPage {
+        layout: layout(&user),
+        issuance,
+        license,
+    })
+}
+
+/// The payload as a file, as `issue --out` writes it.
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Path(request_hash): Path<String>,
+) -> Result<Response, WebError> {
+    let (issuance, _) = find(&state, &request_hash).await?;
+    let disposition = format!(
+        "attachment; filename=\"ren3-payload-{}-{}.txt\"",
+        issuance.client_device_id, issuance.serial
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        format!("{}\n", issuance.payload),
+    )
+        .into_response())
+}

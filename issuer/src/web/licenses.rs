@@ -1,0 +1,519 @@
+//! Licenses: the list with search and pages, creating one, its detail page
+//! with devices and issuances, editing its terms, suspending, revoking and
+//! adding devices. Every change is the library's function, as in the CLI.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::auth::CurrentUser;
+use super::view::{self, Layout};
+use super::{AppState, WebError};
+use crate::devices::{self, AddedDevice, DeviceError};
+use crate::licenses::{
+    self, CreatedLicense, LicenseDetails, LicenseError, NewLicense, TermsChange,
+};
+use crate::store::{LicenseRecord, LicenseStatus, LicenseSummary};
+
+const PAGE_SIZE: u32 = 25;
+
+fn layout(user: &CurrentUser) -> Layout {
+    Layout {
+        user: user.name.clone(),
+        csrf: user.csrf_token.clone(),
+        section: "licenses",
+    }
+}
+
+// ---- the list
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    q: String,
+    before: Option<i64>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "licenses.html")]
+pub(crate) struct ListPage {
+    layout: Layout,
+    q: String,
+    licenses: Vec<LicenseSummary>,
+    /// The query string of the next page, if there is one.
+    next: Option<String>,
+    /// Whether this is a later page (so there is a first page to go back to).
+    paged: bool,
+    first: String,
+}
+
+impl ListPage {
+    fn expiry(&self, at: &Option<i64>) -> String {
+        view::expiry(*at)
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Query(query): Query<ListQuery>,
+) -> Result<ListPage, WebError> {
+    let search = Some(query.q.trim().to_owned()).filter(|q| !q.is_empty());
+    let before = query.before;
+    let page = state
+        .call(move |store, _| licenses::page(store, search.as_deref(), before, PAGE_SIZE))
+        .await??;
+    let next = page
+        .next_before
+        .map(|b| view::query_string(&[("q", &query.q), ("before", &b.to_string())]));
+    Ok(ListPage {
+        layout: layout(&user),
+        first: view::query_string(&[("q", &query.q)]),
+        q: query.q,
+        licenses: page.licenses,
+        next,
+        paged: before.is_some(),
+    })
+}
+
+// ---- creating
+
+/// The license form as typed, kept when validation fails.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct NewLicenseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    customer: String,
+    #[serde(default)]
+    features: String,
+    #[serde(default)]
+    limits: String,
+    #[serde(default)]
+    expires: String,
+    #[serde(default)]
+    max_devices: String,
+}
+
+impl Default for NewLicenseForm {
+    fn default() -> Self {
+        Self {
+            csrf: String::new(),
+            customer: String::new(),
+            features: String::new(),
+            limits: String::new(),
+            expires: String::new(),
+            max_devices: "1".to_owned(),
+        }
+    }
+}
+
+/// Which field a message belongs to.
+#[derive(Debug, Default)]
+pub(crate) struct FieldErrors {
+    customer: Option<String>,
+    features: Option<String>,
+    limits: Option<String>,
+    expires: Option<String>,
+    max_devices: Option<String>,
+    /// Not tied to a field.
+    form: Option<String>,
+}
+
+impl FieldErrors {
+    fn any(&self) -> bool {
+        self.customer.is_some()
+            || self.features.is_some()
+            || self.limits.is_some()
+            || self.expires.is_some()
+            || self.max_devices.is_some()
+            || self.form.is_some()
+    }
+
+    /// Files a library refusal under the field it is about.
+    fn file(&mut self, error: &LicenseError) {
+        let message = Some(error.to_string());
+        match error {
+            LicenseError::Customer(_) => self.customer = message,
+            LicenseError::Name {
+                what: "feature", ..
+            }
+            | LicenseError::TooMany {
+                what: "feature", ..
+            } => self.features = message,
+            LicenseError::Name { .. }
+            | LicenseError::TooMany { .. }
+            | LicenseError::LimitSyntax(_)
+            | LicenseError::LimitValue { .. }
+            | LicenseError::DuplicateLimit(_) => self.limits = message,
+            LicenseError::MaxDevices => self.max_devices = message,
+            LicenseError::ExpirySyntax(_)
+            | LicenseError::ExpiryRange(_)
+            | LicenseError::ExpiryPast { .. } => self.expires = message,
+            _ => self.form = message,
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "license_new.html")]
+pub(crate) struct NewLicensePage {
+    layout: Layout,
+    form: NewLicenseForm,
+    errors: FieldErrors,
+}
+
+pub(crate) async fn new_form(Extension(user): Extension<CurrentUser>) -> NewLicensePage {
+    NewLicensePage {
+        layout: layout(&user),
+        form: NewLicenseForm::default(),
+        errors: FieldErrors::default(),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "license_created.html")]
+pub(crate) struct CreatedPage {
+    layout: Layout,
+    created: CreatedLicense,
+}
+
+impl CreatedPage {
+    fn key(&self) -> &str {
+        self.created.key.reveal()
+    }
+}
+
+/// Reads an expiry field: empty means never.
+fn parse_expires(text: &str) -> Result<Option<i64>, LicenseError> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("never") {
+        Ok(None)
+    } else {
+        licenses::parse_expiry(text).map(Some)
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<NewLicenseForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let mut errors = FieldErrors::default();
+    let limits = licenses::parse_limits(&form.limits).unwrap_or_else(|e| {
+        errors.file(&e);
+        Vec::new()
+    });
+    let expires_at = parse_expires(&form.expires).unwrap_or_else(|e| {
+        errors.file(&e);
+        None
+    });
+    let max_devices = form.max_devices.trim().parse::<u32>().unwrap_or_else(|_| {
+        errors.max_devices = Some(format!(
+            "`{}` is not a number of devices: give a whole number, at least 1",
+            form.max_devices.trim()
+        ));
+        0
+    });
+    if !errors.any() {
+        let new = NewLicense {
+            customer: form.customer.clone(),
+            features: licenses::parse_features(&form.features),
+            limits,
+            expires_at,
+            max_devices,
+            ..NewLicense::default()
+        };
+        let now = state.now();
+        let actor = user.actor();
+        match state
+            .call(move |store, _| licenses::create(store, &actor, &new, now))
+            .await?
+        {
+            Ok(created) => {
+                return Ok(CreatedPage {
+                    layout: layout(&user),
+                    created,
+                }
+                .into_response());
+            }
+            Err(LicenseError::Store(e)) => return Err(e.into()),
+            Err(e) => errors.file(&e),
+        }
+    }
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        NewLicensePage {
+            layout: layout(&user),
+            form,
+            errors,
+        },
+    )
+        .into_response())
+}
+
+// ---- one license
+
+#[derive(Template, WebTemplate)]
+#[template(path = "license.html")]
+pub(crate) struct DetailPage {
+    layout: Layout,
+    details: LicenseDetails,
+    seats_used: usize,
+    seats_free: usize,
+    /// A refusal of the last action, not tied to a field.
+    notice: Option<String>,
+    label: String,
+    label_error: Option<String>,
+}
+
+impl DetailPage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+
+    fn expiry(&self, at: &Option<i64>) -> String {
+        view::expiry(*at)
+    }
+
+    fn limits(&self) -> String {
+        limits_text(&self.details.license, ", ")
+    }
+
+    fn is(&self, status: &str) -> bool {
+        self.details.license.status.as_str() == status
+    }
+}
+
+fn limits_text(license: &LicenseRecord, separator: &str) -> String {
+    license
+        .limits
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+async fn details(state: &AppState, id: i64) -> Result<LicenseDetails, WebError> {
+    match state
+        .call(move |store, _| licenses::show(store, id))
+        .await?
+    {
+        Ok(details) => Ok(details),
+        Err(LicenseError::UnknownId(_)) => Err(WebError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn detail_page(user: &CurrentUser, details: LicenseDetails) -> DetailPage {
+    let seats_used = details.bound_devices();
+    let seats_free = (details.license.max_devices as usize).saturating_sub(seats_used);
+    DetailPage {
+        layout: layout(user),
+        details,
+        seats_used,
+        seats_free,
+        notice: None,
+        label: String::new(),
+        label_error: None,
+    }
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<DetailPage, WebError> {
+    Ok(detail_page(&user, details(&state, id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub(crate) async fn set_status(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let refusal = match form.status.parse::<LicenseStatus>() {
+        Err(e) => Some(e.to_string()),
+        Ok(LicenseStatus::Revoked) if form.confirm != "yes" => Some(
+            "Revoking is final: tick \"I understand\" next to the Revoke button to confirm."
+                .to_owned(),
+        ),
+        Ok(status) => {
+            let (now, actor) = (state.now(), user.actor());
+            match state
+                .call(move |store, _| licenses::set_status(store, &actor, id, status, now))
+                .await?
+            {
+                Ok(_) => None,
+                Err(LicenseError::UnknownId(_)) => return Err(WebError::NotFound),
+                Err(LicenseError::Store(e)) => return Err(e.into()),
+                Err(e) => Some(e.to_string()),
+            }
+        }
+    };
+    match refusal {
+        None => Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
+        Some(notice) => {
+            let mut page = detail_page(&user, details(&state, id).await?);
+            page.notice = Some(notice);
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DeviceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    label: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "device_added.html")]
+pub(crate) struct DeviceAddedPage {
+    layout: Layout,
+    added: AddedDevice,
+}
+
+pub(crate) async fn add_device(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<DeviceForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let label = Some(form.label.clone()).filter(|l| !l.is_empty());
+    let (now, actor) = (state.now(), user.actor());
+    let result = state
+        .call(move |store, _| devices::add(store, &actor, id, label.as_deref(), now))
+        .await?;
+    let (notice, label_error) = match result {
+        Ok(added) => {
+            return Ok(DeviceAddedPage {
+                layout: layout(&user),
+                added,
+            }
+            .into_response());
+        }
+        Err(DeviceError::License(LicenseError::UnknownId(_))) => return Err(WebError::NotFound),
+        Err(DeviceError::Store(e) | DeviceError::License(LicenseError::Store(e))) => {
+            return Err(e.into());
+        }
+        Err(DeviceError::Label(problem)) => (None, Some(problem)),
+        Err(e) => (Some(e.to_string()), None),
+    };
+    let mut page = detail_page(&user, details(&state, id).await?);
+    page.notice = notice;
+    page.label = form.label;
+    page.label_error = label_error;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+// ---- editing terms
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    features: String,
+    #[serde(default)]
+    limits: String,
+    #[serde(default)]
+    expires: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "license_edit.html")]
+pub(crate) struct EditPage {
+    layout: Layout,
+    license: LicenseRecord,
+    form: EditForm,
+    errors: FieldErrors,
+}
+
+pub(crate) async fn edit_form(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+) -> Result<EditPage, WebError> {
+    let license = details(&state, id).await?.license;
+    let form = EditForm {
+        csrf: String::new(),
+        features: license.features.join(", "),
+        limits: limits_text(&license, "\n"),
+        expires: license.expires_at.map(view::time).unwrap_or_default(),
+    };
+    Ok(EditPage {
+        layout: layout(&user),
+        license,
+        form,
+        errors: FieldErrors::default(),
+    })
+}
+
+pub(crate) async fn edit(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<EditForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let mut errors = FieldErrors::default();
+    let limits = licenses::parse_limits(&form.limits).unwrap_or_else(|e| {
+        errors.file(&e);
+        Vec::new()
+    });
+    let expires_at = parse_expires(&form.expires).unwrap_or_else(|e| {
+        errors.file(&e);
+        None
+    });
+    if !errors.any() {
+        let change = TermsChange {
+            features: licenses::parse_features(&form.features),
+            limits,
+            expires_at,
+            grace_seconds: None,
+            clock_policy: None,
+        };
+        let (now, actor) = (state.now(), user.actor());
+        match state
+            .call(move |store, _| licenses::update(store, &actor, id, &change, now))
+            .await?
+        {
+            Ok(_) => return Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
+            Err(LicenseError::UnknownId(_)) => return Err(WebError::NotFound),
+            Err(LicenseError::Store(e)) => return Err(e.into()),
+            Err(e) => errors.file(&e),
+        }
+    }
+    let license = details(&state, id).await?.license;
+    Ok((
+        StatusCode::UNPROCESSABLE_ENTITY,
+        EditPage {
+            layout: layout(&user),
+            license,
+            form,
+            errors,
+        },
+    )
+        .into_response())
+}

@@ -1,0 +1,273 @@
+//! The web console: the vendor team's daily tool, over the same store and
+//! the same library functions as the CLI. No rule lives here: every check
+//! is the library's; this module only turns forms into calls and results
+//! into pages.
+//!
+//! Security, in one place: every page but the login page and the static
+//! assets needs a session ([`auth::require_login`]); every POST carries the
+//! session's CSRF token and is refused when the browser says it comes from
+//! another site ([`refuse_cross_site`]); every answer carries a strict
+//! Content-Security-Policy (no inline script), `X-Frame-Options: DENY`,
+//! nosniff and `Cache-Control: no-store`.
+
+mod audit_log;
+mod auth;
+mod dashboard;
+mod issue;
+mod keys;
+mod licenses;
+mod view;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ren3_shared::timestamp;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::keystore::KeyStore;
+use crate::store::Store;
+
+/// The largest request body: a pasted or uploaded license request (at most
+/// 64 KiB) with room for the form around it.
+const BODY_LIMIT: usize = 256 * 1024;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
+     script-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// How the console is deployed.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Reached through TLS (a terminating proxy): cookies are `Secure`.
+    pub behind_tls: bool,
+}
+
+/// The time source, in Unix seconds; tests move it.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// What every handler shares: the store (one connection, used on the
+/// blocking pool only), the signing keys, the configuration and the clock.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Mutex<Store>,
+    keys: KeyStore,
+    config: Config,
+    clock: Clock,
+}
+
+impl AppState {
+    pub fn new(store: Store, keys: KeyStore, config: Config) -> Self {
+        Self::with_clock(store, keys, config, Arc::new(timestamp::now))
+    }
+
+    pub fn with_clock(store: Store, keys: KeyStore, config: Config, clock: Clock) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                keys,
+                config,
+                clock,
+            }),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs `f` with the store and the keys on the blocking pool, so that
+    /// SQLite and Argon2 never stall the async executor.
+    async fn call<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store, &KeyStore) -> T + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state
+                .inner
+                .store
+                .lock()
+                .map_err(|_| WebError::internal("the store lock was poisoned by a panic"))?;
+            Ok(f(&mut store, &state.inner.keys))
+        })
+        .await
+        .map_err(|e| WebError::internal(format!("a store task failed: {e}")))?
+    }
+}
+
+/// An answer that is not the page asked for.
+#[derive(Debug)]
+pub(crate) enum WebError {
+    NotFound,
+    /// A refused POST: a missing or wrong CSRF token, or a cross-site form.
+    Forbidden(&'static str),
+    /// Details go to the log, never to the page.
+    Internal(String),
+}
+
+impl WebError {
+    fn internal(detail: impl Into<String>) -> Self {
+        WebError::Internal(detail.into())
+    }
+}
+
+impl<E: std::error::Error> From<E> for WebError {
+    fn from(e: E) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            WebError::NotFound => (StatusCode::NOT_FOUND, "There is no such page.".to_owned()),
+            WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
+            WebError::Internal(detail) => {
+                tracing::error!("console error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on the server; the details are in its log.".to_owned(),
+                )
+            }
+        };
+        (status, view::ErrorPage { status, message }).into_response()
+    }
+}
+
+/// The console's router.
+pub fn app(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(dashboard::show))
+        .route("/licenses", get(licenses::list).post(licenses::create))
+        .route("/licenses/new", get(licenses::new_form))
+        .route("/licenses/{id}", get(licenses::show))
+        .route(
+            "/licenses/{id}/edit",
+            get(licenses::edit_form).post(licenses::edit),
+        )
+        .route("/licenses/{id}/status", post(licenses::set_status))
+        .route("/licenses/{id}/devices", post(licenses::add_device))
+        .route("/issue", get(issue::form).post(issue::confirm))
+        .route("/issue/check", post(issue::check))
+        .route("/payloads/{request_hash}", get(issue::payload))
+        .route("/payloads/{request_hash}/download", get(issue::download))
+        .route("/keys", get(keys::list))
+        .route("/keys/trusted-keys.json", get(keys::trust_file))
+        .route("/audit", get(audit_log::list))
+        .route("/logout", post(auth::logout))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_login,
+        ));
+    Router::new()
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/static/style.css", get(view::stylesheet))
+        .route("/static/copy.js", get(view::script))
+        .merge(pages)
+        .fallback(|| async { WebError::NotFound })
+        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Refuses a state-changing request that the browser says comes from
+/// another site. Only `same-origin` and a missing header (not a browser,
+/// or an old one; the CSRF token still guards it) pass; a sibling site
+/// on the same host (`same-site`) is refused too.
+async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD);
+    let site = request
+        .headers()
+        .get(SEC_FETCH_SITE)
+        .map(HeaderValue::as_bytes);
+    if !safe && !matches!(site, None | Some(b"same-origin" | b"none")) {
+        return WebError::Forbidden(
+            "This form was sent from another site, so it was refused. Use the console's own pages.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Serves the console on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Completes at Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,976 @@
+//! Handler tests: the console's router, in-process, over a real store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt as _;
+use ren3_shared::{DeviceKey, LicenseKey};
+use tower::ServiceExt as _;
+
+use super::{AppState, Config};
+use crate::audit::{self, Filter};
+use crate::licenses::{self, NewLicense};
+use crate::store::LicenseStatus;
+use crate::testing::{NOW, TestStore, actor, request};
+use crate::{issuance, sessions, setup, users};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Console {
+    t: TestStore,
+    app: Router,
+    clock: Arc<AtomicI64>,
+    /// `name=value` of the session cookie, once logged in.
+    session: Option<String>,
+    csrf: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// The value of the first `name="csrf" value="..."` in a page.
+fn csrf_of(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+impl Console {
+    fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    fn with_config(config: Config) -> Self {
+        let mut t = TestStore::new();
+        users::add(&mut t.store, &actor(), "alice", PASSWORD, NOW).unwrap();
+        let clock = Arc::new(AtomicI64::new(NOW));
+        let time = clock.clone();
+        let state = AppState::with_clock(
+            setup::open_store(&t.paths).unwrap(),
+            setup::open_keys(&t.paths).unwrap(),
+            config,
+            Arc::new(move || time.load(Ordering::SeqCst)),
+        );
+        Self {
+            t,
+            app: super::app(state),
+            clock,
+            session: None,
+            csrf: String::new(),
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> Answer {
+        let response: Response<Body> = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    fn builder(&self, method: &str, path: &str) -> axum::http::request::Builder {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(cookie) = &self.session {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        builder
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.builder("GET", path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    fn form_body(fields: &[(&str, &str)]) -> String {
+        fields
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    super::view::query_string(&[("x", v)]).trim_start_matches("x=")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// A form POST as the console's own page sends it.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        self.post_from(path, fields, "same-origin").await
+    }
+
+    async fn post_from(&self, path: &str, fields: &[(&str, &str)], site: &str) -> Answer {
+        self.send(
+            self.builder("POST", path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", site)
+                .body(Body::from(Self::form_body(fields)))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn post_multipart(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let boundary = "----ren3boundary";
+        let mut body = String::new();
+        for (name, value) in fields {
+            let disposition = if *name == "file" {
+                "form-data; name=\"file\"; filename=\"request.txt\"".to_owned()
+            } else {
+                format!("form-data; name=\"{name}\"")
+            };
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        self.send(
+            self.builder("POST", path)
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .header("sec-fetch-site", "same-origin")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn try_login(&mut self, name: &str, password: &str) -> Answer {
+        let page = self.get("/login").await;
+        let login_cookie = page
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("ren3_login_csrf="))
+            .unwrap();
+        let token = csrf_of(&page.body);
+        let answer = self
+            .send(
+                Request::builder()
+                    .method("POST")
+                    .uri("/login")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(header::COOKIE, login_cookie.split(';').next().unwrap())
+                    .body(Body::from(Self::form_body(&[
+                        ("csrf", &token),
+                        ("name", name),
+                        ("password", password),
+                    ])))
+                    .unwrap(),
+            )
+            .await;
+        if let Some(cookie) = answer
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.contains("ren3_session=") && !c.contains("Max-Age=0"))
+        {
+            self.session = Some(cookie.split(';').next().unwrap().to_owned());
+        }
+        answer
+    }
+
+    async fn log_in(&mut self) {
+        let answer = self.try_login("alice", PASSWORD).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let dashboard = self.get("/").await;
+        assert_eq!(dashboard.status, StatusCode::OK);
+        self.csrf = csrf_of(&dashboard.body);
+    }
+
+    fn license(&mut self, new: NewLicense) -> (LicenseKey, i64) {
+        let created = licenses::create(&mut self.t.store, &actor(), &new, NOW).unwrap();
+        (created.key, created.license.id)
+    }
+
+    fn audit_actions(&self) -> Vec<(String, String, String)> {
+        audit::page(&self.t.store, &Filter::default(), 1000)
+            .unwrap()
+            .entries
+            .into_iter()
+            .rev()
+            .map(|e| (e.actor, e.action, e.result))
+            .collect()
+    }
+}
+
+fn acme(max_devices: u32) -> NewLicense {
+    NewLicense {
+        customer: "ACME GmbH".into(),
+        features: vec!["ingest".into()],
+        limits: vec![("max-sources".into(), 10)],
+        expires_at: None,
+        max_devices,
+        ..NewLicense::default()
+    }
+}
+
+#[tokio::test]
+async fn every_page_requires_a_login_but_the_login_page_and_static_assets() {
+    let console = Console::new();
+    let protected = [
+        "/",
+        "/licenses",
+        "/licenses/new",
+        "/licenses/1",
+        "/licenses/1/edit",
+        "/issue",
+        "/payloads/AAAA",
+        "/payloads/AAAA/download",
+        "/keys",
+        "/keys/trusted-keys.json",
+        "/audit",
+    ];
+    for (i, path) in protected.iter().enumerate() {
+        let answer = console.get(path).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::SEE_OTHER,
+            "{}. GET {path}",
+            i + 1
+        );
+        assert_eq!(answer.location(), "/login", "{}. GET {path}", i + 1);
+    }
+    for path in [
+        "/licenses",
+        "/licenses/1/edit",
+        "/licenses/1/status",
+        "/licenses/1/devices",
+        "/issue",
+        "/issue/check",
+        "/logout",
+    ] {
+        let answer = console.post(path, &[("csrf", "x")]).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "POST {path}");
+        assert_eq!(answer.location(), "/login", "POST {path}");
+    }
+    // A made-up session id is no session.
+    let mut forged = Console::new();
+    forged.session = Some(format!(
+        "ren3_session={}",
+        sessions::random_token().unwrap()
+    ));
+    assert_eq!(forged.get("/").await.location(), "/login");
+
+    for path in ["/login", "/static/style.css", "/static/copy.js"] {
+        assert_eq!(console.get(path).await.status, StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_post_refuses_a_missing_or_wrong_csrf_token_and_changes_nothing() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, id) = console.license(acme(2));
+    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+        .unwrap()
+        .device
+        .client_device_id;
+    let text = request(&key, &device, &DeviceKey::from_seed(&[1; 32]));
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/licenses".into(),
+            vec![("customer", "Globex"), ("max_devices", "1")],
+        ),
+        (format!("/licenses/{id}/edit"), vec![("features", "export")]),
+        (
+            format!("/licenses/{id}/status"),
+            vec![("status", "suspended")],
+        ),
+        (format!("/licenses/{id}/devices"), vec![("label", "plant")]),
+        ("/issue".into(), vec![("request", &text)]),
+        ("/logout".into(), vec![]),
+    ];
+    let before = console.t.snapshot();
+    for (i, (path, fields)) in posts.iter().enumerate() {
+        for token in [None, Some("wrong"), Some("")] {
+            let mut fields = fields.clone();
+            if let Some(token) = token {
+                fields.push(("csrf", token));
+            }
+            let answer = console.post(path, &fields).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{}. POST {path} with token {token:?}",
+                i + 1
+            );
+        }
+    }
+    let answer = console
+        .post_multipart("/issue/check", &[("csrf", "wrong"), ("request", &text)])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "multipart check");
+    assert_eq!(console.t.snapshot(), before);
+    // Still logged in: the refused logout did not end the session.
+    assert_eq!(console.get("/").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn cross_site_and_same_site_posts_are_refused_even_with_a_valid_token() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let before = console.t.snapshot();
+    for site in ["cross-site", "same-site"] {
+        let answer = console
+            .post_from(
+                "/licenses",
+                &[
+                    ("csrf", &console.csrf.clone()),
+                    ("customer", "Evil Corp"),
+                    ("max_devices", "1"),
+                ],
+                site,
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{site}");
+    }
+    assert_eq!(console.t.snapshot(), before);
+    // The same form from the console itself goes through.
+    let csrf = console.csrf.clone();
+    let answer = console
+        .post(
+            "/licenses",
+            &[
+                ("csrf", &csrf),
+                ("customer", "Evil Corp"),
+                ("max_devices", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn script_in_a_customer_name_comes_back_escaped() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let csrf = console.csrf.clone();
+    let evil = "<script>alert('x')</script> & Co";
+    let created = console
+        .post(
+            "/licenses",
+            &[("csrf", &csrf), ("customer", evil), ("max_devices", "1")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = licenses::list(&console.t.store, None).unwrap()[0]
+        .license
+        .id;
+    for path in [
+        "/licenses".to_owned(),
+        format!("/licenses/{id}"),
+        "/licenses?q=%3Cscript%3E".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body.contains("&#60;script&#62;alert")
+                || page.body.contains("&lt;script&gt;alert"),
+            "{path}"
+        );
+    }
+    assert!(!created.body.contains("<script>alert"));
+}
+
+#[tokio::test]
+async fn license_list_pages_through_all_licenses_and_searches() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        keys.push(console.license(NewLicense {
+            customer: format!("Customer {i:02}"),
+            ..acme(1)
+        }));
+    }
+    let first = console.get("/licenses").await;
+    assert_eq!(
+        first.body.matches("<tr><td><a href=\"/licenses/").count(),
+        25
+    );
+    assert!(first.body.contains("Customer 29") && !first.body.contains("Customer 04"));
+    let next = first
+        .body
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = console.get(&next).await;
+    assert_eq!(
+        second.body.matches("<tr><td><a href=\"/licenses/").count(),
+        5
+    );
+    assert!(second.body.contains("Customer 00") && !second.body.contains("rel=\"next\""));
+
+    let cases = [
+        ("1. customer part, any case", "customer 1".to_owned(), 10),
+        ("2. key prefix", keys[7].0.hint()[..12].to_owned(), 1),
+        ("3. key fingerprint", keys[3].0.fingerprint().to_string(), 1),
+        ("4. nothing", "Globex".to_owned(), 0),
+    ];
+    for (name, q, at_least) in cases {
+        let page = console
+            .get(&format!(
+                "/licenses?{}",
+                super::view::query_string(&[("q", &q)])
+            ))
+            .await;
+        let rows = page.body.matches("<tr><td><a href=\"/licenses/").count();
+        assert!(
+            rows >= at_least && (at_least > 0 || rows == 0),
+            "{name}: {rows}"
+        );
+        if at_least == 0 {
+            assert!(page.body.contains("No license matches"), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_issue_page_checks_then_issues_and_serves_the_payload() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, id) = console.license(acme(1));
+    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+        .unwrap()
+        .device
+        .client_device_id;
+    let token = request(&key, &device, &DeviceKey::from_seed(&[1; 32]));
+    // Wrapped as a mail client would: accepted.
+    let wrapped = token
+        .as_bytes()
+        .chunks(70)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let csrf = console.csrf.clone();
+    let before = console.t.snapshot();
+    let checked = console
+        .post_multipart("/issue/check", &[("csrf", &csrf), ("request", &wrapped)])
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
+    assert_eq!(checked.body.matches("class=\"verdict pass\"").count(), 7);
+    assert!(checked.body.contains(device.as_str()));
+    assert!(!checked.body.contains("disabled"));
+    assert_eq!(console.t.snapshot(), before, "checking writes nothing");
+
+    // Uploading the request as a file gives the same report.
+    let uploaded = console
+        .post_multipart("/issue/check", &[("csrf", &csrf), ("file", &token)])
+        .await;
+    assert_eq!(uploaded.body.matches("class=\"verdict pass\"").count(), 7);
+
+    let issued = console
+        .post("/issue", &[("csrf", &csrf), ("request", &wrapped)])
+        .await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER, "{}", issued.body);
+    let payload_page = console.get(issued.location()).await;
+    let details = licenses::show(&console.t.store, id).unwrap();
+    let payload = &details.issuances[0].payload;
+    assert!(payload_page.body.contains(payload.as_str()));
+    let download = console
+        .get(&format!("{}/download", issued.location()))
+        .await;
+    assert_eq!(download.body.trim(), payload);
+    assert!(
+        download.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    // The license page shows the issuance and the seat in use.
+    let page = console.get(&format!("/licenses/{id}")).await;
+    assert!(page.body.contains("1 used, 0 free, of 1"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_suspended_or_expired_license_cannot_be_issued() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (suspended, suspended_id) = console.license(acme(1));
+    licenses::set_status(
+        &mut console.t.store,
+        &actor(),
+        suspended_id,
+        LicenseStatus::Suspended,
+        NOW,
+    )
+    .unwrap();
+    let (expiring, expiring_id) = console.license(NewLicense {
+        expires_at: Some(NOW + 100),
+        ..acme(1)
+    });
+    // The console's clock moves past the expiry.
+    console.clock.store(NOW + 100, Ordering::SeqCst);
+    let cases = [
+        ("1. suspended", suspended, suspended_id, "license_suspended"),
+        ("2. expired", expiring, expiring_id, "license_expired"),
+    ];
+    let csrf = console.csrf.clone();
+    for (name, key, id, code) in cases {
+        let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+            .unwrap()
+            .device
+            .client_device_id;
+        let text = request(&key, &device, &DeviceKey::from_seed(&[2; 32]));
+        let before = console.t.snapshot();
+        let checked = console
+            .post_multipart("/issue/check", &[("csrf", &csrf), ("request", &text)])
+            .await;
+        assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(checked.body.contains("class=\"verdict fail\""), "{name}");
+        assert!(checked.body.contains(&format!("({code})")), "{name}");
+        assert!(checked.body.contains("id=\"confirm\" disabled"), "{name}");
+        let confirmed = console
+            .post("/issue", &[("csrf", &csrf), ("request", &text)])
+            .await;
+        assert_eq!(confirmed.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(confirmed.body.contains(&format!("({code})")), "{name}");
+        assert_eq!(console.t.snapshot(), before, "{name}: nothing issued");
+    }
+}
+
+#[tokio::test]
+async fn damaged_input_gets_the_same_errors_as_the_cli() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, id) = console.license(acme(1));
+    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+        .unwrap()
+        .device
+        .client_device_id;
+    let token = request(&key, &device, &DeviceKey::from_seed(&[1; 32]));
+    let payload = issuance::issue(&mut console.t.store, &console.t.keys, &actor(), &token, NOW)
+        .unwrap()
+        .payload
+        .token();
+    let cases = [
+        (
+            "1. truncated",
+            token[..token.len() - 7].to_owned(),
+            "token_damaged",
+        ),
+        (
+            "2. a payload where a request belongs",
+            payload,
+            "token_wrong_kind",
+        ),
+        ("3. not a token", "hello".to_owned(), "token_unrecognised"),
+        ("4. empty", String::new(), "token_empty"),
+    ];
+    let csrf = console.csrf.clone();
+    for (name, input, code) in cases {
+        let cli_error =
+            match issuance::issue(&mut console.t.store, &console.t.keys, &actor(), &input, NOW) {
+                Err(e) => e,
+                Ok(_) => panic!("{name}: issued"),
+            };
+        assert_eq!(cli_error.code(), code, "{name}");
+        let page = console
+            .post_multipart("/issue/check", &[("csrf", &csrf), ("request", &input)])
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let escaped = cli_error
+            .to_string()
+            .replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;");
+        assert!(
+            page.body.contains(&escaped) || page.body.contains(&cli_error.to_string()),
+            "{name}: {cli_error}\n{}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_form_keeps_what_was_typed_and_names_the_wrong_field() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let csrf = console.csrf.clone();
+    let cases = [
+        ("1. bad feature", ("features", "Ingest"), "features-error"),
+        ("2. bad limit", ("limits", "max-sources"), "limits-error"),
+        ("3. bad expiry", ("expires", "31.12.2027"), "expires-error"),
+        ("4. zero devices", ("max_devices", "0"), "max-devices-error"),
+        (
+            "5. not a number",
+            ("max_devices", "two"),
+            "max-devices-error",
+        ),
+        ("6. empty customer", ("customer", ""), "customer-error"),
+    ];
+    let before = console.t.snapshot();
+    for (name, (field, value), error_id) in cases {
+        let mut fields = vec![
+            ("csrf", csrf.as_str()),
+            ("customer", "Typed Customer"),
+            ("features", "ingest"),
+            ("limits", "max-sources=10"),
+            ("expires", "2099-12-31"),
+            ("max_devices", "2"),
+        ];
+        fields.retain(|(f, _)| *f != field);
+        fields.push((field, value));
+        let page = console.post("/licenses", &fields).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(page.body.contains(&format!("id=\"{error_id}\"")), "{name}");
+        assert_eq!(
+            page.body.matches("class=\"field-error\"").count(),
+            1,
+            "{name}"
+        );
+        if field != "customer" {
+            assert!(page.body.contains("value=\"Typed Customer\""), "{name}");
+        }
+    }
+    assert_eq!(console.t.snapshot(), before);
+}
+
+#[tokio::test]
+async fn the_detail_page_edits_suspends_revokes_and_adds_devices() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (_, id) = console.license(acme(2));
+    let csrf = console.csrf.clone();
+
+    let edited = console
+        .post(
+            &format!("/licenses/{id}/edit"),
+            &[
+                ("csrf", &csrf),
+                ("features", "export, ingest"),
+                ("limits", "max-sources=20"),
+                ("expires", "2099-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let license = licenses::show(&console.t.store, id).unwrap().license;
+    assert_eq!(license.features, ["export", "ingest"]);
+    assert_eq!(license.limits.get("max-sources"), Some(&20));
+
+    let added = console
+        .post(
+            &format!("/licenses/{id}/devices"),
+            &[("csrf", &csrf), ("label", "plant 1")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK);
+    let device = &licenses::show(&console.t.store, id).unwrap().devices[0];
+    assert!(
+        added
+            .body
+            .contains(&format!("value=\"{}\" data-copy", device.client_device_id))
+    );
+
+    let bad_label = console
+        .post(
+            &format!("/licenses/{id}/devices"),
+            &[("csrf", &csrf), ("label", "  ")],
+        )
+        .await;
+    assert_eq!(bad_label.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_label.body.contains("id=\"label-error\""));
+
+    let path = format!("/licenses/{id}/status");
+    let status = async |s: &str| console.post(&path, &[("csrf", &csrf), ("status", s)]).await;
+    assert_eq!(status("suspended").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        licenses::show(&console.t.store, id).unwrap().license.status,
+        LicenseStatus::Suspended
+    );
+    // Revoking needs the confirmation box.
+    assert_eq!(
+        status("revoked").await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let revoked = console
+        .post(
+            &format!("/licenses/{id}/status"),
+            &[("csrf", &csrf), ("status", "revoked"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let refused = status("active").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("revoked, which is final"));
+    assert_eq!(
+        licenses::show(&console.t.store, id).unwrap().license.status,
+        LicenseStatus::Revoked
+    );
+    assert_eq!(
+        console.get("/licenses/999999").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn audit_rows_are_written_for_logins_changes_and_issuances_without_secrets() {
+    let mut console = Console::new();
+    assert_eq!(
+        console.try_login("alice", "not the password").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    console.log_in().await;
+    let csrf = console.csrf.clone();
+    let created = console
+        .post(
+            "/licenses",
+            &[
+                ("csrf", &csrf),
+                ("customer", "Audited Ltd"),
+                ("max_devices", "1"),
+            ],
+        )
+        .await;
+    let key_text = created
+        .body
+        .split("id=\"license-key\" class=\"token\" readonly value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let key = LicenseKey::parse(&key_text).unwrap();
+    let id = licenses::show(&console.t.store, &key).unwrap().license.id;
+    console
+        .post(&format!("/licenses/{id}/devices"), &[("csrf", &csrf)])
+        .await;
+    let device = licenses::show(&console.t.store, id).unwrap().devices[0]
+        .client_device_id
+        .clone();
+    let text = request(&key, &device, &DeviceKey::from_seed(&[1; 32]));
+    console
+        .post("/issue", &[("csrf", &csrf), ("request", &text)])
+        .await;
+    console
+        .post(
+            &format!("/licenses/{id}/status"),
+            &[("csrf", &csrf), ("status", "suspended")],
+        )
+        .await;
+    console
+        .post("/issue", &[("csrf", &csrf), ("request", &text)])
+        .await;
+    console.post("/logout", &[("csrf", &csrf)]).await;
+
+    let alice = "console:alice".to_owned();
+    let row = |action: &str, result: &str| (alice.clone(), action.to_owned(), result.to_owned());
+    let rows = console.audit_actions();
+    let expected = [
+        row("login", "refused"),
+        row("login", "ok"),
+        row("license.create", "ok"),
+        row("device.add", "ok"),
+        row("issue", "ok"),
+        row("license.status", "ok"),
+        row("issue", "refused"),
+        row("logout", "ok"),
+    ];
+    assert_eq!(&rows[rows.len() - expected.len()..], &expected);
+
+    let everything = console.t.snapshot().join("\n")
+        + &format!(
+            "{:?}",
+            audit::page(&console.t.store, &Filter::default(), 1000).unwrap()
+        );
+    assert!(
+        !everything.contains(key.reveal()),
+        "a license key reached the store"
+    );
+    assert!(!everything.contains(PASSWORD));
+    assert!(
+        !everything.contains(&text),
+        "a request token reached the audit log"
+    );
+
+    // The audit page filters.
+    console.log_in().await;
+    let page = console.get("/audit?action=issue&result=refused").await;
+    assert_eq!(
+        page.body.matches("<td class=\"nowrap\">").count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("license_suspended"));
+}
+
+#[tokio::test]
+async fn login_answers_429_after_repeated_failures() {
+    let mut console = Console::new();
+    for i in 0..sessions::MAX_FAILURES {
+        let answer = console.try_login("alice", "wrong password!").await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{i}");
+        assert!(answer.body.contains("value=\"alice\""), "the name is kept");
+    }
+    // Even the right password is refused while throttled.
+    let answer = console.try_login("alice", PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(console.session.is_none());
+    console
+        .clock
+        .fetch_add(sessions::THROTTLE_WINDOW_SECS, Ordering::SeqCst);
+    assert_eq!(
+        console.try_login("alice", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let throttled = audit::page(
+        &console.t.store,
+        &Filter {
+            result: Some("throttled".into()),
+            ..Filter::default()
+        },
+        10,
+    )
+    .unwrap();
+    assert_eq!(throttled.entries.len(), 1);
+}
+
+#[tokio::test]
+async fn sessions_are_fresh_at_login_strict_httponly_and_end_at_logout_and_idle() {
+    let mut console = Console::new();
+    let answer = console.try_login("alice", PASSWORD).await;
+    let cookie = answer
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("ren3_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let first = console.session.clone().unwrap();
+    assert!(
+        first.len() - "ren3_session=".len() >= 22,
+        "at least 128 bits"
+    );
+    console.try_login("alice", PASSWORD).await;
+    assert_ne!(
+        console.session.clone().unwrap(),
+        first,
+        "a new id at every login"
+    );
+
+    // Logout invalidates the id server-side: replaying it fails.
+    console.log_in().await;
+    let session = console.session.clone();
+    let csrf = console.csrf.clone();
+    assert_eq!(
+        console.post("/logout", &[("csrf", &csrf)]).await.location(),
+        "/login"
+    );
+    console.session = session;
+    assert_eq!(console.get("/").await.location(), "/login");
+
+    // An idle session ends.
+    console.log_in().await;
+    console
+        .clock
+        .fetch_add(sessions::IDLE_TIMEOUT_SECS, Ordering::SeqCst);
+    assert_eq!(console.get("/").await.location(), "/login");
+
+    // Behind TLS the cookie is Secure, with the __Host- prefix.
+    let mut tls = Console::with_config(Config { behind_tls: true });
+    let answer = tls.try_login("alice", PASSWORD).await;
+    let cookie = answer
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-ren3_session="))
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let mut console = Console::new();
+    let anonymous = console.get("/login").await;
+    console.log_in().await;
+    for answer in [
+        anonymous,
+        console.get("/").await,
+        console.get("/nowhere").await,
+    ] {
+        let csp = answer.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(answer.headers[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(answer.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(!answer.body.contains("<script>"), "no inline script");
+    }
+}
+
+#[tokio::test]
+async fn dashboard_keys_and_trust_file_show_what_the_store_holds() {
+    let mut console = Console::new();
+    console.log_in().await;
+    console.license(NewLicense {
+        customer: "Soon Expiring".into(),
+        expires_at: Some(NOW + 10 * 86_400),
+        ..acme(1)
+    });
+    console.license(NewLicense {
+        customer: "Far Future".into(),
+        expires_at: Some(NOW + 100 * 86_400),
+        ..acme(1)
+    });
+    let dashboard = console.get("/").await;
+    assert!(dashboard.body.contains("<strong>2</strong> licenses"));
+    assert!(dashboard.body.contains("Soon Expiring") && !dashboard.body.contains("Far Future"));
+
+    let keys = console.get("/keys").await;
+    let listed = crate::signing_keys::list(&console.t.store).unwrap();
+    assert!(keys.body.contains(&listed[0].key.key_id.to_string()));
+    let file = console.get("/keys/trusted-keys.json").await;
+    assert_eq!(
+        file.body,
+        crate::signing_keys::trusted_keys(&console.t.store)
+            .unwrap()
+            .to_file()
+    );
+}

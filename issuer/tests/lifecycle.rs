@@ -1,0 +1,109 @@
+//! The lifecycle commands' contract at the command line: usage errors,
+//! and refusals that leave nothing behind. The exchanges with a real
+//! client are in `tests/e2e/lifecycle_issuer.rs`.
+
+// clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
+// helpers they share here.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ren3-issuer"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REN3_ISSUER_DB")
+        .env_remove("REN3_ISSUER_KEYS")
+        .env_remove("REN3_ISSUER_PASSPHRASE")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["init", "--encrypt"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("REN3_ISSUER_PASSPHRASE"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let out = run(
+        dir.path(),
+        &["init", "--encrypt"],
+        &[("REN3_ISSUER_PASSPHRASE", "")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("passphrase is empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn lifecycle_options_refuse_bad_values_as_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 3] = [
+        (
+            "1. unknown clock policy",
+            &[
+                "license",
+                "create",
+                "--customer",
+                "A",
+                "--clock-policy",
+                "strict",
+            ],
+        ),
+        (
+            "2. negative grace",
+            &["license", "create", "--customer", "A", "--grace-days", "-1"],
+        ),
+        (
+            "3. forced release without --force",
+            &[
+                "device",
+                "release",
+                "--device",
+                "REN3D1-00000-00000-00000-00000",
+                "--reason",
+                "x",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let out = run(dir.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "{name}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn grace_without_an_expiry_is_refused_before_any_store_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["license", "create", "--customer", "A", "--grace-days", "3"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("never expires has no grace"),
+        "{}",
+        stderr(&out)
+    );
+}
