@@ -15,9 +15,30 @@ pub const CLIENT_DEVICE_ID: &str = "client_device_id";
 pub const LICENSE_DB_PATH: &str = "license_db_path";
 pub const LISTEN_ADDR: &str = "listen_addr";
 pub const LICENSE_TRUSTED_KEYS: &str = "license_trusted_keys";
+pub const LICENSE_CLOCK_TOLERANCE: &str = "license_clock_tolerance";
+pub const LICENSE_WARNING_DAYS: &str = "license_warning_days";
 
 pub const DEFAULT_LICENSE_DB_PATH: &str = "./ren3-license.db";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
+/// 24 hours: time-zone and daylight-saving mistakes do not make the clock
+/// suspect.
+pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: i64 = 24 * 60 * 60;
+/// The longest clock tolerance accepted: a year.
+pub const MAX_CLOCK_TOLERANCE_SECONDS: i64 = 366 * 24 * 60 * 60;
+pub const DEFAULT_WARNING_DAYS: i64 = 30;
+/// The longest warning window accepted, in days.
+pub const MAX_WARNING_DAYS: i64 = 3_650;
+
+/// The trusted-keys file embedded at build time (`build.rs`, environment
+/// variable `REN3_PINNED_TRUSTED_KEYS`), already validated there.
+#[cfg(ren3_pinned_trusted_keys)]
+pub const PINNED_TRUSTED_KEYS: Option<&str> = Some(include_str!(concat!(
+    env!("OUT_DIR"),
+    "/pinned-trusted-keys.json"
+)));
+/// The trusted-keys file embedded at build time: none in this build.
+#[cfg(not(ren3_pinned_trusted_keys))]
+pub const PINNED_TRUSTED_KEYS: Option<&str> = None;
 
 /// The `.env` file read from the working directory, if present.
 const DOTENV_FILE: &str = ".env";
@@ -30,6 +51,29 @@ pub struct Config {
     pub offline: Option<OfflineConfig>,
     pub license_db_path: PathBuf,
     pub listen_addr: SocketAddr,
+    /// How far the clock may go back before it is suspect, in seconds.
+    pub clock_tolerance_seconds: i64,
+    /// How many days before expiry status and the log warn.
+    pub warning_days: i64,
+}
+
+/// Where the trusted issuer keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustSource {
+    /// Embedded at build time; `license_trusted_keys` is ignored, and
+    /// `ignored_path` is what it was set to, if anything.
+    Pinned { ignored_path: Option<PathBuf> },
+    /// Read at start-up from the file `license_trusted_keys` names.
+    File(PathBuf),
+}
+
+impl fmt::Display for TrustSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrustSource::Pinned { .. } => f.write_str("the keys pinned in this build"),
+            TrustSource::File(path) => write!(f, "`{}`", path.display()),
+        }
+    }
 }
 
 /// What offline licensing needs, all checked at start-up.
@@ -37,7 +81,7 @@ pub struct Config {
 pub struct OfflineConfig {
     pub client_device_id: DeviceId,
     pub trusted_keys: TrustedKeys,
-    pub trusted_keys_path: PathBuf,
+    pub trusted_keys_source: TrustSource,
 }
 
 impl fmt::Debug for Config {
@@ -46,6 +90,8 @@ impl fmt::Debug for Config {
             .field("offline", &self.offline)
             .field("license_db_path", &self.license_db_path)
             .field("listen_addr", &self.listen_addr)
+            .field("clock_tolerance_seconds", &self.clock_tolerance_seconds)
+            .field("warning_days", &self.warning_days)
             .finish()
     }
 }
@@ -55,7 +101,7 @@ impl fmt::Debug for OfflineConfig {
         f.debug_struct("OfflineConfig")
             .field("client_device_id", &self.client_device_id)
             .field("trusted_keys", &self.trusted_keys.keys().len())
-            .field("trusted_keys_path", &self.trusted_keys_path)
+            .field("trusted_keys_source", &self.trusted_keys_source)
             .finish()
     }
 }
@@ -104,8 +150,17 @@ impl Config {
 
     /// Builds the configuration from `lookup`, which returns a variable's
     /// value. An empty value counts as unset. Reads the trusted-keys file
-    /// when offline licensing is enabled.
+    /// when offline licensing is enabled, unless this build pins its keys.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_with_pinned(lookup, PINNED_TRUSTED_KEYS)
+    }
+
+    /// As [`Config::from_lookup`], with `pinned` standing for the keys a
+    /// build embeds: when it is `Some`, it wins over `license_trusted_keys`.
+    pub fn from_lookup_with_pinned(
+        lookup: impl Fn(&str) -> Option<String>,
+        pinned: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -140,8 +195,43 @@ impl Config {
             )
         })?;
 
+        let clock_tolerance_seconds = match get(LICENSE_CLOCK_TOLERANCE) {
+            None => DEFAULT_CLOCK_TOLERANCE_SECONDS,
+            Some(value) => parse_duration(&value)
+                .filter(|s| *s <= MAX_CLOCK_TOLERANCE_SECONDS)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        LICENSE_CLOCK_TOLERANCE,
+                        format!(
+                            "expected a duration of at most 366d: a number with an optional \
+                             unit s, m, h or d (seconds without one), such as 24h or 90m, \
+                             found `{}`",
+                            shown(&value)
+                        ),
+                    )
+                })?,
+        };
+
+        let warning_days = match get(LICENSE_WARNING_DAYS) {
+            None => DEFAULT_WARNING_DAYS,
+            Some(value) => value
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (0..=MAX_WARNING_DAYS).contains(d))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        LICENSE_WARNING_DAYS,
+                        format!(
+                            "expected a whole number of days from 0 to {MAX_WARNING_DAYS}, \
+                             found `{}`",
+                            shown(&value)
+                        ),
+                    )
+                })?,
+        };
+
         let offline = if enabled {
-            Some(offline_config(&get)?)
+            Some(offline_config(&get, pinned)?)
         } else {
             None
         };
@@ -150,11 +240,16 @@ impl Config {
             offline,
             license_db_path,
             listen_addr,
+            clock_tolerance_seconds,
+            warning_days,
         })
     }
 }
 
-fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig, ConfigError> {
+fn offline_config(
+    get: &impl Fn(&str) -> Option<String>,
+    pinned: Option<&str>,
+) -> Result<OfflineConfig, ConfigError> {
     let client_device_id = get(CLIENT_DEVICE_ID).ok_or_else(|| {
         ConfigError::invalid(
             CLIENT_DEVICE_ID,
@@ -171,43 +266,84 @@ fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig
         )
     })?;
 
-    let trusted_keys_path = get(LICENSE_TRUSTED_KEYS)
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                LICENSE_TRUSTED_KEYS,
-                format!(
-                    "required when {ENABLE_OFFLINE_LICENSE} is true; set it to the path of \
+    let (trusted_keys, trusted_keys_source) = match pinned {
+        Some(text) => {
+            // build.rs parsed this very text, so it fails only if the build
+            // was tampered with; say so rather than panic.
+            let keys = TrustedKeys::parse(text).map_err(|e| {
+                ConfigError::invalid(
+                    LICENSE_TRUSTED_KEYS,
+                    format!("the trusted keys pinned in this build are invalid ({e}); rebuild it"),
+                )
+            })?;
+            let ignored_path = get(LICENSE_TRUSTED_KEYS).map(PathBuf::from);
+            (keys, TrustSource::Pinned { ignored_path })
+        }
+        None => {
+            let path = trusted_keys_file(get)?;
+            (read_trusted_keys(&path)?, TrustSource::File(path))
+        }
+    };
+
+    Ok(OfflineConfig {
+        client_device_id,
+        trusted_keys,
+        trusted_keys_source,
+    })
+}
+
+fn trusted_keys_file(get: &impl Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
+    get(LICENSE_TRUSTED_KEYS).map(PathBuf::from).ok_or_else(|| {
+        ConfigError::invalid(
+            LICENSE_TRUSTED_KEYS,
+            format!(
+                "required when {ENABLE_OFFLINE_LICENSE} is true; set it to the path of \
                  the trusted-keys file the ReN3 team sent you"
-                ),
-            )
-        })?;
-    let text = std::fs::read_to_string(&trusted_keys_path).map_err(|e| {
+            ),
+        )
+    })
+}
+
+fn read_trusted_keys(path: &Path) -> Result<TrustedKeys, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::invalid(
             LICENSE_TRUSTED_KEYS,
             format!(
                 "cannot read `{}`: {e}; set it to the path of the trusted-keys file \
                  the ReN3 team sent you",
-                trusted_keys_path.display()
+                path.display()
             ),
         )
     })?;
-    let trusted_keys = TrustedKeys::parse(&text).map_err(|e| {
+    TrustedKeys::parse(&text).map_err(|e| {
         ConfigError::invalid(
             LICENSE_TRUSTED_KEYS,
             format!(
                 "`{}`: {e}; ask the ReN3 team for their trusted-keys file and \
                  use it unchanged",
-                trusted_keys_path.display()
+                path.display()
             ),
         )
-    })?;
-
-    Ok(OfflineConfig {
-        client_device_id,
-        trusted_keys,
-        trusted_keys_path,
     })
+}
+
+/// `90`, `90s`, `30m`, `24h` or `1d`, in seconds.
+fn parse_duration(value: &str) -> Option<i64> {
+    let (digits, unit) = match value.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&value[..i], c.to_ascii_lowercase()),
+        _ => (value, 's'),
+    };
+    let multiplier = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 60 * 60,
+        'd' => 24 * 60 * 60,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<i64>().ok()?.checked_mul(multiplier)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -254,18 +390,16 @@ mod tests {
 
     fn trust_file(dir: &Path) -> PathBuf {
         let key = ren3_shared::IssuerKey::from_seed(&[1u8; 32]);
-        let trust = TrustedKeys::new(vec![key.trusted_key(1_800_000_000)]).unwrap();
+        let trust = TrustedKeys::new(vec![key.trusted_key(1_800_000_000, None)]).unwrap();
         let path = dir.join("trusted-keys.json");
         std::fs::write(&path, trust.to_file()).unwrap();
         path
     }
 
+    /// The configuration of a build without pinned keys, whatever this
+    /// build is.
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|name| vars.get(name).cloned())
+        config_pinned(vars, None)
     }
 
     #[test]
@@ -416,5 +550,133 @@ mod tests {
         std::fs::write(&path, "this line is not an assignment\n").unwrap();
         let err = read_dotenv(&path).unwrap_err();
         assert!(err.to_string().starts_with(".env: "), "{err}");
+    }
+
+    #[test]
+    fn clock_tolerance_and_warning_days_have_defaults_and_a_simple_syntax() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.clock_tolerance_seconds, 86_400);
+        assert_eq!(defaults.warning_days, 30);
+
+        let cases = [
+            ("0", 0),
+            ("90", 90),
+            ("90s", 90),
+            ("30m", 1_800),
+            ("24h", 86_400),
+            ("24H", 86_400),
+            ("2d", 172_800),
+            ("366d", 366 * 86_400),
+        ];
+        for (n, (value, seconds)) in cases.into_iter().enumerate() {
+            let config = config(&[(LICENSE_CLOCK_TOLERANCE, value)]).expect(value);
+            assert_eq!(config.clock_tolerance_seconds, seconds, "{n}. {value}");
+        }
+        for (n, value) in [
+            "h",
+            "-1h",
+            "1.5h",
+            "24 h",
+            "1w",
+            "367d",
+            "99999999999999999999",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = config(&[(LICENSE_CLOCK_TOLERANCE, value)]).expect_err(value);
+            assert_eq!(
+                err.variable(),
+                Some(LICENSE_CLOCK_TOLERANCE),
+                "{n}. {value}"
+            );
+        }
+
+        assert_eq!(
+            config(&[(LICENSE_WARNING_DAYS, "0")]).unwrap().warning_days,
+            0
+        );
+        assert_eq!(
+            config(&[(LICENSE_WARNING_DAYS, "90")])
+                .unwrap()
+                .warning_days,
+            90
+        );
+        for (n, value) in ["-1", "3651", "30d", "soon"].into_iter().enumerate() {
+            let err = config(&[(LICENSE_WARNING_DAYS, value)]).expect_err(value);
+            assert_eq!(err.variable(), Some(LICENSE_WARNING_DAYS), "{n}. {value}");
+        }
+    }
+
+    fn config_pinned(vars: &[(&str, &str)], pinned: Option<&str>) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup_with_pinned(|name| vars.get(name).cloned(), pinned)
+    }
+
+    #[test]
+    fn pinned_keys_win_over_the_runtime_trust_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = trust_file(dir.path());
+        let pinned_key = ren3_shared::IssuerKey::from_seed(&[2u8; 32]);
+        let pinned = TrustedKeys::new(vec![pinned_key.trusted_key(1_800_000_000, None)])
+            .unwrap()
+            .to_file();
+        let on = (ENABLE_OFFLINE_LICENSE, "true");
+        let id = (CLIENT_DEVICE_ID, DEVICE_ID);
+
+        // 1. Pinned, with a valid file configured: the file is ignored.
+        let offline = config_pinned(
+            &[on, id, (LICENSE_TRUSTED_KEYS, file.to_str().unwrap())],
+            Some(&pinned),
+        )
+        .unwrap()
+        .offline
+        .unwrap();
+        assert_eq!(offline.trusted_keys.keys().len(), 1);
+        assert!(offline.trusted_keys.get(&pinned_key.key_id()).is_some());
+        assert_eq!(
+            offline.trusted_keys_source,
+            TrustSource::Pinned {
+                ignored_path: Some(file.clone())
+            }
+        );
+
+        // 2. Pinned, without the variable: not required.
+        let offline = config_pinned(&[on, id], Some(&pinned))
+            .unwrap()
+            .offline
+            .unwrap();
+        assert_eq!(
+            offline.trusted_keys_source,
+            TrustSource::Pinned { ignored_path: None }
+        );
+
+        // 3. Pinned, with a path that does not exist: never read.
+        let missing = dir.path().join("missing.json");
+        assert!(
+            config_pinned(
+                &[on, id, (LICENSE_TRUSTED_KEYS, missing.to_str().unwrap())],
+                Some(&pinned),
+            )
+            .is_ok()
+        );
+
+        // 4. Not pinned: the file is read, and required.
+        let offline = config_pinned(
+            &[on, id, (LICENSE_TRUSTED_KEYS, file.to_str().unwrap())],
+            None,
+        )
+        .unwrap()
+        .offline
+        .unwrap();
+        assert_eq!(offline.trusted_keys_source, TrustSource::File(file));
+        assert!(offline.trusted_keys.get(&pinned_key.key_id()).is_none());
+        assert_eq!(
+            config_pinned(&[on, id], None).unwrap_err().variable(),
+            Some(LICENSE_TRUSTED_KEYS)
+        );
     }
 }

@@ -1,14 +1,19 @@
 //! The licensing state the ingestor consults on every request.
 //!
-//! A [`LicenseHandle`] reads an immutable snapshot through `ArcSwap`: no
-//! database access and no lock, so a check costs an atomic load and an
-//! import never makes a check wait.
+//! A [`LicenseHandle`] reads an immutable snapshot through `ArcSwap` and
+//! keeps the clock's high-water mark in an atomic: no database access and
+//! no lock, so a check costs a few atomic operations and an import never
+//! makes a check wait. The store keeps a copy of the high-water mark
+//! ([`crate::AppState::persist_clock`]) so that a restart does not forget it.
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use arc_swap::ArcSwapOption;
-use ren3_shared::{KeyId, License};
+use ren3_shared::payload::Window;
+use ren3_shared::{ClockPolicy, KeyId, License, timestamp};
+use serde::Serialize;
 
 /// Where the current time comes from, in Unix seconds. Tests inject a
 /// fixed or stepped clock instead of sleeping.
@@ -19,10 +24,13 @@ pub fn system_clock() -> Clock {
     Arc::new(ren3_shared::timestamp::now)
 }
 
-/// Seconds a license may be used before its `notBefore`: the vendor's and
-/// the customer's clocks never agree exactly, and a license imported right
-/// after it was issued must work at once.
+/// Seconds a license may be used before its `notBefore`, and the clock may
+/// read before its `issuedAt`: the vendor's and the customer's clocks never
+/// agree exactly, and a license imported right after it was issued must
+/// work at once.
 pub const CLOCK_SKEW_TOLERANCE: i64 = 300;
+
+pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// A license that verified against the trusted keys and is bound to this
 /// installation.
@@ -33,116 +41,408 @@ pub struct InstalledLicense {
     pub license: License,
 }
 
-/// What the installed license allows at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the handle judges time: set at start-up from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockRules {
+    /// How far the clock may go back behind the high-water mark before it
+    /// is suspect (`license_clock_tolerance`).
+    pub tolerance_seconds: i64,
+    /// How long before `expiresAt` status and the log start warning
+    /// (`license_warning_days`, in seconds).
+    pub warning_seconds: i64,
+}
+
+impl Default for ClockRules {
+    fn default() -> Self {
+        Self {
+            tolerance_seconds: crate::config::DEFAULT_CLOCK_TOLERANCE_SECONDS,
+            warning_seconds: crate::config::DEFAULT_WARNING_DAYS * SECONDS_PER_DAY,
+        }
+    }
+}
+
+/// What the installed license allows at one moment, as a stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LicenseState {
     /// No license is installed, or offline licensing is disabled.
     Unlicensed,
-    Active(Arc<InstalledLicense>),
-    Expired(Arc<InstalledLicense>),
-    NotYetValid(Arc<InstalledLicense>),
-}
-
-/// Where a moment lies relative to a license's validity window, with
-/// [`CLOCK_SKEW_TOLERANCE`] before `notBefore`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    NotYetValid,
-    InEffect,
+    Active,
+    /// Past `expiresAt` but within the payload's grace period: still works.
+    Grace,
     Expired,
-}
-
-impl Window {
-    pub fn of(license: &License, now: i64) -> Self {
-        if now.saturating_add(CLOCK_SKEW_TOLERANCE) < license.not_before {
-            Window::NotYetValid
-        } else if license.expires_at.is_some_and(|e| now >= e) {
-            Window::Expired
-        } else {
-            Window::InEffect
-        }
-    }
+    NotYetValid,
+    /// The clock went back behind what this installation has seen, or lies
+    /// before the license's `issuedAt`. Whether licensed work goes on
+    /// depends on the license's [`ClockPolicy`].
+    ClockSuspect,
 }
 
 impl LicenseState {
-    /// The state of `installed` at `now`.
-    pub fn at(installed: Option<Arc<InstalledLicense>>, now: i64) -> Self {
-        let Some(installed) = installed else {
-            return LicenseState::Unlicensed;
-        };
-        match Window::of(&installed.license, now) {
-            Window::NotYetValid => LicenseState::NotYetValid(installed),
-            Window::InEffect => LicenseState::Active(installed),
-            Window::Expired => LicenseState::Expired(installed),
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseState::Unlicensed => "unlicensed",
+            LicenseState::Active => "active",
+            LicenseState::Grace => "grace",
+            LicenseState::Expired => "expired",
+            LicenseState::NotYetValid => "not_yet_valid",
+            LicenseState::ClockSuspect => "clock_suspect",
         }
     }
+}
 
-    pub fn is_active(&self) -> bool {
-        matches!(self, LicenseState::Active(_))
-    }
+/// Why the clock is suspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockSuspicion {
+    /// The clock reads more than the tolerance before the latest time this
+    /// installation has seen.
+    BehindHighWaterMark { high_water_mark: i64 },
+    /// The clock reads before the license was issued (less the skew
+    /// tolerance).
+    BeforeIssuedAt { issued_at: i64 },
+}
 
-    /// The installed license, whether or not it is in effect.
-    pub fn installed(&self) -> Option<&Arc<InstalledLicense>> {
+impl ClockSuspicion {
+    /// A stable reason code.
+    pub fn code(self) -> &'static str {
         match self {
-            LicenseState::Unlicensed => None,
-            LicenseState::Active(l) | LicenseState::Expired(l) | LicenseState::NotYetValid(l) => {
-                Some(l)
+            ClockSuspicion::BehindHighWaterMark { .. } => "clock_behind_high_water_mark",
+            ClockSuspicion::BeforeIssuedAt { .. } => "clock_before_issued_at",
+        }
+    }
+}
+
+/// Why licensed work is refused, with a stable code: the guard's 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Unlicensed,
+    Expired { expired_at: i64 },
+    NotYetValid { not_before: i64 },
+    ClockSuspect { now: i64, suspicion: ClockSuspicion },
+    FeatureMissing { feature: &'static str },
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Unlicensed => "unlicensed",
+            Refusal::Expired { .. } => "expired",
+            Refusal::NotYetValid { .. } => "not_yet_valid",
+            Refusal::ClockSuspect { .. } => "clock_suspect",
+            Refusal::FeatureMissing { .. } => "feature_missing",
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Unlicensed => f.write_str(
+                "this ingestor has no license in effect; GET /license says why and what to do",
+            ),
+            Refusal::Expired { expired_at } => write!(
+                f,
+                "the license expired at {} and its grace period is over; ask the ReN3 team \
+                 for a renewed license (GET /license says how)",
+                timestamp::format(*expired_at)
+            ),
+            Refusal::NotYetValid { not_before } => write!(
+                f,
+                "the license takes effect at {}; until then licensed work is refused",
+                timestamp::format(*not_before)
+            ),
+            Refusal::ClockSuspect { now, suspicion } => {
+                write!(
+                    f,
+                    "this machine's clock reads {}, ",
+                    timestamp::format(*now)
+                )?;
+                match suspicion {
+                    ClockSuspicion::BehindHighWaterMark { high_water_mark } => write!(
+                        f,
+                        "but this installation has already seen {}",
+                        timestamp::format(*high_water_mark)
+                    )?,
+                    ClockSuspicion::BeforeIssuedAt { issued_at } => write!(
+                        f,
+                        "before the license was issued ({})",
+                        timestamp::format(*issued_at)
+                    )?,
+                }
+                f.write_str(
+                    "; the license refuses licensed work while the clock looks wound back, \
+                     so correct the clock",
+                )
             }
+            Refusal::FeatureMissing { feature } => write!(
+                f,
+                "the license does not include the feature `{feature}`; ask the ReN3 team \
+                 for a license that does"
+            ),
+        }
+    }
+}
+
+/// One reading of the licensing state: the snapshot, the clock and what
+/// follows from them. Cheap to make; it owns an `Arc` of the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseCheck {
+    /// The clock's reading.
+    pub now: i64,
+    /// The latest time this installation has seen, `now` included.
+    pub high_water_mark: i64,
+    pub installed: Option<Arc<InstalledLicense>>,
+    /// Where the license's window is, judged at the high-water mark, so
+    /// that winding the clock back never revives an expired license.
+    pub window: Option<Window>,
+    pub clock_suspicion: Option<ClockSuspicion>,
+    /// Whether the expiry-warning window is open: from
+    /// `license_warning_days` before `expiresAt` until the grace ends.
+    pub warning: bool,
+}
+
+impl LicenseCheck {
+    /// Judges `installed` at `now`, given the high-water mark `seen`
+    /// (which already includes `now`).
+    pub fn evaluate(
+        installed: Option<Arc<InstalledLicense>>,
+        now: i64,
+        seen: i64,
+        rules: ClockRules,
+    ) -> Self {
+        let high_water_mark = seen.max(now);
+        let Some(l) = installed.as_ref().map(|i| &i.license) else {
+            return Self {
+                now,
+                high_water_mark,
+                installed,
+                window: None,
+                clock_suspicion: None,
+                warning: false,
+            };
+        };
+        let clock_suspicion = if now < high_water_mark.saturating_sub(rules.tolerance_seconds) {
+            Some(ClockSuspicion::BehindHighWaterMark { high_water_mark })
+        } else if now < l.issued_at.saturating_sub(CLOCK_SKEW_TOLERANCE) {
+            Some(ClockSuspicion::BeforeIssuedAt {
+                issued_at: l.issued_at,
+            })
+        } else {
+            None
+        };
+        let window = window_with_skew(l, high_water_mark);
+        let warning = matches!(window, Window::Valid | Window::Grace)
+            && l.expires_at.is_some_and(|expires| {
+                high_water_mark >= expires.saturating_sub(rules.warning_seconds)
+            });
+        Self {
+            now,
+            high_water_mark,
+            installed,
+            window: Some(window),
+            clock_suspicion,
+            warning,
         }
     }
 
-    /// The license in effect: `Some` only when active.
+    /// The state: `clock_suspect` whenever the clock is, whatever the
+    /// policy; otherwise where the license's window is.
+    pub fn state(&self) -> LicenseState {
+        match (self.window, self.clock_suspicion) {
+            (None, _) => LicenseState::Unlicensed,
+            (Some(_), Some(_)) => LicenseState::ClockSuspect,
+            (Some(Window::Valid), None) => LicenseState::Active,
+            (Some(Window::Grace), None) => LicenseState::Grace,
+            (Some(Window::Expired), None) => LicenseState::Expired,
+            (Some(Window::NotYetValid), None) => LicenseState::NotYetValid,
+        }
+    }
+
+    /// Why licensed work is refused now, or `None` when it is allowed.
+    pub fn refusal(&self) -> Option<Refusal> {
+        let Some(installed) = self.installed.as_ref() else {
+            return Some(Refusal::Unlicensed);
+        };
+        let license = &installed.license;
+        match self.window? {
+            Window::Valid | Window::Grace => match self.clock_suspicion {
+                Some(suspicion) if license.clock_policy == ClockPolicy::Enforcing => {
+                    Some(Refusal::ClockSuspect {
+                        now: self.now,
+                        suspicion,
+                    })
+                }
+                _ => None,
+            },
+            Window::Expired => Some(Refusal::Expired {
+                expired_at: license.expires_at.unwrap_or(self.high_water_mark),
+            }),
+            Window::NotYetValid => Some(Refusal::NotYetValid {
+                not_before: license.not_before,
+            }),
+        }
+    }
+
+    /// Whether licensed work is allowed now.
+    pub fn is_licensed(&self) -> bool {
+        self.refusal().is_none()
+    }
+
+    /// The license in effect: `Some` only while licensed work is allowed.
     pub fn active(&self) -> Option<&License> {
-        match self {
-            LicenseState::Active(l) => Some(&l.license),
+        if self.is_licensed() {
+            self.installed.as_ref().map(|i| &i.license)
+        } else {
+            None
+        }
+    }
+
+    /// Why licensed work that needs `feature` (if any) is refused, if it is.
+    pub fn refusal_for(&self, feature: Option<&'static str>) -> Option<Refusal> {
+        if let Some(refusal) = self.refusal() {
+            return Some(refusal);
+        }
+        match (feature, self.active()) {
+            (Some(feature), Some(license)) if !license.has_feature(feature) => {
+                Some(Refusal::FeatureMissing { feature })
+            }
             _ => None,
         }
     }
 }
 
+/// The window at `at`, allowing [`CLOCK_SKEW_TOLERANCE`] before `notBefore`.
+pub(crate) fn window_with_skew(license: &License, at: i64) -> Window {
+    if at.saturating_add(CLOCK_SKEW_TOLERANCE) < license.not_before {
+        Window::NotYetValid
+    } else {
+        license.window_at(at.max(license.not_before))
+    }
+}
+
+struct Shared {
+    installed: ArcSwapOption<InstalledLicense>,
+    clock: Clock,
+    rules: ClockRules,
+    /// The latest time any check has seen.
+    high_water_mark: AtomicI64,
+    /// Whether the clock was suspect at the last check, to log changes once.
+    clock_suspect: AtomicBool,
+    /// Whether the expiry warning was logged since start-up.
+    warning_logged: AtomicBool,
+}
+
 /// A cheap, cloneable view of the licensing state, for the ingestor to ask
-/// on every request. Features and limits are granted only while the
-/// license is active.
+/// on every request. Features and limits are granted only while licensed
+/// work is allowed.
 #[derive(Clone)]
 pub struct LicenseHandle {
-    installed: Arc<ArcSwapOption<InstalledLicense>>,
-    clock: Clock,
+    shared: Arc<Shared>,
 }
 
 impl fmt::Debug for LicenseHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LicenseHandle")
-            .field("installed", &self.installed.load_full())
+            .field("installed", &self.shared.installed.load_full())
+            .field("high_water_mark", &self.high_water_mark())
             .finish_non_exhaustive()
     }
 }
 
 impl LicenseHandle {
-    pub(crate) fn new(installed: Option<InstalledLicense>, clock: Clock) -> Self {
+    /// A handle on `installed`, whose clock has already reached
+    /// `high_water_mark` (as recorded in the store).
+    pub(crate) fn new(
+        installed: Option<InstalledLicense>,
+        clock: Clock,
+        rules: ClockRules,
+        high_water_mark: i64,
+    ) -> Self {
         Self {
-            installed: Arc::new(ArcSwapOption::from(installed.map(Arc::new))),
-            clock,
+            shared: Arc::new(Shared {
+                installed: ArcSwapOption::from(installed.map(Arc::new)),
+                clock,
+                rules,
+                high_water_mark: AtomicI64::new(high_water_mark),
+                clock_suspect: AtomicBool::new(false),
+                warning_logged: AtomicBool::new(false),
+            }),
         }
     }
 
     /// Publishes a newly committed license to every clone of this handle.
     pub(crate) fn replace(&self, installed: InstalledLicense) {
-        self.installed.store(Some(Arc::new(installed)));
+        self.shared.installed.store(Some(Arc::new(installed)));
+    }
+
+    /// Stops using the license, after a deactivation committed.
+    pub(crate) fn clear(&self) {
+        self.shared.installed.store(None);
     }
 
     /// The state now, by the handle's clock.
-    pub fn check(&self) -> LicenseState {
-        self.check_at((self.clock)())
+    pub fn check(&self) -> LicenseCheck {
+        self.check_at((self.shared.clock)())
     }
 
-    /// The state at `now` (Unix seconds).
-    pub fn check_at(&self, now: i64) -> LicenseState {
-        LicenseState::at(self.installed.load_full(), now)
+    /// The state at `now` (Unix seconds), which counts as a time seen.
+    pub fn check_at(&self, now: i64) -> LicenseCheck {
+        let seen = self.observe(now);
+        let check = LicenseCheck::evaluate(
+            self.shared.installed.load_full(),
+            now,
+            seen,
+            self.shared.rules,
+        );
+        self.log_transitions(&check);
+        check
     }
 
-    /// Whether a license is in effect now.
+    /// Raises the high-water mark to `now`; returns the mark. A plain load
+    /// first, so that most checks do not write the shared cache line.
+    fn observe(&self, now: i64) -> i64 {
+        let mark = &self.shared.high_water_mark;
+        let seen = mark.load(Ordering::Relaxed);
+        if now > seen {
+            mark.fetch_max(now, Ordering::Relaxed).max(now)
+        } else {
+            seen
+        }
+    }
+
+    fn log_transitions(&self, check: &LicenseCheck) {
+        let suspect = check.clock_suspicion.is_some();
+        if self.shared.clock_suspect.swap(suspect, Ordering::Relaxed) != suspect {
+            if let Some(suspicion) = check.clock_suspicion {
+                tracing::warn!(
+                    code = suspicion.code(),
+                    now = %timestamp::format(check.now),
+                    high_water_mark = %timestamp::format(check.high_water_mark),
+                    "the clock looks wound back; GET /license says what to do"
+                );
+            } else {
+                tracing::info!(
+                    now = %timestamp::format(check.now),
+                    "the clock is plausible again"
+                );
+            }
+        }
+        if check.warning && !self.shared.warning_logged.swap(true, Ordering::Relaxed) {
+            let expires_at = check
+                .installed
+                .as_ref()
+                .and_then(|i| i.license.expires_at)
+                .map(timestamp::format);
+            tracing::warn!(
+                expires_at = expires_at.as_deref().unwrap_or_default(),
+                "the license expires soon; GET /license says what to do"
+            );
+        }
+    }
+
+    /// Whether licensed work is allowed now.
     pub fn is_licensed(&self) -> bool {
-        self.check().is_active()
+        self.check().is_licensed()
     }
 
     /// Whether the license in effect now grants `feature`.
@@ -163,7 +463,8 @@ impl LicenseHandle {
     /// When the installed license expires (Unix seconds), in effect or not;
     /// `None` when none is installed or it never expires.
     pub fn expires_at(&self) -> Option<i64> {
-        self.installed
+        self.shared
+            .installed
             .load()
             .as_ref()
             .and_then(|i| i.license.expires_at)
@@ -171,14 +472,22 @@ impl LicenseHandle {
 
     /// The installed license, in effect or not.
     pub fn installed(&self) -> Option<Arc<InstalledLicense>> {
-        self.installed.load_full()
+        self.shared.installed.load_full()
+    }
+
+    /// The latest time the handle has seen.
+    pub fn high_water_mark(&self) -> i64 {
+        self.shared.high_water_mark.load(Ordering::Relaxed)
+    }
+
+    pub fn clock_rules(&self) -> ClockRules {
+        self.shared.rules
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicI64, Ordering};
 
     use ren3_shared::binary::Bytes;
     use ren3_shared::{DeviceId, DeviceKey};
@@ -187,8 +496,10 @@ mod tests {
 
     const NOT_BEFORE: i64 = 1_800_000_000;
     const EXPIRES_AT: i64 = 1_900_000_000;
+    const GRACE: i64 = 7 * SECONDS_PER_DAY;
+    const DAY: i64 = SECONDS_PER_DAY;
 
-    fn installed() -> InstalledLicense {
+    fn installed(policy: ClockPolicy) -> InstalledLicense {
         InstalledLicense {
             key_id: Bytes([1u8; 8]),
             license: License {
@@ -198,6 +509,8 @@ mod tests {
                 issued_at: NOT_BEFORE,
                 not_before: NOT_BEFORE,
                 expires_at: Some(EXPIRES_AT),
+                grace_seconds: GRACE.cast_unsigned(),
+                clock_policy: policy,
                 serial: 1,
                 license_key_fingerprint: Bytes([2u8; 32]),
                 client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
@@ -213,33 +526,133 @@ mod tests {
         (now, Arc::new(move || read.load(Ordering::SeqCst)))
     }
 
-    #[test]
-    fn state_follows_the_validity_window() {
-        let l = Some(Arc::new(installed()));
-        let cases = [
-            (NOT_BEFORE - CLOCK_SKEW_TOLERANCE - 1, "not yet valid"),
-            (NOT_BEFORE - CLOCK_SKEW_TOLERANCE, "active"),
-            (NOT_BEFORE, "active"),
-            (EXPIRES_AT - 1, "active"),
-            (EXPIRES_AT, "expired"),
-            (i64::MAX, "expired"),
-        ];
-        for (n, (now, expected)) in cases.into_iter().enumerate() {
-            let state = match LicenseState::at(l.clone(), now) {
-                LicenseState::Unlicensed => "unlicensed",
-                LicenseState::Active(_) => "active",
-                LicenseState::Expired(_) => "expired",
-                LicenseState::NotYetValid(_) => "not yet valid",
-            };
-            assert_eq!(state, expected, "{n}. at {now}");
+    fn rules() -> ClockRules {
+        ClockRules {
+            tolerance_seconds: DAY,
+            warning_seconds: 30 * DAY,
         }
-        assert_eq!(LicenseState::at(None, NOT_BEFORE), LicenseState::Unlicensed);
     }
 
     #[test]
-    fn handle_grants_features_and_limits_only_while_active() {
+    fn state_follows_the_window_the_clock_and_the_policy() {
+        use ClockPolicy::{Advisory, Enforcing};
+        use LicenseState as S;
+        // (policy, high-water mark before the check, now, state, refusal code)
+        let cases = [
+            (
+                Advisory,
+                0,
+                NOT_BEFORE - CLOCK_SKEW_TOLERANCE - 1,
+                S::ClockSuspect,
+                Some("not_yet_valid"),
+            ),
+            (
+                Advisory,
+                0,
+                NOT_BEFORE - CLOCK_SKEW_TOLERANCE,
+                S::Active,
+                None,
+            ),
+            (Advisory, 0, NOT_BEFORE, S::Active, None),
+            (Advisory, 0, EXPIRES_AT - 1, S::Active, None),
+            (Advisory, 0, EXPIRES_AT, S::Grace, None),
+            (Advisory, 0, EXPIRES_AT + GRACE - 1, S::Grace, None),
+            (Advisory, 0, EXPIRES_AT + GRACE, S::Expired, Some("expired")),
+            (Advisory, 0, i64::MAX, S::Expired, Some("expired")),
+            // Back by exactly the tolerance: forgiven.
+            (
+                Enforcing,
+                NOT_BEFORE + 2 * DAY,
+                NOT_BEFORE + DAY,
+                S::Active,
+                None,
+            ),
+            // Back by more: suspect; the policy decides.
+            (
+                Advisory,
+                NOT_BEFORE + 2 * DAY,
+                NOT_BEFORE + DAY - 1,
+                S::ClockSuspect,
+                None,
+            ),
+            (
+                Enforcing,
+                NOT_BEFORE + 2 * DAY,
+                NOT_BEFORE + DAY - 1,
+                S::ClockSuspect,
+                Some("clock_suspect"),
+            ),
+            // Before issuedAt: suspect even without a mark.
+            (
+                Enforcing,
+                0,
+                NOT_BEFORE - CLOCK_SKEW_TOLERANCE - 1,
+                S::ClockSuspect,
+                Some("not_yet_valid"),
+            ),
+            // Winding back never revives an expired license.
+            (
+                Advisory,
+                EXPIRES_AT + GRACE,
+                EXPIRES_AT + GRACE - DAY / 2,
+                S::Expired,
+                Some("expired"),
+            ),
+            (
+                Advisory,
+                EXPIRES_AT + GRACE + DAY,
+                EXPIRES_AT - DAY,
+                S::ClockSuspect,
+                Some("expired"),
+            ),
+        ];
+        for (n, (policy, mark, now, state, refusal)) in cases.into_iter().enumerate() {
+            let check =
+                LicenseCheck::evaluate(Some(Arc::new(installed(policy))), now, mark, rules());
+            assert_eq!(check.state(), state, "{n}. at {now}");
+            assert_eq!(check.refusal().map(|r| r.code()), refusal, "{n}. at {now}");
+            assert_eq!(check.is_licensed(), refusal.is_none(), "{n}.");
+        }
+        let none = LicenseCheck::evaluate(None, NOT_BEFORE, 0, rules());
+        assert_eq!(none.state(), S::Unlicensed);
+        assert_eq!(none.refusal_for(None), Some(Refusal::Unlicensed));
+    }
+
+    #[test]
+    fn warning_opens_before_expiry_and_stays_through_grace() {
+        let l = Some(Arc::new(installed(ClockPolicy::Advisory)));
+        let cases = [
+            (EXPIRES_AT - 30 * DAY - 1, false),
+            (EXPIRES_AT - 30 * DAY, true),
+            (EXPIRES_AT + GRACE - 1, true),
+            (EXPIRES_AT + GRACE, false),
+        ];
+        for (n, (now, warning)) in cases.into_iter().enumerate() {
+            let check = LicenseCheck::evaluate(l.clone(), now, 0, rules());
+            assert_eq!(check.warning, warning, "{n}. at {now}");
+        }
+    }
+
+    #[test]
+    fn feature_refusal_comes_after_the_license_refusal() {
+        let l = Some(Arc::new(installed(ClockPolicy::Advisory)));
+        let active = LicenseCheck::evaluate(l.clone(), NOT_BEFORE, 0, rules());
+        assert_eq!(active.refusal_for(Some("ingest")), None);
+        assert_eq!(
+            active.refusal_for(Some("export")),
+            Some(Refusal::FeatureMissing { feature: "export" })
+        );
+        let expired = LicenseCheck::evaluate(l, i64::MAX, 0, rules());
+        assert_eq!(
+            expired.refusal_for(Some("export")).map(|r| r.code()),
+            Some("expired")
+        );
+    }
+
+    #[test]
+    fn handle_grants_features_and_limits_only_while_licensed() {
         let (now, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(Some(installed()), clock);
+        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
         assert!(handle.is_licensed());
         assert!(handle.has_feature("ingest"));
         assert!(!handle.has_feature("export"));
@@ -247,8 +660,8 @@ mod tests {
         assert_eq!(handle.limit("max-users"), None);
         assert_eq!(handle.expires_at(), Some(EXPIRES_AT));
 
-        now.store(EXPIRES_AT, Ordering::SeqCst);
-        assert!(matches!(handle.check(), LicenseState::Expired(_)));
+        now.store(EXPIRES_AT + GRACE, Ordering::SeqCst);
+        assert_eq!(handle.check().state(), LicenseState::Expired);
         assert!(!handle.is_licensed());
         assert!(!handle.has_feature("ingest"));
         assert_eq!(handle.limit("max-sources"), None);
@@ -256,14 +669,85 @@ mod tests {
     }
 
     #[test]
-    fn replacing_the_license_reaches_every_clone() {
+    fn high_water_mark_only_rises_and_a_suspect_clock_recovers() {
+        let (now, clock) = stepped_clock(NOT_BEFORE + 10 * DAY);
+        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Enforcing)), clock, rules(), 0);
+        assert!(handle.is_licensed());
+        assert_eq!(handle.high_water_mark(), NOT_BEFORE + 10 * DAY);
+
+        now.store(NOT_BEFORE + 5 * DAY, Ordering::SeqCst);
+        assert_eq!(handle.check().state(), LicenseState::ClockSuspect);
+        assert!(!handle.is_licensed());
+        assert_eq!(handle.high_water_mark(), NOT_BEFORE + 10 * DAY);
+
+        now.store(NOT_BEFORE + 10 * DAY - 60, Ordering::SeqCst);
+        assert_eq!(handle.check().state(), LicenseState::Active);
+        assert!(handle.is_licensed());
+    }
+
+    #[test]
+    fn replacing_and_clearing_the_license_reaches_every_clone() {
         let (_, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(None, clock);
+        let handle = LicenseHandle::new(None, clock, rules(), 0);
         let clone = handle.clone();
         assert!(!clone.is_licensed());
         assert_eq!(clone.expires_at(), None);
-        handle.replace(installed());
+        handle.replace(installed(ClockPolicy::Advisory));
         assert!(clone.is_licensed());
         assert!(clone.has_feature("reports"));
+        handle.clear();
+        assert_eq!(clone.check().state(), LicenseState::Unlicensed);
+    }
+
+    /// A log sink for one thread's subscriber.
+    #[derive(Clone, Default)]
+    struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        fn count(&self, needle: &str) -> usize {
+            String::from_utf8(self.0.lock().unwrap().clone())
+                .unwrap()
+                .matches(needle)
+                .count()
+        }
+    }
+
+    #[test]
+    fn warning_window_and_clock_changes_reach_the_log_once_each() {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let (now, clock) = stepped_clock(NOT_BEFORE);
+        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
+        tracing::subscriber::with_default(subscriber, || {
+            for at in [
+                NOT_BEFORE,
+                EXPIRES_AT - 30 * DAY,
+                EXPIRES_AT - 29 * DAY,
+                EXPIRES_AT - 40 * DAY,
+                EXPIRES_AT - 41 * DAY,
+                EXPIRES_AT - 28 * DAY,
+            ] {
+                now.store(at, Ordering::SeqCst);
+                handle.check();
+                handle.check();
+            }
+        });
+        assert_eq!(log.count("the license expires soon"), 1);
+        assert_eq!(log.count("the clock looks wound back"), 1);
+        assert_eq!(log.count("the clock is plausible again"), 1);
     }
 }

@@ -10,7 +10,9 @@ use ren3_shared::{
     TokenError, VerifiedPayload, VerifiedRequest, timestamp,
 };
 
-use crate::license::{InstalledLicense, Window};
+use ren3_shared::payload::Window;
+
+use crate::license::{InstalledLicense, window_with_skew};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 
@@ -73,11 +75,21 @@ pub enum LicensingError {
          payload the ReN3 team sent"
     )]
     Downgrade { active: u64, offered: u64 },
+    #[error(
+        "the active license was issued for a different license key than the one given; \
+         send the license key of the active license to deactivate it"
+    )]
+    NotTheActiveLicenseKey,
+    #[error(
+        "no license is active on this installation, so there is nothing to deactivate; \
+         GET /license shows the state"
+    )]
+    NoActiveLicense,
     #[error("the license store failed: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
     RandomSource(#[from] RandomSourceError),
-    #[error("the license request could not be signed: {0}")]
+    #[error("the license request or release receipt could not be signed: {0}")]
     Signing(TokenError),
 }
 
@@ -88,13 +100,16 @@ impl LicensingError {
             LicensingError::OfflineDisabled => "offline_licensing_disabled",
             LicensingError::InvalidLicenseKey(_) => "invalid_license_key",
             LicensingError::Payload(e) => e.code(),
-            LicensingError::LicenseKeyMismatch => "license_key_mismatch",
+            LicensingError::LicenseKeyMismatch | LicensingError::NotTheActiveLicenseKey => {
+                "license_key_mismatch"
+            }
             LicensingError::DeviceIdMismatch { .. } => "device_id_mismatch",
             LicensingError::DeviceKeyMismatch => "device_key_mismatch",
             LicensingError::UnknownRequest => "unknown_request",
             LicensingError::NotYetValid { .. } => "license_not_yet_valid",
             LicensingError::Expired { .. } => "license_expired",
             LicensingError::Downgrade { .. } => "downgrade_rejected",
+            LicensingError::NoActiveLicense => "no_active_license",
             LicensingError::Store(_) => "storage_error",
             LicensingError::RandomSource(_) | LicensingError::Signing(_) => "internal_error",
         }
@@ -175,6 +190,10 @@ impl AppState {
         let (serial, key_id) = (license.serial, payload.key_id);
         let now = self.now();
         let handle = self.license();
+        // Judged at the latest time seen, so that winding the clock back
+        // does not let an expired payload in.
+        let seen = handle.check_at(now).high_water_mark;
+        let state = self.clone();
         let imported = self
             .store()
             .call(move |conn| {
@@ -187,7 +206,7 @@ impl AppState {
                 }
                 let answered = store::pending_request_seq(&tx, &license.request_hash)?
                     .ok_or(LicensingError::UnknownRequest)?;
-                check_window(license, now)?;
+                check_window(license, seen)?;
                 if let Some(active) = &active
                     && active.license_key_fingerprint == license.license_key_fingerprint.to_string()
                     && active.serial >= license.serial
@@ -198,7 +217,9 @@ impl AppState {
                     });
                 }
                 store::install_license(&tx, &payload, answered, now)?;
+                store::raise_high_water_mark(&tx, seen)?;
                 tx.commit().map_err(StoreError::from)?;
+                state.note_recorded_mark(seen);
                 // Published while the connection is still held, so concurrent
                 // imports publish in the order they committed.
                 handle.replace(InstalledLicense {
@@ -218,14 +239,16 @@ impl AppState {
     }
 }
 
+/// A payload is imported only inside `[notBefore - skew, expiresAt)`
+/// (docs/FORMAT.md §5): one already in its grace period is refused too.
 fn check_window(license: &License, now: i64) -> Result<(), LicensingError> {
-    match Window::of(license, now) {
-        Window::InEffect => Ok(()),
+    match window_with_skew(license, now) {
+        Window::Valid => Ok(()),
         Window::NotYetValid => Err(LicensingError::NotYetValid {
             not_before: timestamp::format(license.not_before),
             now: timestamp::format(now),
         }),
-        Window::Expired => Err(LicensingError::Expired {
+        Window::Grace | Window::Expired => Err(LicensingError::Expired {
             expires_at: license
                 .expires_at
                 .map(timestamp::format)

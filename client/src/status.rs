@@ -1,24 +1,52 @@
 //! The licensing status shown to operators by `GET /license` and after an
-//! import. It never contains the license key or a token.
+//! import: what state the license is in, why, and what to do next. It
+//! never contains the license key or a token.
 
 use std::collections::BTreeMap;
 
-use ren3_shared::{DeviceId, timestamp};
+use ren3_shared::payload::Window;
+use ren3_shared::{ClockPolicy, DeviceId, timestamp};
 use serde::Serialize;
 
-use crate::license::{InstalledLicense, LicenseState};
+use crate::license::{
+    ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, SECONDS_PER_DAY,
+};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
+
+/// How to get a new license, the start of most next actions.
+const EXPORT_A_REQUEST: &str =
+    "export a new request with POST /license/register and send it to the ReN3 team";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseStatus {
     pub state: StatusState,
-    /// A sentence for the operator: why this state, and what to do.
+    /// A stable code for why the license is in this state (see the README).
+    pub reason_code: &'static str,
+    /// A sentence for the operator: why this state.
     pub reason: String,
+    /// Whether licensed work is allowed now (what the guard decides,
+    /// before any feature requirement).
+    pub licensed: bool,
+    /// A sentence the operator can follow.
+    pub next_action: String,
     pub offline_licensing: bool,
     pub client_device_id: Option<DeviceId>,
     pub pending_requests: u64,
+    /// The issuer key that signed the installed (or unusable stored) license.
+    pub key_id: Option<String>,
+    /// Whether that license is bound to this device id and installation;
+    /// `null` when there is none.
+    pub device_matches: Option<bool>,
+    /// Whole days until `expiresAt`, rounded up; 0 once it passed; `null`
+    /// without an expiring license.
+    pub days_remaining: Option<i64>,
+    /// Whether the warning window is open: from `license_warning_days`
+    /// before `expiresAt` until the grace period ends.
+    pub warning: bool,
+    pub grace: GraceStatus,
+    pub clock: ClockStatus,
     pub license: Option<LicenseSummary>,
 }
 
@@ -29,8 +57,31 @@ pub enum StatusState {
     /// No license is installed, and requests await an answer.
     Pending,
     Active,
+    Grace,
     Expired,
     NotYetValid,
+    ClockSuspect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraceStatus {
+    pub in_grace: bool,
+    /// The grace period the license grants after `expiresAt`.
+    pub seconds: u64,
+    /// The last moment the license works.
+    pub ends_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockStatus {
+    pub suspect: bool,
+    /// The license's clock policy: whether a suspect clock only warns.
+    pub policy: Option<ClockPolicy>,
+    pub tolerance_seconds: i64,
+    /// The latest time this installation has recorded in its store.
+    pub high_water_mark: String,
 }
 
 /// The installed license as operators see it; times are RFC 3339.
@@ -43,6 +94,8 @@ pub struct LicenseSummary {
     pub issued_at: String,
     pub not_before: String,
     pub expires_at: Option<String>,
+    pub grace_seconds: u64,
+    pub clock_policy: ClockPolicy,
     pub serial: u64,
     pub key_id: String,
 }
@@ -57,95 +110,307 @@ impl From<&InstalledLicense> for LicenseSummary {
             issued_at: timestamp::format(license.issued_at),
             not_before: timestamp::format(license.not_before),
             expires_at: license.expires_at.map(timestamp::format),
+            grace_seconds: license.grace_seconds,
+            clock_policy: license.clock_policy,
             serial: license.serial,
             key_id: installed.key_id.to_string(),
         }
     }
 }
 
+/// The date of a time, `2027-03-01`, for sentences.
+fn day(unix_seconds: i64) -> String {
+    let full = timestamp::format(unix_seconds);
+    full.split('T').next().unwrap_or(&full).to_owned()
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The three sentences-and-codes that depend on the state.
+struct Explained {
+    state: StatusState,
+    reason_code: &'static str,
+    reason: String,
+    next_action: String,
+}
+
 impl AppState {
-    /// The status now, by the state's clock.
+    /// The status now, by the state's clock. Records the clock's
+    /// high-water mark first if it is due.
     pub async fn status(&self) -> Result<LicenseStatus, StoreError> {
-        let pending_requests = self
+        let check = self.license().check_at(self.now());
+        self.persist_clock_if_due().await?;
+        let (pending_requests, deactivated_at) = self
             .store()
-            .call(|conn| store::pending_request_count(conn))
+            .call(|conn| {
+                Ok::<_, StoreError>((
+                    store::pending_request_count(conn)?,
+                    store::deactivated_at(conn)?,
+                ))
+            })
             .await?;
-        Ok(self.status_with(pending_requests, self.license().check_at(self.now())))
+        Ok(self.status_with(pending_requests, deactivated_at, &check))
     }
 
-    fn status_with(&self, pending_requests: u64, license: LicenseState) -> LicenseStatus {
-        let Some(offline) = self.offline() else {
-            return LicenseStatus {
-                state: StatusState::Unlicensed,
-                reason: "offline licensing is disabled; set enable_offline_license=true and \
-                         client_device_id=<the id the ReN3 team sent you> in the ingestor's \
-                         environment, then restart it"
-                    .into(),
-                offline_licensing: false,
-                client_device_id: None,
-                pending_requests,
-                license: None,
-            };
+    fn status_with(
+        &self,
+        pending_requests: u64,
+        deactivated_at: Option<i64>,
+        check: &LicenseCheck,
+    ) -> LicenseStatus {
+        let installed = check.installed.as_deref();
+        let license = installed.map(|i| &i.license);
+        let problem = self.stored_problem().filter(|_| installed.is_none());
+        let explained = self.explain(pending_requests, deactivated_at, check);
+        LicenseStatus {
+            state: explained.state,
+            reason_code: explained.reason_code,
+            reason: explained.reason,
+            licensed: check.is_licensed(),
+            next_action: explained.next_action,
+            offline_licensing: self.offline().is_some(),
+            client_device_id: self.offline().map(|o| o.client_device_id.clone()),
+            pending_requests,
+            key_id: installed
+                .map(|i| i.key_id)
+                .or(problem.and_then(|p| p.key_id))
+                .map(|k| k.to_string()),
+            device_matches: if installed.is_some() {
+                Some(true)
+            } else {
+                problem.and_then(|p| p.device_matches)
+            },
+            days_remaining: license.and_then(|l| l.expires_at).map(|expires| {
+                let left = expires.saturating_sub(check.high_water_mark).max(0);
+                (left + SECONDS_PER_DAY - 1) / SECONDS_PER_DAY
+            }),
+            warning: check.warning,
+            grace: GraceStatus {
+                in_grace: check.window == Some(Window::Grace),
+                seconds: license.map_or(0, |l| l.grace_seconds),
+                ends_at: license
+                    .and_then(|l| l.grace_ends_at())
+                    .map(timestamp::format),
+            },
+            clock: ClockStatus {
+                suspect: check.clock_suspicion.is_some(),
+                policy: license.map(|l| l.clock_policy),
+                tolerance_seconds: self.license().clock_rules().tolerance_seconds,
+                high_water_mark: timestamp::format(self.recorded_high_water_mark()),
+            },
+            license: installed.map(LicenseSummary::from),
+        }
+    }
+
+    fn explain(
+        &self,
+        pending_requests: u64,
+        deactivated_at: Option<i64>,
+        check: &LicenseCheck,
+    ) -> Explained {
+        let unlicensed = |reason_code, reason: String, next_action: String| Explained {
+            state: StatusState::Unlicensed,
+            reason_code,
+            reason,
+            next_action,
         };
-        let (state, reason) = match &license {
-            LicenseState::Unlicensed if pending_requests == 0 => (
-                StatusState::Unlicensed,
-                "no license is installed; request one with POST /license/register and your \
-                 license key, then send the licenseRequest to the ReN3 team"
-                    .to_owned(),
-            ),
-            LicenseState::Unlicensed => (
-                StatusState::Pending,
-                format!(
-                    "no license is installed and {} waiting for a license payload from the \
-                     ReN3 team; import it with POST /license/import",
-                    if pending_requests == 1 {
-                        "1 license request is".to_owned()
-                    } else {
-                        format!("{pending_requests} license requests are")
-                    }
-                ),
-            ),
-            LicenseState::Active(installed) => {
-                let license = &installed.license;
-                let until = match license.expires_at {
-                    Some(at) => format!("until {}", timestamp::format(at)),
-                    None => "without expiry".to_owned(),
+        if self.offline().is_none() {
+            return unlicensed(
+                "offline_licensing_disabled",
+                "offline licensing is disabled in this ingestor".into(),
+                "set enable_offline_license=true, client_device_id=<the id the ReN3 team sent \
+                 you> and license_trusted_keys in the ingestor's environment, then restart it"
+                    .into(),
+            );
+        }
+        let Some(installed) = check.installed.as_deref() else {
+            if pending_requests > 0 {
+                return Explained {
+                    state: StatusState::Pending,
+                    reason_code: "awaiting_payload",
+                    reason: format!(
+                        "no license is installed and {} waiting for a license payload from \
+                         the ReN3 team",
+                        plural(
+                            pending_requests,
+                            "license request is",
+                            "license requests are"
+                        )
+                    ),
+                    next_action: "import the license payload the ReN3 team sends with POST \
+                                  /license/import, together with the same license key"
+                        .into(),
                 };
-                (
-                    StatusState::Active,
-                    format!("licensed to {} {until}", license.customer),
-                )
             }
-            LicenseState::Expired(installed) => (
-                StatusState::Expired,
-                format!(
-                    "the license expired at {}; ask the ReN3 team for a renewed license, then \
-                     register and import it",
-                    installed
-                        .license
+            if let Some(at) = deactivated_at {
+                return unlicensed(
+                    "deactivated",
+                    format!("the license was deactivated at {}", timestamp::format(at)),
+                    format!(
+                        "send the release receipt to the ReN3 team so that they can free the \
+                         seat; to license this installation again, {EXPORT_A_REQUEST}"
+                    ),
+                );
+            }
+            if let Some(problem) = self.stored_problem() {
+                let next_action = match problem.code {
+                    "unknown_key" | "key_retired" => format!(
+                        "ask the ReN3 team for their current trusted-keys file and set \
+                         license_trusted_keys to it, or {EXPORT_A_REQUEST}"
+                    ),
+                    "device_id_mismatch" => format!(
+                        "set client_device_id to the id this license was issued for, or \
+                         {EXPORT_A_REQUEST}"
+                    ),
+                    _ => format!("{EXPORT_A_REQUEST}, then import the payload they send"),
+                };
+                return unlicensed(
+                    problem.code,
+                    format!("the stored license is not used: {}", problem.message),
+                    next_action,
+                );
+            }
+            return unlicensed(
+                "no_license",
+                "no license is installed".into(),
+                "request a license: POST /license/register with your license key, then send \
+                 the licenseRequest to the ReN3 team"
+                    .into(),
+            );
+        };
+
+        let license = &installed.license;
+        let expires = license.expires_at.map(day).unwrap_or_default();
+        let grace_end = license.grace_ends_at().map(day).unwrap_or_default();
+        if let Some(suspicion) = check.clock_suspicion {
+            let seen = match suspicion {
+                ClockSuspicion::BehindHighWaterMark { high_water_mark } => format!(
+                    "more than the tolerance ({} s) before {}, which this installation has \
+                     already seen",
+                    self.license().clock_rules().tolerance_seconds,
+                    timestamp::format(high_water_mark)
+                ),
+                ClockSuspicion::BeforeIssuedAt { issued_at } => format!(
+                    "before the license was issued ({})",
+                    timestamp::format(issued_at)
+                ),
+            };
+            let effect = match (check.is_licensed(), license.clock_policy) {
+                (false, ClockPolicy::Enforcing) => {
+                    "the license's clock policy is enforcing, so licensed work is refused \
+                     until the clock is right"
+                }
+                (true, _) => {
+                    "the license's clock policy is advisory, so licensed work goes on, but \
+                     the vendor may ask about it"
+                }
+                (false, ClockPolicy::Advisory) => "the license is not in effect anyway",
+            };
+            return Explained {
+                state: StatusState::ClockSuspect,
+                reason_code: suspicion.code(),
+                reason: format!(
+                    "this machine's clock reads {}, {seen}; {effect}",
+                    timestamp::format(check.now)
+                ),
+                next_action: "correct this machine's clock (date, time and time zone); the \
+                              state recovers by itself once it is right"
+                    .into(),
+            };
+        }
+        match check.state() {
+            LicenseState::Active if check.warning => Explained {
+                state: StatusState::Active,
+                reason_code: "expiry_warning",
+                reason: format!(
+                    "licensed to {}; the license expires at {}",
+                    license.customer,
+                    license
                         .expires_at
                         .map(timestamp::format)
                         .unwrap_or_default()
                 ),
-            ),
-            LicenseState::NotYetValid(installed) => (
-                StatusState::NotYetValid,
-                format!(
-                    "the license takes effect at {}; until then the ingestor is unlicensed",
-                    timestamp::format(installed.license.not_before)
+                next_action: format!("{EXPORT_A_REQUEST} before {expires}"),
+            },
+            LicenseState::Active => Explained {
+                state: StatusState::Active,
+                reason_code: "valid",
+                reason: match license.expires_at {
+                    Some(at) => format!(
+                        "licensed to {} until {}",
+                        license.customer,
+                        timestamp::format(at)
+                    ),
+                    None => format!("licensed to {} without expiry", license.customer),
+                },
+                next_action: match license.expires_at {
+                    Some(_) => {
+                        format!("nothing to do now; to renew, {EXPORT_A_REQUEST} before {expires}")
+                    }
+                    None => "nothing to do".into(),
+                },
+            },
+            LicenseState::Grace => Explained {
+                state: StatusState::Grace,
+                reason_code: "in_grace",
+                reason: format!(
+                    "the license expired at {}, and its grace period keeps it working until {}",
+                    license
+                        .expires_at
+                        .map(timestamp::format)
+                        .unwrap_or_default(),
+                    license
+                        .grace_ends_at()
+                        .map(timestamp::format)
+                        .unwrap_or_default()
                 ),
-            ),
-        };
-        LicenseStatus {
-            state,
-            reason,
-            offline_licensing: true,
-            client_device_id: Some(offline.client_device_id.clone()),
-            pending_requests,
-            license: license
-                .installed()
-                .map(|i| LicenseSummary::from(i.as_ref())),
+                next_action: format!("{EXPORT_A_REQUEST} before {grace_end}"),
+            },
+            LicenseState::Expired => Explained {
+                state: StatusState::Expired,
+                reason_code: "expired",
+                reason: format!(
+                    "the license expired at {}{}",
+                    license
+                        .expires_at
+                        .map(timestamp::format)
+                        .unwrap_or_default(),
+                    if license.grace_seconds > 0 {
+                        format!(" and its grace period ended at {grace_end}")
+                    } else {
+                        String::new()
+                    }
+                ),
+                next_action: format!(
+                    "{EXPORT_A_REQUEST} for a renewed license, then import the payload they send"
+                ),
+            },
+            LicenseState::NotYetValid => Explained {
+                state: StatusState::NotYetValid,
+                reason_code: "not_yet_valid",
+                reason: format!(
+                    "the license takes effect at {}; until then the ingestor is unlicensed",
+                    timestamp::format(license.not_before)
+                ),
+                next_action: format!(
+                    "wait until {}; if that is wrong, check this machine's clock",
+                    timestamp::format(license.not_before)
+                ),
+            },
+            // Handled above: a check with a license is never unlicensed, and
+            // a suspect clock returned early.
+            LicenseState::Unlicensed | LicenseState::ClockSuspect => Explained {
+                state: StatusState::Unlicensed,
+                reason_code: "no_license",
+                reason: "no license is installed".into(),
+                next_action: EXPORT_A_REQUEST.into(),
+            },
         }
     }
 }

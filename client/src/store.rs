@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ren3_shared::{DeviceKey, RandomSourceError, VerifiedPayload, VerifiedRequest};
+use ren3_shared::{
+    DeviceKey, RandomSourceError, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
+};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -22,8 +24,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_PENDING_REQUESTS: i64 = 16;
 
 /// Append-only: never edit a migration that has shipped, add a new one.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
     -- The installation's Ed25519 key pair. One row, created on first start.
     CREATE TABLE device_key (
         id          INTEGER PRIMARY KEY CHECK (id = 1),
@@ -58,7 +61,33 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
     CREATE UNIQUE INDEX licenses_one_active ON licenses ((replaced_at IS NULL))
         WHERE replaced_at IS NULL;
     "#,
-)];
+    ),
+    M::up(
+        r#"
+    -- When a license stopped being used because the operator deactivated it
+    -- (POST /license/deactivate); replaced_at is set at the same time.
+    ALTER TABLE licenses ADD COLUMN deactivated_at INTEGER;
+
+    -- The latest time this installation has seen, so that a clock wound
+    -- back while it was stopped is noticed at the next start. One row.
+    CREATE TABLE clock (
+        id               INTEGER PRIMARY KEY CHECK (id = 1),
+        high_water_mark  INTEGER NOT NULL
+    ) STRICT;
+
+    -- Every release receipt this installation signed. `counter` only grows:
+    -- the vendor refuses a receipt it has seen, or an older one.
+    CREATE TABLE release_receipts (
+        counter                  INTEGER PRIMARY KEY CHECK (counter >= 1),
+        license_id               INTEGER NOT NULL REFERENCES licenses (id),
+        token                    TEXT    NOT NULL,
+        serial                   INTEGER NOT NULL,
+        license_key_fingerprint  TEXT    NOT NULL,
+        released_at              INTEGER NOT NULL
+    ) STRICT;
+    "#,
+    ),
+];
 
 /// Why the store failed. Shown in the log, never in an HTTP response.
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +339,7 @@ pub fn pending_request_seq(
 /// The stored columns of the active license that policy needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveLicenseRow {
+    pub id: i64,
     pub token: String,
     pub serial: u64,
     pub license_key_fingerprint: String,
@@ -318,14 +348,15 @@ pub struct ActiveLicenseRow {
 pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT token, serial, license_key_fingerprint FROM licenses
+            "SELECT id, token, serial, license_key_fingerprint FROM licenses
              WHERE replaced_at IS NULL",
             [],
             |row| {
                 Ok(ActiveLicenseRow {
-                    token: row.get(0)?,
-                    serial: row.get::<_, i64>(1)?.cast_unsigned(),
-                    license_key_fingerprint: row.get(2)?,
+                    id: row.get(0)?,
+                    token: row.get(1)?,
+                    serial: row.get::<_, i64>(2)?.cast_unsigned(),
+                    license_key_fingerprint: row.get(3)?,
                 })
             },
         )
@@ -362,6 +393,90 @@ pub fn install_license(
     tx.execute(
         "DELETE FROM pending_requests WHERE seq <= ?1",
         [answered_seq],
+    )?;
+    Ok(())
+}
+
+/// The high-water mark of the clock recorded in the store, if any.
+pub fn high_water_mark(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT high_water_mark FROM clock WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+/// Raises the recorded high-water mark to `mark`; it never goes down.
+/// Runs inside the caller's transaction, or alone (autocommit).
+pub fn raise_high_water_mark(conn: &Connection, mark: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO clock (id, high_water_mark) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET high_water_mark = excluded.high_water_mark
+             WHERE excluded.high_water_mark > clock.high_water_mark",
+        [mark],
+    )?;
+    Ok(())
+}
+
+/// When the newest license was deactivated, if the newest one was and none
+/// has been imported since.
+pub fn deactivated_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT deactivated_at FROM licenses ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// The counter the next release receipt carries: one more than any before.
+pub fn next_receipt_counter(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    let last: i64 = tx.query_row(
+        "SELECT coalesce(max(counter), 0) FROM release_receipts",
+        [],
+        |row| row.get(0),
+    )?;
+    last.checked_add(1)
+        .and_then(|next| u64::try_from(next).ok())
+        .ok_or_else(|| StoreError::Damaged("the release receipt counter is exhausted".into()))
+}
+
+/// Stops using the active license `license_id` inside `tx`: it stays in
+/// history as deactivated, every pending request is forgotten, and the
+/// receipt that proves it is recorded.
+pub fn deactivate_license(
+    tx: &Transaction<'_>,
+    license_id: i64,
+    receipt: &VerifiedReceipt,
+) -> Result<(), StoreError> {
+    let r = &receipt.receipt;
+    let changed = tx.execute(
+        "UPDATE licenses SET replaced_at = ?2, deactivated_at = ?2
+         WHERE id = ?1 AND replaced_at IS NULL",
+        params![license_id, r.released_at],
+    )?;
+    if changed != 1 {
+        return Err(StoreError::Damaged(
+            "the license to deactivate is no longer the active one".into(),
+        ));
+    }
+    tx.execute("DELETE FROM pending_requests", [])?;
+    tx.execute(
+        "INSERT INTO release_receipts
+             (counter, license_id, token, serial, license_key_fingerprint, released_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            r.counter.cast_signed(),
+            license_id,
+            receipt.token(),
+            r.serial.cast_signed(),
+            r.license_key_fingerprint.to_string(),
+            r.released_at,
+        ],
     )?;
     Ok(())
 }
@@ -525,5 +640,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(active_license(&conn).unwrap().unwrap().serial, u64::MAX);
+    }
+
+    #[test]
+    fn high_water_mark_never_goes_down() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .unwrap();
+        assert_eq!(high_water_mark(&conn).unwrap(), None);
+        for (n, (raise_to, expected)) in [(100, 100), (200, 200), (150, 200), (200, 200)]
+            .into_iter()
+            .enumerate()
+        {
+            raise_high_water_mark(&conn, raise_to).unwrap();
+            assert_eq!(high_water_mark(&conn).unwrap(), Some(expected), "{n}.");
+        }
     }
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use ren3_shared::{DeviceId, timestamp};
 
 use super::problem::{ApiError, Json};
+use crate::deactivation::RECEIPT_SEND_TO;
 use crate::registration::LicensingError;
 use crate::state::AppState;
 use crate::status::LicenseStatus;
@@ -27,6 +28,25 @@ pub struct RegisterBody {
 pub struct ImportBody {
     pub license_key: String,
     pub license_payload: String,
+}
+
+/// `POST /license/deactivate`. No `Debug`: it holds the license key.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeactivateBody {
+    pub license_key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeactivateResponse {
+    /// The signed release receipt for the ReN3 team.
+    pub release_receipt: String,
+    pub serial: u64,
+    pub counter: u64,
+    pub released_at: String,
+    pub client_device_id: DeviceId,
+    pub send_to: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +92,22 @@ pub(super) async fn import(
         .await
         .map_err(refused)?;
     status(State(state)).await
+}
+
+pub(super) async fn deactivate(
+    State(state): State<AppState>,
+    Json(body): Json<DeactivateBody>,
+) -> Result<axum::Json<DeactivateResponse>, ApiError> {
+    let deactivated = state.deactivate(&body.license_key).await.map_err(refused)?;
+    let receipt = &deactivated.receipt;
+    Ok(axum::Json(DeactivateResponse {
+        release_receipt: receipt.token(),
+        serial: receipt.receipt.serial,
+        counter: receipt.receipt.counter,
+        released_at: timestamp::format(receipt.receipt.released_at),
+        client_device_id: receipt.receipt.client_device_id.clone(),
+        send_to: RECEIPT_SEND_TO,
+    }))
 }
 
 pub(super) async fn status(

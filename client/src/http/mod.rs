@@ -14,7 +14,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use handlers::{ImportBody, RegisterBody, RegisterResponse, SEND_TO};
+pub use handlers::{
+    DeactivateBody, DeactivateResponse, ImportBody, RegisterBody, RegisterResponse, SEND_TO,
+};
 pub use problem::{ApiError, Json};
 
 use crate::state::AppState;
@@ -31,6 +33,7 @@ pub fn app(state: AppState) -> Router {
         .route("/license", get(handlers::status))
         .route("/license/register", post(handlers::register))
         .route("/license/import", post(handlers::import))
+        .route("/license/deactivate", post(handlers::deactivate))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -55,15 +58,20 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then finishes
-/// the requests in flight.
+/// the requests in flight and records the clock's high-water mark.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    state.license().check();
+    if let Err(e) = state.persist_clock().await {
+        tracing::warn!("cannot record the clock's high-water mark at shutdown: {e}");
+    }
+    served
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -11,6 +11,9 @@ use crate::registration::LicensingError;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
+const ENDPOINTS: &str = "the licensing endpoints are POST /license/register, \
+     POST /license/import, POST /license/deactivate and GET /license";
+
 /// An HTTP error. `detail` is for the operator; internal causes go to the
 /// log and never into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +64,7 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             "Not found",
-            format!(
-                "there is nothing at `{}`; the licensing endpoints are POST /license/register, \
-                 POST /license/import and GET /license",
-                path.escape_debug()
-            ),
+            format!("there is nothing at `{}`; {ENDPOINTS}", path.escape_debug()),
         )
     }
 
@@ -75,8 +74,7 @@ impl ApiError {
             "method_not_allowed",
             "Method not allowed",
             format!(
-                "`{}` does not accept {}; the licensing endpoints are POST /license/register, \
-                 POST /license/import and GET /license",
+                "`{}` does not accept {}; {ENDPOINTS}",
                 path.escape_debug(),
                 method.escape_debug()
             ),
@@ -124,6 +122,10 @@ impl From<LicensingError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "License payload is for another license key",
             ),
+            E::NotTheActiveLicenseKey => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "License key is not the active license's",
+            ),
             E::DeviceIdMismatch { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "License payload is for another device",
@@ -139,6 +141,7 @@ impl From<LicensingError> for ApiError {
             E::NotYetValid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "License is not yet valid"),
             E::Expired { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "License has expired"),
             E::Downgrade { .. } => (StatusCode::CONFLICT, "License downgrade refused"),
+            E::NoActiveLicense => (StatusCode::CONFLICT, "No active license"),
             E::Store(_) | E::RandomSource(_) | E::Signing(_) => {
                 tracing::error!(code, "{error}");
                 return Self::internal(code);

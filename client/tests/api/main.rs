@@ -5,7 +5,11 @@
 // panic is a test failure too.
 #![allow(clippy::unwrap_used)]
 
+mod clock;
+mod deactivate;
+mod guard;
 mod import;
+mod keys;
 mod problems;
 mod register;
 mod restart;

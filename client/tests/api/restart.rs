@@ -31,7 +31,10 @@ async fn restart_without_the_signing_key_in_the_trust_file_runs_unlicensed() {
     let app = app
         .restart_with(&[("license_trusted_keys", &path_text(&trust))])
         .await;
-    assert_eq!(app.state.license().check(), LicenseState::Unlicensed);
+    assert_eq!(
+        app.state.license().check().state(),
+        LicenseState::Unlicensed
+    );
     assert_eq!(app.get_status().await.json["state"], "unlicensed");
     assert_eq!(app.dump().await, before, "the stored license is kept");
 

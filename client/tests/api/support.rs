@@ -11,7 +11,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use ren3_client::{AppState, Config, InstalledLicense, app};
-use ren3_shared::{DeviceId, IssuerKey, License, LicenseKey, TrustedKeys, VerifiedRequest, binary};
+use ren3_shared::{
+    ClockPolicy, DeviceId, IssuerKey, License, LicenseKey, TrustedKeys, VerifiedRequest, binary,
+};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
@@ -58,6 +60,8 @@ pub fn answer(request_token: &str, serial: u64) -> License {
         issued_at: NOW,
         not_before: NOW,
         expires_at: Some(NOW + 365 * DAY),
+        grace_seconds: 0,
+        clock_policy: ClockPolicy::Advisory,
         serial,
         license_key_fingerprint: request.request.license_key_fingerprint,
         client_device_id: request.request.client_device_id.clone(),
@@ -141,6 +145,14 @@ impl Reply {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseRow {
+    pub token: String,
+    pub serial: i64,
+    pub replaced_at: Option<i64>,
+    pub deactivated_at: Option<i64>,
+}
+
 /// The whole store, row by row, to prove that a refusal changed nothing.
 pub type Dump = Vec<String>;
 
@@ -155,6 +167,11 @@ pub struct TestApp {
 impl TestApp {
     /// Offline licensing enabled, trusting [`issuer`].
     pub async fn new() -> Self {
+        Self::with_vars(&[]).await
+    }
+
+    /// As [`TestApp::new`], with more variables (or other values).
+    pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let trust = write_trust_file(&dir, "trusted-keys.json", &[issuer()]);
         let vars = HashMap::from([
@@ -166,6 +183,10 @@ impl TestApp {
                 path_text(&dir.path().join("license.db")),
             ),
         ]);
+        let mut vars = vars;
+        for (name, value) in extra {
+            vars.insert((*name).to_owned(), (*value).to_owned());
+        }
         Self::start(dir, vars, Arc::new(AtomicI64::new(NOW))).await
     }
 
@@ -291,6 +312,55 @@ impl TestApp {
         payload
     }
 
+    /// Registers [`key`], and imports `change`d answer with `serial`.
+    pub async fn install_with(&self, serial: u64, change: impl FnOnce(&mut License)) -> String {
+        let request = self.register(&key()).await;
+        let mut license = answer(&request, serial);
+        change(&mut license);
+        let payload = sign(&license);
+        let reply = self.import(&key(), &payload).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        payload
+    }
+
+    pub async fn deactivate(&self, key: &str) -> Reply {
+        self.post("/license/deactivate", json!({ "licenseKey": key }))
+            .await
+    }
+
+    /// Every stored license, oldest first.
+    pub async fn licenses(&self) -> Vec<LicenseRow> {
+        self.state
+            .store()
+            .call(|conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT token, serial, replaced_at, deactivated_at FROM licenses ORDER BY id",
+                )?;
+                let rows = stmt
+                    .query_map([], |row| {
+                        Ok(LicenseRow {
+                            token: row.get(0)?,
+                            serial: row.get(1)?,
+                            replaced_at: row.get(2)?,
+                            deactivated_at: row.get(3)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, ren3_client::StoreError>(rows)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The clock's high-water mark in the store.
+    pub async fn recorded_mark(&self) -> Option<i64> {
+        self.state
+            .store()
+            .call(|conn| ren3_client::store::high_water_mark(conn))
+            .await
+            .unwrap()
+    }
+
     pub fn installed(&self) -> Option<Arc<InstalledLicense>> {
         self.state.license().installed()
     }
@@ -300,7 +370,13 @@ impl TestApp {
             .store()
             .call(|conn| {
                 let mut rows = Vec::new();
-                for table in ["device_key", "pending_requests", "licenses"] {
+                for table in [
+                    "device_key",
+                    "pending_requests",
+                    "licenses",
+                    "clock",
+                    "release_receipts",
+                ] {
                     let mut stmt =
                         conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
                     let columns = stmt.column_count();
@@ -332,7 +408,22 @@ impl TestApp {
 }
 
 fn write_trust_file(dir: &TempDir, name: &str, keys: &[IssuerKey]) -> PathBuf {
-    let trust = TrustedKeys::new(keys.iter().map(|k| k.trusted_key(NOW - DAY)).collect()).unwrap();
+    let keys: Vec<(&IssuerKey, Option<i64>)> = keys.iter().map(|k| (k, None)).collect();
+    write_trust_file_with_retirement(dir, name, &keys)
+}
+
+/// A trusted-keys file where some keys are retired at the given time.
+pub fn write_trust_file_with_retirement(
+    dir: &TempDir,
+    name: &str,
+    keys: &[(&IssuerKey, Option<i64>)],
+) -> PathBuf {
+    let trust = TrustedKeys::new(
+        keys.iter()
+            .map(|(k, retired_at)| k.trusted_key(NOW - DAY, *retired_at))
+            .collect(),
+    )
+    .unwrap();
     let path = dir.path().join(name);
     std::fs::write(&path, trust.to_file()).unwrap();
     path

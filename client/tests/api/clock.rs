@@ -1,0 +1,185 @@
+//! The clock's high-water mark: a clock wound back is suspect, a forgiving
+//! tolerance, recovery, the license's policy, and persistence across
+//! restarts. Every test injects the clock; none sleeps.
+
+use axum::http::StatusCode;
+use ren3_client::LicenseState;
+use ren3_shared::{ClockPolicy, timestamp};
+
+use crate::support::{DAY, KEY, NOW, TestApp, answer, key, sign};
+
+const HOUR: i64 = 3_600;
+
+#[tokio::test]
+async fn clock_wound_back_beyond_the_tolerance_is_suspect_until_it_is_right_again() {
+    for (n, policy) in [ClockPolicy::Advisory, ClockPolicy::Enforcing]
+        .into_iter()
+        .enumerate()
+    {
+        let app = TestApp::new().await;
+        app.install_with(1, |l| l.clock_policy = policy).await;
+        let handle = app.state.license();
+        app.set_now(NOW + 10 * DAY);
+        assert_eq!(app.get_status().await.json["state"], "active", "{n}.");
+
+        // (seconds back from the high-water mark, state, licensed)
+        let advisory = policy == ClockPolicy::Advisory;
+        let steps = [
+            (DAY, "active", true),
+            (DAY + 1, "clock_suspect", advisory),
+            (30 * DAY, "clock_suspect", advisory),
+            (HOUR, "active", true),
+            (0, "active", true),
+        ];
+        for (m, (back, state, licensed)) in steps.into_iter().enumerate() {
+            app.set_now(NOW + 10 * DAY - back);
+            let status = app.get_status().await.json;
+            let context = format!("{n}.{m} {policy:?}, {back} s back: {status}");
+            assert_eq!(status["state"], state, "{context}");
+            assert_eq!(status["licensed"], licensed, "{context}");
+            assert_eq!(
+                status["clock"]["suspect"],
+                state == "clock_suspect",
+                "{context}"
+            );
+            assert_eq!(status["clock"]["policy"], policy.as_str(), "{context}");
+            assert_eq!(handle.is_licensed(), licensed, "{context}");
+            if state == "clock_suspect" {
+                assert_eq!(
+                    status["reasonCode"], "clock_behind_high_water_mark",
+                    "{context}"
+                );
+                assert!(
+                    status["nextAction"]
+                        .as_str()
+                        .unwrap()
+                        .contains("correct this machine's clock"),
+                    "{context}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn clock_tolerance_is_configurable() {
+    let app = TestApp::with_vars(&[("license_clock_tolerance", "1h")]).await;
+    app.install(1).await;
+    app.set_now(NOW + DAY);
+    app.state.license().check();
+    for (n, (back, suspect)) in [(HOUR, false), (HOUR + 1, true), (2 * HOUR, true)]
+        .into_iter()
+        .enumerate()
+    {
+        app.set_now(NOW + DAY - back);
+        let status = app.get_status().await.json;
+        assert_eq!(status["clock"]["suspect"], suspect, "{n}. {status}");
+        assert_eq!(status["clock"]["toleranceSeconds"], HOUR, "{n}.");
+    }
+}
+
+#[tokio::test]
+async fn clock_before_the_license_was_issued_is_suspect() {
+    let app = TestApp::new().await;
+    // Issued a little after this machine's time: within the skew, importable.
+    app.install_with(1, |l| {
+        l.issued_at = NOW + 250;
+        l.not_before = NOW + 250;
+    })
+    .await;
+    app.set_now(NOW - 100);
+    let status = app.get_status().await.json;
+    assert_eq!(status["state"], "clock_suspect", "{status}");
+    assert_eq!(status["reasonCode"], "clock_before_issued_at");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&timestamp::format(NOW + 250))
+    );
+    app.set_now(NOW);
+    assert_eq!(app.get_status().await.json["state"], "active");
+}
+
+#[tokio::test]
+async fn winding_the_clock_back_never_revives_an_expired_license() {
+    let app = TestApp::new().await;
+    app.install(1).await;
+    app.set_now(NOW + 400 * DAY);
+    assert_eq!(app.get_status().await.json["state"], "expired");
+
+    app.set_now(NOW);
+    let handle = app.state.license();
+    let check = handle.check();
+    assert_eq!(check.state(), LicenseState::ClockSuspect);
+    assert_eq!(check.refusal().map(|r| r.code()), Some("expired"));
+    assert!(!handle.is_licensed());
+    assert_eq!(app.get_status().await.json["licensed"], false);
+}
+
+#[tokio::test]
+async fn import_with_a_wound_back_clock_is_judged_at_the_high_water_mark() {
+    let app = TestApp::new().await;
+    let request = app.register(&key()).await;
+    app.set_now(NOW + 400 * DAY);
+    app.state.license().check();
+    app.set_now(NOW);
+    let before = (app.dump().await, app.installed());
+    // Valid by the wound-back clock, expired by the time already seen.
+    let reply = app.import(&key(), &sign(&answer(&request, 1))).await;
+    reply.assert_problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "license_expired",
+        "wound back",
+    );
+    assert_eq!((app.dump().await, app.installed()), before);
+}
+
+#[tokio::test]
+async fn high_water_mark_survives_a_restart() {
+    let app = TestApp::with_vars(&[("license_clock_tolerance", "2h")]).await;
+    app.install_with(1, |l| l.clock_policy = ClockPolicy::Enforcing)
+        .await;
+    assert_eq!(app.recorded_mark().await, Some(NOW));
+
+    // Less than a step (half the tolerance) on: status does not write.
+    app.set_now(NOW + HOUR - 1);
+    app.get_status().await;
+    assert_eq!(app.recorded_mark().await, Some(NOW));
+    // A step on: status records it.
+    app.set_now(NOW + 2 * HOUR);
+    let status = app.get_status().await.json;
+    assert_eq!(app.recorded_mark().await, Some(NOW + 2 * HOUR));
+    assert_eq!(
+        status["clock"]["highWaterMark"],
+        timestamp::format(NOW + 2 * HOUR)
+    );
+    // Shutdown records the exact mark.
+    app.set_now(NOW + 2 * HOUR + 10);
+    app.state.license().check();
+    app.state.persist_clock().await.unwrap();
+    assert_eq!(app.recorded_mark().await, Some(NOW + 2 * HOUR + 10));
+
+    // Restarted with the clock wound back by more than the tolerance.
+    app.set_now(NOW);
+    let app = app.restart().await;
+    let status = app.get_status().await.json;
+    assert_eq!(status["state"], "clock_suspect", "{status}");
+    assert_eq!(status["licensed"], false);
+    assert!(!app.state.license().is_licensed());
+    assert_eq!(app.recorded_mark().await, Some(NOW + 2 * HOUR + 10));
+
+    app.set_now(NOW + 2 * HOUR);
+    assert!(app.state.license().is_licensed(), "recovered");
+}
+
+#[tokio::test]
+async fn deactivation_and_import_record_the_high_water_mark() {
+    let app = TestApp::new().await;
+    app.set_now(NOW + 60);
+    app.install(1).await;
+    assert_eq!(app.recorded_mark().await, Some(NOW + 60));
+    app.set_now(NOW + 120);
+    assert_eq!(app.deactivate(KEY).await.status, StatusCode::OK);
+    assert_eq!(app.recorded_mark().await, Some(NOW + 120));
+}
