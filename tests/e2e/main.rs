@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod console;
 mod exchange;
+mod lifecycle_client;
+mod lifecycle_issuer;
 mod refusals;
 mod transit;

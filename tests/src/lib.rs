@@ -320,6 +320,12 @@ impl Drop for Client {
 
 /// A textual dump of every table of an SQLite file, read-only.
 pub fn dump_sqlite(path: &Path) -> String {
+    dump_sqlite_except(path, &[])
+}
+
+/// [`dump_sqlite`] without the tables named in `skip` (e.g. the issuer's
+/// `audit`, which records even a request answered again).
+pub fn dump_sqlite_except(path: &Path, skip: &[&str]) -> String {
     use rusqlite::{Connection, OpenFlags, types::ValueRef};
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     let mut tables: Vec<String> = conn
@@ -329,7 +335,7 @@ pub fn dump_sqlite(path: &Path) -> String {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    tables.retain(|t| !t.starts_with("sqlite_"));
+    tables.retain(|t| !t.starts_with("sqlite_") && !skip.contains(&t.as_str()));
     let mut out = String::new();
     for table in tables {
         out.push_str(&format!("[{table}]\n"));
@@ -412,4 +418,114 @@ pub fn wrap_like_a_mail_client(text: &str, width: usize) -> String {
         .map(|c| std::str::from_utf8(c).unwrap())
         .collect::<Vec<_>>()
         .join("\r\n")
+}
+
+/// The vendor's web console: a running `ren3-issuer serve` on port 0.
+pub struct Console {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Issuer {
+    /// `user add NAME`, the password on stdin.
+    pub fn add_user(&self, name: &str, password: &str) {
+        self.ok(&["user", "add", name], Some(&format!("{password}\n")));
+    }
+
+    /// Starts `ren3-issuer serve --listen 127.0.0.1:0` on this store.
+    pub fn serve(&self) -> Console {
+        let mut child = Command::new(issuer_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("ren3-issuer serve did not start: {line:?}"))
+            .to_owned();
+        Console { child, base }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Issuer {
+    /// `init` with extra arguments and environment, e.g. `--encrypt` with
+    /// `REN3_ISSUER_PASSPHRASE`.
+    pub fn init_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let issuer = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let mut all = vec!["init"];
+        all.extend_from_slice(args);
+        let out = issuer.run_with_env(&all, None, env);
+        assert!(
+            out.status.success(),
+            "ren3-issuer init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        issuer
+    }
+
+    /// [`Issuer::run`] with extra environment variables.
+    pub fn run_with_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let mut child = Command::new(issuer_bin())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env_remove("REN3_ISSUER_PASSPHRASE")
+            .envs(env.iter().copied())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The issuer's store, every table but the audit log: a refusal is
+    /// audited, and changes nothing else.
+    pub fn dump_without_audit(&self) -> String {
+        dump_sqlite_except(&self.db(), &["audit"])
+    }
+
+    /// The key directory's files and their contents, sorted by name.
+    pub fn key_files(&self) -> Vec<(String, String)> {
+        let dir = self.dir.path().join("issuer.db.keys");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                (
+                    path.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(&path).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
 }

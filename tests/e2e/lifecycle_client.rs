@@ -1,0 +1,269 @@
+//! The license lifecycle on the customer's side, across the real
+//! `ren3-client` process: renewal with history, downgrades, deactivation
+//! with a release receipt, and key rotation. Clock behaviour needs an
+//! injected clock, so it is tested in-process (`client/tests/api/clock.rs`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ren3_shared::{
+    ClockPolicy, IssuerKey, License, TrustedKeys, VerifiedReceipt, VerifiedRequest, timestamp,
+};
+use ren3_tests::{Answer, Client, Issuer, fixture, test_only_issuer_key};
+use serde_json::json;
+
+fn vendor(issuer: &Issuer) -> (String, String) {
+    let key = issuer.create_license(
+        "Lifecycle GmbH",
+        &[
+            "--features",
+            "ingest",
+            "--expires",
+            "2099-12-31",
+            "--max-devices",
+            "2",
+        ],
+    );
+    let device = issuer.add_device(&key);
+    (key, device)
+}
+
+fn deactivate(client: &Client, key: &str) -> Answer {
+    client.post_json("/license/deactivate", &json!({ "licenseKey": key }))
+}
+
+/// Rows of one table in a store dump.
+fn rows(dump: &str, table: &str) -> Vec<String> {
+    dump.split(&format!("[{table}]\n"))
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|line| !line.starts_with('['))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sends `send`, expects the problem `status` and `code`, and checks that
+/// neither the store nor the status changed.
+fn assert_refused(client: &Client, status: u16, code: &str, send: impl FnOnce() -> Answer) {
+    let store = client.store_dump();
+    let state = client.get("/license").body;
+    let answer = send();
+    assert_eq!(
+        (answer.status, answer.code()),
+        (status, code),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.content_type.starts_with("application/problem+json"),
+        "{}",
+        answer.content_type
+    );
+    assert_eq!(client.store_dump(), store, "a refusal changed the store");
+    assert_eq!(
+        client.get("/license").body,
+        state,
+        "a refusal changed the status"
+    );
+}
+
+#[test]
+fn renewal_replaces_the_license_keeps_history_and_refuses_downgrades() {
+    let issuer = Issuer::init();
+    let (key, device) = vendor(&issuer);
+    let client = Client::start(&device, &issuer.export_trust());
+    // Two requests; the vendor answers the newer one first, so the older
+    // one gets the higher serial.
+    let older = client.register(&key);
+    let newer = client.register(&key);
+    let serial_1 = issuer.issue(&newer);
+    let serial_2 = issuer.issue(&older);
+
+    let answer = client.import(&key, &serial_2);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["license"]["serial"], 2);
+    assert_eq!(client.get("/license").body["pendingRequests"], 1);
+
+    // The newer request is still pending, but its payload is older.
+    assert_refused(&client, 409, "downgrade_rejected", || {
+        client.import(&key, &serial_1)
+    });
+
+    // A renewal: a new request, a payload with a higher serial.
+    let serial_3 = issuer.issue(&client.register(&key));
+    let answer = client.import(&key, &serial_3);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let status = client.get("/license").body;
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["license"]["serial"], 3);
+
+    let licenses = rows(&client.store_dump(), "licenses");
+    assert_eq!(licenses.len(), 2, "{licenses:?}");
+    assert!(
+        licenses[0].contains(&serial_2),
+        "the first stays in history"
+    );
+    assert!(licenses[1].contains(&serial_3));
+    assert!(
+        licenses[1].ends_with("|NULL|NULL|"),
+        "only the newest is active: {licenses:?}"
+    );
+    assert!(!licenses[0].ends_with("|NULL|NULL|"));
+}
+
+#[test]
+fn deactivation_returns_a_device_signed_receipt_and_leaves_the_client_unlicensed() {
+    let issuer = Issuer::init();
+    let (key, device) = vendor(&issuer);
+    let client = Client::start(&device, &issuer.export_trust());
+    let payload = issuer.issue(&client.register(&key));
+    assert_eq!(client.import(&key, &payload).status, 200);
+
+    let answer = deactivate(&client, &key);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(!answer.body.to_string().contains(&key), "the key is echoed");
+    let token = answer.body["releaseReceipt"].as_str().unwrap();
+    let receipt = VerifiedReceipt::open(token).unwrap();
+    assert_eq!(receipt.receipt.client_device_id.as_str(), device);
+    assert_eq!(
+        receipt.receipt.license_key_fingerprint,
+        ren3_shared::LicenseKey::parse(&key).unwrap().fingerprint()
+    );
+    assert_eq!(receipt.receipt.serial, 1);
+    assert_eq!(receipt.receipt.counter, 1);
+    let request = VerifiedRequest::open(&client.register(&key)).unwrap();
+    assert_eq!(
+        receipt.device_public_key, request.device_public_key,
+        "signed by this installation's device key"
+    );
+
+    let client = client.restart();
+    let status = client.get("/license").body;
+    assert_eq!(status["state"], "pending", "{status}");
+    assert_eq!(status["licensed"], false);
+    assert_eq!(status["license"], json!(null));
+    let licenses = rows(&client.store_dump(), "licenses");
+    assert_eq!(licenses.len(), 1, "kept in history");
+    assert!(!licenses[0].ends_with("|NULL|NULL|"), "{licenses:?}");
+
+    // Nothing is active any more: a second deactivation changes nothing.
+    assert_refused(&client, 409, "no_active_license", || {
+        deactivate(&client, &key)
+    });
+}
+
+#[test]
+fn deactivation_with_the_wrong_key_is_refused_and_changes_nothing() {
+    let issuer = Issuer::init();
+    let (key, device) = vendor(&issuer);
+    let other = issuer.create_license("Someone Else", &[]);
+    let client = Client::start(&device, &issuer.export_trust());
+    let payload = issuer.issue(&client.register(&key));
+    assert_eq!(client.import(&key, &payload).status, 200);
+
+    assert_refused(&client, 422, "license_key_mismatch", || {
+        deactivate(&client, &other)
+    });
+    let typo = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('0') { '1' } else { '0' }
+    );
+    assert_refused(&client, 400, "invalid_license_key", || {
+        deactivate(&client, &typo)
+    });
+    assert_refused(&client, 422, "invalid_body", || {
+        client.post_json("/license/deactivate", &json!({}))
+    });
+    assert_eq!(client.get("/license").body["state"], "active");
+}
+
+/// A trusted-keys file with these keys (and retirement times), in a
+/// directory the caller keeps.
+fn trust_file(dir: &tempfile::TempDir, name: &str, keys: &[(&IssuerKey, Option<i64>)]) -> PathBuf {
+    let trust = TrustedKeys::new(
+        keys.iter()
+            .map(|(k, retired_at)| k.trusted_key(1_700_000_000, *retired_at))
+            .collect(),
+    )
+    .unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, trust.to_file()).unwrap();
+    path
+}
+
+/// The payload a vendor signing with `signer` would send for `request`.
+fn payload_for(request: &str, signer: &IssuerKey, serial: u64, issued_at: i64) -> String {
+    let request = VerifiedRequest::open(request).unwrap();
+    let license = License {
+        customer: "Rotation AG".into(),
+        features: vec!["ingest".into()],
+        limits: BTreeMap::new(),
+        issued_at,
+        not_before: issued_at,
+        expires_at: Some(4_000_000_000),
+        grace_seconds: 0,
+        clock_policy: ClockPolicy::Advisory,
+        serial,
+        license_key_fingerprint: request.request.license_key_fingerprint,
+        client_device_id: request.request.client_device_id.clone(),
+        device_public_key: request.device_public_key,
+        request_hash: request.hash(),
+    };
+    signer.sign_payload(&license).unwrap().token()
+}
+
+#[test]
+fn client_trusts_several_keys_and_refuses_unknown_and_retired_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = test_only_issuer_key();
+    let retired = IssuerKey::from_seed(&[21u8; 32]);
+    let unknown = IssuerKey::from_seed(&[22u8; 32]);
+    let now = timestamp::now();
+    let retired_at = now - 86_400;
+    let trust = trust_file(
+        &dir,
+        "two-keys.json",
+        &[(&current, None), (&retired, Some(retired_at))],
+    );
+    let key = std::fs::read_to_string(fixture("license-key.txt")).unwrap();
+    let key = key.trim();
+    let device = std::fs::read_to_string(fixture("device-id.txt")).unwrap();
+    let client = Client::start(device.trim(), &trust);
+    let request = client.register(key);
+
+    assert_refused(&client, 400, "unknown_key", || {
+        client.import(key, &payload_for(&request, &unknown, 1, now))
+    });
+    assert_refused(&client, 400, "key_retired", || {
+        client.import(key, &payload_for(&request, &retired, 1, now))
+    });
+    let answer = client.import(key, &payload_for(&request, &retired, 1, retired_at - 60));
+    assert_eq!(
+        answer.status, 200,
+        "issued before retirement: {}",
+        answer.body
+    );
+
+    let renewal = payload_for(&client.register(key), &current, 2, now);
+    let answer = client.import(key, &renewal);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let status = client.get("/license").body;
+    assert_eq!(status["keyId"], current.key_id().to_string());
+
+    // The vendor drops the current key from the file: at the next start the
+    // stored license no longer verifies, and the store is left alone.
+    std::fs::write(
+        &trust,
+        std::fs::read_to_string(trust_file(&dir, "other.json", &[(&unknown, None)])).unwrap(),
+    )
+    .unwrap();
+    let before = client.store_dump();
+    let client = client.restart();
+    let status = client.get("/license").body;
+    assert_eq!(status["state"], "unlicensed", "{status}");
+    assert_eq!(status["reasonCode"], "unknown_key");
+    assert_eq!(status["keyId"], current.key_id().to_string());
+    assert_eq!(client.store_dump(), before);
+}
