@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Ratios of each benchmark to its same-run baseline, from criterion's
+estimates (target/criterion/<group>/<bench>/new/estimates.json).
+
+    cargo bench -p ren3-bench && python3 bench/report.py
+
+Prints a Markdown table and exits 1 if a target is missed.
+"""
+import json
+import os
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+
+# (group, measured, baseline, target kind, target value, what the row shows)
+ROWS = [
+    ("payload_verification", "ren3_open_and_check", "floor_verify_strict", "max_ratio", 1.15,
+     "payload verification vs raw verify_strict"),
+    ("payload_verification", "ren3_open_and_check", "jsonwebtoken_decode", "max_ratio", 1.0,
+     "payload verification vs jsonwebtoken EdDSA decode"),
+    ("issue_one", "ren3_verify_sign_encode", "floor_verify_strict_and_sign", "max_ratio", 1.2,
+     "issuing one payload vs raw verify_strict + sign"),
+    ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_encode", "max_ratio", 1.0,
+     "issuing one payload vs jsonwebtoken EdDSA encode"),
+    ("hot_path", "license_check", "empty_call", "max_ns", 100.0,
+     "hot-path license check (ns, vs an empty call)"),
+]
+
+
+def mean_ns(group, bench):
+    path = os.path.join(ROOT, group, bench, "new", "estimates.json")
+    try:
+        with open(path) as f:
+            return json.load(f)["mean"]["point_estimate"]
+    except FileNotFoundError:
+        return None
+
+
+def main():
+    missed = False
+    print("| what | measured | baseline | ratio | target | met |")
+    print("|---|---|---|---|---|---|")
+    for group, measured, baseline, kind, target, what in ROWS:
+        m, b = mean_ns(group, measured), mean_ns(group, baseline)
+        if m is None or b is None:
+            print(f"| {what} | not run | | | | |")
+            continue
+        ratio = m / b
+        if kind == "max_ratio":
+            met = ratio <= target
+            goal = f"≤ {target:.2f}x"
+            shown = f"{ratio:.3f}x"
+        else:
+            met = m <= target
+            goal = f"< {target:.0f} ns"
+            shown = f"{m:.1f} ns"
+        missed |= not met
+        print(f"| {what} | {m / 1000:.2f} µs | {b / 1000:.2f} µs | {shown} | {goal} | {'yes' if met else 'NO'} |")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
