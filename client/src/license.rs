@@ -412,7 +412,11 @@ impl LicenseHandle {
 
     fn log_transitions(&self, check: &LicenseCheck) {
         let suspect = check.clock_suspicion.is_some();
-        if self.shared.clock_suspect.swap(suspect, Ordering::Relaxed) != suspect {
+        // Load before swapping: the steady state writes nothing, so checks
+        // on many cores do not fight over this cache line.
+        if self.shared.clock_suspect.load(Ordering::Relaxed) != suspect
+            && self.shared.clock_suspect.swap(suspect, Ordering::Relaxed) != suspect
+        {
             if let Some(suspicion) = check.clock_suspicion {
                 tracing::warn!(
                     code = suspicion.code(),
@@ -427,7 +431,10 @@ impl LicenseHandle {
                 );
             }
         }
-        if check.warning && !self.shared.warning_logged.swap(true, Ordering::Relaxed) {
+        if check.warning
+            && !self.shared.warning_logged.load(Ordering::Relaxed)
+            && !self.shared.warning_logged.swap(true, Ordering::Relaxed)
+        {
             let expires_at = check
                 .installed
                 .as_ref()
