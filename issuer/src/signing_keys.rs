@@ -126,8 +126,23 @@ pub(crate) fn current(conn: &Connection, keys: &KeyStore) -> Result<IssuerKey, S
 
 /// Creates a new signing key, kept `at_rest` in the key directory, which
 /// signs every payload from now on. Older keys keep verifying; retire them
-/// with [`retire`] when clients have the new trusted-keys file.
+/// with [`retire`] when clients have the new trusted-keys file. A refusal
+/// (no passphrase to encrypt with, an unwritable key directory) is audited.
 pub fn rotate(
+    store: &mut Store,
+    keys: &KeyStore,
+    actor: &Actor,
+    at_rest: AtRest,
+    now: i64,
+) -> Result<SigningKeyRecord, SigningKeyError> {
+    let result = rotate_audited(store, keys, actor, at_rest, now);
+    if let Err(e) = &result {
+        refused(store, actor, Action::KeyRotate, "(new key)", e, now);
+    }
+    result
+}
+
+fn rotate_audited(
     store: &mut Store,
     keys: &KeyStore,
     actor: &Actor,
@@ -406,6 +421,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(refusals.entries.len(), 3);
+    }
+
+    #[test]
+    fn rotate_refuses_to_encrypt_without_a_passphrase_and_audits_the_refusal() {
+        let mut t = TestStore::new();
+        t.keys = t.keys.clone().with_passphrase(PassphraseSource::none());
+        let files = || std::fs::read_dir(t.keys.dir()).unwrap().count();
+        let (before, files_before) = (t.snapshot(), files());
+        let err = rotate(&mut t.store, &t.keys, &actor(), AtRest::Encrypted, NOW).unwrap_err();
+        assert_eq!(err.code(), "passphrase_missing", "{err}");
+        assert_eq!(t.snapshot(), before);
+        assert_eq!(files(), files_before, "no key file is left behind");
+        let refusals = audit::page(
+            &t.store,
+            &audit::Filter {
+                action: Some("key.rotate".into()),
+                result: Some("refused".into()),
+                ..audit::Filter::default()
+            },
+            10,
+        )
+        .unwrap();
+        assert_eq!(refusals.entries.len(), 1);
+        assert!(
+            refusals.entries[0]
+                .detail
+                .starts_with("passphrase_missing: "),
+            "{:?}",
+            refusals.entries[0]
+        );
     }
 
     #[test]

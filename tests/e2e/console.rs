@@ -229,7 +229,29 @@ async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
     let detail = browser.source().await.unwrap();
     assert!(detail.contains("1 used, 1 free, of 2"), "{detail}");
     screenshot(&browser, "license-detail").await;
+
+    // The customer deactivates; the vendor releases the seat with the receipt.
+    let answer = client.post_json(
+        "/license/deactivate",
+        &serde_json::json!({ "licenseKey": key }),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let receipt = answer.body["releaseReceipt"].as_str().unwrap().to_owned();
+    browser.goto(&format!("{base}/release")).await.unwrap();
+    fill(&browser, "#receipt", &receipt).await;
+    click(&browser, "form[action='/release/check'] button").await;
+    element(&browser, "#verdict .verdict.pass").await;
+    screenshot(&browser, "release").await;
+    click(&browser, "#confirm").await;
+    element(&browser, "a.button[href^='/licenses/']").await;
+    browser.goto(license_page.as_str()).await.unwrap();
+    let detail = browser.source().await.unwrap();
+    assert!(detail.contains("0 used, 2 free, of 2"), "{detail}");
+
+    // Rotate to a new signing key.
     browser.goto(&format!("{base}/keys")).await.unwrap();
+    click(&browser, "#rotate").await;
+    element(&browser, ".notice[role='status']").await;
     screenshot(&browser, "keys").await;
     browser.goto(&format!("{base}/audit")).await.unwrap();
     screenshot(&browser, "audit").await;

@@ -12,6 +12,7 @@ use ren3_shared::Digest;
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
+use super::upload::{self, PastedToken};
 use super::view::{self, Layout};
 use super::{AppState, WebError};
 use crate::inspect::RequestFields;
@@ -113,38 +114,14 @@ async fn report(state: &AppState, request: String) -> Result<ReportView, WebErro
 pub(crate) async fn check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let (mut csrf, mut pasted, mut uploaded) = (String::new(), String::new(), None);
-    let mut input_error = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| WebError::Internal(format!("cannot read the form: {e}")))?
-    {
-        match field.name() {
-            Some("csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("request") => pasted = field.text().await.unwrap_or_default(),
-            Some("file") => {
-                let bytes = field.bytes().await.unwrap_or_default();
-                if !bytes.is_empty() {
-                    match String::from_utf8(bytes.to_vec()) {
-                        Ok(text) => uploaded = Some(text),
-                        Err(_) => {
-                            input_error = Some(
-                                "The uploaded file is not text; upload the request file the \
-                                 customer sent, or paste it."
-                                    .to_owned(),
-                            );
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let PastedToken {
+        csrf,
+        text: request,
+        input_error,
+    } = upload::read(multipart, "request", "request").await?;
     user.check_csrf(&csrf)?;
-    let request = uploaded.unwrap_or(pasted);
     let report = if input_error.is_none() {
         Some(report(&state, request.clone()).await?)
     } else {

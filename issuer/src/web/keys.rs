@@ -1,43 +1,206 @@
-//! The signing keys, and the trusted-keys file clients need.
+//! The signing keys, and the trusted-keys file clients need; rotating to a
+//! new key and retiring old ones (`signing_keys::rotate` and `retire`, as
+//! `ren3-issuer keys rotate` and `keys retire`).
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Extension;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use ren3_shared::KeyId;
+use serde::Deserialize;
 
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::signing_keys::{self, SigningKeyEntry};
+use crate::keystore::{AtRest, KeyStoreError};
+use crate::signing_keys::{self, SigningKeyEntry, SigningKeyError};
+
+/// A key as the page shows it: with how its private half is kept.
+pub(crate) struct KeyRow {
+    entry: SigningKeyEntry,
+    /// `plain`, `encrypted`, or why it cannot be told (`missing`,
+    /// `unreadable`); read from the file, never decrypted to find out.
+    at_rest: &'static str,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "keys.html")]
 pub(crate) struct KeysPage {
     layout: Layout,
-    keys: Vec<SigningKeyEntry>,
+    keys: Vec<KeyRow>,
+    /// What the last change did.
+    done: Option<String>,
+    /// Why the last change was refused.
+    notice: Option<String>,
 }
 
 impl KeysPage {
     fn time(&self, at: &i64) -> String {
         view::time(*at)
     }
+
+    /// Whether more than one key is unretired, so one of them may retire.
+    fn can_retire(&self) -> bool {
+        self.keys
+            .iter()
+            .filter(|k| k.entry.key.retired_at.is_none())
+            .count()
+            > 1
+    }
+}
+
+/// Which change just succeeded, after the redirect that follows it.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    rotated: Option<String>,
+    retired: Option<String>,
+}
+
+async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError> {
+    let keys = state
+        .call(|store, keys| {
+            signing_keys::list(store).map(|entries| {
+                entries
+                    .into_iter()
+                    .map(|entry| {
+                        let at_rest = match keys.at_rest(&entry.key.key_id) {
+                            Ok(AtRest::Plain) => "plain",
+                            Ok(AtRest::Encrypted) => "encrypted",
+                            Err(KeyStoreError::KeyFileMissing { .. }) => "missing",
+                            Err(_) => "unreadable",
+                        };
+                        KeyRow { entry, at_rest }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await??;
+    Ok(KeysPage {
+        layout: Layout {
+            user: user.name.clone(),
+            csrf: user.csrf_token.clone(),
+            section: "keys",
+        },
+        keys,
+        done: None,
+        notice: None,
+    })
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    Query(query): Query<DoneQuery>,
 ) -> Result<KeysPage, WebError> {
-    let keys = state.call(|store, _| signing_keys::list(store)).await??;
-    Ok(KeysPage {
-        layout: Layout {
-            user: user.name,
-            csrf: user.csrf_token,
-            section: "keys",
-        },
-        keys,
-    })
+    let mut page = page(&state, &user).await?;
+    // Only say what the store confirms: a made-up link says nothing.
+    let find = |text: &Option<String>| {
+        let id = text.as_deref()?.parse::<KeyId>().ok()?;
+        page.keys.iter().find(|k| k.entry.key.key_id == id)
+    };
+    page.done = if let Some(key) = find(&query.rotated).filter(|k| k.entry.signs_new_payloads) {
+        Some(format!(
+            "Signing key {} was created and signs every payload from now on. Download the \
+             trusted-keys file and ship it to customers now: a client whose file lacks this \
+             key refuses its payloads (unknown_key).",
+            key.entry.key.key_id
+        ))
+    } else if let Some(key) = find(&query.retired) {
+        key.entry.key.retired_at.map(|at| {
+            format!(
+                "Signing key {} was retired at {}: it signs nothing more, and the payloads it \
+                 signed before stay valid. Download the trusted-keys file and ship it again.",
+                key.entry.key.key_id,
+                view::time(at)
+            )
+        })
+    } else {
+        None
+    };
+    Ok(page)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RotateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    encrypt: String,
+}
+
+/// Creates a new signing key, which signs from now on; encrypted at rest
+/// with the passphrase the console was started with, if asked.
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<RotateForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let at_rest = if form.encrypt == "yes" {
+        AtRest::Encrypted
+    } else {
+        AtRest::Plain
+    };
+    let (now, actor) = (state.now(), user.actor());
+    let result = state
+        .call(move |store, keys| signing_keys::rotate(store, keys, &actor, at_rest, now))
+        .await?;
+    match result {
+        Ok(key) => Ok(Redirect::to(&format!("/keys?rotated={}", key.key_id)).into_response()),
+        Err(SigningKeyError::Store(e)) => Err(e.into()),
+        Err(e) => refused(&state, &user, format!("No key was created: {e}")).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RetireForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Retires a signing key: it signs nothing more.
+pub(crate) async fn retire(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(key_id): Path<String>,
+    Form(form): Form<RetireForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let key_id: KeyId = key_id.parse().map_err(|_| WebError::NotFound)?;
+    if form.confirm != "yes" {
+        return refused(
+            &state,
+            &user,
+            format!(
+                "Signing key {key_id} was not retired: tick \"I understand\" next to its Retire \
+                 button to confirm."
+            ),
+        )
+        .await;
+    }
+    let (now, actor) = (state.now(), user.actor());
+    let result = state
+        .call(move |store, _| signing_keys::retire(store, &actor, &key_id, now))
+        .await?;
+    match result {
+        Ok(key) => Ok(Redirect::to(&format!("/keys?retired={}", key.key_id)).into_response()),
+        Err(SigningKeyError::Store(e)) => Err(e.into()),
+        Err(e) => refused(&state, &user, format!("Not retired: {e}")).await,
+    }
+}
+
+async fn refused(
+    state: &AppState,
+    user: &CurrentUser,
+    notice: String,
+) -> Result<Response, WebError> {
+    let mut page = page(state, user).await?;
+    page.notice = Some(notice);
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// The same file as `ren3-issuer keys export-public`.

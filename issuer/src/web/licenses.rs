@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
+use ren3_shared::{ClockPolicy, DeviceId};
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
@@ -17,6 +18,7 @@ use crate::devices::{self, AddedDevice, DeviceError};
 use crate::licenses::{
     self, CreatedLicense, LicenseDetails, LicenseError, NewLicense, TermsChange,
 };
+use crate::releases::{self, ReleaseError};
 use crate::store::{LicenseRecord, LicenseStatus, LicenseSummary};
 
 const PAGE_SIZE: u32 = 25;
@@ -97,19 +99,64 @@ pub(crate) struct NewLicenseForm {
     expires: String,
     #[serde(default)]
     max_devices: String,
+    /// Absent (a client other than the form) means the CLI's default.
+    #[serde(default = "default_grace_days")]
+    grace_days: String,
+    #[serde(default = "default_clock_policy")]
+    clock_policy: String,
+}
+
+fn default_grace_days() -> String {
+    grace_days_text(NewLicense::default().grace_seconds)
+}
+
+fn default_clock_policy() -> String {
+    NewLicense::default().clock_policy.as_str().to_owned()
 }
 
 impl Default for NewLicenseForm {
+    /// The CLI's defaults: one seat, no grace, an advisory clock.
     fn default() -> Self {
+        let defaults = NewLicense::default();
         Self {
             csrf: String::new(),
             customer: String::new(),
             features: String::new(),
             limits: String::new(),
             expires: String::new(),
-            max_devices: "1".to_owned(),
+            max_devices: defaults.max_devices.to_string(),
+            grace_days: default_grace_days(),
+            clock_policy: default_clock_policy(),
         }
     }
+}
+
+/// The clock policies a form offers, by their names in the store.
+const CLOCK_POLICIES: [ClockPolicy; 2] = [ClockPolicy::Advisory, ClockPolicy::Enforcing];
+
+/// A grace period as the forms show it: whole days.
+fn grace_days_text(grace_seconds: u64) -> String {
+    (grace_seconds / 86_400).to_string()
+}
+
+/// Reads the grace period field (empty means none) with the CLI's rule.
+fn parse_grace_days(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let days = text.parse::<u64>().map_err(|_| {
+        format!(
+            "`{}` is not a number of days: give a whole number, 0 for no grace period",
+            text.escape_debug()
+        )
+    })?;
+    licenses::grace_from_days(days).map_err(|e| e.to_string())
+}
+
+/// Reads the clock policy field with the CLI's parser.
+fn parse_clock_policy(text: &str) -> Result<ClockPolicy, String> {
+    text.trim().parse::<ClockPolicy>()
 }
 
 /// Which field a message belongs to.
@@ -120,6 +167,8 @@ pub(crate) struct FieldErrors {
     limits: Option<String>,
     expires: Option<String>,
     max_devices: Option<String>,
+    grace_days: Option<String>,
+    clock_policy: Option<String>,
     /// Not tied to a field.
     form: Option<String>,
 }
@@ -131,6 +180,8 @@ impl FieldErrors {
             || self.limits.is_some()
             || self.expires.is_some()
             || self.max_devices.is_some()
+            || self.grace_days.is_some()
+            || self.clock_policy.is_some()
             || self.form.is_some()
     }
 
@@ -154,6 +205,9 @@ impl FieldErrors {
             LicenseError::ExpirySyntax(_)
             | LicenseError::ExpiryRange(_)
             | LicenseError::ExpiryPast { .. } => self.expires = message,
+            LicenseError::GraceTooLong(_) | LicenseError::GraceWithoutExpiry => {
+                self.grace_days = message;
+            }
             _ => self.form = message,
         }
     }
@@ -165,6 +219,7 @@ pub(crate) struct NewLicensePage {
     layout: Layout,
     form: NewLicenseForm,
     errors: FieldErrors,
+    clock_policies: [ClockPolicy; 2],
 }
 
 pub(crate) async fn new_form(Extension(user): Extension<CurrentUser>) -> NewLicensePage {
@@ -172,6 +227,7 @@ pub(crate) async fn new_form(Extension(user): Extension<CurrentUser>) -> NewLice
         layout: layout(&user),
         form: NewLicenseForm::default(),
         errors: FieldErrors::default(),
+        clock_policies: CLOCK_POLICIES,
     }
 }
 
@@ -220,6 +276,14 @@ pub(crate) async fn create(
         ));
         0
     });
+    let grace_seconds = parse_grace_days(&form.grace_days).unwrap_or_else(|e| {
+        errors.grace_days = Some(e);
+        0
+    });
+    let clock_policy = parse_clock_policy(&form.clock_policy).unwrap_or_else(|e| {
+        errors.clock_policy = Some(e);
+        ClockPolicy::Advisory
+    });
     if !errors.any() {
         let new = NewLicense {
             customer: form.customer.clone(),
@@ -227,7 +291,8 @@ pub(crate) async fn create(
             limits,
             expires_at,
             max_devices,
-            ..NewLicense::default()
+            grace_seconds,
+            clock_policy,
         };
         let now = state.now();
         let actor = user.actor();
@@ -252,6 +317,7 @@ pub(crate) async fn create(
             layout: layout(&user),
             form,
             errors,
+            clock_policies: CLOCK_POLICIES,
         },
     )
         .into_response())
@@ -270,9 +336,37 @@ pub(crate) struct DetailPage {
     notice: Option<String>,
     label: String,
     label_error: Option<String>,
+    /// The force-release form as typed, when it was refused.
+    force: Option<ForceReleaseForm>,
+    force_error: Option<String>,
 }
 
 impl DetailPage {
+    fn grace(&self) -> String {
+        match self.details.license.grace_seconds {
+            0 => "none".to_owned(),
+            s if s % 86_400 == 0 => format!("{} days", s / 86_400),
+            s => format!("{s} seconds"),
+        }
+    }
+
+    /// The reason typed into the force-release form of `device`, if it
+    /// was refused.
+    fn force_reason(&self, device: &DeviceId) -> &str {
+        match &self.force {
+            Some(form) if form.device == device.as_str() => &form.reason,
+            _ => "",
+        }
+    }
+
+    /// The refusal of the force-release form of `device`, if any.
+    fn force_error_for(&self, device: &DeviceId) -> Option<&str> {
+        match &self.force {
+            Some(form) if form.device == device.as_str() => self.force_error.as_deref(),
+            _ => None,
+        }
+    }
+
     fn time(&self, at: &i64) -> String {
         view::time(*at)
     }
@@ -321,6 +415,8 @@ fn detail_page(user: &CurrentUser, details: LicenseDetails) -> DetailPage {
         notice: None,
         label: String::new(),
         label_error: None,
+        force: None,
+        force_error: None,
     }
 }
 
@@ -427,6 +523,66 @@ pub(crate) async fn add_device(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
+// ---- force-releasing a lost machine's seat
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ForceReleaseForm {
+    #[serde(default)]
+    csrf: String,
+    /// The client device id whose seat is freed.
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Frees the seat of a bound device of this license without a receipt
+/// (`releases::force_release`, recorded as forced).
+pub(crate) async fn force_release(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<i64>,
+    Form(form): Form<ForceReleaseForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    // The form names one of this license's devices; anything else is a
+    // page that does not exist.
+    let device = details(&state, id)
+        .await?
+        .devices
+        .iter()
+        .find(|d| d.client_device_id.as_str() == form.device)
+        .map(|d| d.client_device_id.clone())
+        .ok_or(WebError::NotFound)?;
+    let (notice, force_error) = if form.confirm != "yes" {
+        (
+            Some(format!(
+                "Nothing was released: tick \"I understand\" next to the Force release button \
+                 of device {device} to confirm."
+            )),
+            releases::reason_problem(&form.reason),
+        )
+    } else {
+        let (now, actor, reason) = (state.now(), user.actor(), form.reason.clone());
+        let result = state
+            .call(move |store, _| releases::force_release(store, &actor, &device, &reason, now))
+            .await?;
+        match result {
+            Ok(_) => return Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
+            Err(ReleaseError::Store(e)) => return Err(e.into()),
+            Err(ReleaseError::Reason(problem)) => (None, Some(problem)),
+            Err(e) => (Some(format!("Nothing was released: {e}")), None),
+        }
+    };
+    let mut page = detail_page(&user, details(&state, id).await?);
+    page.notice = notice;
+    page.force_error = force_error;
+    page.force = Some(form);
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
 // ---- editing terms
 
 #[derive(Debug, Clone, Deserialize)]
@@ -439,6 +595,9 @@ pub(crate) struct EditForm {
     limits: String,
     #[serde(default)]
     expires: String,
+    /// Absent (a client other than the form) keeps the license's.
+    grace_days: Option<String>,
+    clock_policy: Option<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -448,6 +607,7 @@ pub(crate) struct EditPage {
     license: LicenseRecord,
     form: EditForm,
     errors: FieldErrors,
+    clock_policies: [ClockPolicy; 2],
 }
 
 pub(crate) async fn edit_form(
@@ -461,12 +621,15 @@ pub(crate) async fn edit_form(
         features: license.features.join(", "),
         limits: limits_text(&license, "\n"),
         expires: license.expires_at.map(view::time).unwrap_or_default(),
+        grace_days: Some(grace_days_text(license.grace_seconds)),
+        clock_policy: Some(license.clock_policy.as_str().to_owned()),
     };
     Ok(EditPage {
         layout: layout(&user),
         license,
         form,
         errors: FieldErrors::default(),
+        clock_policies: CLOCK_POLICIES,
     })
 }
 
@@ -474,7 +637,7 @@ pub(crate) async fn edit(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<i64>,
-    Form(form): Form<EditForm>,
+    Form(mut form): Form<EditForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
     let mut errors = FieldErrors::default();
@@ -486,13 +649,31 @@ pub(crate) async fn edit(
         errors.file(&e);
         None
     });
+    let grace_seconds = form
+        .grace_days
+        .as_deref()
+        .map(parse_grace_days)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.grace_days = Some(e);
+            None
+        });
+    let clock_policy = form
+        .clock_policy
+        .as_deref()
+        .map(parse_clock_policy)
+        .transpose()
+        .unwrap_or_else(|e| {
+            errors.clock_policy = Some(e);
+            None
+        });
     if !errors.any() {
         let change = TermsChange {
             features: licenses::parse_features(&form.features),
             limits,
             expires_at,
-            grace_seconds: None,
-            clock_policy: None,
+            grace_seconds,
+            clock_policy,
         };
         let (now, actor) = (state.now(), user.actor());
         match state
@@ -506,6 +687,10 @@ pub(crate) async fn edit(
         }
     }
     let license = details(&state, id).await?.license;
+    form.grace_days
+        .get_or_insert_with(|| grace_days_text(license.grace_seconds));
+    form.clock_policy
+        .get_or_insert_with(|| license.clock_policy.as_str().to_owned());
     Ok((
         StatusCode::UNPROCESSABLE_ENTITY,
         EditPage {
@@ -513,6 +698,7 @@ pub(crate) async fn edit(
             license,
             form,
             errors,
+            clock_policies: CLOCK_POLICIES,
         },
     )
         .into_response())

@@ -7,11 +7,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
-use ren3_shared::{DeviceKey, LicenseKey};
+use ren3_shared::{ClockPolicy, DeviceId, DeviceKey, LicenseKey, ReleaseReceipt};
 use tower::ServiceExt as _;
 
 use super::{AppState, Config};
 use crate::audit::{self, Filter};
+use crate::keystore::KeyStore;
 use crate::licenses::{self, NewLicense};
 use crate::store::LicenseStatus;
 use crate::testing::{NOW, TestStore, actor, request};
@@ -63,13 +64,23 @@ impl Console {
     }
 
     fn with_config(config: Config) -> Self {
+        Self::with(config, |keys| keys)
+    }
+
+    /// A console whose key store is `keys` applied to the store's own: to
+    /// give it a passphrase, or none.
+    fn with_keys(keys: impl FnOnce(KeyStore) -> KeyStore) -> Self {
+        Self::with(Config::default(), keys)
+    }
+
+    fn with(config: Config, keys: impl FnOnce(KeyStore) -> KeyStore) -> Self {
         let mut t = TestStore::new();
         users::add(&mut t.store, &actor(), "alice", PASSWORD, NOW).unwrap();
         let clock = Arc::new(AtomicI64::new(NOW));
         let time = clock.clone();
         let state = AppState::with_clock(
             setup::open_store(&t.paths).unwrap(),
-            setup::open_keys(&t.paths).unwrap(),
+            keys(setup::open_keys(&t.paths).unwrap()),
             config,
             Arc::new(move || time.load(Ordering::SeqCst)),
         );
@@ -246,6 +257,7 @@ async fn every_page_requires_a_login_but_the_login_page_and_static_assets() {
         "/keys",
         "/keys/trusted-keys.json",
         "/audit",
+        "/release",
     ];
     for (i, path) in protected.iter().enumerate() {
         let answer = console.get(path).await;
@@ -265,6 +277,11 @@ async fn every_page_requires_a_login_but_the_login_page_and_static_assets() {
         "/issue",
         "/issue/check",
         "/logout",
+        "/release",
+        "/release/check",
+        "/licenses/1/release",
+        "/keys/rotate",
+        "/keys/AAAAAAAAAAA/retire",
     ] {
         let answer = console.post(path, &[("csrf", "x")]).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "POST {path}");
@@ -973,4 +990,771 @@ async fn dashboard_keys_and_trust_file_show_what_the_store_holds() {
             .unwrap()
             .to_file()
     );
+}
+
+// ---- the lifecycle pages: grace and clock policy, releases, key rotation
+
+fn installation(n: u8) -> DeviceKey {
+    DeviceKey::from_seed(&[n; 32])
+}
+
+/// A receipt for serial `serial` of `device`, signed by `by`.
+fn receipt(
+    key: &LicenseKey,
+    device: &DeviceId,
+    serial: u64,
+    counter: u64,
+    by: &DeviceKey,
+) -> String {
+    ReleaseReceipt {
+        released_at: NOW + 10,
+        client_device_id: device.clone(),
+        license_key_fingerprint: key.fingerprint(),
+        serial,
+        counter,
+    }
+    .sign(by)
+    .unwrap()
+    .token()
+}
+
+impl Console {
+    /// A license with one device bound to installation 1 by a real
+    /// issuance of serial 1; the device has `label`.
+    fn bound(&mut self, max_devices: u32, label: Option<&str>) -> (LicenseKey, i64, DeviceId) {
+        let (key, id) = self.license(acme(max_devices));
+        let device = crate::devices::add(&mut self.t.store, &actor(), id, label, NOW)
+            .unwrap()
+            .device
+            .client_device_id;
+        issuance::issue(
+            &mut self.t.store,
+            &self.t.keys,
+            &actor(),
+            &request(&key, &device, &installation(1)),
+            NOW,
+        )
+        .unwrap();
+        (key, id, device)
+    }
+
+    /// The audit rows after the first `from`, as (actor, action, result).
+    fn audit_since(&self, from: usize) -> Vec<(String, String, String)> {
+        self.audit_actions()[from..].to_vec()
+    }
+
+    fn key_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.t.keys.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn alice(action: &str, result: &str) -> (String, String, String) {
+    (
+        "console:alice".to_owned(),
+        action.to_owned(),
+        result.to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn lifecycle_forms_refuse_a_missing_or_wrong_csrf_token_and_cross_site_posts() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, id, device) = console.bound(2, None);
+    crate::signing_keys::rotate(
+        &mut console.t.store,
+        &console.t.keys,
+        &actor(),
+        crate::keystore::AtRest::Plain,
+        NOW,
+    )
+    .unwrap();
+    let old_key = crate::signing_keys::list(&console.t.store).unwrap()[0]
+        .key
+        .key_id
+        .to_string();
+    let text = receipt(&key, &device, 1, 1, &installation(1));
+    let device_text = device.to_string();
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        ("/release".into(), vec![("receipt", &text)]),
+        (
+            format!("/licenses/{id}/release"),
+            vec![
+                ("device", &device_text),
+                ("reason", "machine stolen"),
+                ("confirm", "yes"),
+            ],
+        ),
+        ("/keys/rotate".into(), vec![]),
+        (format!("/keys/{old_key}/retire"), vec![("confirm", "yes")]),
+    ];
+    let (before, files, audit_rows) = (
+        console.t.snapshot(),
+        console.key_files(),
+        console.audit_actions().len(),
+    );
+    let csrf = console.csrf.clone();
+    for (i, (path, fields)) in posts.iter().enumerate() {
+        for token in [None, Some("wrong"), Some("")] {
+            let mut fields = fields.clone();
+            if let Some(token) = token {
+                fields.push(("csrf", token));
+            }
+            let answer = console.post(path, &fields).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{}. POST {path} with token {token:?}",
+                i + 1
+            );
+        }
+        for site in ["cross-site", "same-site"] {
+            let mut fields = fields.clone();
+            fields.push(("csrf", &csrf));
+            let answer = console.post_from(path, &fields, site).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{}. POST {path} from {site}",
+                i + 1
+            );
+        }
+    }
+    let answer = console
+        .post_multipart("/release/check", &[("csrf", "wrong"), ("receipt", &text)])
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "multipart check");
+    assert_eq!(console.t.snapshot(), before);
+    assert_eq!(console.key_files(), files, "no key file was written");
+    assert_eq!(console.audit_actions().len(), audit_rows);
+}
+
+#[tokio::test]
+async fn the_release_page_checks_then_frees_the_seat_once() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, id, device) = console.bound(1, None);
+    let csrf = console.csrf.clone();
+    let text = receipt(&key, &device, 1, 1, &installation(1));
+
+    let nav = console.get("/release").await;
+    assert_eq!(nav.status, StatusCode::OK);
+    assert!(
+        nav.body
+            .contains("<a href=\"/release\" aria-current=\"page\">")
+    );
+
+    let before = console.t.snapshot();
+    // 1. pasted, wrapped by a mail client; 2. uploaded as a file
+    let wrapped = text
+        .as_bytes()
+        .chunks(60)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (name, field, value) in [
+        ("1. pasted", "receipt", &wrapped),
+        ("2. uploaded", "file", &text),
+    ] {
+        let checked = console
+            .post_multipart("/release/check", &[("csrf", &csrf), (field, value)])
+            .await;
+        assert_eq!(checked.status, StatusCode::OK, "{name}: {}", checked.body);
+        assert!(checked.body.contains(&device.to_string()), "{name}");
+        assert!(
+            checked
+                .body
+                .contains(&format!("<a href=\"/licenses/{id}\">ACME GmbH</a>")),
+            "{name}"
+        );
+        assert!(
+            checked
+                .body
+                .contains("<button type=\"submit\" id=\"confirm\">"),
+            "{name}"
+        );
+        assert!(checked.body.contains("class=\"verdict pass\""), "{name}");
+    }
+    assert_eq!(console.t.snapshot(), before, "checking writes nothing");
+
+    let audit_rows = console.audit_actions().len();
+    let released = console
+        .post("/release", &[("csrf", &csrf), ("receipt", &text)])
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+    assert!(released.body.contains("Seat released"));
+    let details = licenses::show(&console.t.store, id).unwrap();
+    assert_eq!(details.bound_devices(), 0);
+    assert_eq!(details.releases.len(), 1);
+    assert!(!details.releases[0].forced);
+    assert_eq!(details.releases[0].actor, "console:alice");
+    assert_eq!(
+        console.audit_since(audit_rows),
+        [alice("device.release", "ok")]
+    );
+
+    // The license page shows the release.
+    let page = console.get(&format!("/licenses/{id}")).await;
+    assert!(
+        page.body.contains("receipt, serial 1, counter 1"),
+        "{}",
+        page.body
+    );
+
+    // The same receipt again is a replay: the check says so, and so does
+    // the release, which changes nothing but the audit log.
+    let again = console
+        .post_multipart("/release/check", &[("csrf", &csrf), ("receipt", &text)])
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("(receipt_replayed)"), "{}", again.body);
+    assert!(again.body.contains("id=\"confirm\" disabled"));
+    let before = console.t.snapshot();
+    let audit_rows = console.audit_actions().len();
+    let replayed = console
+        .post("/release", &[("csrf", &csrf), ("receipt", &text)])
+        .await;
+    assert_eq!(replayed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(replayed.body.contains("(receipt_replayed)"));
+    assert_eq!(console.t.snapshot(), before);
+    assert_eq!(
+        console.audit_since(audit_rows),
+        [alice("device.release", "refused")]
+    );
+}
+
+#[tokio::test]
+async fn the_release_page_refuses_forged_foreign_damaged_and_wrong_kind_input_changing_nothing() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let (key, _, device) = console.bound(1, None);
+    let csrf = console.csrf.clone();
+    let good = receipt(&key, &device, 1, 1, &installation(1));
+    let cases = [
+        (
+            "1. forged: content changed after signing",
+            crate::testing::tamper(&good, |m| m.replace("\"counter\":1", "\"counter\":2")),
+            "signature_invalid",
+        ),
+        (
+            "2. from another installation with the same device id",
+            receipt(&key, &device, 1, 1, &installation(9)),
+            "receipt_wrong_device",
+        ),
+        (
+            "3. damaged in transit",
+            good[..good.len() - 4].to_owned(),
+            "token_damaged",
+        ),
+        (
+            "4. a license request, not a receipt",
+            request(&key, &device, &installation(1)),
+            "token_wrong_kind",
+        ),
+        ("5. nothing", String::new(), "token_empty"),
+    ];
+    for (name, text, code) in cases {
+        let before = console.t.snapshot();
+        let audit_rows = console.audit_actions().len();
+        let checked = console
+            .post_multipart("/release/check", &[("csrf", &csrf), ("receipt", &text)])
+            .await;
+        assert_eq!(checked.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            checked.body.contains(&format!("({code})")),
+            "{name}: {}",
+            checked.body
+        );
+        assert!(checked.body.contains("id=\"confirm\" disabled"), "{name}");
+        let released = console
+            .post("/release", &[("csrf", &csrf), ("receipt", &text)])
+            .await;
+        assert_eq!(released.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(released.body.contains(&format!("({code})")), "{name}");
+        assert_eq!(console.t.snapshot(), before, "{name}");
+        assert_eq!(
+            console.audit_since(audit_rows),
+            [alice("device.release", "refused")],
+            "{name}"
+        );
+    }
+    // The right receipt still frees the seat.
+    let released = console
+        .post("/release", &[("csrf", &csrf), ("receipt", &good)])
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+}
+
+#[tokio::test]
+async fn force_release_needs_a_reason_and_confirmation_and_is_recorded_as_forced() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let evil_label = "<script>alert('label')</script>";
+    let (_, id, device) = console.bound(1, Some(evil_label));
+    let (_, other_id, other_device) = console.bound(1, None);
+    let csrf = console.csrf.clone();
+    let path = format!("/licenses/{id}/release");
+    let device_text = device.to_string();
+
+    let page = console.get(&format!("/licenses/{id}")).await;
+    assert!(
+        page.body
+            .contains(&format!("name=\"device\" value=\"{device}\""))
+    );
+    assert!(!page.body.contains("<script>alert"), "the label is escaped");
+
+    let cases = [
+        ("1. not confirmed", "machine stolen", "", None),
+        ("2. empty reason", "   ", "yes", Some("give the reason")),
+        (
+            "3. empty reason, not confirmed",
+            "",
+            "",
+            Some("give the reason"),
+        ),
+        (
+            "4. control character",
+            "lost\u{7}",
+            "yes",
+            Some("control character"),
+        ),
+    ];
+    for (name, reason, confirm, field_error) in cases {
+        let before = console.t.snapshot();
+        let answer = console
+            .post(
+                &path,
+                &[
+                    ("csrf", &csrf),
+                    ("device", &device_text),
+                    ("reason", reason),
+                    ("confirm", confirm),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        match field_error {
+            Some(text) => {
+                assert!(
+                    answer
+                        .body
+                        .contains(&format!("id=\"reason-error-{device}\"")),
+                    "{name}"
+                );
+                assert!(answer.body.contains(text), "{name}: {}", answer.body);
+            }
+            None => assert!(!answer.body.contains("reason-error-"), "{name}"),
+        }
+        if confirm.is_empty() {
+            assert!(answer.body.contains("Nothing was released"), "{name}");
+        }
+        assert_eq!(console.t.snapshot(), before, "{name}");
+    }
+    // A device of another license is not on this page.
+    let other = console
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("device", &other_device.to_string()),
+                ("reason", "lost"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(
+        licenses::show(&console.t.store, other_id)
+            .unwrap()
+            .bound_devices()
+            == 1
+    );
+
+    let audit_rows = console.audit_actions().len();
+    let reason = "<script>alert('reason')</script> stolen";
+    let forced = console
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("device", &device_text),
+                ("reason", reason),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(forced.status, StatusCode::SEE_OTHER, "{}", forced.body);
+    assert_eq!(forced.location(), format!("/licenses/{id}"));
+    let details = licenses::show(&console.t.store, id).unwrap();
+    assert_eq!(details.bound_devices(), 0);
+    assert!(details.releases[0].forced);
+    assert_eq!(details.releases[0].reason.as_deref(), Some(reason));
+    assert_eq!(
+        console.audit_since(audit_rows),
+        [alice("device.force-release", "ok")]
+    );
+
+    for path in [format!("/licenses/{id}"), "/audit".to_owned()] {
+        let page = console.get(&path).await;
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path}: {}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(&#39;reason&#39;)")
+                || page.body.contains("&lt;script&gt;alert"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let page = console.get(&format!("/licenses/{id}")).await;
+    assert!(page.body.contains("class=\"verdict fail\">forced</span>"));
+    assert!(
+        !page.body.contains("Force release</button>"),
+        "no bound device is left"
+    );
+}
+
+#[tokio::test]
+async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_key() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let csrf = console.csrf.clone();
+    let first = crate::signing_keys::list(&console.t.store).unwrap()[0]
+        .key
+        .key_id;
+    let page = console.get("/keys").await;
+    assert!(page.body.contains("signs new payloads"));
+    assert!(page.body.contains("<td>plain</td>"));
+    assert!(
+        !page.body.contains("Retire</button>"),
+        "the only key offers no Retire"
+    );
+
+    // 1. the only key, even asked directly
+    let before = console.t.snapshot();
+    let audit_rows = console.audit_actions().len();
+    let last = console
+        .post(
+            &format!("/keys/{first}/retire"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        last.body.contains("the only key that is not retired"),
+        "{}",
+        last.body
+    );
+    assert_eq!(console.t.snapshot(), before);
+    assert_eq!(
+        console.audit_since(audit_rows),
+        [alice("key.retire", "refused")]
+    );
+
+    let files = console.key_files().len();
+    let audit_rows = console.audit_actions().len();
+    let rotated = console.post("/keys/rotate", &[("csrf", &csrf)]).await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
+    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    assert_eq!(keys.len(), 2);
+    let new = keys[1].key.key_id;
+    assert!(keys[1].signs_new_payloads && !keys[0].signs_new_payloads);
+    assert_eq!(rotated.location(), format!("/keys?rotated={new}"));
+    assert_eq!(console.key_files().len(), files + 1);
+    assert_eq!(console.audit_since(audit_rows), [alice("key.rotate", "ok")]);
+    let page = console.get(rotated.location()).await;
+    assert!(
+        page.body
+            .contains(&format!("Signing key {new} was created")),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("Retire</button>").count(), 2);
+
+    // 2. not confirmed
+    let before = console.t.snapshot();
+    let unconfirmed = console
+        .post(&format!("/keys/{first}/retire"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unconfirmed.body.contains("was not retired"));
+    assert_eq!(console.t.snapshot(), before);
+
+    let audit_rows = console.audit_actions().len();
+    let retired = console
+        .post(
+            &format!("/keys/{first}/retire"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(retired.status, StatusCode::SEE_OTHER, "{}", retired.body);
+    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    assert_eq!(keys[0].key.retired_at, Some(NOW));
+    assert_eq!(console.audit_since(audit_rows), [alice("key.retire", "ok")]);
+    let page = console.get(retired.location()).await;
+    assert!(
+        page.body
+            .contains(&format!("Signing key {first} was retired")),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<span class=\"status revoked\">retired</span>")
+    );
+
+    // 3. retired already; 4. unknown; 5. not a key id
+    let stranger = ren3_shared::IssuerKey::from_seed(&[9; 32]).key_id();
+    let before = console.t.snapshot();
+    for (name, id, status, text) in [
+        (
+            "3. retired already",
+            first.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "retired already",
+        ),
+        (
+            "4. unknown",
+            stranger.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "there is no signing key",
+        ),
+        (
+            "5. not a key id",
+            "nonsense".to_owned(),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+    ] {
+        let answer = console
+            .post(
+                &format!("/keys/{id}/retire"),
+                &[("csrf", &csrf), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(answer.status, status, "{name}");
+        assert!(answer.body.contains(text), "{name}: {}", answer.body);
+    }
+    assert_eq!(console.t.snapshot(), before);
+
+    // A made-up notice link says nothing.
+    let page = console.get(&format!("/keys?rotated={stranger}")).await;
+    assert!(!page.body.contains("was created"));
+}
+
+#[tokio::test]
+async fn rotating_encrypted_uses_the_console_passphrase_and_refuses_without_one() {
+    use crate::passphrase::{Passphrase, PassphraseSource};
+
+    let mut without = Console::with_keys(|keys| keys.with_passphrase(PassphraseSource::none()));
+    without.log_in().await;
+    let csrf = without.csrf.clone();
+    let (before, files) = (without.t.snapshot(), without.key_files());
+    let audit_rows = without.audit_actions().len();
+    let refused = without
+        .post("/keys/rotate", &[("csrf", &csrf), ("encrypt", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("REN3_ISSUER_PASSPHRASE"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(without.t.snapshot(), before);
+    assert_eq!(without.key_files(), files, "no key file is left behind");
+    assert_eq!(
+        without.audit_since(audit_rows),
+        [alice("key.rotate", "refused")]
+    );
+
+    let cheap = crate::sealed_key::Cost {
+        memory_kib: 64,
+        passes: 1,
+        lanes: 1,
+    };
+    let mut with = Console::with_keys(|keys| {
+        keys.with_passphrase(PassphraseSource::fixed(
+            Passphrase::new("console passphrase".into()).unwrap(),
+        ))
+        .with_cost(cheap)
+    });
+    with.log_in().await;
+    let csrf = with.csrf.clone();
+    let rotated = with
+        .post("/keys/rotate", &[("csrf", &csrf), ("encrypt", "yes")])
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
+    let new = crate::signing_keys::list(&with.t.store).unwrap()[1]
+        .key
+        .key_id;
+    assert_eq!(
+        with.t.keys.at_rest(&new).unwrap(),
+        crate::keystore::AtRest::Encrypted
+    );
+    let page = with.get("/keys").await;
+    assert!(page.body.contains("<td>encrypted</td>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn license_forms_take_grace_and_clock_policy_and_name_the_wrong_field() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let csrf = console.csrf.clone();
+    let form = console.get("/licenses/new").await;
+    assert!(form.body.contains("name=\"grace_days\" value=\"0\""));
+    assert!(form.body.contains("<option value=\"advisory\" selected>"));
+
+    let cases = [
+        ("1. not a number", ("grace_days", "abc"), "grace-days-error"),
+        ("2. too long", ("grace_days", "400"), "grace-days-error"),
+        ("3. negative", ("grace_days", "-1"), "grace-days-error"),
+        (
+            "4. grace without expiry",
+            ("expires", ""),
+            "grace-days-error",
+        ),
+        (
+            "5. unknown clock policy",
+            ("clock_policy", "strict"),
+            "clock-policy-error",
+        ),
+    ];
+    let before = console.t.snapshot();
+    for (name, (field, value), error_id) in cases {
+        let mut fields = vec![
+            ("csrf", csrf.as_str()),
+            ("customer", "Typed Customer"),
+            ("expires", "2099-12-31"),
+            ("max_devices", "1"),
+            ("grace_days", "5"),
+            ("clock_policy", "enforcing"),
+        ];
+        fields.retain(|(f, _)| *f != field);
+        fields.push((field, value));
+        let page = console.post("/licenses", &fields).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            page.body.contains(&format!("id=\"{error_id}\"")),
+            "{name}: {}",
+            page.body
+        );
+        assert_eq!(
+            page.body.matches("class=\"field-error\"").count(),
+            1,
+            "{name}"
+        );
+        assert!(page.body.contains("value=\"Typed Customer\""), "{name}");
+        if field == "grace_days" {
+            assert!(
+                page.body
+                    .contains(&format!("name=\"grace_days\" value=\"{value}\"")),
+                "{name}"
+            );
+        } else {
+            assert!(
+                page.body.contains("name=\"grace_days\" value=\"5\""),
+                "{name}"
+            );
+        }
+    }
+    assert_eq!(console.t.snapshot(), before);
+
+    let created = console
+        .post(
+            "/licenses",
+            &[
+                ("csrf", &csrf),
+                ("customer", "Graceful"),
+                ("expires", "2099-12-31"),
+                ("max_devices", "1"),
+                ("grace_days", "30"),
+                ("clock_policy", "enforcing"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let license = licenses::list(&console.t.store, Some("Graceful")).unwrap()[0]
+        .license
+        .clone();
+    assert_eq!(license.grace_seconds, 30 * 86_400);
+    assert_eq!(license.clock_policy, ClockPolicy::Enforcing);
+    let id = license.id;
+    let page = console.get(&format!("/licenses/{id}")).await;
+    assert!(
+        page.body.contains("<dt>Grace period</dt><dd>30 days</dd>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<dt>Clock policy</dt><dd>enforcing</dd>")
+    );
+
+    // The edit form starts from the license's terms and changes them.
+    let edit = console.get(&format!("/licenses/{id}/edit")).await;
+    assert!(edit.body.contains("name=\"grace_days\" value=\"30\""));
+    assert!(edit.body.contains("<option value=\"enforcing\" selected>"));
+    let edit_path = format!("/licenses/{id}/edit");
+    let fields = |grace: &'static str, clock: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("expires", "2099-12-31".to_owned()),
+            ("grace_days", grace.to_owned()),
+            ("clock_policy", clock.to_owned()),
+        ]
+    };
+    let before = console.t.snapshot();
+    for (name, grace, clock, error_id) in [
+        ("6. edit: too long", "367", "advisory", "grace-days-error"),
+        (
+            "7. edit: unknown policy",
+            "10",
+            "lenient",
+            "clock-policy-error",
+        ),
+    ] {
+        let sent = fields(grace, clock);
+        let sent: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = console.post(&edit_path, &sent).await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(page.body.contains(&format!("id=\"{error_id}\"")), "{name}");
+        assert!(
+            page.body
+                .contains(&format!("name=\"grace_days\" value=\"{grace}\"")),
+            "{name}"
+        );
+    }
+    assert_eq!(console.t.snapshot(), before);
+    let sent = fields("10", "advisory");
+    let sent: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let edited = console.post(&edit_path, &sent).await;
+    assert_eq!(edited.status, StatusCode::SEE_OTHER, "{}", edited.body);
+    let license = licenses::show(&console.t.store, id).unwrap().license;
+    assert_eq!(license.grace_seconds, 10 * 86_400);
+    assert_eq!(license.clock_policy, ClockPolicy::Advisory);
+
+    // A post without the two fields (not from the form) keeps them.
+    let kept = console
+        .post(
+            &edit_path,
+            &[
+                ("csrf", &csrf),
+                ("expires", "2099-06-30"),
+                ("features", "export"),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::SEE_OTHER, "{}", kept.body);
+    let license = licenses::show(&console.t.store, id).unwrap().license;
+    assert_eq!(license.features, ["export"]);
+    assert_eq!(license.grace_seconds, 10 * 86_400);
+    assert_eq!(license.clock_policy, ClockPolicy::Advisory);
 }

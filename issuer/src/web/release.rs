@@ -1,0 +1,204 @@
+//! Releasing a seat with a release receipt: paste or upload the receipt a
+//! customer's installation signed when it deactivated, see what it says
+//! and whether it would free its seat (`releases::check`, which writes
+//! nothing), then confirm (`releases::release`, which checks everything
+//! again in its own transaction).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::auth::CurrentUser;
+use super::upload::{self, PastedToken};
+use super::view::{self, Layout};
+use super::{AppState, WebError};
+use crate::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
+use crate::licenses;
+use crate::releases::{self, ReleaseError, Released};
+use crate::store::{LicenseRecord, StoreError};
+
+fn layout(user: &CurrentUser) -> Layout {
+    Layout {
+        user: user.name.clone(),
+        csrf: user.csrf_token.clone(),
+        section: "release",
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "release.html")]
+pub(crate) struct ReleasePage {
+    layout: Layout,
+    /// The receipt as pasted or uploaded, kept for another try.
+    receipt: String,
+    /// A problem with the input itself, or a refusal at confirmation.
+    input_error: Option<String>,
+    report: Option<ReceiptReport>,
+}
+
+impl ReleasePage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+}
+
+/// What a receipt says, and what releasing it now would do.
+pub(crate) struct ReceiptReport {
+    /// The fields, read without the signature check when it fails;
+    /// absent when even that is impossible (damaged, not a receipt).
+    fields: Option<ReceiptFields>,
+    verdict: ReleaseVerdict,
+    /// The license whose key the receipt names, if the store has it.
+    license: Option<LicenseRecord>,
+}
+
+impl ReceiptReport {
+    /// The refusal, as the CLI words it: the message and its code.
+    fn failure(&self) -> Option<String> {
+        self.verdict
+            .problem
+            .as_ref()
+            .map(|p| format!("{} ({})", p.message, p.code))
+    }
+}
+
+pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> ReleasePage {
+    ReleasePage {
+        layout: layout(&user),
+        receipt: String::new(),
+        input_error: None,
+        report: None,
+    }
+}
+
+async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebError> {
+    let now = state.now();
+    let report = state
+        .call(move |store, _| {
+            let outcome = releases::check(store, &receipt)?;
+            // A receipt is checked against the device key it carries, so
+            // no trusted keys are needed to read it.
+            let no_keys = TrustSource::Unavailable {
+                why: "a release receipt needs no issuer key".to_owned(),
+            };
+            let fields = match inspect::inspect(&receipt, &no_keys, now) {
+                Ok(inspection) => match inspection.fields {
+                    Some(Fields::Receipt(fields)) => Some(fields),
+                    _ => None,
+                },
+                Err(_) => None,
+            };
+            let license = match &fields {
+                Some(f) => licenses::list(store, Some(&f.license_key_fingerprint.to_string()))?
+                    .into_iter()
+                    .map(|summary| summary.license)
+                    .find(|l| l.key_fingerprint == f.license_key_fingerprint),
+                None => None,
+            };
+            Ok::<_, StoreError>(ReceiptReport {
+                fields,
+                verdict: inspect::release_verdict(outcome),
+                license,
+            })
+        })
+        .await??;
+    Ok(report)
+}
+
+/// The check step: reads the receipt and runs every check, writes nothing.
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    multipart: Multipart,
+) -> Result<Response, WebError> {
+    let PastedToken {
+        csrf,
+        text: receipt,
+        input_error,
+    } = upload::read(multipart, "receipt", "release receipt").await?;
+    user.check_csrf(&csrf)?;
+    let report = if input_error.is_none() {
+        Some(report(&state, receipt.clone()).await?)
+    } else {
+        None
+    };
+    let status = match &report {
+        Some(r) if r.verdict.would_release => StatusCode::OK,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Ok((
+        status,
+        ReleasePage {
+            layout: layout(&user),
+            receipt,
+            input_error,
+            report,
+        },
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConfirmForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    receipt: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "released.html")]
+pub(crate) struct ReleasedPage {
+    layout: Layout,
+    released: Released,
+}
+
+impl ReleasedPage {
+    fn time(&self, at: &i64) -> String {
+        view::time(*at)
+    }
+}
+
+/// The confirm step: the real release, which checks everything again.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, WebError> {
+    user.check_csrf(&form.csrf)?;
+    let (now, actor, receipt) = (state.now(), user.actor(), form.receipt.clone());
+    let result = state
+        .call(move |store, _| releases::release(store, &actor, &receipt, now))
+        .await?;
+    match result {
+        Ok(released) => Ok(ReleasedPage {
+            layout: layout(&user),
+            released,
+        }
+        .into_response()),
+        Err(ReleaseError::Store(e)) => Err(e.into()),
+        Err(e) => {
+            let report = report(&state, form.receipt.clone()).await?;
+            // The check passing now means the seat changed in between;
+            // say what the release itself was refused with.
+            let input_error = report
+                .verdict
+                .would_release
+                .then(|| format!("Not released: {e} ({})", e.code()));
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ReleasePage {
+                    layout: layout(&user),
+                    receipt: form.receipt,
+                    input_error,
+                    report: Some(report),
+                },
+            )
+                .into_response())
+        }
+    }
+}
