@@ -26,6 +26,7 @@ use crate::setup::{self, StorePaths};
 use crate::store::{LicenseStatus, LicenseSummary};
 use crate::{devices, issuance, signing_keys, users, web};
 
+mod batch;
 mod lifecycle;
 
 /// Files the tool writes for others to read: payloads, trusted-keys files.
@@ -268,12 +269,22 @@ enum DeviceCommand {
 
 #[derive(Debug, Args)]
 struct IssueArgs {
-    /// The request as the customer sent it; `-` reads stdin.
-    #[arg(long, value_name = "FILE|-")]
+    /// The request as the customer sent it; `-` reads stdin, which may hold
+    /// several (one token a line, or armoured blocks); a directory issues
+    /// every file in it, in name order.
+    #[arg(long, value_name = "FILE|DIR|-")]
     request: String,
     /// Write the payload here instead of to stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "out_dir")]
     out: Option<PathBuf>,
+    /// Write one payload file per request here, named after the request
+    /// file (`NAME.payload`) or, from stdin, the request id.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Requests issued per transaction when there are several.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
 }
 
 #[derive(Debug, Args)]
@@ -692,10 +703,30 @@ fn device_add(
 }
 
 fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<Outcome> {
-    let request = read_input(&args.request, "license request")?;
+    let request = match batch::read(&args.request, args.out_dir.is_some())? {
+        batch::Requests::One(request) => request,
+        batch::Requests::Many(inputs) => {
+            if args.out.is_some() {
+                bail!("--out takes one payload; give --out-dir DIR for several requests");
+            }
+            return batch::issue(
+                paths,
+                json,
+                &inputs,
+                args.out_dir.as_deref(),
+                args.batch_size as usize,
+                now,
+            );
+        }
+    };
     let mut store = setup::open_store(paths)?;
     let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
-    let issued = issuance::issue(&mut store, &keys, &Actor::cli(), &request, now)?;
+    // Refusals end with their stable code, as `release` and the keys' do.
+    let issued =
+        issuance::issue(&mut store, &keys, &Actor::cli(), &request, now).map_err(|e| match e {
+            issuance::IssueError::Store(_) => anyhow::Error::new(e),
+            e => anyhow::anyhow!("{e} [{}]", e.code()),
+        })?;
     let token = issued.payload.token();
     let license = &issued.payload.license;
     if let Some(out) = &args.out {
@@ -848,13 +879,18 @@ fn inspection_text(inspection: &Inspection) -> String {
 
 /// Reads a token from a file or, for `-`, stdin; `what` names it in errors.
 fn read_input(source: &str, what: &str) -> Result<String> {
-    let (mut reader, name): (Box<dyn io::Read>, String) = if source == "-" {
+    let (reader, name): (Box<dyn io::Read>, String) = if source == "-" {
         (Box::new(io::stdin().lock()), "standard input".to_owned())
     } else {
         let file = std::fs::File::open(source)
             .with_context(|| format!("cannot read the {what} from {source}"))?;
         (Box::new(file), source.to_owned())
     };
+    read_limited(reader, &name, what)
+}
+
+/// Reads one token's worth of text from `reader`, refusing more.
+fn read_limited(mut reader: impl io::Read, name: &str, what: &str) -> Result<String> {
     let mut bytes = Vec::new();
     // Read one byte past the limit to tell "at the limit" from "over it",
     // without reading an arbitrarily large file.

@@ -7,7 +7,9 @@
 //! [`check`] runs the very same checks (`evaluate`) without writing, and
 //! reports each one, for the console's "check before you issue" page.
 
-use ren3_shared::{Digest, License, TokenError, VerifiedPayload, VerifiedRequest, timestamp};
+use ren3_shared::{
+    Digest, IssuerKey, License, RequestId, TokenError, VerifiedPayload, VerifiedRequest, timestamp,
+};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -131,6 +133,8 @@ pub struct Issued {
     pub license: LicenseRecord,
     /// The device after the issuance: bound to the request's installation.
     pub device: DeviceRecord,
+    /// The id of the request this answers, as the client made it.
+    pub request_id: RequestId,
     /// The request had been answered before, and `payload` is that answer:
     /// no seat was taken and no serial used.
     pub repeated: bool,
@@ -154,21 +158,147 @@ pub fn issue(
 ) -> Result<Issued, IssueError> {
     let result = VerifiedRequest::open(request_text)
         .map_err(IssueError::Request)
-        .and_then(|request| store.write(|tx| issue_in(tx, keys, actor, &request, now)));
+        .and_then(|request| {
+            store.write(|tx| issue_in(tx, &mut Signer::new(keys), actor, &request, now))
+        });
     if let Err(e) = &result {
         // The refusal rolled back; its audit row gets a transaction of its own.
-        let entry = NewEntry {
-            actor,
-            action: Action::Issue,
-            subject: request_subject(request_text),
-            outcome: Outcome::Refused,
-            detail: format!("{}: {e}", e.code()),
-        };
-        if let Err(audit_error) = audit::record(store, &entry, now) {
+        if let Err(audit_error) = audit::record(store, &refusal_entry(actor, request_text, e), now)
+        {
             tracing::warn!("cannot audit a refused issuance: {audit_error}");
         }
     }
     result
+}
+
+/// Issues the payloads that answer `requests`, in order, in ONE immediate
+/// transaction, through the same checks and writes as [`issue`].
+///
+/// Each request succeeds or is refused on its own: a refused one changes
+/// nothing but its audit row, and the others are issued. A request answered
+/// earlier (before the batch or within it) returns its stored payload, as
+/// [`issue`] does. The requests' signatures are verified before the write
+/// lock is taken, on every core. A store error (the store busy or failing)
+/// rolls the whole batch back and is returned: nothing of it was written.
+pub fn issue_batch<S: AsRef<str> + Sync>(
+    store: &mut Store,
+    keys: &KeyStore,
+    actor: &Actor,
+    requests: &[S],
+    now: i64,
+) -> Result<Vec<Result<Issued, IssueError>>, StoreError> {
+    let opened = open_all(requests);
+    store.write(|tx| {
+        let mut signer = Signer::new(keys);
+        let mut results = Vec::with_capacity(requests.len());
+        for (text, request) in requests.iter().zip(opened) {
+            let result = match request {
+                Ok(request) => {
+                    in_savepoint(tx, |tx| issue_in(tx, &mut signer, actor, &request, now))
+                }
+                Err(e) => Err(IssueError::Request(e)),
+            };
+            match result {
+                Err(IssueError::Store(e)) => return Err(e),
+                Err(e) => {
+                    audit::record_in(tx, &refusal_entry(actor, text.as_ref(), &e), now)?;
+                    results.push(Err(e));
+                }
+                Ok(issued) => results.push(Ok(issued)),
+            }
+        }
+        Ok(results)
+    })
+}
+
+/// Verifies every request, splitting the work over the available cores;
+/// the results are in the order of `requests`.
+fn open_all<S: AsRef<str> + Sync>(requests: &[S]) -> Vec<Result<VerifiedRequest, TokenError>> {
+    let open = |chunk: &[S]| -> Vec<_> {
+        chunk
+            .iter()
+            .map(|text| VerifiedRequest::open(text.as_ref()))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    // Below a few dozen requests a thread costs more than it saves.
+    if threads < 2 || requests.len() < 64 {
+        return open(requests);
+    }
+    let chunk = requests.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || open(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| match handle.join() {
+                Ok(opened) => opened,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Runs `f` inside a savepoint of `tx`, and rolls back to it if `f` fails,
+/// so a refused request of a batch leaves no trace of its own.
+fn in_savepoint<T>(
+    tx: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, IssueError>,
+) -> Result<T, IssueError> {
+    tx.prepare_cached("SAVEPOINT issue_request")
+        .and_then(|mut stmt| stmt.execute([]))
+        .map_err(StoreError::from)?;
+    let result = f(tx);
+    let end = if result.is_ok() {
+        "RELEASE issue_request"
+    } else {
+        "ROLLBACK TO issue_request"
+    };
+    tx.prepare_cached(end)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map_err(StoreError::from)?;
+    if result.is_err() {
+        // ROLLBACK TO keeps the savepoint open; release it.
+        tx.prepare_cached("RELEASE issue_request")
+            .and_then(|mut stmt| stmt.execute([]))
+            .map_err(StoreError::from)?;
+    }
+    result
+}
+
+/// The audit row of a refused issuance.
+fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> NewEntry<'a> {
+    NewEntry {
+        actor,
+        action: Action::Issue,
+        subject: request_subject(request_text),
+        outcome: Outcome::Refused,
+        detail: format!("{}: {e}", e.code()),
+    }
+}
+
+/// The current signing key, loaded at most once per write transaction: the
+/// transaction holds the write lock, so no rotation can change it meanwhile,
+/// and a batch does not read (or decrypt) the key file once per request.
+struct Signer<'k> {
+    keys: &'k KeyStore,
+    loaded: Option<IssuerKey>,
+}
+
+impl<'k> Signer<'k> {
+    fn new(keys: &'k KeyStore) -> Self {
+        Self { keys, loaded: None }
+    }
+
+    fn key(&mut self, tx: &Connection) -> Result<&IssuerKey, IssueError> {
+        let key = match self.loaded.take() {
+            Some(key) => key,
+            None => signing_keys::current(tx, self.keys)?,
+        };
+        Ok(self.loaded.insert(key))
+    }
 }
 
 /// What an issuance is audited under: the request's device id, if the
@@ -556,9 +686,10 @@ fn check_binding_and_seat(
     Ok(())
 }
 
+/// The one write path of an issuance, for [`issue`] and [`issue_batch`].
 fn issue_in(
     tx: &Connection,
-    keys: &KeyStore,
+    signer: &mut Signer<'_>,
     actor: &Actor,
     request: &VerifiedRequest,
     now: i64,
@@ -593,12 +724,13 @@ fn issue_in(
             payload,
             license,
             device,
+            request_id: fields.request_id,
             repeated: true,
         });
     }
 
     let serial = store::max_serial(tx, device.id)? + 1;
-    let key = signing_keys::current(tx, keys)?;
+    let key = signer.key(tx)?;
     let terms = License {
         customer: license.customer.clone(),
         features: license.features.clone(),
@@ -662,6 +794,7 @@ fn issue_in(
         payload,
         license,
         device,
+        request_id: fields.request_id,
         repeated: false,
     })
 }
@@ -1022,5 +1155,169 @@ mod tests {
         .unwrap();
         let err = refused(&mut t, &request(&key, &third, &installation(3)), NOW);
         assert_eq!(err.code(), "no_free_seat", "{err}");
+    }
+
+    fn audit_rows(t: &TestStore, outcome: &str) -> i64 {
+        t.store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM audit WHERE action = 'issue' AND result = ?1",
+                    [outcome],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn batch_issues_every_request_in_one_transaction() {
+        let mut t = TestStore::new();
+        let key = t.license(3);
+        let requests: Vec<String> = (1..=3)
+            .map(|n| request(&key, &t.device(&key), &installation(n)))
+            .collect();
+        let commits = t.store.committed_writes();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
+        assert_eq!(t.store.committed_writes(), commits + 1);
+
+        let trust = signing_keys::trusted_keys(&t.store).unwrap();
+        for (n, (text, result)) in requests.iter().zip(&results).enumerate() {
+            let issued = result.as_ref().unwrap();
+            assert!(!issued.repeated, "{n}");
+            assert_eq!(issued.payload.license.serial, 1, "{n}");
+            assert_eq!(
+                issued.request_id,
+                VerifiedRequest::open(text).unwrap().request.request_id,
+                "{n}"
+            );
+            assert!(
+                VerifiedPayload::open(&issued.payload.token(), &trust).is_ok(),
+                "{n}"
+            );
+        }
+        let details = licenses::show(&t.store, &key).unwrap();
+        assert!(details.devices.iter().all(|d| d.is_bound()));
+        assert_eq!(details.issuances.len(), 3);
+    }
+
+    #[test]
+    fn batch_refuses_some_issues_the_rest_and_the_refused_leave_no_trace() {
+        let mut t = TestStore::new();
+        let key = t.license(2);
+        let (first, second, third) = (t.device(&key), t.device(&key), t.device(&key));
+        let stranger = LicenseKey::generate().unwrap();
+        let good_one = request(&key, &first, &installation(1));
+        let cases = [
+            ("1. issued", good_one.clone(), None),
+            (
+                "2. unknown license",
+                request(&stranger, &second, &installation(2)),
+                Some("license_unknown"),
+            ),
+            (
+                "3. damaged",
+                good_one[..good_one.len() - 4].to_owned(),
+                Some("token_damaged"),
+            ),
+            ("4. issued", request(&key, &second, &installation(2)), None),
+            (
+                "5. no seat left",
+                request(&key, &third, &installation(3)),
+                Some("no_free_seat"),
+            ),
+            (
+                "6. the first device from another installation, within the batch",
+                request(&key, &first, &installation(9)),
+                Some("device_bound_to_other_installation"),
+            ),
+            ("7. the first again", good_one.clone(), None),
+        ];
+        let texts: Vec<&str> = cases.iter().map(|(_, text, _)| text.as_str()).collect();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &texts, NOW).unwrap();
+        for ((name, _, expected), result) in cases.iter().zip(&results) {
+            match (expected, result) {
+                (None, Ok(_)) => {}
+                (Some(code), Err(e)) => assert_eq!(e.code(), *code, "{name}: {e}"),
+                (expected, result) => panic!("{name}: expected {expected:?}, got {result:?}"),
+            }
+        }
+        assert!(
+            results[6].as_ref().unwrap().repeated,
+            "7. answered within the batch"
+        );
+
+        let details = licenses::show(&t.store, &key).unwrap();
+        assert_eq!(details.issuances.len(), 2);
+        assert!(!details.devices[2].is_bound());
+        assert_eq!(
+            details.devices[0].public_key,
+            Some(installation(1).public_key())
+        );
+        assert_eq!(audit_rows(&t, "refused"), 4);
+    }
+
+    #[test]
+    fn a_batch_of_refused_requests_changes_nothing_but_the_audit_log() {
+        let (mut t, key, device) = one_device(1);
+        let stranger = LicenseKey::generate().unwrap();
+        let texts = [
+            request(&stranger, &device, &installation(1)),
+            "not a request".to_owned(),
+        ];
+        let before = t.snapshot();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &texts, NOW).unwrap();
+        assert!(results.iter().all(Result::is_err));
+        assert_eq!(t.snapshot(), before);
+        assert_eq!(audit_rows(&t, "refused"), 2);
+        assert!(licenses::show(&t.store, &key).unwrap().issuances.is_empty());
+    }
+
+    #[test]
+    fn batch_run_again_returns_the_same_payloads_and_changes_nothing() {
+        let mut t = TestStore::new();
+        let key = t.license(2);
+        let requests: Vec<String> = (1..=2)
+            .map(|n| request(&key, &t.device(&key), &installation(n)))
+            .collect();
+        let first = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
+        let before = t.snapshot();
+        let again = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW + 60).unwrap();
+        assert_eq!(t.snapshot(), before);
+        for (one, two) in first.iter().zip(&again) {
+            let (one, two) = (one.as_ref().unwrap(), two.as_ref().unwrap());
+            assert!(two.repeated);
+            assert_eq!(one.payload.token(), two.payload.token());
+        }
+    }
+
+    #[test]
+    fn batch_and_single_issue_give_the_same_answer_to_the_same_request() {
+        let (mut t, key, device) = one_device(1);
+        let text = request(&key, &device, &installation(1));
+        let single = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
+        let batch = issue_batch(&mut t.store, &t.keys, &actor(), &[&text], NOW + 1).unwrap();
+        let batch = batch[0].as_ref().unwrap();
+        assert!(batch.repeated);
+        assert_eq!(batch.payload.token(), single.payload.token());
+    }
+
+    #[test]
+    fn batch_verifies_requests_in_parallel_and_keeps_their_order() {
+        // Enough requests that verification is split over threads.
+        let mut t = TestStore::new();
+        let key = t.license(100);
+        let requests: Vec<String> = (0..100)
+            .map(|n| request(&key, &t.device(&key), &installation(n)))
+            .collect();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
+        for (n, (text, result)) in requests.iter().zip(&results).enumerate() {
+            let issued = result.as_ref().unwrap();
+            assert_eq!(
+                issued.payload.license.request_hash,
+                VerifiedRequest::open(text).unwrap().hash(),
+                "{n}"
+            );
+        }
     }
 }

@@ -87,6 +87,8 @@ impl From<rusqlite::Error> for StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Write transactions committed through this handle.
+    commits: u64,
 }
 
 impl Store {
@@ -136,6 +138,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            commits: 0,
         })
     }
 
@@ -165,6 +168,7 @@ impl Store {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            commits: 0,
         })
     }
 
@@ -199,7 +203,14 @@ impl Store {
             .map_err(StoreError::from)?;
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
+        self.commits += 1;
         Ok(value)
+    }
+
+    /// How many write transactions ([`write`](Self::write)) this handle has
+    /// committed: how a batch shows it took one transaction, not one a row.
+    pub fn committed_writes(&self) -> u64 {
+        self.commits
     }
 }
 
@@ -601,10 +612,12 @@ pub(crate) fn license_summaries_page(
     limit: u32,
 ) -> Result<Vec<LicenseSummary>, StoreError> {
     let (pattern, exact) = search_params(search);
+    // `l.id < COALESCE(..)`, not `?3 IS NULL OR l.id < ?3`: the OR hid the
+    // bound from the planner, so a deep page scanned every newer row.
     let mut stmt = conn.prepare(&format!(
         "SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS}
          FROM licenses l
-         WHERE {LICENSE_SEARCH} AND (?3 IS NULL OR l.id < ?3)
+         WHERE {LICENSE_SEARCH} AND l.id < COALESCE(?3, 9223372036854775807)
          ORDER BY l.id DESC LIMIT ?4"
     ))?;
     let rows = stmt.query_map(params![pattern, exact, before, limit], summary_from_row)?;
