@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod concurrency;
 mod console;
+mod crash;
 mod exchange;
 mod lifecycle_client;
 mod lifecycle_issuer;

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -528,4 +530,187 @@ impl Issuer {
         files.sort();
         files
     }
+}
+
+impl Client {
+    /// SIGKILLs the process (on Unix `Child::kill` sends SIGKILL) and reaps
+    /// it, leaving the store as a crash would; [`Client::restart`] then
+    /// starts it again on the same store.
+    pub fn kill(&mut self) {
+        self.stop();
+    }
+}
+
+/// A trusted-keys file in `dir` that trusts only the TEST-ONLY issuer key,
+/// valid from long before any payload the tests sign.
+pub fn test_only_trust_file(dir: &Path) -> PathBuf {
+    let key = test_only_issuer_key().trusted_key(1_700_000_000, None);
+    let trust = ren3_shared::TrustedKeys::new(vec![key]).unwrap();
+    let path = dir.join("test-only-trusted-keys.json");
+    std::fs::write(&path, trust.to_file()).unwrap();
+    path
+}
+
+/// The payload a vendor would send for `request` with `serial`, signed
+/// in-process with the TEST-ONLY issuer key: much faster than running the
+/// issuer when a test needs hundreds of them.
+pub fn test_only_payload(request: &str, serial: u64) -> String {
+    let request = ren3_shared::VerifiedRequest::open(request).unwrap();
+    let issued_at = ren3_shared::timestamp::now() - 60;
+    let license = ren3_shared::License {
+        customer: "Reliability GmbH".into(),
+        features: vec!["ingest".into()],
+        limits: std::collections::BTreeMap::new(),
+        issued_at,
+        not_before: issued_at,
+        expires_at: Some(4_000_000_000),
+        grace_seconds: 0,
+        clock_policy: ren3_shared::ClockPolicy::Advisory,
+        serial,
+        license_key_fingerprint: request.request.license_key_fingerprint,
+        client_device_id: request.request.client_device_id.clone(),
+        device_public_key: request.device_public_key,
+        request_hash: request.hash(),
+    };
+    test_only_issuer_key()
+        .sign_payload(&license)
+        .unwrap()
+        .token()
+}
+
+/// `PRAGMA integrity_check` of an SQLite file, read-only: `"ok"` when sound.
+pub fn sqlite_integrity(path: &Path) -> String {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let rows: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.join("\n")
+}
+
+/// A seeded random generator for a randomised test: the seed comes from
+/// `REN3_TEST_SEED` if set (to replay a failure) and is always printed.
+pub fn seeded_rng(test: &str) -> rand::rngs::StdRng {
+    use rand::SeedableRng as _;
+    let seed = std::env::var("REN3_TEST_SEED")
+        .ok()
+        .map(|s| s.parse().expect("REN3_TEST_SEED is a u64"))
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("{test}: seed {seed} (replay with REN3_TEST_SEED={seed})");
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+/// One row of the client's `licenses` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLicense {
+    pub id: i64,
+    pub token: String,
+    pub serial: u64,
+    pub active: bool,
+    pub deactivated: bool,
+}
+
+/// One row of the client's `release_receipts` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub counter: u64,
+    pub license_id: i64,
+    pub serial: u64,
+    pub token: String,
+}
+
+/// What the client's store holds, read directly and read-only: licenses
+/// by `id` (commit order), pending request hashes by `seq`, receipts by
+/// counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientStoreSnapshot {
+    pub licenses: Vec<StoredLicense>,
+    pub pending_hashes: Vec<String>,
+    pub receipts: Vec<StoredReceipt>,
+}
+
+impl ClientStoreSnapshot {
+    pub fn read(path: &Path) -> Self {
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        // One read transaction, so the three tables are one moment's state.
+        conn.execute_batch("BEGIN").unwrap();
+        let licenses = conn
+            .prepare(
+                "SELECT id, token, serial, replaced_at IS NULL, deactivated_at IS NOT NULL
+                 FROM licenses ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok(StoredLicense {
+                    id: row.get(0)?,
+                    token: row.get(1)?,
+                    serial: row.get::<_, i64>(2)?.cast_unsigned(),
+                    active: row.get(3)?,
+                    deactivated: row.get(4)?,
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let pending_hashes = conn
+            .prepare("SELECT request_hash FROM pending_requests ORDER BY seq")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let receipts = conn
+            .prepare(
+                "SELECT counter, license_id, serial, token FROM release_receipts
+                 ORDER BY counter",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok(StoredReceipt {
+                    counter: row.get::<_, i64>(0)?.cast_unsigned(),
+                    license_id: row.get(1)?,
+                    serial: row.get::<_, i64>(2)?.cast_unsigned(),
+                    token: row.get(3)?,
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        Self {
+            licenses,
+            pending_hashes,
+            receipts,
+        }
+    }
+
+    /// The active license's token, if one is active.
+    pub fn active_token(&self) -> Option<&str> {
+        let active: Vec<&StoredLicense> = self.licenses.iter().filter(|l| l.active).collect();
+        assert!(
+            active.len() <= 1,
+            "more than one active license: {active:?}"
+        );
+        active.first().map(|l| l.token.as_str())
+    }
+}
+
+/// The hash of a license request token, as the client stores it.
+pub fn request_hash(request: &str) -> String {
+    ren3_shared::VerifiedRequest::open(request)
+        .unwrap()
+        .hash()
+        .to_string()
 }

@@ -8,6 +8,7 @@
 mod clock;
 mod deactivate;
 mod guard;
+mod hostile;
 mod import;
 mod keys;
 mod problems;

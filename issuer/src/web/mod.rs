@@ -16,6 +16,8 @@ mod dashboard;
 mod issue;
 mod keys;
 mod licenses;
+mod release;
+mod upload;
 mod view;
 
 use std::future::Future;
@@ -34,8 +36,8 @@ use tower_http::trace::TraceLayer;
 use crate::keystore::KeyStore;
 use crate::store::Store;
 
-/// The largest request body: a pasted or uploaded license request (at most
-/// 64 KiB) with room for the form around it.
+/// The largest request body: a pasted or uploaded license request or
+/// release receipt (at most 64 KiB) with room for the form around it.
 const BODY_LIMIT: usize = 256 * 1024;
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
@@ -163,11 +165,16 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/licenses/{id}/status", post(licenses::set_status))
         .route("/licenses/{id}/devices", post(licenses::add_device))
+        .route("/licenses/{id}/release", post(licenses::force_release))
         .route("/issue", get(issue::form).post(issue::confirm))
         .route("/issue/check", post(issue::check))
         .route("/payloads/{request_hash}", get(issue::payload))
         .route("/payloads/{request_hash}/download", get(issue::download))
+        .route("/release", get(release::form).post(release::confirm))
+        .route("/release/check", post(release::check))
         .route("/keys", get(keys::list))
+        .route("/keys/rotate", post(keys::rotate))
+        .route("/keys/{key_id}/retire", post(keys::retire))
         .route("/keys/trusted-keys.json", get(keys::trust_file))
         .route("/audit", get(audit_log::list))
         .route("/logout", post(auth::logout))
@@ -269,5 +276,7 @@ pub async fn shutdown_signal() {
     }
 }
 
+#[cfg(test)]
+mod hostile_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,330 @@
+//! Hostile input on every CLI command that reads a token or a file, from
+//! the shared generator (`ren3_tests::hostile`), over the real binary:
+//! a non-zero exit, the stable code on stderr (`[code]`) or in `inspect
+//! --json`'s `problem.code`, nothing on stdout for an error, no panic, and
+//! the store unchanged (every table but the audit log, where a refusal is
+//! recorded).
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt};
+use ren3_tests::hostile::{self, FLIP_CODES, TOKEN_CODES};
+use serde_json::Value;
+
+struct Store {
+    dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ren3-issuer"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("REN3_ISSUER_DB")
+            .env_remove("REN3_ISSUER_KEYS")
+            .env_remove("REN3_ISSUER_PASSPHRASE")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn dump(&self) -> String {
+        ren3_tests::dump_sqlite_except(&self.path("ren3-issuer.db"), &["audit"])
+    }
+
+    /// Writes `bytes` to a fresh file and returns its path.
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.path(name);
+        fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+/// An initialised store with a two-seat license: device 1 with an
+/// unanswered request, device 2 issued (bound) with a valid receipt.
+struct Scene {
+    store: Store,
+    request: String,
+    payload: String,
+    receipt: String,
+}
+
+fn scene() -> Scene {
+    let store = Store {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    store.ok(&["init"]);
+    let key = store.ok(&[
+        "license",
+        "create",
+        "--customer",
+        "ACME",
+        "--max-devices",
+        "2",
+    ]);
+    let key = LicenseKey::parse(&key).unwrap();
+    let device =
+        || DeviceId::parse(&store.ok(&["device", "add", "--license", key.reveal()])).unwrap();
+    let (first, second) = (device(), device());
+    let request = |device: &DeviceId, installation: &DeviceKey| {
+        LicenseRequest::new(
+            device.clone(),
+            &key,
+            Product {
+                name: "ren3-ingestor".into(),
+                version: "1.0.0".into(),
+            },
+            ren3_shared::timestamp::now(),
+        )
+        .unwrap()
+        .sign(installation)
+        .unwrap()
+        .token()
+    };
+    let installation = DeviceKey::from_seed(&[2; 32]);
+    let request_one = request(&first, &DeviceKey::from_seed(&[1; 32]));
+    let request_two = request(&second, &installation);
+    let file = store.file("request-two.txt", request_two.as_bytes());
+    let payload = store.ok(&["issue", "--request", &file]);
+    let receipt = ReleaseReceipt {
+        released_at: ren3_shared::timestamp::now(),
+        client_device_id: second,
+        license_key_fingerprint: key.fingerprint(),
+        serial: 1,
+        counter: 1,
+    }
+    .sign(&installation)
+    .unwrap()
+    .token();
+    Scene {
+        store,
+        request: request_one,
+        payload,
+        receipt,
+    }
+}
+
+/// A refused command: non-zero exit, nothing on stdout, `error:` and no
+/// panic on stderr.
+#[track_caller]
+fn assert_refused(out: &Output, context: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{context}: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{context}: a result on stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.starts_with("error: "), "{context}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{context}: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "{context}: {stderr}");
+    stderr
+}
+
+/// The `[code]` a refusal's message ends with.
+fn code_of(stderr: &str) -> &str {
+    stderr
+        .trim_end()
+        .rsplit_once('[')
+        .and_then(|(_, rest)| rest.strip_suffix(']'))
+        .unwrap_or_default()
+}
+
+#[test]
+fn issue_and_release_refuse_every_hostile_token_with_its_code() {
+    let s = scene();
+    let before = s.store.dump();
+    let commands = [
+        (
+            "issue",
+            "--request",
+            &s.request,
+            [s.payload.as_str(), &s.receipt],
+        ),
+        (
+            "release",
+            "--receipt",
+            &s.receipt,
+            [s.request.as_str(), &s.payload],
+        ),
+    ];
+    for (command, flag, valid, others) in commands {
+        for case in hostile::token_cases(valid, &others) {
+            let context = format!("{command} case {}", case.name());
+            let file = s.store.file("token.txt", case.input.as_bytes());
+            let out = s.store.run(&[command, flag, &file]);
+            let stderr = assert_refused(&out, &context);
+            if case.input.len() > ren3_shared::token::MAX_INPUT_LEN {
+                // The CLI stops reading at the limit, before any parsing.
+                assert!(stderr.contains("more than 64 KiB"), "{context}: {stderr}");
+            } else {
+                assert_eq!(code_of(&stderr), case.expected, "{context}: {stderr}");
+            }
+            assert_eq!(s.store.dump(), before, "{context}: the store changed");
+        }
+    }
+}
+
+#[test]
+fn inspect_reports_every_hostile_token_as_not_verifying() {
+    let s = scene();
+    let before = s.store.dump();
+    for case in hostile::token_cases(&s.request, &[]) {
+        let context = format!("inspect case {}", case.name());
+        let file = s.store.file("token.txt", case.input.as_bytes());
+        let out = s.store.run(&["--json", "inspect", &file]);
+        assert_eq!(out.status.code(), Some(1), "{context}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{context}: {stderr}");
+        if out.stdout.is_empty() {
+            // Not readable as any kind of token: an error, no report.
+            assert!(stderr.starts_with("error: "), "{context}: {stderr}");
+        } else {
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(report["verified"], false, "{context}: {report}");
+            let code = report["problem"]["code"].as_str().unwrap_or_default();
+            assert!(TOKEN_CODES.contains(&code), "{context}: {report}");
+        }
+        assert_eq!(s.store.dump(), before, "{context}: the store changed");
+    }
+}
+
+/// A sample of the single-byte and single-character changes over the real
+/// binary; every change is checked in-process by the console's suite.
+#[test]
+fn issue_refuses_a_sample_of_single_byte_and_character_changes() {
+    let s = scene();
+    let before = s.store.dump();
+    let flips: Vec<(String, String)> = hostile::flipped_message_bytes(&s.request)
+        .into_iter()
+        .map(|(i, t)| (format!("message byte {i}"), t))
+        .chain(
+            hostile::flipped_characters(&s.request)
+                .into_iter()
+                .map(|(i, t)| (format!("character {i}"), t)),
+        )
+        .collect();
+    for (what, token) in hostile::sample(&flips, 37) {
+        let file = s.store.file("token.txt", token.as_bytes());
+        let out = s.store.run(&["issue", "--request", &file]);
+        let stderr = assert_refused(&out, &what);
+        assert!(FLIP_CODES.contains(&code_of(&stderr)), "{what}: {stderr}");
+    }
+    assert_eq!(s.store.dump(), before);
+}
+
+/// Files that are not a token file at all, for every option that reads one.
+#[test]
+fn every_file_option_refuses_unreadable_files() {
+    let s = scene();
+    let before = s.store.dump();
+    let dir = s.store.path("a-directory");
+    fs::create_dir(&dir).unwrap();
+    let files: Vec<(&str, String)> = vec![
+        ("1. empty file", s.store.file("empty.txt", b"")),
+        (
+            "2. non-UTF-8 file",
+            s.store.file("binary.txt", &[0xff, 0xfe, 0x00, 0xc3, 0x28]),
+        ),
+        (
+            "3. huge file (1 MiB)",
+            s.store.file("huge.txt", &vec![b'A'; 1024 * 1024]),
+        ),
+        ("4. a directory", dir.to_str().unwrap().to_owned()),
+        (
+            "5. a missing file",
+            s.store.path("missing.txt").to_str().unwrap().to_owned(),
+        ),
+        (
+            "6. control characters and markup",
+            s.store
+                .file("markup.txt", b"\x1b[2J<script>alert(1)</script>\x07"),
+        ),
+    ];
+    let trust_files: Vec<(&str, String)> = vec![
+        (
+            "7. trusted keys: deeply nested JSON",
+            s.store.file("nested.json", "[".repeat(100_000).as_bytes()),
+        ),
+        (
+            "8. trusted keys: duplicate keys",
+            s.store.file(
+                "duplicate.json",
+                br#"{"format":"ren3-trusted-keys-v2","format":"ren3-trusted-keys-v2","keys":[]}"#,
+            ),
+        ),
+        (
+            "9. trusted keys: unknown field",
+            s.store.file(
+                "unknown.json",
+                br#"{"format":"ren3-trusted-keys-v2","keys":[],"<script>":1}"#,
+            ),
+        ),
+        (
+            "10. trusted keys: the small-order identity key",
+            s.store.file(
+                "weak.json",
+                format!(
+                    r#"{{"format":"ren3-trusted-keys-v2","keys":[{{"keyId":"AAAAAAAAAAA","publicKey":"{}","createdAt":0,"retiredAt":null}}]}}"#,
+                    ren3_shared::binary::encode(&hostile::IDENTITY_POINT)
+                )
+                .as_bytes(),
+            ),
+        ),
+        (
+            "11. trusted keys: wrong types",
+            s.store.file(
+                "types.json",
+                br#"{"format":2,"keys":{"keyId":true}}"#,
+            ),
+        ),
+    ];
+    let valid_request = s.store.file("request.txt", s.request.as_bytes());
+    for (name, file) in &files {
+        for args in [
+            vec!["issue", "--request", file.as_str()],
+            vec!["release", "--receipt", file.as_str()],
+            vec!["inspect", file.as_str()],
+            vec!["issue", "--request", file.as_str(), "--out", "out.txt"],
+        ] {
+            let context = format!("{name}: {args:?}");
+            let out = s.store.run(&args);
+            let stderr = assert_refused(&out, &context);
+            if *name == "1. empty file" && args[0] != "inspect" {
+                assert_eq!(code_of(&stderr), "token_empty", "{context}: {stderr}");
+            }
+            if *name == "6. control characters and markup" {
+                assert!(
+                    !stderr.contains('\u{1b}'),
+                    "{context}: raw escape on stderr"
+                );
+            }
+            assert!(!Path::new(&s.store.path("out.txt")).exists(), "{context}");
+            assert_eq!(s.store.dump(), before, "{context}: the store changed");
+        }
+    }
+    for (name, file) in files.iter().chain(&trust_files) {
+        let args = ["inspect", valid_request.as_str(), "--trust", file.as_str()];
+        let context = format!("{name}: {args:?}");
+        let out = s.store.run(&args);
+        assert_refused(&out, &context);
+        assert_eq!(s.store.dump(), before, "{context}: the store changed");
+    }
+}
