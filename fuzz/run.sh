@@ -7,11 +7,19 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets=(token_decode request_verify payload_verify receipt_verify)
+targets=(token_decode request_verify payload_verify receipt_verify import_body)
 for target in "${targets[@]}"; do
     corpus="corpus/$target"
     mkdir -p "$corpus"
-    cp ../fixtures/*.token ../fixtures/payload.armored "$corpus"/
+    if [ "$target" = import_body ]; then
+        key=$(cat ../fixtures/license-key.txt)
+        for token in ../fixtures/*.token; do
+            printf '{"licenseKey": "%s", "licensePayload": "%s"}' "$key" "$(cat "$token")" \
+                >"$corpus/$(basename "$token").json"
+        done
+    else
+        cp ../fixtures/*.token ../fixtures/payload.armored "$corpus"/
+    fi
     echo "== $target: ${seconds}s"
     cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 \
         | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==|SUMMARY|thread .* panicked)' || true

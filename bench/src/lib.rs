@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used)]
 
+pub mod fill;
+
 use std::collections::BTreeMap;
 
 use ren3_shared::binary::{self, Bytes};
