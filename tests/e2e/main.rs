@@ -11,5 +11,6 @@ mod crash;
 mod exchange;
 mod lifecycle_client;
 mod lifecycle_issuer;
+mod pinned;
 mod refusals;
 mod transit;

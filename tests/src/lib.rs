@@ -173,6 +173,7 @@ pub struct Client {
     pub base: String,
     dir: TempDir,
     env: Vec<(String, String)>,
+    bin: PathBuf,
     agent: ureq::Agent,
 }
 
@@ -194,11 +195,22 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(dir, env)
+        Self::spawn(client_bin(), dir, env)
     }
 
-    fn spawn(dir: TempDir, env: Vec<(String, String)>) -> Self {
-        let mut child = Command::new(client_bin())
+    /// Starts the client binary `bin` (another build of it) with exactly
+    /// these variables, plus its store path and port 0.
+    pub fn start_bin_with(bin: PathBuf, vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::spawn(bin, dir, env)
+    }
+
+    fn spawn(bin: PathBuf, dir: TempDir, env: Vec<(String, String)>) -> Self {
+        let mut child = Command::new(&bin)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
@@ -229,6 +241,7 @@ impl Client {
             base,
             dir,
             env,
+            bin,
             agent,
         }
     }
@@ -238,7 +251,8 @@ impl Client {
         self.stop();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let env = std::mem::take(&mut self.env);
-        Self::spawn(dir, env)
+        let bin = std::mem::take(&mut self.bin);
+        Self::spawn(bin, dir, env)
     }
 
     fn stop(&mut self) {
@@ -713,4 +727,37 @@ pub fn request_hash(request: &str) -> String {
         .unwrap()
         .hash()
         .to_string()
+}
+
+/// A `ren3-client` built with its trusted keys pinned to
+/// `fixtures/trusted-keys.json` (the TEST-ONLY key), in a target directory
+/// of its own so that it never replaces the ordinary build. Built once per
+/// test run.
+pub fn pinned_client_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let target = workspace.join("target").join("pinned");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&workspace)
+            .env("REN3_PINNED_TRUSTED_KEYS", fixture("trusted-keys.json"))
+            .env("CARGO_TARGET_DIR", &target)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "ren3-client",
+                "--bin",
+                "ren3-client",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building a pinned ren3-client failed");
+        target.join("debug").join("ren3-client")
+    })
+    .clone()
 }
