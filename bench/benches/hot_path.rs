@@ -82,7 +82,8 @@ fn hot_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("hot_path");
     group.bench_function("empty_call", |b| b.iter(|| empty_call(black_box(7))));
     group.bench_function("license_check", |b| {
-        b.iter(|| handle.is_licensed() && handle.has_feature(black_box("ingest")))
+        // One check answers both questions: licensed, and for this feature.
+        b.iter(|| handle.has_feature(black_box("ingest")))
     });
     group.finish();
 }
