@@ -57,6 +57,19 @@ pub fn client_bin() -> PathBuf {
     bin_dir().join("ren3-client")
 }
 
+/// The base URL a just-started server prints as its first stdout line,
+/// `listening on http://ADDR`.
+fn listening_address(child: &mut Child, what: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{what} did not start: {line:?}"))
+        .to_owned()
+}
+
 /// A path in `fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -222,15 +235,7 @@ impl Client {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("ren3-client did not start: {line:?}"))
-            .to_owned();
+        let base = listening_address(&mut child, "ren3-client");
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -462,15 +467,7 @@ impl Issuer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("ren3-issuer serve did not start: {line:?}"))
-            .to_owned();
+        let base = listening_address(&mut child, "ren3-issuer serve");
         Console { child, base }
     }
 }
