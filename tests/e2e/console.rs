@@ -173,6 +173,8 @@ async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
     fill(&browser, "#name", "alice").await;
     fill(&browser, "#password", PASSWORD).await;
     click(&browser, "form[action='/login'] button").await;
+    // The logout form is on every page behind the login: wait for one.
+    element(&browser, "form.logout").await;
     assert_eq!(browser.current_url().await.unwrap().path(), "/");
 
     // Create a license.
@@ -188,8 +190,8 @@ async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
 
     // Add a device from the license page.
     click(&browser, "a.button[href^='/licenses/']").await;
-    let license_page = browser.current_url().await.unwrap();
     fill(&browser, "#label", "plant 1").await;
+    let license_page = browser.current_url().await.unwrap();
     click(&browser, "form[action$='/devices'] button").await;
     let device = value_of(&browser, "#device-id").await;
     assert!(device.starts_with("REN3D1-"), "{device}");
@@ -202,6 +204,7 @@ async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
     browser.goto(&format!("{base}/issue")).await.unwrap();
     fill(&browser, "#request", &request).await;
     click(&browser, "form[action='/issue/check'] button").await;
+    element(&browser, "#confirm").await;
     let checks = browser
         .find_all(Locator::Css(".verdict.pass"))
         .await
