@@ -306,7 +306,7 @@ fn row(n: usize, spec: FillSpec, issuer: &IssuerKey) -> Result<Row> {
                 serial: 1,
                 license_key_fingerprint: row.key.fingerprint(),
                 client_device_id: id.clone(),
-                device_public_key: installation.public_key(),
+                device_public_key: installation.public_key().into(),
                 request_hash,
             };
             let payload = issuer.sign_payload(&terms)?.token();

@@ -521,7 +521,7 @@ mod tests {
                 serial: 1,
                 license_key_fingerprint: Bytes([2u8; 32]),
                 client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
-                device_public_key: DeviceKey::from_seed(&[3u8; 32]).public_key(),
+                device_public_key: DeviceKey::from_seed(&[3u8; 32]).public_key().into(),
                 request_hash: Bytes([4u8; 32]),
             },
         }

@@ -743,7 +743,7 @@ fn issue_in(
         serial,
         license_key_fingerprint: fields.license_key_fingerprint,
         client_device_id: fields.client_device_id.clone(),
-        device_public_key: request.device_public_key,
+        device_public_key: request.device_public_key.into(),
         request_hash,
     };
     let payload = key.sign_payload(&terms).map_err(IssueError::Sign)?;

@@ -820,7 +820,7 @@ mod tests {
             serial: 1,
             license_key_fingerprint: ren3_shared::binary::Bytes([0; 32]),
             client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
-            device_public_key: IssuerKey::from_seed(&[1; 32]).public_key(),
+            device_public_key: IssuerKey::from_seed(&[1; 32]).public_key().into(),
             request_hash: ren3_shared::binary::Bytes([0; 32]),
         };
         assert!(payload_with(MAX_NAMES).validate().is_ok());

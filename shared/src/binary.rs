@@ -57,6 +57,12 @@ pub type Digest = Bytes<32>;
 pub type KeyId = Bytes<8>;
 /// The random identifier of a license request.
 pub type RequestId = Bytes<16>;
+/// An Ed25519 public key as its 32 encoded bytes, not decoded as a curve
+/// point: for a key that is only ever compared, never verified with. A
+/// payload's device key is one: the vendor signed it, and the client only
+/// checks that it is its own, byte for byte. Decoding the point on every
+/// payload check would cost about a tenth of a signature verification.
+pub type PublicKeyBytes = Bytes<32>;
 
 impl<const N: usize> Bytes<N> {
     pub fn as_bytes(&self) -> &[u8; N] {
@@ -153,6 +159,19 @@ impl PublicKey {
     }
 }
 
+impl From<PublicKey> for PublicKeyBytes {
+    fn from(key: PublicKey) -> Self {
+        Bytes(key.to_bytes())
+    }
+}
+
+/// The same key, encoded the same way.
+impl PartialEq<PublicKey> for PublicKeyBytes {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.0 == *other.0.as_bytes()
+    }
+}
+
 impl From<VerifyingKey> for PublicKey {
     fn from(key: VerifyingKey) -> Self {
         Self(key)
@@ -225,6 +244,16 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert_eq!(PublicKey::from_bytes(&identity), Err(PublicKeyError::Weak));
+    }
+
+    #[test]
+    fn public_key_bytes_equal_only_the_same_encoding() {
+        let key = crate::DeviceKey::from_seed(&[9; 32]).public_key();
+        let other = crate::DeviceKey::from_seed(&[8; 32]).public_key();
+        let bytes = PublicKeyBytes::from(key);
+        assert!(bytes == key);
+        assert!(bytes != other);
+        assert_eq!(bytes.to_string(), key.to_string());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod timestamp;
 pub mod token;
 pub mod trust;
 
-pub use binary::{Digest, KeyId, PublicKey, RandomSourceError, RequestId};
+pub use binary::{Digest, KeyId, PublicKey, PublicKeyBytes, RandomSourceError, RequestId};
 pub use crockford::CodeError;
 pub use device::{DeviceId, DeviceKey};
 #[cfg(feature = "signing")]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::binary::{Digest, KeyId, PublicKey};
+use crate::binary::{Digest, KeyId, PublicKeyBytes};
 use crate::device::DeviceId;
 use crate::timestamp;
 use crate::token::{Envelope, Kind, TokenError};
@@ -40,7 +40,9 @@ pub struct License {
     pub serial: u64,
     pub license_key_fingerprint: Digest,
     pub client_device_id: DeviceId,
-    pub device_public_key: PublicKey,
+    /// Compared with the installation's own key byte for byte; never
+    /// decoded as a point (see [`PublicKeyBytes`]).
+    pub device_public_key: PublicKeyBytes,
     /// The hash of the exact request this payload answers.
     pub request_hash: Digest,
 }
@@ -313,7 +315,7 @@ mod tests {
             serial: 1,
             license_key_fingerprint: crate::binary::Bytes([0; 32]),
             client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
-            device_public_key: crate::DeviceKey::from_seed(&[1; 32]).public_key(),
+            device_public_key: crate::DeviceKey::from_seed(&[1; 32]).public_key().into(),
             request_hash: crate::binary::Bytes([0; 32]),
         }
     }

@@ -71,7 +71,7 @@ fn golden_files() -> Vec<(&'static str, String)> {
         serial: 1,
         license_key_fingerprint: key.fingerprint(),
         client_device_id: device_id,
-        device_public_key: device.public_key(),
+        device_public_key: device.public_key().into(),
         request_hash: request.hash(),
     };
     let payload = issuer.sign_payload(&license).unwrap();

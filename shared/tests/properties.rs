@@ -54,7 +54,7 @@ prop_compose! {
             serial,
             license_key_fingerprint: Bytes(fingerprint),
             client_device_id: DeviceId::parse(DEVICE_ID).unwrap(),
-            device_public_key: DeviceKey::from_seed(&device_seed).public_key(),
+            device_public_key: DeviceKey::from_seed(&device_seed).public_key().into(),
             request_hash: Bytes(request_hash),
         }
     }

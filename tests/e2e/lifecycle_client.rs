@@ -208,7 +208,7 @@ fn payload_for(request: &str, signer: &IssuerKey, serial: u64, issued_at: i64) -
         serial,
         license_key_fingerprint: request.request.license_key_fingerprint,
         client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key,
+        device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
     signer.sign_payload(&license).unwrap().token()

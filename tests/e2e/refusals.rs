@@ -234,7 +234,7 @@ fn an_expired_license_is_refused_by_the_issuer_and_by_the_client() {
         serial: 1,
         license_key_fingerprint: request.request.license_key_fingerprint,
         client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key,
+        device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
     let expired = ren3_tests::test_only_issuer_key()
@@ -247,7 +247,7 @@ fn an_expired_license_is_refused_by_the_issuer_and_by_the_client() {
 
     // The same, but bound to a device key this installation does not hold.
     let foreign = License {
-        device_public_key: DeviceKey::from_seed(&[7; 32]).public_key(),
+        device_public_key: DeviceKey::from_seed(&[7; 32]).public_key().into(),
         expires_at: None,
         ..license
     };

@@ -855,7 +855,7 @@ mod tests {
             serial: 1,
             license_key_fingerprint: key.fingerprint(),
             client_device_id: device.clone(),
-            device_public_key: device_key.public_key(),
+            device_public_key: device_key.public_key().into(),
             request_hash: request.hash(),
         };
         let payload = issuer.sign_payload(&license).unwrap().token();

@@ -580,7 +580,7 @@ pub fn test_only_payload(request: &str, serial: u64) -> String {
         serial,
         license_key_fingerprint: request.request.license_key_fingerprint,
         client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key,
+        device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
     test_only_issuer_key()

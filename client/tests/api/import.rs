@@ -197,7 +197,7 @@ async fn import_refusals_change_nothing() {
         (
             "12. another installation",
             KEY,
-            with(|l| l.device_public_key = DeviceKey::from_seed(&[5u8; 32]).public_key()),
+            with(|l| l.device_public_key = DeviceKey::from_seed(&[5u8; 32]).public_key().into()),
             StatusCode::UNPROCESSABLE_ENTITY,
             "device_key_mismatch",
         ),

@@ -65,7 +65,7 @@ pub fn answer(request_token: &str, serial: u64) -> License {
         serial,
         license_key_fingerprint: request.request.license_key_fingerprint,
         client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key,
+        device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     }
 }
