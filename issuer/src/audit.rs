@@ -152,7 +152,8 @@ pub struct Entry {
 
 /// Appends a row inside the caller's transaction.
 pub fn record_in(conn: &Connection, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
-    conn.execute(
+    crate::store::execute_cached(
+        conn,
         "INSERT INTO audit (at, actor, action, subject, result, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![

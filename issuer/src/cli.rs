@@ -156,7 +156,9 @@ enum LicenseCommand {
     Create(CreateArgs),
     /// List licenses with their seats.
     List {
-        /// Only licenses whose customer or key hint contains TEXT.
+        /// Only licenses whose customer name or key starts with TEXT (ignoring
+        /// case; the key with or without `REN3K1-`), or whose whole key or
+        /// key fingerprint is TEXT.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
     },

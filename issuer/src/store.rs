@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, PublicKey, RequestId};
+use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, LicenseKey, PublicKey, RequestId};
 use rusqlite::types::Type;
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, Transaction,
@@ -32,6 +32,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_console.sql")),
     M::up(include_str!("migrations/0003_lifecycle.sql")),
+    M::up(include_str!("migrations/0004_search_indexes.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
@@ -218,6 +219,7 @@ impl Store {
 /// cannot live in a migration.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -228,6 +230,29 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
+}
+
+/// Enough for every statement of the store's queries: an issuance runs about
+/// a dozen, and preparing one costs as much as running it.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// [`Connection::execute`] through the connection's statement cache.
+pub(crate) fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// [`Connection::query_row`] through the connection's statement cache.
+pub(crate) fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 /// The state of a license.
@@ -438,7 +463,8 @@ pub(crate) fn insert_signing_key(
     conn: &Connection,
     key: &SigningKeyRecord,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO signing_keys (key_id, public_key, created_at, retired_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -453,7 +479,7 @@ pub(crate) fn insert_signing_key(
 
 /// All signing keys, oldest first.
 pub(crate) fn signing_keys(conn: &Connection) -> Result<Vec<SigningKeyRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at, rowid"
     ))?;
     let rows = stmt.query_map([], signing_key_from_row)?;
@@ -464,16 +490,16 @@ pub(crate) fn signing_keys(conn: &Connection) -> Result<Vec<SigningKeyRecord>, S
 pub(crate) fn current_signing_key(
     conn: &Connection,
 ) -> Result<Option<SigningKeyRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL
+    Ok(query_row_cached(
+        conn,
+        &format!(
+            "SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys WHERE retired_at IS NULL
                  ORDER BY created_at DESC, rowid DESC LIMIT 1"
-            ),
-            [],
-            signing_key_from_row,
-        )
-        .optional()?)
+        ),
+        [],
+        signing_key_from_row,
+    )
+    .optional()?)
 }
 
 // ---- licenses
@@ -510,7 +536,8 @@ pub(crate) fn insert_license(
     conn: &Connection,
     license: &LicenseRecord,
 ) -> Result<LicenseRecord, StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO licenses (key_fingerprint, key_hint, customer, features, limits,
                                expires_at, max_devices, status, created_at, grace_seconds,
                                clock_policy)
@@ -539,43 +566,85 @@ pub(crate) fn license_by_fingerprint(
     conn: &Connection,
     fingerprint: &Digest,
 ) -> Result<Option<LicenseRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.key_fingerprint = ?1"),
-            [fingerprint.to_string()],
-            license_from_row,
-        )
-        .optional()?)
+    Ok(query_row_cached(
+        conn,
+        &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.key_fingerprint = ?1"),
+        [fingerprint.to_string()],
+        license_from_row,
+    )
+    .optional()?)
 }
 
 pub(crate) fn license_by_id(conn: &Connection, id: i64) -> Result<LicenseRecord, StoreError> {
-    Ok(conn.query_row(
+    Ok(query_row_cached(
+        conn,
         &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.id = ?1"),
         [id],
         license_from_row,
     )?)
 }
 
-/// The license search the CLI and the console share: part of the customer
-/// name or of the key hint, ignoring case, or the exact key fingerprint.
-/// `?1` is the LIKE pattern and `?2` the text as typed; both NULL match all.
-pub(crate) const LICENSE_SEARCH: &str = "(?1 IS NULL
-            OR l.customer LIKE ?1 ESCAPE '\\'
-            OR l.key_hint LIKE ?1 ESCAPE '\\'
-            OR l.key_fingerprint = ?2)";
+/// The ids of the licenses the CLI's and the console's search finds,
+/// ignoring case: the start of the customer name (`?1`), the start of the
+/// key hint (`?2`), or the exact key fingerprint (`?3`). Prefixes, not
+/// substrings, and a union of three index lookups (see migration 0004), so
+/// that a search reads only what it finds, even among a million licenses.
+pub(crate) const LICENSE_SEARCH: &str = "SELECT id FROM licenses WHERE customer LIKE ?1 ESCAPE '\\'
+     UNION SELECT id FROM licenses WHERE key_hint LIKE ?2 ESCAPE '\\'
+     UNION SELECT id FROM licenses WHERE key_fingerprint = ?3";
+
+/// What [`LICENSE_SEARCH`] binds for the text a person typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SearchTerms {
+    customer_prefix: String,
+    hint_prefix: String,
+    fingerprint: String,
+}
+
+impl SearchTerms {
+    /// `None` for no search (nothing but spaces typed). A whole license key
+    /// is searched by its fingerprint. A key prefix may be typed with or
+    /// without `REN3K1-`, and longer than the hint a license keeps.
+    pub(crate) fn new(search: Option<&str>) -> Option<Self> {
+        let text = search.map(str::trim).filter(|s| !s.is_empty())?;
+        let fingerprint = match LicenseKey::parse(text) {
+            Ok(key) => key.fingerprint().to_string(),
+            Err(_) => text.to_owned(),
+        };
+        const KEY_PREFIX: &str = "REN3K1-";
+        // "REN3K1-" and the first group: what a stored hint shows.
+        const HINT_LEN: usize = KEY_PREFIX.len() + 5;
+        let key_text = match text.get(..KEY_PREFIX.len()) {
+            Some(start) if start.eq_ignore_ascii_case(KEY_PREFIX) => text.to_owned(),
+            _ => format!("{KEY_PREFIX}{text}"),
+        };
+        let hint_text: String = key_text.chars().take(HINT_LEN).collect();
+        Some(Self {
+            customer_prefix: prefix_pattern(text),
+            hint_prefix: prefix_pattern(&hint_text),
+            fingerprint,
+        })
+    }
+
+    /// `?1` to `?3` of [`LICENSE_SEARCH`].
+    fn params(self) -> [String; 3] {
+        [self.customer_prefix, self.hint_prefix, self.fingerprint]
+    }
+}
+
+/// A LIKE pattern matching text that starts with `text`, taken literally.
+fn prefix_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("{escaped}%")
+}
 
 /// The two seat counts of a [`LicenseSummary`], after the license columns.
 const SEAT_COUNTS: &str = "(SELECT COUNT(*) FROM devices d WHERE d.license_id = l.id),
                 (SELECT COUNT(*) FROM devices d
                   WHERE d.license_id = l.id AND d.public_key IS NOT NULL)";
-
-fn search_params(search: Option<&str>) -> (Option<String>, Option<String>) {
-    let search = search.map(str::trim).filter(|s| !s.is_empty());
-    (
-        search.map(crate::audit::like_pattern),
-        search.map(str::to_owned),
-    )
-}
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseSummary> {
     Ok(LicenseSummary {
@@ -591,15 +660,21 @@ pub(crate) fn license_summaries(
     conn: &Connection,
     search: Option<&str>,
 ) -> Result<Vec<LicenseSummary>, StoreError> {
-    let (pattern, exact) = search_params(search);
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS}
-         FROM licenses l
-         WHERE {LICENSE_SEARCH}
-         ORDER BY l.created_at, l.id"
-    ))?;
-    let rows = stmt.query_map(params![pattern, exact], summary_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let select = format!("SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS} FROM licenses l");
+    let order = "ORDER BY l.created_at, l.id";
+    let rows = match SearchTerms::new(search) {
+        Some(terms) => conn
+            .prepare_cached(&format!(
+                "{select} WHERE l.id IN ({LICENSE_SEARCH}) {order}"
+            ))?
+            .query_map(terms.params(), summary_from_row)?
+            .collect::<rusqlite::Result<_>>()?,
+        None => conn
+            .prepare_cached(&format!("{select} {order}"))?
+            .query_map([], summary_from_row)?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    Ok(rows)
 }
 
 /// At most `limit` licenses matching `search`, newest first, with ids below
@@ -611,30 +686,85 @@ pub(crate) fn license_summaries_page(
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<LicenseSummary>, StoreError> {
-    let (pattern, exact) = search_params(search);
-    // `l.id < COALESCE(..)`, not `?3 IS NULL OR l.id < ?3`: the OR hid the
+    let terms = SearchTerms::new(search);
+    let mut stmt = conn.prepare_cached(&license_page_sql(terms.is_some()))?;
+    let rows = match terms {
+        Some(terms) => {
+            let [customer, hint, fingerprint] = terms.params();
+            stmt.query_map(
+                params![customer, hint, fingerprint, before, limit],
+                summary_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?
+        }
+        None => stmt
+            .query_map(params![before, limit], summary_from_row)?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    Ok(rows)
+}
+
+/// The query of [`license_summaries_page`]. Browsing walks the rowid down
+/// from `before` (`?1`) and stops after the limit (`?2`). A search first
+/// takes the page's ids from the index lookups of [`LICENSE_SEARCH`]
+/// (`?1` to `?3`, then `before` and the limit), so it sorts ids only, and
+/// only then reads those licenses and counts their seats.
+fn license_page_sql(search: bool) -> String {
+    // `l.id < COALESCE(..)`, not `?1 IS NULL OR l.id < ?1`: the OR hid the
     // bound from the planner, so a deep page scanned every newer row.
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {LICENSE_COLUMNS}, {SEAT_COUNTS}
-         FROM licenses l
-         WHERE {LICENSE_SEARCH} AND l.id < COALESCE(?3, 9223372036854775807)
-         ORDER BY l.id DESC LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(params![pattern, exact, before, limit], summary_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    const NO_BOUND: &str = "9223372036854775807";
+    let columns = format!("{LICENSE_COLUMNS}, {SEAT_COUNTS}");
+    if search {
+        format!(
+            "WITH page (id) AS MATERIALIZED (
+                 SELECT id FROM ({LICENSE_SEARCH})
+                 WHERE id < COALESCE(?4, {NO_BOUND}) ORDER BY id DESC LIMIT ?5)
+             SELECT {columns} FROM page JOIN licenses l ON l.id = page.id
+             ORDER BY l.id DESC"
+        )
+    } else {
+        format!(
+            "SELECT {columns} FROM licenses l
+             WHERE l.id < COALESCE(?1, {NO_BOUND}) ORDER BY l.id DESC LIMIT ?2"
+        )
+    }
+}
+
+/// How SQLite runs [`license_summaries_page`]: the steps of its query plan.
+#[cfg(test)]
+pub(crate) fn license_page_plan(
+    conn: &Connection,
+    search: Option<&str>,
+    before: Option<i64>,
+) -> Result<Vec<String>, StoreError> {
+    let terms = SearchTerms::new(search);
+    let sql = format!("EXPLAIN QUERY PLAN {}", license_page_sql(terms.is_some()));
+    let mut stmt = conn.prepare(&sql)?;
+    let step = |row: &Row<'_>| row.get::<_, String>(3);
+    let rows = match terms {
+        Some(terms) => {
+            let [customer, hint, fingerprint] = terms.params();
+            stmt.query_map(params![customer, hint, fingerprint, before, 26], step)?
+                .collect::<rusqlite::Result<_>>()?
+        }
+        None => stmt
+            .query_map(params![before, 26], step)?
+            .collect::<rusqlite::Result<_>>()?,
+    };
+    Ok(rows)
 }
 
 pub(crate) fn find_license_by_id(
     conn: &Connection,
     id: i64,
 ) -> Result<Option<LicenseRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.id = ?1"),
-            [id],
-            license_from_row,
-        )
-        .optional()?)
+    Ok(query_row_cached(
+        conn,
+        &format!("SELECT {LICENSE_COLUMNS} FROM licenses l WHERE l.id = ?1"),
+        [id],
+        license_from_row,
+    )
+    .optional()?)
 }
 
 /// Active licenses that expire after `from` and up to `until`, soonest first.
@@ -644,7 +774,7 @@ pub(crate) fn licenses_expiring(
     until: i64,
     limit: u32,
 ) -> Result<Vec<LicenseRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {LICENSE_COLUMNS} FROM licenses l
          WHERE l.expires_at > ?1 AND l.expires_at <= ?2 AND l.status = 'active'
          ORDER BY l.expires_at, l.id LIMIT ?3"
@@ -658,7 +788,8 @@ pub(crate) fn update_license_terms(
     conn: &Connection,
     license: &LicenseRecord,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE licenses SET features = ?1, limits = ?2, expires_at = ?3, grace_seconds = ?4,
                              clock_policy = ?5
          WHERE id = ?6",
@@ -676,7 +807,7 @@ pub(crate) fn update_license_terms(
 
 /// Rows of a table; `table` is one of this module's own table names.
 pub(crate) fn count_rows(conn: &Connection, table: &'static str) -> Result<u64, StoreError> {
-    let count: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+    let count: i64 = query_row_cached(conn, &format!("SELECT COUNT(*) FROM {table}"), [], |row| {
         row.get(0)
     })?;
     Ok(u64::try_from(count).unwrap_or(0))
@@ -687,7 +818,8 @@ pub(crate) fn set_license_status(
     license_id: i64,
     status: LicenseStatus,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE licenses SET status = ?1 WHERE id = ?2",
         params![status.as_str(), license_id],
     )?;
@@ -718,7 +850,8 @@ pub(crate) fn insert_device(
     label: Option<&str>,
     now: i64,
 ) -> Result<DeviceRecord, StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO devices (license_id, client_device_id, label, created_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![license_id, client_device_id.as_str(), label, now],
@@ -738,20 +871,20 @@ pub(crate) fn device_by_client_id(
     conn: &Connection,
     client_device_id: &DeviceId,
 ) -> Result<Option<DeviceRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.client_device_id = ?1"),
-            [client_device_id.as_str()],
-            device_from_row,
-        )
-        .optional()?)
+    Ok(query_row_cached(
+        conn,
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.client_device_id = ?1"),
+        [client_device_id.as_str()],
+        device_from_row,
+    )
+    .optional()?)
 }
 
 pub(crate) fn devices_of_license(
     conn: &Connection,
     license_id: i64,
 ) -> Result<Vec<DeviceRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.license_id = ?1
          ORDER BY d.created_at, d.id"
     ))?;
@@ -760,7 +893,8 @@ pub(crate) fn devices_of_license(
 }
 
 pub(crate) fn bound_device_count(conn: &Connection, license_id: i64) -> Result<u32, StoreError> {
-    Ok(conn.query_row(
+    Ok(query_row_cached(
+        conn,
         "SELECT COUNT(*) FROM devices WHERE license_id = ?1 AND public_key IS NOT NULL",
         [license_id],
         |row| row.get(0),
@@ -775,7 +909,8 @@ pub(crate) fn bind_device(
     public_key: &PublicKey,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
+    let changed = execute_cached(
+        conn,
         "UPDATE devices SET public_key = ?1, bound_at = ?2
          WHERE id = ?3 AND public_key IS NULL",
         params![public_key.to_string(), now, device_id],
@@ -806,7 +941,8 @@ pub(crate) fn insert_issuance(
     conn: &Connection,
     issuance: &IssuanceRecord,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO issuances (license_id, device_id, request_hash, request_id, serial,
                                 key_id, payload, issued_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -828,16 +964,16 @@ pub(crate) fn issuance_by_request_hash(
     conn: &Connection,
     request_hash: &Digest,
 ) -> Result<Option<IssuanceRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
+    Ok(query_row_cached(
+        conn,
+        &format!(
+            "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
                  WHERE i.request_hash = ?1"
-            ),
-            [request_hash.to_string()],
-            issuance_from_row,
-        )
-        .optional()?)
+        ),
+        [request_hash.to_string()],
+        issuance_from_row,
+    )
+    .optional()?)
 }
 
 /// The issuances of a license, oldest first.
@@ -845,7 +981,7 @@ pub(crate) fn issuances_of_license(
     conn: &Connection,
     license_id: i64,
 ) -> Result<Vec<IssuanceRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
          WHERE i.license_id = ?1 ORDER BY i.issued_at, i.id"
     ))?;
@@ -858,7 +994,7 @@ pub(crate) fn latest_issuances(
     conn: &Connection,
     limit: u32,
 ) -> Result<Vec<(IssuanceRecord, String)>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ISSUANCE_COLUMNS}, l.customer FROM issuances i
          JOIN devices d ON d.id = i.device_id JOIN licenses l ON l.id = i.license_id
          ORDER BY i.id DESC LIMIT ?1"
@@ -869,7 +1005,8 @@ pub(crate) fn latest_issuances(
 
 /// The highest serial issued for a device, 0 if none.
 pub(crate) fn max_serial(conn: &Connection, device_id: i64) -> Result<u64, StoreError> {
-    Ok(conn.query_row(
+    Ok(query_row_cached(
+        conn,
         "SELECT COALESCE(MAX(serial), 0) FROM issuances WHERE device_id = ?1",
         [device_id],
         |row| serial_from(row, 0),
@@ -935,7 +1072,8 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
 }
 
 pub(crate) fn insert_release(conn: &Connection, release: &ReleaseRecord) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO releases (license_id, device_id, public_key, forced, receipt, serial,
                                counter, receipt_released_at, reason, actor, released_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -961,7 +1099,8 @@ pub(crate) fn last_receipt_counter(
     conn: &Connection,
     public_key: &PublicKey,
 ) -> Result<u64, StoreError> {
-    Ok(conn.query_row(
+    Ok(query_row_cached(
+        conn,
         "SELECT COALESCE(MAX(counter), 0) FROM releases WHERE public_key = ?1",
         [public_key.to_string()],
         |row| serial_from(row, 0),
@@ -973,7 +1112,7 @@ pub(crate) fn releases_of_license(
     conn: &Connection,
     license_id: i64,
 ) -> Result<Vec<ReleaseRecord>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RELEASE_COLUMNS} FROM releases r JOIN devices d ON d.id = r.device_id
          WHERE r.license_id = ?1 ORDER BY r.released_at, r.id"
     ))?;
@@ -989,7 +1128,8 @@ pub(crate) fn unbind_device(
     device_id: i64,
     public_key: &PublicKey,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
+    let changed = execute_cached(
+        conn,
         "UPDATE devices SET public_key = NULL, bound_at = NULL
          WHERE id = ?1 AND public_key = ?2",
         params![device_id, public_key.to_string()],
@@ -1003,16 +1143,16 @@ pub(crate) fn issuance_by_serial(
     device_id: i64,
     serial: u64,
 ) -> Result<Option<IssuanceRecord>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
+    Ok(query_row_cached(
+        conn,
+        &format!(
+            "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
                  WHERE i.device_id = ?1 AND i.serial = ?2"
-            ),
-            params![device_id, serial_to(serial)?],
-            issuance_from_row,
-        )
-        .optional()?)
+        ),
+        params![device_id, serial_to(serial)?],
+        issuance_from_row,
+    )
+    .optional()?)
 }
 
 // ---- signing key lifecycle
@@ -1024,7 +1164,8 @@ pub(crate) fn retire_signing_key(
     key_id: &KeyId,
     at: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
+    let changed = execute_cached(
+        conn,
         "UPDATE signing_keys SET retired_at = ?1 WHERE key_id = ?2 AND retired_at IS NULL",
         params![at, key_id.to_string()],
     )?;
@@ -1036,7 +1177,8 @@ pub(crate) fn last_issued_with_key(
     conn: &Connection,
     key_id: &KeyId,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(conn.query_row(
+    Ok(query_row_cached(
+        conn,
         "SELECT MAX(issued_at) FROM issuances WHERE key_id = ?1",
         [key_id.to_string()],
         |row| row.get(0),
