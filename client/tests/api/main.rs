@@ -14,5 +14,6 @@ mod keys;
 mod problems;
 mod register;
 mod restart;
+mod state_machine;
 mod status;
 mod support;
