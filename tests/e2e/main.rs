@@ -9,6 +9,7 @@ mod concurrency;
 mod console;
 mod crash;
 mod exchange;
+mod hostile_client;
 mod lifecycle_client;
 mod lifecycle_issuer;
 mod pinned;

@@ -188,6 +188,8 @@ pub struct Client {
     env: Vec<(String, String)>,
     bin: PathBuf,
     agent: ureq::Agent,
+    /// Where the process's stderr goes, when it is captured to a file.
+    log: Option<PathBuf>,
 }
 
 impl Client {
@@ -208,7 +210,19 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(client_bin(), dir, env)
+        Self::spawn(client_bin(), dir, env, None)
+    }
+
+    /// [`Client::start_with`], with the process's stderr written to a file
+    /// of its own instead of the test's, for [`Client::stderr_log`].
+    pub fn start_logging_with(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let log = dir.path().join("stderr.log");
+        Self::spawn(client_bin(), dir, env, Some(log))
     }
 
     /// Starts the client binary `bin` (another build of it) with exactly
@@ -219,10 +233,20 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Self::spawn(bin, dir, env)
+        Self::spawn(bin, dir, env, None)
     }
 
-    fn spawn(bin: PathBuf, dir: TempDir, env: Vec<(String, String)>) -> Self {
+    fn spawn(bin: PathBuf, dir: TempDir, env: Vec<(String, String)>, log: Option<PathBuf>) -> Self {
+        let stderr = match &log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(&bin)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -232,7 +256,7 @@ impl Client {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir(dir.path())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let base = listening_address(&mut child, "ren3-client");
@@ -248,6 +272,7 @@ impl Client {
             env,
             bin,
             agent,
+            log,
         }
     }
 
@@ -257,7 +282,46 @@ impl Client {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
         let env = std::mem::take(&mut self.env);
         let bin = std::mem::take(&mut self.bin);
-        Self::spawn(bin, dir, env)
+        let log = self.log.take();
+        Self::spawn(bin, dir, env, log)
+    }
+
+    /// Whether the process is still running (it has not exited or died).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// What the process wrote to stderr so far, when started with
+    /// [`Client::start_logging_with`].
+    pub fn stderr_log(&self) -> String {
+        let path = self.log.as_ref().expect("started with start_logging_with");
+        String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned()
+    }
+
+    /// The SHA-256 of the store's files as they are on disk: the database
+    /// and its write-ahead log (not the `-shm` index, which readers touch).
+    /// Equal digests mean a byte-identical store.
+    pub fn store_file_digest(&self) -> String {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        for suffix in ["", "-wal"] {
+            let mut name = self.store_path().into_os_string();
+            name.push(suffix);
+            match std::fs::read(&name) {
+                Ok(bytes) => {
+                    hasher.update(suffix.as_bytes());
+                    hasher.update((bytes.len() as u64).to_le_bytes());
+                    hasher.update(&bytes);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("cannot read {}: {e}", Path::new(&name).display()),
+            }
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     fn stop(&mut self) {
@@ -479,6 +543,83 @@ impl Drop for Console {
     }
 }
 
+/// A signed-in console user: the session cookie and the CSRF token that
+/// every form of the session carries. Sessions live in the issuer's store,
+/// so one outlives a restart of the console.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    /// `ren3_session=…`, for a `Cookie` header.
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// An HTTP agent for the console: any status is an answer, and redirects
+/// are not followed, so that a confirmed form's `303 See Other` is seen.
+pub fn console_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// The value of a page's first hidden `csrf` field.
+pub fn csrf_of(page: &str) -> Option<String> {
+    let start = page.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    page[start..].split('"').next().map(str::to_owned)
+}
+
+/// The `name=value` part of the `Set-Cookie` header that sets `name`.
+fn set_cookie(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned())
+        .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
+}
+
+impl Console {
+    /// SIGKILLs the process and reaps it, leaving the store as a crash
+    /// would; [`Issuer::serve`] then starts the console again on it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Logs in through the login form, as a browser does (its
+    /// double-submit CSRF cookie included), and reads the session's CSRF
+    /// token from the dashboard.
+    pub fn login(&self, name: &str, password: &str) -> ConsoleSession {
+        let agent = console_agent();
+        let mut form = agent.get(format!("{}/login", self.base)).call().unwrap();
+        let login_cookie = set_cookie(&form, "ren3_login_csrf").expect("a login CSRF cookie");
+        let token = csrf_of(&form.body_mut().read_to_string().unwrap()).expect("a CSRF field");
+        let answer = agent
+            .post(format!("{}/login", self.base))
+            .header("cookie", &login_cookie)
+            .send_form([
+                ("csrf", token.as_str()),
+                ("name", name),
+                ("password", password),
+            ])
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 303, "the login failed");
+        let cookie = set_cookie(&answer, "ren3_session").expect("a session cookie");
+        let mut dashboard = agent
+            .get(format!("{}/", self.base))
+            .header("cookie", &cookie)
+            .call()
+            .unwrap();
+        assert_eq!(dashboard.status().as_u16(), 200, "the session is refused");
+        let csrf = csrf_of(&dashboard.body_mut().read_to_string().unwrap())
+            .expect("a CSRF field on the dashboard");
+        ConsoleSession { cookie, csrf }
+    }
+}
+
 impl Issuer {
     /// `init` with extra arguments and environment, e.g. `--encrypt` with
     /// `REN3_ISSUER_PASSPHRASE`.
@@ -566,9 +707,20 @@ pub fn test_only_trust_file(dir: &Path) -> PathBuf {
 /// in-process with the TEST-ONLY issuer key: much faster than running the
 /// issuer when a test needs hundreds of them.
 pub fn test_only_payload(request: &str, serial: u64) -> String {
+    test_only_payload_with(request, serial, |_| {})
+}
+
+/// [`test_only_payload`] with its terms changed by `edit` before signing:
+/// a payload for another device, an expired one, one that answers no
+/// request.
+pub fn test_only_payload_with(
+    request: &str,
+    serial: u64,
+    edit: impl FnOnce(&mut ren3_shared::License),
+) -> String {
     let request = ren3_shared::VerifiedRequest::open(request).unwrap();
     let issued_at = ren3_shared::timestamp::now() - 60;
-    let license = ren3_shared::License {
+    let mut license = ren3_shared::License {
         customer: "Reliability GmbH".into(),
         features: vec!["ingest".into()],
         limits: std::collections::BTreeMap::new(),
@@ -583,6 +735,7 @@ pub fn test_only_payload(request: &str, serial: u64) -> String {
         device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
+    edit(&mut license);
     test_only_issuer_key()
         .sign_payload(&license)
         .unwrap()
