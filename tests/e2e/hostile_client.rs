@@ -459,6 +459,32 @@ fn body_and_framing_cases(cases: &mut Cases, s: &Setup) {
             ),
             Expect::Problem(413, "body_too_large"),
         );
+        // Answered at once, from the header alone: the connection stays
+        // open, so an answer only after the body would never come.
+        cases.add(
+            format!("{path}: a Content-Length of 1 GiB, 1 byte sent, the connection left open"),
+            request(
+                "POST",
+                path,
+                &[JSON, ("Content-Length", b"1073741824")],
+                b"{",
+            ),
+            Expect::Problem(413, "body_too_large"),
+        );
+        if *path == "/license/import" {
+            // A caller that stalls mid-body is cut off after
+            // ren3_client::BODY_TIMEOUT (10 s), not waited for forever.
+            cases.add(
+                format!("{path}: half the body sent, then silence with the connection open"),
+                request(
+                    "POST",
+                    path,
+                    &[JSON, ("Content-Length", &length(body.len()))],
+                    &body[..body.len() / 2],
+                ),
+                Expect::Problem(400, "unreadable_body"),
+            );
+        }
         cases.add(
             format!("{path}: chunked, one chunk of 1 MiB"),
             request(
@@ -706,9 +732,9 @@ fn status_cases(cases: &mut Cases, _: &Setup) {
         Expect::SameStatus,
     );
     cases.add(
-        "GET /license: a body over the limit",
+        "GET /license: a body over the limit, refused from its declared length",
         request("GET", "/license", &[json], &vec![b'['; 100_000]),
-        Expect::SameStatus,
+        Expect::Problem(413, "body_too_large"),
     );
     cases.add(
         "GET /license: a header value that is not UTF-8",

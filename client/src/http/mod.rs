@@ -5,12 +5,16 @@ mod handlers;
 pub mod problem;
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -25,6 +29,10 @@ use crate::state::AppState;
 /// one payload, which are a few kilobytes; anything near this is a mistake.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long a caller may take to send a request's body. A few kilobytes
+/// take milliseconds; a caller that stalls holds a connection open.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The licensing router, with problem+json for unknown routes and methods.
 /// To merge it into another router that has its own fallback, call
 /// `reset_fallback` on one of them first.
@@ -37,6 +45,8 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(middleware::from_fn(refuse_declared_oversize))
         // Responses describe this installation's licensing and must not be
         // kept by caches or sniffed as another content type.
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -72,6 +82,21 @@ pub async fn serve(
         tracing::warn!("cannot record the clock's high-water mark at shutdown: {e}");
     }
     served
+}
+
+/// Refuses a body whose declared length is over [`BODY_LIMIT`] before
+/// reading any of it: no waiting for a gigabyte that will be refused, and
+/// no `100 Continue` inviting it.
+async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return ApiError::body_too_large().into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found(uri: Uri) -> ApiError {

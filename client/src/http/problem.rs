@@ -151,6 +151,22 @@ impl From<LicensingError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A body over [`super::BODY_LIMIT`], read or only declared.
+    pub fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "Request body too large",
+            format!(
+                "the request body is larger than {} KiB; send only the license key and \
+                 the payload",
+                super::BODY_LIMIT / 1024
+            ),
+        )
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let detail = rejection.body_text();
@@ -173,16 +189,7 @@ impl From<JsonRejection> for ApiError {
                 "Unsupported media type",
                 "send the body as JSON with the header `Content-Type: application/json`",
             ),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "Request body too large",
-                format!(
-                    "the request body is larger than {} KiB; send only the license key and \
-                     the payload",
-                    super::BODY_LIMIT / 1024
-                ),
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::body_too_large(),
             other => Self::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",

@@ -120,6 +120,18 @@ async fn malformed_requests_get_problem_json() {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
+        (
+            "12. a declared length over the limit, refused before the body is read",
+            {
+                let mut request = request(Method::POST, "/license/import", json, "{}");
+                request
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, (BODY_LIMIT + 1).into());
+                request
+            },
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
     ];
     for (context, request, status, code) in cases {
         let before = app.dump().await;
