@@ -1064,13 +1064,15 @@ mod tests {
                 .read(|conn| store::license_page_plan(conn, search, Some(50_000)))
                 .unwrap()
         };
-        let browse = plan(None);
+        let (browse, steps) = plan(None);
+        assert_eq!(browse, store::PagePlan::Browse);
         assert!(
-            !browse.iter().any(|s| s.contains("TEMP B-TREE")),
-            "{browse:?}"
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
         );
         for search in ["customer 99999", "REN3K1-00042", "00042", "nobody"] {
-            let steps = plan(Some(search));
+            let (chosen, steps) = plan(Some(search));
+            assert_eq!(chosen, store::PagePlan::SortMatches, "{search}");
             assert!(
                 !steps
                     .iter()
@@ -1088,6 +1090,24 @@ mod tests {
                 );
             }
         }
+        // Every license matches: walk the rowid, sort nothing.
+        let (chosen, steps) = plan(Some("CUSTOMER"));
+        assert_eq!(chosen, store::PagePlan::WalkMatches);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("USING INTEGER PRIMARY KEY (rowid<?)")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+        let dense = page(&t.store, Some("customer"), Some(50_000), 25).unwrap();
+        let customers: Vec<_> = dense.licenses.iter().map(|s| &s.license.customer).collect();
+        assert_eq!(customers.len(), 25);
+        assert_eq!(customers[0], "Customer 49998");
+        assert_eq!(dense.next_before, Some(49_975));
         let deep = page(&t.store, None, Some(50), 25).unwrap();
         assert_eq!(deep.licenses[0].license.customer, "Customer 48");
         let search = page(&t.store, Some("customer 99999"), None, 25).unwrap();

@@ -679,15 +679,15 @@ pub(crate) fn license_summaries(
 
 /// At most `limit` licenses matching `search`, newest first, with ids below
 /// `before`: keyset pagination on the rowid, so a page costs the same at
-/// the first license as at the 100,000th.
+/// the first license as at the millionth.
 pub(crate) fn license_summaries_page(
     conn: &Connection,
     search: Option<&str>,
     before: Option<i64>,
     limit: u32,
 ) -> Result<Vec<LicenseSummary>, StoreError> {
-    let terms = SearchTerms::new(search);
-    let mut stmt = conn.prepare_cached(&license_page_sql(terms.is_some()))?;
+    let (plan, terms) = page_plan(conn, search)?;
+    let mut stmt = conn.prepare_cached(&license_page_sql(plan))?;
     let rows = match terms {
         Some(terms) => {
             let [customer, hint, fingerprint] = terms.params();
@@ -704,44 +704,97 @@ pub(crate) fn license_summaries_page(
     Ok(rows)
 }
 
-/// The query of [`license_summaries_page`]. Browsing walks the rowid down
-/// from `before` (`?1`) and stops after the limit (`?2`). A search first
-/// takes the page's ids from the index lookups of [`LICENSE_SEARCH`]
-/// (`?1` to `?3`, then `before` and the limit), so it sorts ids only, and
-/// only then reads those licenses and counts their seats.
-fn license_page_sql(search: bool) -> String {
+/// How a page of the license list finds its licenses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PagePlan {
+    /// No search: walk the rowid down from `before`.
+    Browse,
+    /// Few matches: take them all from the indexes of [`LICENSE_SEARCH`]
+    /// and sort their ids.
+    SortMatches,
+    /// Many matches: walk the rowid down, testing each license, since a
+    /// page of them turns up within a few thousand rows.
+    WalkMatches,
+}
+
+/// From this many matches on, a search page walks the rowid rather than
+/// sorting the matches. Sorting costs about one step per match; walking,
+/// about `page size × licenses / matches` rows. At 5,000 neither passes a
+/// few thousand steps for a store of a million licenses.
+const WALK_FROM_MATCHES: u32 = 5_000;
+
+/// Which [`PagePlan`] suits `search`, counting its matches in the indexes
+/// only up to [`WALK_FROM_MATCHES`].
+pub(crate) fn page_plan(
+    conn: &Connection,
+    search: Option<&str>,
+) -> Result<(PagePlan, Option<SearchTerms>), StoreError> {
+    let Some(terms) = SearchTerms::new(search) else {
+        return Ok((PagePlan::Browse, None));
+    };
+    let matches: u32 = query_row_cached(
+        conn,
+        "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM licenses
+                  WHERE customer LIKE ?1 ESCAPE '\\' LIMIT ?3))
+              + (SELECT COUNT(*) FROM (SELECT 1 FROM licenses
+                  WHERE key_hint LIKE ?2 ESCAPE '\\' LIMIT ?3))",
+        params![terms.customer_prefix, terms.hint_prefix, WALK_FROM_MATCHES],
+        |row| row.get(0),
+    )?;
+    let plan = if matches >= WALK_FROM_MATCHES {
+        PagePlan::WalkMatches
+    } else {
+        PagePlan::SortMatches
+    };
+    Ok((plan, Some(terms)))
+}
+
+/// The query of [`license_summaries_page`] for each [`PagePlan`]. Browsing
+/// binds `before` as `?1` and the limit as `?2`; a search binds its three
+/// terms, then `before` and the limit. Sorting takes the page's ids first
+/// and only then reads those licenses and counts their seats. Walking
+/// tests the terms on `+column`, which keeps the planner off the indexes.
+fn license_page_sql(plan: PagePlan) -> String {
     // `l.id < COALESCE(..)`, not `?1 IS NULL OR l.id < ?1`: the OR hid the
     // bound from the planner, so a deep page scanned every newer row.
     const NO_BOUND: &str = "9223372036854775807";
     let columns = format!("{LICENSE_COLUMNS}, {SEAT_COUNTS}");
-    if search {
-        format!(
+    match plan {
+        PagePlan::Browse => format!(
+            "SELECT {columns} FROM licenses l
+             WHERE l.id < COALESCE(?1, {NO_BOUND}) ORDER BY l.id DESC LIMIT ?2"
+        ),
+        PagePlan::SortMatches => format!(
             "WITH page (id) AS MATERIALIZED (
                  SELECT id FROM ({LICENSE_SEARCH})
                  WHERE id < COALESCE(?4, {NO_BOUND}) ORDER BY id DESC LIMIT ?5)
              SELECT {columns} FROM page JOIN licenses l ON l.id = page.id
              ORDER BY l.id DESC"
-        )
-    } else {
-        format!(
+        ),
+        PagePlan::WalkMatches => format!(
             "SELECT {columns} FROM licenses l
-             WHERE l.id < COALESCE(?1, {NO_BOUND}) ORDER BY l.id DESC LIMIT ?2"
-        )
+             WHERE (+l.customer LIKE ?1 ESCAPE '\\'
+                    OR +l.key_hint LIKE ?2 ESCAPE '\\'
+                    OR +l.key_fingerprint = ?3)
+               AND l.id < COALESCE(?4, {NO_BOUND})
+             ORDER BY l.id DESC LIMIT ?5"
+        ),
     }
 }
 
-/// How SQLite runs [`license_summaries_page`]: the steps of its query plan.
+/// How SQLite runs [`license_summaries_page`]: the plan chosen and the
+/// steps of its query plan.
 #[cfg(test)]
 pub(crate) fn license_page_plan(
     conn: &Connection,
     search: Option<&str>,
     before: Option<i64>,
-) -> Result<Vec<String>, StoreError> {
-    let terms = SearchTerms::new(search);
-    let sql = format!("EXPLAIN QUERY PLAN {}", license_page_sql(terms.is_some()));
+) -> Result<(PagePlan, Vec<String>), StoreError> {
+    let (plan, terms) = page_plan(conn, search)?;
+    let sql = format!("EXPLAIN QUERY PLAN {}", license_page_sql(plan));
     let mut stmt = conn.prepare(&sql)?;
     let step = |row: &Row<'_>| row.get::<_, String>(3);
-    let rows = match terms {
+    let steps = match terms {
         Some(terms) => {
             let [customer, hint, fingerprint] = terms.params();
             stmt.query_map(params![customer, hint, fingerprint, before, 26], step)?
@@ -751,7 +804,7 @@ pub(crate) fn license_page_plan(
             .query_map(params![before, 26], step)?
             .collect::<rusqlite::Result<_>>()?,
     };
-    Ok(rows)
+    Ok((plan, steps))
 }
 
 pub(crate) fn find_license_by_id(

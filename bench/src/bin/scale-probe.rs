@@ -125,6 +125,26 @@ fn main() -> Result<()> {
                 Ok(())
             },
         )?,
+        // The two ends of a search page's plan (issuer/src/store.rs,
+        // PagePlan): nearly every license matches, or none does.
+        measure(
+            "search matching most licenses (library, a deep page)",
+            10.0,
+            args.samples,
+            |n| {
+                licenses::page(&store, Some("REN3K1-"), Some(max_id - n as i64 * 997), 25)?;
+                Ok(())
+            },
+        )?,
+        measure(
+            "search matching nothing (library)",
+            10.0,
+            args.samples,
+            |n| {
+                licenses::page(&store, Some(&format!("Nobody {n}")), None, 25)?;
+                Ok(())
+            },
+        )?,
     ];
 
     let name = format!("probe-{}", std::process::id());
