@@ -9,7 +9,9 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signature, Signer as _};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ren3_bench::{Inputs, JwtClaims, NOW, ed25519_pkcs8_der, raw_parts, terms_for};
+use ren3_bench::{
+    Inputs, JwtClaims, JwtRequestClaims, NOW, ed25519_pkcs8_der, raw_parts, terms_for,
+};
 use ren3_shared::payload::Window;
 use ren3_shared::{VerifiedPayload, VerifiedRequest};
 
@@ -71,6 +73,28 @@ fn issue_one(c: &mut Criterion) {
     let encoding = EncodingKey::from_ed_der(&ed25519_pkcs8_der(inputs.issuer.seed()));
     let header = Header::new(Algorithm::EdDSA);
 
+    // Like for like: a JWT issuer verifies the device-signed request (its
+    // key taken from the request, as ours is) before it signs the payload.
+    let device_seed = [2; 32];
+    let device_public = ed25519_dalek::SigningKey::from_bytes(&device_seed)
+        .verifying_key()
+        .to_bytes();
+    let request_jwt = jsonwebtoken::encode(
+        &header,
+        &JwtRequestClaims::of(&request),
+        &EncodingKey::from_ed_der(&ed25519_pkcs8_der(&device_seed)),
+    )
+    .unwrap();
+    let mut request_validation = Validation::new(Algorithm::EdDSA);
+    request_validation.validate_exp = false;
+    request_validation.required_spec_claims.clear();
+    jsonwebtoken::decode::<JwtRequestClaims>(
+        &request_jwt,
+        &DecodingKey::from_ed_der(&device_public),
+        &request_validation,
+    )
+    .expect("the request JWT verifies");
+
     let mut group = c.benchmark_group("issue_one");
     group.bench_function("floor_verify_strict_and_sign", |b| {
         b.iter(|| {
@@ -93,6 +117,19 @@ fn issue_one(c: &mut Criterion) {
     });
     group.bench_function("jsonwebtoken_encode", |b| {
         b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &encoding).unwrap())
+    });
+    group.bench_function("jsonwebtoken_decode_request_and_encode", |b| {
+        b.iter(|| {
+            let decoding = DecodingKey::from_ed_der(black_box(&device_public));
+            let request = jsonwebtoken::decode::<JwtRequestClaims>(
+                black_box(&request_jwt),
+                &decoding,
+                &request_validation,
+            )
+            .unwrap();
+            black_box(request);
+            jsonwebtoken::encode(&header, black_box(&claims), &encoding).unwrap()
+        })
     });
     group.finish();
 }

@@ -129,6 +129,34 @@ impl JwtClaims {
     }
 }
 
+/// A license request's claims as a JWT would carry them, for a
+/// like-for-like issuance comparison: a JWT issuer must verify the
+/// device-signed request too before it signs the payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtRequestClaims {
+    pub sub: String,
+    pub jti: String,
+    pub iat: i64,
+    pub license_key_fingerprint: String,
+    pub product: String,
+    pub version: String,
+    pub device_public_key: String,
+}
+
+impl JwtRequestClaims {
+    pub fn of(request: &VerifiedRequest) -> Self {
+        Self {
+            sub: request.request.client_device_id.to_string(),
+            jti: request.request.request_id.to_string(),
+            iat: request.request.created_at,
+            license_key_fingerprint: request.request.license_key_fingerprint.to_string(),
+            product: request.request.product.name.clone(),
+            version: request.request.product.version.clone(),
+            device_public_key: request.device_public_key.to_string(),
+        }
+    }
+}
+
 /// PKCS#8 v1 DER of an Ed25519 private key (RFC 8410): a fixed prefix and
 /// the 32-byte seed. jsonwebtoken reads keys only in this form.
 pub fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {

@@ -1,0 +1,56 @@
+//! Issues one batch of 1,000 requests through the library, as
+//! `ren3-issuer issue` does, for an instruction profile of batch issuance:
+//!
+//! ```text
+//! cargo build --release -p ren3-bench --example profile_batch
+//! valgrind --tool=callgrind target/release/examples/profile_batch
+//! callgrind_annotate --inclusive=yes callgrind.out.*
+//! ```
+//!
+//! It prints the batch's wall-clock time too, which is only indicative.
+
+#![allow(clippy::expect_used)]
+
+use ren3_bench::NOW;
+use ren3_bench::fill::{self, FillSpec};
+use ren3_issuer::audit::Actor;
+use ren3_issuer::{StorePaths, issuance, setup};
+use ren3_shared::{DeviceKey, LicenseRequest, Product};
+
+fn main() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let spec = FillSpec {
+        licenses: 10,
+        devices_per_license: 100,
+        issue: false,
+        varied: false,
+        now: NOW,
+    };
+    let licenses = fill::fill(&dir.path().join("issuer.db"), spec, true).expect("a filled store");
+    let product = Product {
+        name: "ren3-ingestor".into(),
+        version: "1.0.0".into(),
+    };
+    let requests: Vec<String> = licenses
+        .iter()
+        .flat_map(|license| license.devices.iter().map(move |d| (&license.key, d)))
+        .enumerate()
+        .map(|(n, (key, device))| {
+            let mut seed = [0; 32];
+            seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
+            LicenseRequest::new(device.clone(), key, product.clone(), NOW)
+                .expect("OS random")
+                .sign(&DeviceKey::from_seed(&seed))
+                .expect("a valid request")
+                .token()
+        })
+        .collect();
+    let paths = StorePaths::new(dir.path().join("issuer.db"), None);
+    let mut store = setup::open_store(&paths).expect("the store opens");
+    let keys = setup::open_keys(&paths).expect("the keys open");
+    let started = std::time::Instant::now();
+    let results = issuance::issue_batch(&mut store, &keys, &Actor::cli(), &requests, NOW + 60)
+        .expect("the batch commits");
+    eprintln!("{} issued in {:?}", results.len(), started.elapsed());
+    assert!(results.iter().all(Result::is_ok), "every request is issued");
+}
