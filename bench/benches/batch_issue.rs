@@ -16,7 +16,7 @@ use ren3_bench::fill::{self, FillSpec};
 use ren3_bench::{NOW, raw_parts, terms_for};
 use ren3_issuer::audit::Actor;
 use ren3_issuer::{StorePaths, issuance, setup};
-use ren3_shared::{DeviceKey, LicenseRequest, Product, VerifiedRequest};
+use ren3_shared::VerifiedRequest;
 
 const REQUESTS: usize = 10_000;
 const LICENSES: usize = 100;
@@ -53,24 +53,7 @@ fn batch_issue(c: &mut Criterion) {
         true,
     )
     .unwrap();
-    let product = Product {
-        name: "ren3-ingestor".into(),
-        version: "1.0.0".into(),
-    };
-    let requests: Vec<String> = licenses
-        .iter()
-        .flat_map(|license| license.devices.iter().map(move |d| (&license.key, d)))
-        .enumerate()
-        .map(|(n, (key, device))| {
-            let mut seed = [0; 32];
-            seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
-            LicenseRequest::new(device.clone(), key, product.clone(), NOW)
-                .unwrap()
-                .sign(&DeviceKey::from_seed(&seed))
-                .unwrap()
-                .token()
-        })
-        .collect();
+    let requests = fill::first_requests(&licenses, NOW).unwrap();
     assert_eq!(requests.len(), REQUESTS);
 
     // The floor's inputs: each request's signed bytes, and the bytes of a

@@ -15,7 +15,6 @@ use ren3_bench::NOW;
 use ren3_bench::fill::{self, FillSpec};
 use ren3_issuer::audit::Actor;
 use ren3_issuer::{StorePaths, issuance, setup};
-use ren3_shared::{DeviceKey, LicenseRequest, Product};
 
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -27,24 +26,7 @@ fn main() {
         now: NOW,
     };
     let licenses = fill::fill(&dir.path().join("issuer.db"), spec, true).expect("a filled store");
-    let product = Product {
-        name: "ren3-ingestor".into(),
-        version: "1.0.0".into(),
-    };
-    let requests: Vec<String> = licenses
-        .iter()
-        .flat_map(|license| license.devices.iter().map(move |d| (&license.key, d)))
-        .enumerate()
-        .map(|(n, (key, device))| {
-            let mut seed = [0; 32];
-            seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
-            LicenseRequest::new(device.clone(), key, product.clone(), NOW)
-                .expect("OS random")
-                .sign(&DeviceKey::from_seed(&seed))
-                .expect("a valid request")
-                .token()
-        })
-        .collect();
+    let requests = fill::first_requests(&licenses, NOW).expect("signed requests");
     let paths = StorePaths::new(dir.path().join("issuer.db"), None);
     let mut store = setup::open_store(&paths).expect("the store opens");
     let keys = setup::open_keys(&paths).expect("the keys open");

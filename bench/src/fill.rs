@@ -14,7 +14,9 @@ use anyhow::{Context as _, Result, bail};
 use ren3_issuer::StorePaths;
 use ren3_issuer::setup;
 use ren3_shared::binary::{Bytes, os_random};
-use ren3_shared::{ClockPolicy, DeviceId, DeviceKey, IssuerKey, License, LicenseKey};
+use ren3_shared::{
+    ClockPolicy, DeviceId, DeviceKey, IssuerKey, License, LicenseKey, LicenseRequest, Product,
+};
 use rusqlite::{Connection, params};
 
 /// Rows generated and inserted per transaction.
@@ -114,6 +116,27 @@ pub struct FillSpec {
 pub struct FilledLicense {
     pub key: LicenseKey,
     pub devices: Vec<DeviceId>,
+}
+
+/// One signed license request for every device of `licenses`, in order,
+/// each from its own installation key: a batch for `ren3-issuer issue`.
+pub fn first_requests(licenses: &[FilledLicense], now: i64) -> Result<Vec<String>> {
+    let product = Product {
+        name: "ren3-ingestor".into(),
+        version: "1.0.0".into(),
+    };
+    licenses
+        .iter()
+        .flat_map(|license| license.devices.iter().map(move |d| (&license.key, d)))
+        .enumerate()
+        .map(|(n, (key, device))| {
+            let mut seed = [0; 32];
+            seed[..8].copy_from_slice(&(n as u64 + 1).to_le_bytes());
+            let request = LicenseRequest::new(device.clone(), key, product.clone(), now)?
+                .sign(&DeviceKey::from_seed(&seed))?;
+            Ok(request.token())
+        })
+        .collect()
 }
 
 /// A small deterministic generator for the fields' spread (splitmix64).

@@ -27,44 +27,12 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use ren3_shared::{IssuerKey, binary};
-use ren3_tests::hostile::{self, FLIP_CODES, TOKEN_CODES};
+use ren3_tests::hostile::{self, CLIENT_4XX_CODES as DOCUMENTED_4XX, FLIP_CODES, TOKEN_CODES};
 use ren3_tests::{
     Client, ClientStoreSnapshot, fixture, test_only_payload, test_only_payload_with,
     test_only_trust_file,
 };
 use serde_json::{Value, json};
-
-/// Every code the README documents for a 4xx answer of these endpoints.
-const DOCUMENTED_4XX: &[&str] = &[
-    "invalid_license_key",
-    "online_activation_unavailable",
-    "invalid_json",
-    "unreadable_body",
-    "token_empty",
-    "token_too_large",
-    "token_wrong_kind",
-    "token_unrecognised",
-    "token_unsupported_version",
-    "token_damaged",
-    "signature_invalid",
-    "unknown_key",
-    "key_retired",
-    "token_invalid",
-    "not_found",
-    "method_not_allowed",
-    "offline_licensing_disabled",
-    "no_active_license",
-    "downgrade_rejected",
-    "body_too_large",
-    "unsupported_media_type",
-    "invalid_body",
-    "license_key_mismatch",
-    "device_id_mismatch",
-    "device_key_mismatch",
-    "unknown_request",
-    "license_not_yet_valid",
-    "license_expired",
-];
 
 /// How long one case may take before the test calls the server hung.
 const CASE_TIMEOUT: Duration = Duration::from_secs(20);

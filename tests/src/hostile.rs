@@ -11,6 +11,39 @@ use ren3_shared::binary;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
+/// Every code the README documents for a 4xx answer of the client's
+/// licensing endpoints.
+pub const CLIENT_4XX_CODES: &[&str] = &[
+    "invalid_license_key",
+    "online_activation_unavailable",
+    "invalid_json",
+    "unreadable_body",
+    "token_empty",
+    "token_too_large",
+    "token_wrong_kind",
+    "token_unrecognised",
+    "token_unsupported_version",
+    "token_damaged",
+    "signature_invalid",
+    "unknown_key",
+    "key_retired",
+    "token_invalid",
+    "not_found",
+    "method_not_allowed",
+    "offline_licensing_disabled",
+    "no_active_license",
+    "downgrade_rejected",
+    "body_too_large",
+    "unsupported_media_type",
+    "invalid_body",
+    "license_key_mismatch",
+    "device_id_mismatch",
+    "device_key_mismatch",
+    "unknown_request",
+    "license_not_yet_valid",
+    "license_expired",
+];
+
 /// Every stable code of a refused token (`ren3_shared::TokenError::code`).
 pub const TOKEN_CODES: &[&str] = &[
     "token_empty",

@@ -6,41 +6,10 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use ren3_shared::{DeviceKey, LicenseRequest, Product, ReleaseReceipt};
-use ren3_tests::hostile::{self, FLIP_CODES, TOKEN_CODES};
+use ren3_tests::hostile::{self, CLIENT_4XX_CODES as DOCUMENTED_4XX, FLIP_CODES, TOKEN_CODES};
 use serde_json::json;
 
 use crate::support::{DEVICE_ID, KEY, NOW, Reply, TestApp, answer, key, sign};
-
-/// Every code the README documents for a 4xx answer of these endpoints.
-const DOCUMENTED_4XX: &[&str] = &[
-    "invalid_license_key",
-    "online_activation_unavailable",
-    "invalid_json",
-    "token_empty",
-    "token_too_large",
-    "token_wrong_kind",
-    "token_unrecognised",
-    "token_unsupported_version",
-    "token_damaged",
-    "signature_invalid",
-    "unknown_key",
-    "key_retired",
-    "token_invalid",
-    "not_found",
-    "method_not_allowed",
-    "offline_licensing_disabled",
-    "no_active_license",
-    "downgrade_rejected",
-    "body_too_large",
-    "unsupported_media_type",
-    "invalid_body",
-    "license_key_mismatch",
-    "device_id_mismatch",
-    "device_key_mismatch",
-    "unknown_request",
-    "license_not_yet_valid",
-    "license_expired",
-];
 
 fn raw(uri: &str, content_type: Option<&str>, body: Vec<u8>) -> Request<Body> {
     let mut builder = Request::builder().method(Method::POST).uri(uri);
