@@ -12,7 +12,7 @@ use crate::license::{
     ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, SECONDS_PER_DAY,
 };
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store::StoreError;
 
 /// How to get a new license, the start of most next actions.
 const EXPORT_A_REQUEST: &str =
@@ -146,16 +146,8 @@ impl AppState {
     pub async fn status(&self) -> Result<LicenseStatus, StoreError> {
         let check = self.license().check_at(self.now());
         self.persist_clock_if_due().await?;
-        let (pending_requests, deactivated_at) = self
-            .store()
-            .call(|conn| {
-                Ok::<_, StoreError>((
-                    store::pending_request_count(conn)?,
-                    store::deactivated_at(conn)?,
-                ))
-            })
-            .await?;
-        Ok(self.status_with(pending_requests, deactivated_at, &check))
+        let summary = self.store().summary().await?;
+        Ok(self.status_with(summary.pending_requests, summary.deactivated_at, &check))
     }
 
     fn status_with(

@@ -118,7 +118,30 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// What every status answer reads from the store, kept in memory.
+    /// `None` when it must be read again (at open, or after a failed read).
+    summary: Arc<Mutex<Option<Summary>>>,
     path: Arc<Path>,
+}
+
+/// The two values of the store that `GET /license` reports besides the
+/// license itself. [`Store::call`] reads them again after every closure
+/// that changed a row, before the next closure can run, so a status never
+/// needs the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub pending_requests: u64,
+    /// See [`deactivated_at`].
+    pub deactivated_at: Option<i64>,
+}
+
+impl Summary {
+    fn read(conn: &Connection) -> Result<Self, StoreError> {
+        Ok(Self {
+            pending_requests: pending_request_count(conn)?,
+            deactivated_at: deactivated_at(conn)?,
+        })
+    }
 }
 
 impl Store {
@@ -132,6 +155,7 @@ impl Store {
             .map_err(|e| StoreError::TaskFailed(e.to_string()))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            summary: Arc::new(Mutex::new(None)),
             path: path.into(),
         })
     }
@@ -148,14 +172,46 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let summary = Arc::clone(&self.summary);
         tokio::task::spawn_blocking(move || {
             // A panic in an earlier `f` dropped its transaction, which rolled
             // back, so the connection behind a poisoned lock is still sound.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
+            let changes = conn.total_changes();
+            let result = f(&mut conn);
+            // `f` has committed or rolled back by now; a rolled-back change
+            // counts too, which only costs a read that finds no difference.
+            // After a failure the store may be in trouble: the next status
+            // reads it again, and reports the trouble if it is still there.
+            let fresh = if result.is_err() {
+                Some(None)
+            } else if conn.total_changes() != changes {
+                Some(Summary::read(&conn).ok())
+            } else {
+                None
+            };
+            if let Some(fresh) = fresh {
+                *summary.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+            }
+            result
         })
         .await
         .map_err(|e| E::from(StoreError::TaskFailed(e.to_string())))?
+    }
+
+    /// The [`Summary`], from memory when it is known.
+    pub async fn summary(&self) -> Result<Summary, StoreError> {
+        let known = *self.summary.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(summary) = known {
+            return Ok(summary);
+        }
+        let cache = Arc::clone(&self.summary);
+        self.call(move |conn| {
+            let summary = Summary::read(conn)?;
+            *cache.lock().unwrap_or_else(PoisonError::into_inner) = Some(summary);
+            Ok(summary)
+        })
+        .await
     }
 }
 
@@ -171,6 +227,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 /// migration.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Room for every statement of this module (about twenty).
+    conn.set_prepared_statement_cache_capacity(32);
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -254,7 +312,8 @@ pub fn load_or_create_device_key(conn: &mut Connection, now: i64) -> Result<Devi
     let key = DeviceKey::generate()?;
     let tx = write_transaction(conn)?;
     // Another process may have created it meanwhile; the first key stays.
-    tx.execute(
+    execute_cached(
+        &tx,
         "INSERT INTO device_key (id, seed, public_key, created_at) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (id) DO NOTHING",
         params![key.seed().as_slice(), key.public_key().to_string(), now],
@@ -265,13 +324,13 @@ pub fn load_or_create_device_key(conn: &mut Connection, now: i64) -> Result<Devi
 }
 
 fn load_device_key(conn: &Connection) -> Result<Option<DeviceKey>, StoreError> {
-    let row: Option<(Vec<u8>, String)> = conn
-        .query_row(
-            "SELECT seed, public_key FROM device_key WHERE id = 1",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(Vec<u8>, String)> = query_row_cached(
+        conn,
+        "SELECT seed, public_key FROM device_key WHERE id = 1",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()?;
     let Some((seed, public_key)) = row else {
         return Ok(None);
     };
@@ -294,7 +353,8 @@ pub fn insert_pending_request(
     now: i64,
 ) -> Result<(), StoreError> {
     let tx = write_transaction(conn)?;
-    tx.execute(
+    execute_cached(
+        &tx,
         "INSERT INTO pending_requests
              (request_id, token, request_hash, license_key_fingerprint, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -306,7 +366,8 @@ pub fn insert_pending_request(
             now,
         ],
     )?;
-    tx.execute(
+    execute_cached(
+        &tx,
         "DELETE FROM pending_requests WHERE seq NOT IN
              (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)",
         [MAX_PENDING_REQUESTS],
@@ -316,7 +377,7 @@ pub fn insert_pending_request(
 }
 
 pub fn pending_request_count(conn: &Connection) -> Result<u64, StoreError> {
-    let count: i64 = conn.query_row("SELECT count(*) FROM pending_requests", [], |row| {
+    let count: i64 = query_row_cached(conn, "SELECT count(*) FROM pending_requests", [], |row| {
         row.get(0)
     })?;
     u64::try_from(count).map_err(|_| StoreError::Damaged("a negative row count".into()))
@@ -327,13 +388,13 @@ pub fn pending_request_seq(
     conn: &Connection,
     request_hash: &ren3_shared::Digest,
 ) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT seq FROM pending_requests WHERE request_hash = ?1",
-            [request_hash.to_string()],
-            |row| row.get(0),
-        )
-        .optional()?)
+    Ok(query_row_cached(
+        conn,
+        "SELECT seq FROM pending_requests WHERE request_hash = ?1",
+        [request_hash.to_string()],
+        |row| row.get(0),
+    )
+    .optional()?)
 }
 
 /// The stored columns of the active license that policy needs.
@@ -346,21 +407,21 @@ pub struct ActiveLicenseRow {
 }
 
 pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, token, serial, license_key_fingerprint FROM licenses
+    Ok(query_row_cached(
+        conn,
+        "SELECT id, token, serial, license_key_fingerprint FROM licenses
              WHERE replaced_at IS NULL",
-            [],
-            |row| {
-                Ok(ActiveLicenseRow {
-                    id: row.get(0)?,
-                    token: row.get(1)?,
-                    serial: row.get::<_, i64>(2)?.cast_unsigned(),
-                    license_key_fingerprint: row.get(3)?,
-                })
-            },
-        )
-        .optional()?)
+        [],
+        |row| {
+            Ok(ActiveLicenseRow {
+                id: row.get(0)?,
+                token: row.get(1)?,
+                serial: row.get::<_, i64>(2)?.cast_unsigned(),
+                license_key_fingerprint: row.get(3)?,
+            })
+        },
+    )
+    .optional()?)
 }
 
 /// Makes `payload` the active license inside `tx`: the old active row is
@@ -373,11 +434,13 @@ pub fn install_license(
     now: i64,
 ) -> Result<(), StoreError> {
     let license = &payload.license;
-    tx.execute(
+    execute_cached(
+        tx,
         "UPDATE licenses SET replaced_at = ?1 WHERE replaced_at IS NULL",
         [now],
     )?;
-    tx.execute(
+    execute_cached(
+        tx,
         "INSERT INTO licenses
              (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -390,7 +453,8 @@ pub fn install_license(
             now,
         ],
     )?;
-    tx.execute(
+    execute_cached(
+        tx,
         "DELETE FROM pending_requests WHERE seq <= ?1",
         [answered_seq],
     )?;
@@ -399,19 +463,20 @@ pub fn install_license(
 
 /// The high-water mark of the clock recorded in the store, if any.
 pub fn high_water_mark(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT high_water_mark FROM clock WHERE id = 1",
-            [],
-            |row| row.get(0),
-        )
-        .optional()?)
+    Ok(query_row_cached(
+        conn,
+        "SELECT high_water_mark FROM clock WHERE id = 1",
+        [],
+        |row| row.get(0),
+    )
+    .optional()?)
 }
 
 /// Raises the recorded high-water mark to `mark`; it never goes down.
 /// Runs inside the caller's transaction, or alone (autocommit).
 pub fn raise_high_water_mark(conn: &Connection, mark: i64) -> Result<(), StoreError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO clock (id, high_water_mark) VALUES (1, ?1)
          ON CONFLICT (id) DO UPDATE SET high_water_mark = excluded.high_water_mark
              WHERE excluded.high_water_mark > clock.high_water_mark",
@@ -423,19 +488,20 @@ pub fn raise_high_water_mark(conn: &Connection, mark: i64) -> Result<(), StoreEr
 /// When the newest license was deactivated, if the newest one was and none
 /// has been imported since.
 pub fn deactivated_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT deactivated_at FROM licenses ORDER BY id DESC LIMIT 1",
-            [],
-            |row| row.get::<_, Option<i64>>(0),
-        )
-        .optional()?
-        .flatten())
+    Ok(query_row_cached(
+        conn,
+        "SELECT deactivated_at FROM licenses ORDER BY id DESC LIMIT 1",
+        [],
+        |row| row.get::<_, Option<i64>>(0),
+    )
+    .optional()?
+    .flatten())
 }
 
 /// The counter the next release receipt carries: one more than any before.
 pub fn next_receipt_counter(tx: &Transaction<'_>) -> Result<u64, StoreError> {
-    let last: i64 = tx.query_row(
+    let last: i64 = query_row_cached(
+        tx,
         "SELECT coalesce(max(counter), 0) FROM release_receipts",
         [],
         |row| row.get(0),
@@ -454,7 +520,8 @@ pub fn deactivate_license(
     receipt: &VerifiedReceipt,
 ) -> Result<(), StoreError> {
     let r = &receipt.receipt;
-    let changed = tx.execute(
+    let changed = execute_cached(
+        tx,
         "UPDATE licenses SET replaced_at = ?2, deactivated_at = ?2
          WHERE id = ?1 AND replaced_at IS NULL",
         params![license_id, r.released_at],
@@ -464,8 +531,9 @@ pub fn deactivate_license(
             "the license to deactivate is no longer the active one".into(),
         ));
     }
-    tx.execute("DELETE FROM pending_requests", [])?;
-    tx.execute(
+    execute_cached(tx, "DELETE FROM pending_requests", [])?;
+    execute_cached(
+        tx,
         "INSERT INTO release_receipts
              (counter, license_id, token, serial, license_key_fingerprint, released_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -479,6 +547,27 @@ pub fn deactivate_license(
         ],
     )?;
     Ok(())
+}
+
+/// [`Connection::execute`] through the connection's statement cache: an
+/// import runs a dozen statements, and preparing one costs about as much as
+/// running it.
+fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// [`Connection::query_row`] through the connection's statement cache.
+fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 #[cfg(test)]

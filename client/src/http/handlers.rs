@@ -65,12 +65,15 @@ pub(super) async fn register(
     Json(body): Json<RegisterBody>,
 ) -> Result<axum::Json<RegisterResponse>, ApiError> {
     if state.offline().is_none() {
-        return Err(refused(LicensingError::OfflineDisabled));
+        return Err(LicensingError::OfflineDisabled.into());
     }
     if !body.export {
         return Err(ApiError::online_activation_unavailable());
     }
-    let registration = state.register(&body.license_key).await.map_err(refused)?;
+    let registration = state
+        .register(&body.license_key)
+        .await
+        .map_err(ApiError::from)?;
     let request = &registration.request;
     Ok(axum::Json(RegisterResponse {
         license_request: request.token(),
@@ -90,7 +93,7 @@ pub(super) async fn import(
     state
         .import(&body.license_key, &body.license_payload)
         .await
-        .map_err(refused)?;
+        .map_err(ApiError::from)?;
     status(State(state)).await
 }
 
@@ -98,7 +101,10 @@ pub(super) async fn deactivate(
     State(state): State<AppState>,
     Json(body): Json<DeactivateBody>,
 ) -> Result<axum::Json<DeactivateResponse>, ApiError> {
-    let deactivated = state.deactivate(&body.license_key).await.map_err(refused)?;
+    let deactivated = state
+        .deactivate(&body.license_key)
+        .await
+        .map_err(ApiError::from)?;
     let receipt = &deactivated.receipt;
     Ok(axum::Json(DeactivateResponse {
         release_receipt: receipt.token(),
@@ -118,10 +124,4 @@ pub(super) async fn status(
         .await
         .map_err(|e| ApiError::from(LicensingError::Store(e)))?;
     Ok(axum::Json(status))
-}
-
-/// Refusals are the operator's business, so they are logged by code only.
-fn refused(error: LicensingError) -> ApiError {
-    tracing::info!(code = error.code(), "request refused");
-    ApiError::from(error)
 }

@@ -93,6 +93,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Refusals are the operator's business, so they are logged by code
+        // only: details can carry what the caller sent. Server errors were
+        // logged with their cause where they arose.
+        if self.status.is_client_error() {
+            tracing::info!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
+        }
         let problem = Problem {
             kind: format!("urn:ren3:problem:{}", self.code),
             title: self.title,
