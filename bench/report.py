@@ -4,6 +4,10 @@ estimates (target/criterion/<group>/<bench>/new/estimates.json).
 
     cargo bench -p ren3-bench && python3 bench/report.py
 
+The criterion rows time each function in turn; the paired rows (from
+benches/paired.rs) alternate them round by round, which a shared machine's
+drifting speed cannot skew.
+
 Prints a Markdown table and exits 1 if a target is missed.
 """
 import json
@@ -40,6 +44,49 @@ def mean_ns(group, bench):
         return None
 
 
+PAIRED = os.path.join(ROOT, "..", "paired")
+
+# (comparison, measured, baseline, target, what): from `cargo bench --bench paired`.
+PAIRED_ROWS = [
+    ("payload_verification", "ren3_open_and_check", "floor_verify_strict", 1.15,
+     "payload verification vs raw verify_strict"),
+    ("payload_verification", "ren3_open_and_check", "jsonwebtoken_decode", 1.0,
+     "payload verification vs jsonwebtoken EdDSA decode"),
+    ("issue_one", "ren3_verify_sign_encode", "floor_verify_strict_and_sign", 1.2,
+     "issuing one payload vs raw verify_strict + sign"),
+    ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_encode", 1.0,
+     "issuing one payload vs jsonwebtoken EdDSA encode (payload only: not like for like)"),
+    ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_decode_request_and_encode", 1.0,
+     "issuing one payload vs jsonwebtoken decoding a request JWT, then encoding the payload"),
+]
+
+
+def paired():
+    """The paired ratios' table; returns whether a target was missed."""
+    missed = False
+    printed_header = False
+    for comparison, measured, baseline, target, what in PAIRED_ROWS:
+        path = os.path.join(PAIRED, comparison + ".json")
+        try:
+            with open(path) as f:
+                result = json.load(f)
+        except FileNotFoundError:
+            continue
+        if not printed_header:
+            print()
+            print(f"Paired ({result['rounds']} alternating rounds of {result['burst']} calls; "
+                  "median of the rounds' ratios):")
+            print()
+            print("| what | ratio | target | met |")
+            print("|---|---|---|---|")
+            printed_header = True
+        ratio = result["ratios"][f"{measured}/{baseline}"]
+        met = ratio <= target
+        missed |= not met
+        print(f"| {what} | {ratio:.3f}x | ≤ {target:.2f}x | {'yes' if met else 'NO'} |")
+    return missed
+
+
 def main():
     missed = False
     print("| what | measured | baseline | ratio | target | met |")
@@ -65,6 +112,7 @@ def main():
             shown = f"{m:.1f} ns"
         missed |= not met
         print(f"| {what} | {m / 1000:.2f} µs | {b / 1000:.2f} µs | {shown} | {goal} | {'yes' if met else 'NO'} |")
+    missed |= paired()
     return 1 if missed else 0
 
 

@@ -1,0 +1,173 @@
+//! The work each comparison measures, set up once and shared by the
+//! criterion benches (`crypto_paths`) and the paired ratios (`paired`), so
+//! that both time exactly the same calls.
+
+use std::hint::black_box;
+
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ren3_bench::{
+    Inputs, JwtClaims, JwtRequestClaims, NOW, ed25519_pkcs8_der, raw_parts, terms_for,
+};
+use ren3_shared::payload::Window;
+use ren3_shared::{PublicKey, VerifiedPayload, VerifiedRequest};
+
+/// Everything the contenders need, made once from fixed seeds.
+pub struct Contenders {
+    inputs: Inputs,
+    /// The issuer's public key, parsed once, as a client holds it.
+    issuer_public: PublicKey,
+    payload_message: Vec<u8>,
+    payload_signature: Signature,
+    /// The request's device key, as the floor gets it already parsed.
+    device_key: PublicKey,
+    request_message: Vec<u8>,
+    request_signature: Signature,
+    signing: SigningKey,
+    header: Header,
+    claims: JwtClaims,
+    encoding: EncodingKey,
+    payload_jwt: String,
+    payload_decoding: DecodingKey,
+    payload_validation: Validation,
+    device_public: [u8; 32],
+    request_jwt: String,
+    request_validation: Validation,
+}
+
+impl Contenders {
+    pub fn new() -> Self {
+        let inputs = Inputs::new();
+        let issuer_public = inputs.issuer.public_key();
+        let (payload_message, payload_signature) = raw_parts(&inputs.payload_token);
+        let request = VerifiedRequest::open(&inputs.request_token).expect("the request verifies");
+        let (request_message, request_signature) = raw_parts(&inputs.request_token);
+        let header = Header::new(Algorithm::EdDSA);
+        let encoding = EncodingKey::from_ed_der(&ed25519_pkcs8_der(inputs.issuer.seed()));
+
+        // jsonwebtoken checks nbf and exp against the system clock, so the
+        // claims it verifies are shifted to now; the work is the same as
+        // ours at NOW.
+        let mut shifted = JwtClaims::of(&inputs.license);
+        let now = ren3_shared::timestamp::now();
+        (shifted.iat, shifted.nbf, shifted.exp) = (now - 60, now - 60, now + 365 * 86_400);
+        let payload_jwt = jsonwebtoken::encode(&header, &shifted, &encoding).expect("a JWT");
+        let mut payload_validation = Validation::new(Algorithm::EdDSA);
+        payload_validation.validate_nbf = true;
+        payload_validation.validate_exp = true;
+        payload_validation.required_spec_claims.clear();
+
+        // Like for like: a JWT issuer verifies the device-signed request
+        // (its key taken from the request, as ours is) before it signs.
+        let device_seed = [2; 32];
+        let device_public = SigningKey::from_bytes(&device_seed)
+            .verifying_key()
+            .to_bytes();
+        let request_jwt = jsonwebtoken::encode(
+            &header,
+            &JwtRequestClaims::of(&request),
+            &EncodingKey::from_ed_der(&ed25519_pkcs8_der(&device_seed)),
+        )
+        .expect("a JWT");
+        let mut request_validation = Validation::new(Algorithm::EdDSA);
+        request_validation.validate_exp = false;
+        request_validation.required_spec_claims.clear();
+
+        let contenders = Self {
+            claims: JwtClaims::of(&inputs.license),
+            signing: SigningKey::from_bytes(inputs.issuer.seed()),
+            payload_decoding: DecodingKey::from_ed_der(&issuer_public.to_bytes()),
+            issuer_public,
+            payload_message,
+            payload_signature: Signature::from_bytes(&payload_signature),
+            device_key: request.device_public_key,
+            request_message,
+            request_signature: Signature::from_bytes(&request_signature),
+            header,
+            encoding,
+            payload_jwt,
+            payload_validation,
+            device_public,
+            request_jwt,
+            request_validation,
+            inputs,
+        };
+        // Every contender must succeed before it is timed.
+        contenders.floor_verify();
+        contenders.ren3_verify();
+        contenders.jwt_verify();
+        contenders.floor_issue();
+        contenders.ren3_issue();
+        contenders.jwt_sign_only();
+        contenders.jwt_issue();
+        contenders
+    }
+
+    /// Raw `verify_strict` of the payload's signed bytes.
+    pub fn floor_verify(&self) {
+        self.issuer_public
+            .verifying_key()
+            .verify_strict(black_box(&self.payload_message), &self.payload_signature)
+            .expect("the floor verifies");
+    }
+
+    /// A client's whole payload check: decode, `verify_strict`, parse, window.
+    pub fn ren3_verify(&self) -> VerifiedPayload {
+        let payload =
+            VerifiedPayload::open(black_box(&self.inputs.payload_token), &self.inputs.trust)
+                .expect("the payload verifies");
+        assert_eq!(payload.license.window_at(NOW), Window::Valid);
+        payload
+    }
+
+    /// jsonwebtoken's EdDSA decode with nbf and exp validation.
+    pub fn jwt_verify(&self) -> JwtClaims {
+        jsonwebtoken::decode::<JwtClaims>(
+            black_box(&self.payload_jwt),
+            &self.payload_decoding,
+            &self.payload_validation,
+        )
+        .expect("the JWT verifies")
+        .claims
+    }
+
+    /// Raw `verify_strict` of the request, then a raw `sign` of the payload.
+    pub fn floor_issue(&self) -> Signature {
+        self.device_key
+            .verifying_key()
+            .verify_strict(black_box(&self.request_message), &self.request_signature)
+            .expect("the floor verifies");
+        self.signing.sign(black_box(&self.payload_message))
+    }
+
+    /// Issuing without storage: open the request, sign the terms, encode.
+    pub fn ren3_issue(&self) -> String {
+        let request = VerifiedRequest::open(black_box(&self.inputs.request_token))
+            .expect("the request verifies");
+        self.inputs
+            .issuer
+            .sign_payload(&terms_for(&request, 1))
+            .expect("the payload signs")
+            .token()
+    }
+
+    /// jsonwebtoken's EdDSA encode of the payload's claims only.
+    pub fn jwt_sign_only(&self) -> String {
+        jsonwebtoken::encode(&self.header, black_box(&self.claims), &self.encoding)
+            .expect("the JWT encodes")
+    }
+
+    /// jsonwebtoken decoding and validating a request JWT with the key it
+    /// names, then encoding the payload.
+    pub fn jwt_issue(&self) -> String {
+        let decoding = DecodingKey::from_ed_der(black_box(&self.device_public));
+        let request = jsonwebtoken::decode::<JwtRequestClaims>(
+            black_box(&self.request_jwt),
+            &decoding,
+            &self.request_validation,
+        )
+        .expect("the request JWT verifies");
+        black_box(request);
+        self.jwt_sign_only()
+    }
+}

@@ -1,0 +1,179 @@
+//! Ratios measured in alternating rounds. Criterion times one function
+//! after another, and on a shared virtual machine the speed of the cores
+//! drifts by a fifth within a minute, which moves a ratio of two
+//! sequential measurements as much. Here every round times a burst of the
+//! baseline and a burst of each contender back to back, in an order that
+//! changes every round, and the ratio reported is the median of the
+//! rounds' ratios: drift between rounds cancels out.
+//!
+//! ```text
+//! cargo bench -p ren3-bench --bench paired && python3 bench/report.py
+//! ```
+//!
+//! Writes `target/paired/<comparison>.json` for `bench/report.py`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+#[path = "common/contenders.rs"]
+mod contenders;
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use contenders::Contenders;
+
+/// Rounds per comparison, and calls of each function per round.
+const ROUNDS: usize = 201;
+const BURST: usize = 100;
+
+/// Nanoseconds per call of `f` over one burst.
+fn burst<T>(f: &dyn Fn() -> T) -> f64 {
+    let started = Instant::now();
+    for _ in 0..BURST {
+        black_box(f());
+    }
+    started.elapsed().as_nanos() as f64 / BURST as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn quartiles(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (values[values.len() / 4], values[values.len() * 3 / 4])
+}
+
+struct Contender<'a> {
+    name: &'static str,
+    run: Box<dyn Fn() + 'a>,
+}
+
+fn compare(name: &str, baseline: Contender<'_>, others: Vec<Contender<'_>>) {
+    let mut all = vec![baseline];
+    all.extend(others);
+    // Warm up every function, so no round pays for a cold cache.
+    for contender in &all {
+        for _ in 0..3 {
+            burst(&*contender.run);
+        }
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); all.len()];
+    for round in 0..ROUNDS {
+        for k in 0..all.len() {
+            let i = (k + round) % all.len();
+            times[i].push(burst(&*all[i].run));
+        }
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/paired");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut rows = Vec::new();
+    println!("{name} ({ROUNDS} rounds of {BURST} calls each, alternating):");
+    for (i, contender) in all.iter().enumerate() {
+        let mut ratios: Vec<f64> = times[i]
+            .iter()
+            .zip(&times[0])
+            .map(|(t, base)| t / base)
+            .collect();
+        let ratio = median(&mut ratios);
+        let (q1, q3) = quartiles(&mut ratios);
+        let ns = median(&mut times[i].clone());
+        println!(
+            "  {:<40} {:>10.1} ns  {:.3}x (quartiles {:.3}x to {:.3}x)",
+            contender.name, ns, ratio, q1, q3
+        );
+        rows.push(format!(
+            r#"{{"name":"{}","median_ns":{ns:.1},"ratio":{ratio:.4},"q1":{q1:.4},"q3":{q3:.4}}}"#,
+            contender.name
+        ));
+    }
+    // Every pair's median ratio, round by round, for bench/report.py.
+    let mut pairs = Vec::new();
+    for (i, a) in all.iter().enumerate() {
+        for (j, b) in all.iter().enumerate() {
+            if i != j {
+                let mut ratios: Vec<f64> =
+                    times[i].iter().zip(&times[j]).map(|(x, y)| x / y).collect();
+                pairs.push(format!(
+                    r#""{}/{}":{:.4}"#,
+                    a.name,
+                    b.name,
+                    median(&mut ratios)
+                ));
+            }
+        }
+    }
+    let json = format!(
+        r#"{{"comparison":"{name}","baseline":"{}","rounds":{ROUNDS},"burst":{BURST},"contenders":[{}],"ratios":{{{}}}}}"#,
+        all[0].name,
+        rows.join(","),
+        pairs.join(",")
+    );
+    std::fs::write(out.join(format!("{name}.json")), json).unwrap();
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter word selects comparisons.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f));
+    let c = Contenders::new();
+    if wanted("payload_verification") {
+        compare(
+            "payload_verification",
+            Contender {
+                name: "floor_verify_strict",
+                run: Box::new(|| c.floor_verify()),
+            },
+            vec![
+                Contender {
+                    name: "ren3_open_and_check",
+                    run: Box::new(|| {
+                        c.ren3_verify();
+                    }),
+                },
+                Contender {
+                    name: "jsonwebtoken_decode",
+                    run: Box::new(|| {
+                        c.jwt_verify();
+                    }),
+                },
+            ],
+        );
+    }
+    if wanted("issue_one") {
+        compare(
+            "issue_one",
+            Contender {
+                name: "floor_verify_strict_and_sign",
+                run: Box::new(|| {
+                    c.floor_issue();
+                }),
+            },
+            vec![
+                Contender {
+                    name: "ren3_verify_sign_encode",
+                    run: Box::new(|| {
+                        c.ren3_issue();
+                    }),
+                },
+                Contender {
+                    name: "jsonwebtoken_encode",
+                    run: Box::new(|| {
+                        c.jwt_sign_only();
+                    }),
+                },
+                Contender {
+                    name: "jsonwebtoken_decode_request_and_encode",
+                    run: Box::new(|| {
+                        c.jwt_issue();
+                    }),
+                },
+            ],
+        );
+    }
+}
