@@ -1,5 +1,7 @@
-//! Issues one batch of 1,000 requests through the library, as
-//! `ren3-issuer issue` does, for an instruction profile of batch issuance:
+//! Issues one batch of requests through the library, as `ren3-issuer
+//! issue` does, for an instruction profile of batch issuance: by default
+//! 10 licenses of 100 devices; the arguments set the devices per license
+//! and the licenses (`100 100` is the `batch_issue` bench's 10,000).
 //!
 //! ```text
 //! cargo build --release -p ren3-bench --example profile_batch
@@ -18,9 +20,17 @@ use ren3_issuer::{StorePaths, issuance, setup};
 
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
+    let devices_per_license = std::env::args()
+        .nth(1)
+        .map(|arg| arg.parse().expect("the argument is a number of devices per license"))
+        .unwrap_or(100);
+    let licenses = std::env::args()
+        .nth(2)
+        .map(|arg| arg.parse().expect("the second argument is a number of licenses"))
+        .unwrap_or(10);
     let spec = FillSpec {
-        licenses: 10,
-        devices_per_license: 100,
+        licenses,
+        devices_per_license,
         issue: false,
         varied: false,
         now: NOW,
