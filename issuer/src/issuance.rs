@@ -177,9 +177,10 @@ pub fn issue(
 /// Each request succeeds or is refused on its own: a refused one changes
 /// nothing but its audit row, and the others are issued. A request answered
 /// earlier (before the batch or within it) returns its stored payload, as
-/// [`issue`] does. The requests' signatures are verified before the write
-/// lock is taken, on every core. A store error (the store busy or failing)
-/// rolls the whole batch back and is returned: nothing of it was written.
+/// [`issue`] does. The requests' signatures are verified on the other cores
+/// while this thread checks, signs and writes the ones already verified. A
+/// store error (the store busy or failing) rolls the whole batch back and
+/// is returned: nothing of it was written.
 pub fn issue_batch<S: AsRef<str> + Sync>(
     store: &mut Store,
     keys: &KeyStore,
@@ -187,58 +188,93 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
     requests: &[S],
     now: i64,
 ) -> Result<Vec<Result<Issued, IssueError>>, StoreError> {
-    let opened = open_all(requests);
-    store.write(|tx| {
-        let mut signer = Signer::new(keys);
-        let mut results = Vec::with_capacity(requests.len());
-        for (text, request) in requests.iter().zip(opened) {
-            let result = match request {
-                Ok(request) => {
-                    in_savepoint(tx, |tx| issue_in(tx, &mut signer, actor, &request, now))
+    std::thread::scope(|scope| {
+        let mut opened = Verified::start(scope, requests);
+        store.write(|tx| {
+            let mut signer = Signer::new(keys);
+            let mut results = Vec::with_capacity(requests.len());
+            for text in requests {
+                let result = match opened.next() {
+                    Ok(request) => {
+                        in_savepoint(tx, |tx| issue_in(tx, &mut signer, actor, &request, now))
+                    }
+                    Err(e) => Err(IssueError::Request(e)),
+                };
+                match result {
+                    Err(IssueError::Store(e)) => return Err(e),
+                    Err(e) => {
+                        audit::record_in(tx, &refusal_entry(actor, text.as_ref(), &e), now)?;
+                        results.push(Err(e));
+                    }
+                    Ok(issued) => results.push(Ok(issued)),
                 }
-                Err(e) => Err(IssueError::Request(e)),
-            };
-            match result {
-                Err(IssueError::Store(e)) => return Err(e),
-                Err(e) => {
-                    audit::record_in(tx, &refusal_entry(actor, text.as_ref(), &e), now)?;
-                    results.push(Err(e));
-                }
-                Ok(issued) => results.push(Ok(issued)),
             }
-        }
-        Ok(results)
+            Ok(results)
+        })
+        // Returning drops `opened`: verifiers still running stop at their
+        // next send.
     })
 }
 
-/// Verifies every request, splitting the work over the available cores;
-/// the results are in the order of `requests`.
-fn open_all<S: AsRef<str> + Sync>(requests: &[S]) -> Vec<Result<VerifiedRequest, TokenError>> {
-    let open = |chunk: &[S]| -> Vec<_> {
-        chunk
-            .iter()
-            .map(|text| VerifiedRequest::open(text.as_ref()))
-            .collect()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    // Below a few dozen requests a thread costs more than it saves.
-    if threads < 2 || requests.len() < 64 {
-        return open(requests);
-    }
-    let chunk = requests.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = requests
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || open(part)))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|handle| match handle.join() {
-                Ok(opened) => opened,
-                Err(panic) => std::panic::resume_unwind(panic),
+/// The requests of a batch, verified in order by helper threads that run
+/// ahead of the writer by at most [`Verified::AHEAD`] requests each.
+enum Verified<'a, S> {
+    /// Few requests, or one core: verified as they are taken.
+    Inline(std::slice::Iter<'a, S>),
+    /// Request `i` comes from helper `i % n`, which verifies every n-th.
+    Helpers {
+        lanes: Vec<std::sync::mpsc::Receiver<Result<VerifiedRequest, TokenError>>>,
+        next: usize,
+    },
+}
+
+impl<'a, S: AsRef<str> + Sync> Verified<'a, S> {
+    const AHEAD: usize = 64;
+
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, requests: &'a [S]) -> Self
+    where
+        'a: 'scope,
+    {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        // Below a few dozen requests a thread costs more than it saves; one
+        // core is left to the writer.
+        let helpers = cores.saturating_sub(1);
+        if helpers == 0 || requests.len() < 64 {
+            return Self::Inline(requests.iter());
+        }
+        let lanes = (0..helpers)
+            .map(|lane| {
+                let (send, receive) = std::sync::mpsc::sync_channel(Self::AHEAD);
+                scope.spawn(move || {
+                    for text in requests.iter().skip(lane).step_by(helpers) {
+                        if send.send(VerifiedRequest::open(text.as_ref())).is_err() {
+                            return; // the writer stopped early
+                        }
+                    }
+                });
+                receive
             })
-            .collect()
-    })
+            .collect();
+        Self::Helpers { lanes, next: 0 }
+    }
+
+    /// The next request, verified. Called once per request, in order.
+    fn next(&mut self) -> Result<VerifiedRequest, TokenError> {
+        match self {
+            Self::Inline(texts) => {
+                let text = texts
+                    .next()
+                    .expect("the writer takes exactly one result per request");
+                VerifiedRequest::open(text.as_ref())
+            }
+            Self::Helpers { lanes, next } => {
+                let lane = &lanes[*next % lanes.len()];
+                *next += 1;
+                lane.recv()
+                    .expect("a helper sends one result per request of its lane, then stops")
+            }
+        }
+    }
 }
 
 /// Runs `f` inside a savepoint of `tx`, and rolls back to it if `f` fails,
@@ -1199,6 +1235,41 @@ mod tests {
         let details = licenses::show(&t.store, &key).unwrap();
         assert!(details.devices.iter().all(|d| d.is_bound()));
         assert_eq!(details.issuances.len(), 3);
+    }
+
+    #[test]
+    fn a_large_batch_verified_on_other_threads_answers_in_request_order() {
+        // Above the size at which helper threads verify (64), with damaged
+        // requests scattered among good ones: every result is the answer to
+        // the request at its own position.
+        let mut t = TestStore::new();
+        let key = t.license(200);
+        let requests: Vec<String> = (0..150u8)
+            .map(|n| {
+                let text = request(&key, &t.device(&key), &installation(n));
+                if n % 7 == 3 {
+                    text[..text.len() - 4].to_owned()
+                } else {
+                    text
+                }
+            })
+            .collect();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
+        assert_eq!(results.len(), requests.len());
+        for (n, (text, result)) in requests.iter().zip(&results).enumerate() {
+            match result {
+                Ok(issued) => {
+                    assert_ne!(n % 7, 3, "{n}: a damaged request was issued");
+                    let expected = VerifiedRequest::open(text).unwrap();
+                    assert_eq!(issued.request_id, expected.request.request_id, "{n}");
+                    assert_eq!(issued.payload.license.request_hash, expected.hash(), "{n}");
+                }
+                Err(e) => {
+                    assert_eq!(n % 7, 3, "{n}: {e}");
+                    assert_eq!(e.code(), "token_damaged", "{n}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_console.sql")),
     M::up(include_str!("migrations/0003_lifecycle.sql")),
     M::up(include_str!("migrations/0004_search_indexes.sql")),
+    M::up(include_str!("migrations/0005_seat_counts.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
@@ -643,8 +644,7 @@ fn prefix_pattern(text: &str) -> String {
 
 /// The two seat counts of a [`LicenseSummary`], after the license columns.
 const SEAT_COUNTS: &str = "(SELECT COUNT(*) FROM devices d WHERE d.license_id = l.id),
-                (SELECT COUNT(*) FROM devices d
-                  WHERE d.license_id = l.id AND d.public_key IS NOT NULL)";
+                l.bound_devices";
 
 fn summary_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseSummary> {
     Ok(LicenseSummary {
@@ -948,7 +948,8 @@ pub(crate) fn devices_of_license(
 pub(crate) fn bound_device_count(conn: &Connection, license_id: i64) -> Result<u32, StoreError> {
     Ok(query_row_cached(
         conn,
-        "SELECT COUNT(*) FROM devices WHERE license_id = ?1 AND public_key IS NOT NULL",
+        // Kept by the triggers of migration 0005.
+        "SELECT bound_devices FROM licenses WHERE id = ?1",
         [license_id],
         |row| row.get(0),
     )?)
@@ -1265,6 +1266,61 @@ mod tests {
         assert_eq!(pragma(&store, "synchronous"), "Integer(2)");
         assert_eq!(pragma(&store, "foreign_keys"), "Integer(1)");
         assert_eq!(pragma(&store, "busy_timeout"), "Integer(5000)");
+    }
+
+    #[test]
+    fn triggers_keep_each_licenses_bound_device_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("issuer.db");
+        drop(Store::create_new(&path).unwrap());
+        let mut store = Store::open(&path).unwrap();
+        let kept_and_counted = |store: &Store| -> Vec<(i64, i64)> {
+            store
+                .read(|conn| {
+                    let mut stmt = conn.prepare(
+                        "SELECT l.bound_devices,
+                                (SELECT COUNT(*) FROM devices d
+                                 WHERE d.license_id = l.id AND d.public_key IS NOT NULL)
+                         FROM licenses l ORDER BY l.id",
+                    )?;
+                    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    Ok::<_, StoreError>(rows.collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap()
+        };
+        let steps = [
+            "INSERT INTO licenses (key_fingerprint, key_hint, customer, features, limits,
+                                   max_devices, created_at)
+             VALUES ('f1', 'REN3K1-AAAAA-…', 'A', '[]', '{}', 9, 0),
+                    ('f2', 'REN3K1-BBBBB-…', 'B', '[]', '{}', 9, 0)",
+            // Inserted unbound, then bound; inserted bound (as fill-issuer does).
+            "INSERT INTO devices (license_id, client_device_id, created_at) VALUES (1, 'd1', 0)",
+            "UPDATE devices SET public_key = 'k1', bound_at = 1 WHERE client_device_id = 'd1'",
+            "INSERT INTO devices (license_id, client_device_id, public_key, created_at, bound_at)
+             VALUES (1, 'd2', 'k2', 0, 0), (2, 'd3', 'k3', 0, 0)",
+            // Rebinding a bound device to another key changes no count.
+            "UPDATE devices SET public_key = 'k1b' WHERE client_device_id = 'd1'",
+            // A release, then a device moved to the other license.
+            "UPDATE devices SET public_key = NULL, bound_at = NULL WHERE client_device_id = 'd2'",
+            "UPDATE devices SET license_id = 2 WHERE client_device_id = 'd1'",
+            "DELETE FROM devices WHERE client_device_id = 'd3'",
+        ];
+        let expected = [
+            [(0, 0), (0, 0)],
+            [(0, 0), (0, 0)],
+            [(1, 1), (0, 0)],
+            [(2, 2), (1, 1)],
+            [(2, 2), (1, 1)],
+            [(1, 1), (1, 1)],
+            [(0, 0), (2, 2)],
+            [(0, 0), (1, 1)],
+        ];
+        for (step, want) in steps.iter().zip(expected) {
+            store
+                .write(|tx| Ok::<_, StoreError>(tx.execute_batch(step)?))
+                .unwrap();
+            assert_eq!(kept_and_counted(&store), want, "after {step}");
+        }
     }
 
     #[test]

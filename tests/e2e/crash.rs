@@ -582,6 +582,22 @@ impl IssuerRun {
             over.is_empty(),
             "round {round}: seats over max-devices: {over:?}"
         );
+        // The seat count the triggers keep (migration 0005) is the count.
+        let drifted: Vec<(i64, i64, i64)> = conn
+            .prepare(
+                "SELECT l.id, l.bound_devices, COUNT(d.id) FROM licenses l
+                 LEFT JOIN devices d ON d.license_id = l.id AND d.public_key IS NOT NULL
+                 GROUP BY l.id HAVING COUNT(d.id) != l.bound_devices",
+            )
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            drifted.is_empty(),
+            "round {round}: kept seat counts differ from the devices: {drifted:?}"
+        );
         // Binding and issuing are one transaction: a device is bound iff it
         // has an issuance, to the key its payloads name.
         let rows: Vec<(Option<String>, Option<String>)> = conn

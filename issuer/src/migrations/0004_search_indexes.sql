@@ -1,11 +1,6 @@
--- Searches and seat checks that stay index lookups at a million licenses.
+-- Searches that stay index lookups at a million licenses.
 
 -- License search matches the start of a key hint ignoring case, as LIKE
 -- does; only an index with the NOCASE collation can serve such a LIKE.
 DROP INDEX licenses_by_hint;
 CREATE INDEX licenses_by_hint ON licenses (key_hint COLLATE NOCASE);
-
--- Every issuance counts the license's bound seats; this partial index
--- holds only bound devices, so the count reads no device row.
-CREATE INDEX devices_bound_by_license ON devices (license_id)
-    WHERE public_key IS NOT NULL;
