@@ -22,11 +22,17 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let devices_per_license = std::env::args()
         .nth(1)
-        .map(|arg| arg.parse().expect("the argument is a number of devices per license"))
+        .map(|arg| {
+            arg.parse()
+                .expect("the argument is a number of devices per license")
+        })
         .unwrap_or(100);
     let licenses = std::env::args()
         .nth(2)
-        .map(|arg| arg.parse().expect("the second argument is a number of licenses"))
+        .map(|arg| {
+            arg.parse()
+                .expect("the second argument is a number of licenses")
+        })
         .unwrap_or(10);
     let spec = FillSpec {
         licenses,
