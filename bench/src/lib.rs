@@ -168,3 +168,29 @@ pub fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
     der.extend_from_slice(seed);
     der
 }
+
+/// Serves `app` on `listen` (port 0: any free port) and prints
+/// `listening on http://ADDRESS` first, as `ren3-client` does, so that
+/// `bench/http.sh` learns the address the same way from every server.
+pub async fn serve_announced(
+    listen: std::net::SocketAddr,
+    app: axum::Router,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    drop(stdout);
+    axum::serve(listener, app)
+        .await
+        .context("the HTTP server failed")
+}

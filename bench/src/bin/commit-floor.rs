@@ -16,7 +16,6 @@
 //! cargo run --release -p ren3-bench --bin commit-floor -- --db /tmp/floor.db
 //! ```
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -77,21 +76,7 @@ async fn main() -> Result<()> {
         .fallback(post(commit))
         .with_state(Arc::new(Mutex::new(conn)));
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
-    drop(stdout);
-
-    axum::serve(listener, app)
-        .await
-        .context("the HTTP server failed")
+    ren3_bench::serve_announced(args.listen, app).await
 }
 
 async fn commit(
