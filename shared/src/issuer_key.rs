@@ -52,25 +52,103 @@ impl IssuerKey {
 
     /// Checks the license fields and signs them into a payload.
     pub fn sign_payload(&self, license: &License) -> Result<VerifiedPayload, TokenError> {
+        Ok(self.sign_terms(PayloadTerms::new(license.clone())?))
+    }
+
+    /// Signs terms already checked: this cannot fail, so an issuer may sign
+    /// on another thread after it has committed to the terms.
+    pub fn sign_terms(&self, terms: PayloadTerms) -> VerifiedPayload {
+        let envelope = Envelope::seal(Kind::Payload, &self.key_id.to_string(), &terms.body, |m| {
+            self.key.sign(m).to_bytes()
+        });
+        VerifiedPayload::from_parts(self.key_id, terms.license, envelope)
+    }
+}
+
+/// License terms that passed every check a payload's terms must pass, and
+/// their encoding: the part of signing a payload that can fail.
+#[derive(Debug, Clone)]
+pub struct PayloadTerms {
+    license: License,
+    body: Vec<u8>,
+}
+
+impl PayloadTerms {
+    /// Checks the license fields and encodes them.
+    pub fn new(license: License) -> Result<Self, TokenError> {
         let kind = Kind::Payload;
         license
             .validate()
             .map_err(|r| TokenError::invalid(kind, r))?;
         let body =
-            serde_json::to_vec(license).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
-        let envelope = Envelope::seal(kind, &self.key_id.to_string(), &body, |m| {
-            self.key.sign(m).to_bytes()
-        });
-        Ok(VerifiedPayload::from_parts(
-            self.key_id,
-            license.clone(),
-            envelope,
-        ))
+            serde_json::to_vec(&license).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        Ok(Self { license, body })
+    }
+
+    pub fn license(&self) -> &License {
+        &self.license
     }
 }
 
 impl fmt::Debug for IssuerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "IssuerKey({})", self.key_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::binary::Bytes;
+    use crate::payload::ClockPolicy;
+    use crate::trust::TrustedKeys;
+    use crate::{DeviceId, DeviceKey};
+
+    fn terms(serial: u64) -> License {
+        License {
+            customer: "ACME GmbH".into(),
+            features: vec!["ingest".into()],
+            limits: BTreeMap::new(),
+            issued_at: 100,
+            not_before: 100,
+            expires_at: None,
+            grace_seconds: 0,
+            clock_policy: ClockPolicy::Advisory,
+            serial,
+            license_key_fingerprint: Bytes([7; 32]),
+            client_device_id: DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap(),
+            device_public_key: DeviceKey::from_seed(&[1; 32]).public_key().into(),
+            request_hash: Bytes([9; 32]),
+        }
+    }
+
+    #[test]
+    fn signing_checked_terms_is_signing_the_license() {
+        let key = IssuerKey::from_seed(&[5; 32]);
+        let direct = key.sign_payload(&terms(3)).unwrap();
+        let checked = PayloadTerms::new(terms(3)).unwrap();
+        assert_eq!(checked.license(), &terms(3));
+        let via_terms = key.sign_terms(checked);
+        assert_eq!(via_terms.token(), direct.token());
+        let trust = TrustedKeys::new(vec![key.trusted_key(0, None)]).unwrap();
+        assert_eq!(
+            VerifiedPayload::open(&via_terms.token(), &trust)
+                .unwrap()
+                .license,
+            terms(3)
+        );
+    }
+
+    #[test]
+    fn terms_that_fail_a_check_are_refused_before_any_signing() {
+        let refused = PayloadTerms::new(terms(0)).unwrap_err();
+        assert!(refused.to_string().contains("serial"), "{refused}");
+        let key = IssuerKey::from_seed(&[5; 32]);
+        assert_eq!(
+            key.sign_payload(&terms(0)).unwrap_err().to_string(),
+            refused.to_string()
+        );
     }
 }

@@ -29,7 +29,7 @@ pub use binary::{Digest, KeyId, PublicKey, PublicKeyBytes, RandomSourceError, Re
 pub use crockford::CodeError;
 pub use device::{DeviceId, DeviceKey};
 #[cfg(feature = "signing")]
-pub use issuer_key::IssuerKey;
+pub use issuer_key::{IssuerKey, PayloadTerms};
 pub use license_key::LicenseKey;
 pub use payload::{ClockPolicy, License, VerifiedPayload};
 pub use receipt::{ReleaseReceipt, VerifiedReceipt};

@@ -77,11 +77,11 @@ impl LicenseRequest {
         self.validate()
             .map_err(|reason| TokenError::invalid(Kind::Request, reason))?;
         let (device_public_key, envelope) = device_signed::seal(Kind::Request, device, self)?;
-        Ok(VerifiedRequest {
-            request: self.clone(),
+        Ok(VerifiedRequest::new(
+            self.clone(),
             device_public_key,
             envelope,
-        })
+        ))
     }
 }
 
@@ -92,19 +92,28 @@ pub struct VerifiedRequest {
     /// The key the request is signed with; a payload binds to it.
     pub device_public_key: PublicKey,
     envelope: Envelope,
+    /// SHA-256 of the signed message, computed once: an issuer that checks
+    /// requests on several threads computes it there, not in its writer.
+    hash: Digest,
 }
 
 impl VerifiedRequest {
+    fn new(request: LicenseRequest, device_public_key: PublicKey, envelope: Envelope) -> Self {
+        let hash = Bytes(Sha256::digest(envelope.message()).into());
+        Self {
+            request,
+            device_public_key,
+            envelope,
+            hash,
+        }
+    }
+
     /// Decodes pasted text and checks the device signature (`verify_strict`
     /// over the exact shipped bytes), then the content.
     pub fn open(input: &str) -> Result<Self, TokenError> {
         let (device_public_key, request, envelope) =
             device_signed::open(input, Kind::Request, LicenseRequest::validate)?;
-        Ok(Self {
-            request,
-            device_public_key,
-            envelope,
-        })
+        Ok(Self::new(request, device_public_key, envelope))
     }
 
     /// The canonical single-line token.
@@ -115,7 +124,7 @@ impl VerifiedRequest {
     /// SHA-256 of the exact signed message: what a payload names as the
     /// request it answers.
     pub fn hash(&self) -> Digest {
-        Bytes(Sha256::digest(self.envelope.message()).into())
+        self.hash
     }
 }
 
