@@ -14,6 +14,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+#[path = "common/batch.rs"]
+mod batch;
 #[path = "common/contenders.rs"]
 mod contenders;
 
@@ -114,6 +116,58 @@ fn compare(name: &str, baseline: Contender<'_>, others: Vec<Contender<'_>>) {
     std::fs::write(out.join(format!("{name}.json")), json).unwrap();
 }
 
+/// Rounds of the batch comparison: each times one batch of 10,000 and the
+/// floor for the same 10,000, in an order that changes every round.
+const BATCH_ROUNDS: usize = 15;
+
+/// Batch issuance against its floor. A round's batch issues into a fresh
+/// copy of the store, made before its clock starts.
+fn compare_batch() {
+    let batch = batch::Batch::new();
+    // Warm up both, so no round pays for a cold cache.
+    batch.floor();
+    drop(batch.issue(&mut batch.fresh()));
+    let (mut floor, mut issued) = (Vec::new(), Vec::new());
+    for round in 0..BATCH_ROUNDS {
+        let mut fresh = batch.fresh();
+        let time_floor = || {
+            let started = Instant::now();
+            batch.floor();
+            started.elapsed().as_nanos() as f64
+        };
+        if round % 2 == 0 {
+            floor.push(time_floor());
+        }
+        let started = Instant::now();
+        let results = batch.issue(&mut fresh);
+        issued.push(started.elapsed().as_nanos() as f64);
+        drop(results);
+        if round % 2 == 1 {
+            floor.push(time_floor());
+        }
+    }
+    let mut ratios: Vec<f64> = issued.iter().zip(&floor).map(|(i, f)| i / f).collect();
+    let ratio = median(&mut ratios);
+    let (q1, q3) = quartiles(&mut ratios);
+    let (floor_ns, issued_ns) = (median(&mut floor), median(&mut issued));
+    let requests = batch::REQUESTS;
+    println!("batch_issue ({BATCH_ROUNDS} rounds of one batch of {requests}, alternating):");
+    println!(
+        "  floor {:.0} ms, batch {:.0} ms: throughput {:.3}x the floor's (quartiles {:.3}x to {:.3}x)",
+        floor_ns / 1e6,
+        issued_ns / 1e6,
+        1.0 / ratio,
+        1.0 / q3,
+        1.0 / q1
+    );
+    let json = format!(
+        r#"{{"comparison":"batch_issue","baseline":"floor_verify_strict_and_sign_10k","rounds":{BATCH_ROUNDS},"burst":1,"contenders":[{{"name":"floor_verify_strict_and_sign_10k","median_ns":{floor_ns:.0}}},{{"name":"ren3_issue_batch_10k","median_ns":{issued_ns:.0},"ratio":{ratio:.4},"q1":{q1:.4},"q3":{q3:.4}}}],"ratios":{{"ren3_issue_batch_10k/floor_verify_strict_and_sign_10k":{ratio:.4}}}}}"#
+    );
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/paired");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("batch_issue.json"), json).unwrap();
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter word selects comparisons.
     let filter: Vec<String> = std::env::args()
@@ -175,5 +229,8 @@ fn main() {
                 },
             ],
         );
+    }
+    if wanted("batch_issue") {
+        compare_batch();
     }
 }

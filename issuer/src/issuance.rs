@@ -7,8 +7,13 @@
 //! [`check`] runs the very same checks (`evaluate`) without writing, and
 //! reports each one, for the console's "check before you issue" page.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
 use ren3_shared::{
-    Digest, IssuerKey, License, RequestId, TokenError, VerifiedPayload, VerifiedRequest, timestamp,
+    DeviceId, Digest, IssuerKey, License, PayloadTerms, RequestId, TokenError, VerifiedPayload,
+    VerifiedRequest, timestamp,
 };
 use rusqlite::Connection;
 use serde::Serialize;
@@ -159,7 +164,12 @@ pub fn issue(
     let result = VerifiedRequest::open(request_text)
         .map_err(IssueError::Request)
         .and_then(|request| {
-            store.write(|tx| issue_in(tx, &mut Signer::new(keys), actor, &request, now))
+            store.write(
+                |tx| match decide(tx, &mut Signer::new(keys), actor, &request, now)? {
+                    Decision::Repeated(issued) => Ok(issued),
+                    Decision::Sign(decided) => Ok(record(tx, decided.sign())?),
+                },
+            )
         });
     if let Err(e) = &result {
         // The refusal rolled back; its audit row gets a transaction of its own.
@@ -177,10 +187,20 @@ pub fn issue(
 /// Each request succeeds or is refused on its own: a refused one changes
 /// nothing but its audit row, and the others are issued. A request answered
 /// earlier (before the batch or within it) returns its stored payload, as
-/// [`issue`] does. The requests' signatures are verified on the other cores
-/// while this thread checks, signs and writes the ones already verified. A
-/// store error (the store busy or failing) rolls the whole batch back and
-/// is returned: nothing of it was written.
+/// [`issue`] does. A store error (the store busy or failing) rolls the
+/// whole batch back and is returned: nothing of it was written.
+///
+/// Three kinds of work overlap, so the batch is not held to the pace of
+/// one core (see `docs/PERFORMANCE.md`):
+/// - helper threads verify the requests' signatures ahead of the writer;
+/// - this thread checks each request and makes its writes except the
+///   issuance row: it binds the device and records the audit row;
+/// - other helpers sign the terms it decided, and this thread stores each
+///   signed payload a few requests later, in request order.
+///
+/// A request of a device whose payload is still being signed waits until
+/// every pending payload is stored, so it reads that issuance (its serial,
+/// or the answer to the same request) as a batch of one at a time would.
 pub fn issue_batch<S: AsRef<str> + Sync>(
     store: &mut Store,
     keys: &KeyStore,
@@ -192,11 +212,15 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
         let mut opened = Verified::start(scope, requests);
         store.write(|tx| {
             let mut signer = Signer::new(keys);
+            let mut pending = Pending::new(Signing::start(scope, requests.len()));
             let mut results = Vec::with_capacity(requests.len());
             for text in requests {
                 let result = match opened.next() {
                     Ok(request) => {
-                        in_savepoint(tx, |tx| issue_in(tx, &mut signer, actor, &request, now))
+                        if pending.holds(&request.request.client_device_id) {
+                            pending.store_all(tx, &mut results)?;
+                        }
+                        in_savepoint(tx, |tx| decide(tx, &mut signer, actor, &request, now))
                     }
                     Err(e) => Err(IssueError::Request(e)),
                 };
@@ -204,16 +228,40 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
                     Err(IssueError::Store(e)) => return Err(e),
                     Err(e) => {
                         audit::record_in(tx, &refusal_entry(actor, text.as_ref(), &e), now)?;
-                        results.push(Err(e));
+                        results.push(Some(Err(e)));
                     }
-                    Ok(issued) => results.push(Ok(issued)),
+                    Ok(Decision::Repeated(issued)) => results.push(Some(Ok(issued))),
+                    Ok(Decision::Sign(decided)) => {
+                        pending.push(results.len(), decided);
+                        results.push(None);
+                        if pending.len() > Signing::AHEAD {
+                            pending.store_oldest(tx, &mut results)?;
+                        }
+                    }
                 }
             }
-            Ok(results)
+            pending.store_all(tx, &mut results)?;
+            Ok(results
+                .into_iter()
+                .map(|result| result.expect("every pending payload is stored before the commit"))
+                .collect())
         })
         // Returning drops `opened`: verifiers still running stop at their
-        // next send.
+        // next send. Signers stopped when `signing` was dropped.
     })
+}
+
+/// How many helper threads each kind of a batch's work gets: none for a
+/// few requests (a thread costs more than it saves) or on one core, where
+/// this thread does everything itself.
+fn helper_threads(requests: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if requests < 64 {
+        0
+    } else {
+        // One core is left to the writer.
+        cores.saturating_sub(1)
+    }
 }
 
 /// The requests of a batch, verified in order by helper threads that run
@@ -223,7 +271,7 @@ enum Verified<'a, S> {
     Inline(std::slice::Iter<'a, S>),
     /// Request `i` comes from helper `i % n`, which verifies every n-th.
     Helpers {
-        lanes: Vec<std::sync::mpsc::Receiver<Result<VerifiedRequest, TokenError>>>,
+        lanes: Vec<Receiver<Result<VerifiedRequest, TokenError>>>,
         next: usize,
     },
 }
@@ -235,16 +283,13 @@ impl<'a, S: AsRef<str> + Sync> Verified<'a, S> {
     where
         'a: 'scope,
     {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        // Below a few dozen requests a thread costs more than it saves; one
-        // core is left to the writer.
-        let helpers = cores.saturating_sub(1);
-        if helpers == 0 || requests.len() < 64 {
+        let helpers = helper_threads(requests.len());
+        if helpers == 0 {
             return Self::Inline(requests.iter());
         }
         let lanes = (0..helpers)
             .map(|lane| {
-                let (send, receive) = std::sync::mpsc::sync_channel(Self::AHEAD);
+                let (send, receive) = sync_channel(Self::AHEAD);
                 scope.spawn(move || {
                     for text in requests.iter().skip(lane).step_by(helpers) {
                         if send.send(VerifiedRequest::open(text.as_ref())).is_err() {
@@ -272,6 +317,139 @@ impl<'a, S: AsRef<str> + Sync> Verified<'a, S> {
                 *next += 1;
                 lane.recv()
                     .expect("a helper sends one result per request of its lane, then stops")
+            }
+        }
+    }
+}
+
+/// The issuances of a batch that are decided and not yet stored: their
+/// payloads are being signed.
+struct Pending {
+    signing: Signing,
+    /// Each one's place in the batch's results, and its device, oldest first.
+    queue: VecDeque<(usize, DeviceId)>,
+}
+
+impl Pending {
+    fn new(signing: Signing) -> Self {
+        Self {
+            signing,
+            queue: VecDeque::with_capacity(Signing::AHEAD + 1),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether an issuance of `device` is pending: its serial and request
+    /// hash are not in the store yet.
+    fn holds(&self, device: &DeviceId) -> bool {
+        self.queue.iter().any(|(_, pending)| pending == device)
+    }
+
+    /// Sends `decided`, the issuance of the batch's request `index`, to be
+    /// signed.
+    fn push(&mut self, index: usize, decided: Decided) {
+        self.queue
+            .push_back((index, decided.device.client_device_id.clone()));
+        self.signing.send(decided);
+    }
+
+    /// Stores the oldest pending issuance once signed, as result `index`.
+    fn store_oldest(
+        &mut self,
+        tx: &Connection,
+        results: &mut [Option<Result<Issued, IssueError>>],
+    ) -> Result<(), StoreError> {
+        if let Some((index, _)) = self.queue.pop_front() {
+            results[index] = Some(Ok(record(tx, self.signing.receive())?));
+        }
+        Ok(())
+    }
+
+    fn store_all(
+        &mut self,
+        tx: &Connection,
+        results: &mut [Option<Result<Issued, IssueError>>],
+    ) -> Result<(), StoreError> {
+        while !self.queue.is_empty() {
+            self.store_oldest(tx, results)?;
+        }
+        Ok(())
+    }
+}
+
+/// The payloads a batch decided, signed in the order they were decided by
+/// helper threads, at most [`Signing::AHEAD`] at a time.
+enum Signing {
+    /// Few requests, or one core: signed as they are sent.
+    Inline(VecDeque<Signed>),
+    /// The n-th payload sent goes to helper `n % lanes`, and comes back
+    /// from it in the same order.
+    Helpers {
+        lanes: Vec<(SyncSender<Decided>, Receiver<Signed>)>,
+        sent: usize,
+        received: usize,
+    },
+}
+
+impl Signing {
+    const AHEAD: usize = 32;
+
+    fn start<'scope>(scope: &'scope std::thread::Scope<'scope, '_>, requests: usize) -> Self {
+        let helpers = helper_threads(requests);
+        if helpers == 0 {
+            return Self::Inline(VecDeque::new());
+        }
+        let lanes = (0..helpers)
+            .map(|_| {
+                // Each lane holds at most every payload pending, so neither
+                // side ever waits for room.
+                let (send_job, jobs) = sync_channel::<Decided>(Self::AHEAD + 1);
+                let (send_signed, signed) = sync_channel(Self::AHEAD + 1);
+                scope.spawn(move || {
+                    for decided in jobs {
+                        if send_signed.send(decided.sign()).is_err() {
+                            return; // the writer stopped early
+                        }
+                    }
+                });
+                (send_job, signed)
+            })
+            .collect();
+        Self::Helpers {
+            lanes,
+            sent: 0,
+            received: 0,
+        }
+    }
+
+    fn send(&mut self, decided: Decided) {
+        match self {
+            Self::Inline(signed) => signed.push_back(decided.sign()),
+            Self::Helpers { lanes, sent, .. } => {
+                let (lane, _) = &lanes[*sent % lanes.len()];
+                *sent += 1;
+                lane.send(decided)
+                    .expect("a signer runs until the writer drops its lane");
+            }
+        }
+    }
+
+    /// The oldest payload sent and not yet received, signed.
+    fn receive(&mut self) -> Signed {
+        match self {
+            Self::Inline(signed) => signed
+                .pop_front()
+                .expect("the writer receives only payloads it sent"),
+            Self::Helpers {
+                lanes, received, ..
+            } => {
+                let (_, lane) = &lanes[*received % lanes.len()];
+                *received += 1;
+                lane.recv()
+                    .expect("a signer answers every payload of its lane")
             }
         }
     }
@@ -320,7 +498,7 @@ fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> Ne
 /// and a batch does not read (or decrypt) the key file once per request.
 struct Signer<'k> {
     keys: &'k KeyStore,
-    loaded: Option<IssuerKey>,
+    loaded: Option<Arc<IssuerKey>>,
 }
 
 impl<'k> Signer<'k> {
@@ -328,12 +506,12 @@ impl<'k> Signer<'k> {
         Self { keys, loaded: None }
     }
 
-    fn key(&mut self, tx: &Connection) -> Result<&IssuerKey, IssueError> {
-        let key = match self.loaded.take() {
-            Some(key) => key,
-            None => signing_keys::current(tx, self.keys)?,
-        };
-        Ok(self.loaded.insert(key))
+    fn key(&mut self, tx: &Connection) -> Result<Arc<IssuerKey>, IssueError> {
+        if let Some(key) = &self.loaded {
+            return Ok(Arc::clone(key));
+        }
+        let key = Arc::new(signing_keys::current(tx, self.keys)?);
+        Ok(Arc::clone(self.loaded.insert(key)))
     }
 }
 
@@ -722,21 +900,65 @@ fn check_binding_and_seat(
     Ok(())
 }
 
-/// The one write path of an issuance, for [`issue`] and [`issue_batch`].
-fn issue_in(
+/// What the checks of an issuance decided, once they all passed.
+enum Decision {
+    /// The request was answered before: its stored payload, changing
+    /// nothing but an audit row.
+    Repeated(Issued),
+    /// A new payload, to be signed and then stored by [`record`].
+    Sign(Decided),
+}
+
+/// An issuance whose device is bound and whose audit row is written, and
+/// whose terms are checked and encoded: all it lacks is the signature and
+/// its issuance row. Signing cannot fail, so it can happen on any thread.
+struct Decided {
+    key: Arc<IssuerKey>,
+    terms: PayloadTerms,
+    license: LicenseRecord,
+    device: DeviceRecord,
+    request_id: RequestId,
+}
+
+impl Decided {
+    fn sign(self) -> Signed {
+        let payload = self.key.sign_terms(self.terms);
+        let token = payload.token();
+        Signed {
+            payload,
+            token,
+            license: self.license,
+            device: self.device,
+            request_id: self.request_id,
+        }
+    }
+}
+
+/// A decided issuance, signed, with its token encoded.
+struct Signed {
+    payload: VerifiedPayload,
+    token: String,
+    license: LicenseRecord,
+    device: DeviceRecord,
+    request_id: RequestId,
+}
+
+/// The checks and writes of an issuance but its issuance row, for [`issue`]
+/// and [`issue_batch`]: what they decide is final once it returns, the
+/// device bound and the audit row written in `tx`.
+fn decide(
     tx: &Connection,
     signer: &mut Signer<'_>,
     actor: &Actor,
     request: &VerifiedRequest,
     now: i64,
-) -> Result<Issued, IssueError> {
+) -> Result<Decision, IssueError> {
     let fields = &request.request;
     let Ready {
         license,
         device,
         answered,
     } = evaluate(tx, request, now)?.outcome?;
-    let request_hash = request.hash();
     if let Some(done) = answered {
         let trust = signing_keys::trusted_keys_of(&store::signing_keys(tx)?)?;
         let payload =
@@ -756,18 +978,18 @@ fn issue_in(
             },
             now,
         )?;
-        return Ok(Issued {
+        return Ok(Decision::Repeated(Issued {
             payload,
             license,
             device,
             request_id: fields.request_id,
             repeated: true,
-        });
+        }));
     }
 
     let serial = store::max_serial(tx, device.id)? + 1;
     let key = signer.key(tx)?;
-    let terms = License {
+    let terms = PayloadTerms::new(License {
         customer: license.customer.clone(),
         features: license.features.clone(),
         limits: license.limits.clone(),
@@ -780,9 +1002,9 @@ fn issue_in(
         license_key_fingerprint: fields.license_key_fingerprint,
         client_device_id: fields.client_device_id.clone(),
         device_public_key: request.device_public_key.into(),
-        request_hash,
-    };
-    let payload = key.sign_payload(&terms).map_err(IssueError::Sign)?;
+        request_hash: request.hash(),
+    })
+    .map_err(IssueError::Sign)?;
 
     let device = if device.is_bound() {
         device
@@ -807,30 +1029,53 @@ fn issue_in(
             outcome: Outcome::Ok,
             detail: format!(
                 "license {} of {}: serial {serial} for request {}, signed with key {}",
-                license.key_hint, license.customer, fields.request_id, payload.key_id
+                license.key_hint,
+                license.customer,
+                fields.request_id,
+                key.key_id()
             ),
         },
         now,
     )?;
+    Ok(Decision::Sign(Decided {
+        key,
+        terms,
+        license,
+        device,
+        request_id: fields.request_id,
+    }))
+}
+
+/// Stores a signed payload as the issuance it answers: the last write of
+/// an issuance, in the transaction [`decide`] wrote the rest of it in.
+fn record(tx: &Connection, signed: Signed) -> Result<Issued, StoreError> {
+    let Signed {
+        payload,
+        token,
+        license,
+        device,
+        request_id,
+    } = signed;
+    let terms = &payload.license;
     store::insert_issuance(
         tx,
         &IssuanceRecord {
             license_id: license.id,
             device_id: device.id,
             client_device_id: device.client_device_id.clone(),
-            request_hash,
-            request_id: fields.request_id,
-            serial,
+            request_hash: terms.request_hash,
+            request_id,
+            serial: terms.serial,
             key_id: payload.key_id,
-            payload: payload.token(),
-            issued_at: now,
+            payload: token,
+            issued_at: terms.issued_at,
         },
     )?;
     Ok(Issued {
         payload,
         license,
         device,
-        request_id: fields.request_id,
+        request_id,
         repeated: false,
     })
 }
@@ -1371,6 +1616,96 @@ mod tests {
         let batch = batch[0].as_ref().unwrap();
         assert!(batch.repeated);
         assert_eq!(batch.payload.token(), single.payload.token());
+    }
+
+    #[test]
+    fn a_pipelined_batch_answers_as_one_request_at_a_time_would() {
+        // A batch large enough for helper threads, where devices come back
+        // within the signing window: new requests from the same
+        // installation (the next serial), the very same request again (its
+        // stored answer), and devices beyond the seats (refused). A model
+        // of one-at-a-time issuance predicts every answer.
+        const SEATS: usize = 30;
+        let mut t = TestStore::new();
+        let key = t.license(SEATS as u32);
+        let devices: Vec<DeviceId> = (0..40).map(|_| t.device(&key)).collect();
+        let mut made: Vec<Vec<String>> = vec![Vec::new(); devices.len()];
+        let mut requests = Vec::new();
+        for i in 0..240usize {
+            let d = (i * 7 + i / 40) % devices.len();
+            let text = match made[d].last() {
+                Some(earlier) if i % 5 == 4 => earlier.clone(),
+                _ => {
+                    let fresh = request(&key, &devices[d], &installation(d as u8));
+                    made[d].push(fresh.clone());
+                    fresh
+                }
+            };
+            requests.push((d, text));
+        }
+        let texts: Vec<&str> = requests.iter().map(|(_, text)| text.as_str()).collect();
+        let results = issue_batch(&mut t.store, &t.keys, &actor(), &texts, NOW).unwrap();
+
+        // The model: the first SEATS devices to ask are bound; each new
+        // request of a bound device takes the next serial; a request asked
+        // again gets its first answer's serial.
+        let mut bound: Vec<Option<u64>> = vec![None; devices.len()];
+        let mut answered: std::collections::HashMap<&str, u64> = Default::default();
+        let mut stored = 0;
+        for (n, ((d, text), result)) in requests.iter().zip(&results).enumerate() {
+            let seats_taken = bound.iter().filter(|b| b.is_some()).count();
+            match (answered.get(text.as_str()), bound[*d], result) {
+                (Some(serial), _, Ok(issued)) => {
+                    assert!(issued.repeated, "{n}: asked again, answered anew");
+                    assert_eq!(issued.payload.license.serial, *serial, "{n}");
+                }
+                (None, Some(last), Ok(issued)) => {
+                    assert!(!issued.repeated, "{n}");
+                    assert_eq!(issued.payload.license.serial, last + 1, "{n}");
+                    bound[*d] = Some(last + 1);
+                    answered.insert(text, last + 1);
+                    stored += 1;
+                }
+                (None, None, Ok(issued)) if seats_taken < SEATS => {
+                    assert!(!issued.repeated, "{n}");
+                    assert_eq!(issued.payload.license.serial, 1, "{n}");
+                    bound[*d] = Some(1);
+                    answered.insert(text, 1);
+                    stored += 1;
+                }
+                (None, None, Err(e)) if seats_taken == SEATS => {
+                    assert_eq!(e.code(), "no_free_seat", "{n}");
+                }
+                (_, _, other) => panic!("{n}: the model did not expect {other:?}"),
+            }
+        }
+        assert!(
+            stored > 100 && answered.len() < requests.len(),
+            "the mix is varied"
+        );
+
+        // Every new answer is stored as it was returned, and nothing else.
+        let rows: Vec<(i64, String)> = t
+            .store
+            .read(|conn| {
+                let mut stmt = conn.prepare("SELECT serial, payload FROM issuances ORDER BY id")?;
+                let rows = stmt
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<Result<_, rusqlite::Error>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .unwrap();
+        let new_answers: Vec<(i64, String)> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|issued| !issued.repeated)
+            .map(|issued| (issued.payload.license.serial as i64, issued.payload.token()))
+            .collect();
+        assert_eq!(rows, new_answers);
+        assert_eq!(
+            audit_rows(&t, "ok") + audit_rows(&t, "refused"),
+            requests.len() as i64
+        );
     }
 
     #[test]
