@@ -216,7 +216,7 @@ impl AppState {
                         offered: license.serial,
                     });
                 }
-                store::install_license(&tx, &payload, answered, now)?;
+                store::install_license(&tx, &payload, &token, answered, now)?;
                 store::raise_high_water_mark(&tx, seen)?;
                 tx.commit().map_err(StoreError::from)?;
                 state.note_recorded_mark(seen);

@@ -87,7 +87,32 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- The seq of the pending request each imported license answered. That
+    -- request and every one before it are forgotten from then on: the
+    -- newest license's answered_seq is the mark, and rows at or below it
+    -- are no longer pending even while they are still stored (they are
+    -- deleted in batches, see FORGOTTEN_BATCH). NULL on licenses imported
+    -- before this migration, whose forgotten requests were deleted at once.
+    ALTER TABLE licenses ADD COLUMN answered_seq INTEGER;
+    "#,
+    ),
 ];
+
+/// Forgotten pending requests are deleted once this many may have piled
+/// up, by the import that forgets them, or by the next register.
+const FORGOTTEN_BATCH: i64 = 32;
+
+/// SQL for the mark at and below which pending requests are forgotten: the
+/// newest license's `answered_seq`, or 0 before any import under migration
+/// 3. Imports only answer requests above the mark, so it only grows. A
+/// macro, so that the statements using it are literals.
+macro_rules! forgotten_through {
+    () => {
+        "coalesce((SELECT answered_seq FROM licenses ORDER BY id DESC LIMIT 1), 0)"
+    };
+}
 
 /// Why the store failed. Shown in the log, never in an HTTP response.
 #[derive(Debug, thiserror::Error)]
@@ -345,8 +370,8 @@ fn load_device_key(conn: &Connection) -> Result<Option<DeviceKey>, StoreError> {
     Ok(Some(key))
 }
 
-/// Records an exported request durably, forgetting the oldest beyond
-/// [`MAX_PENDING_REQUESTS`] in the same transaction.
+/// Records an exported request durably, deleting the forgotten ones and
+/// the oldest beyond [`MAX_PENDING_REQUESTS`] in the same transaction.
 pub fn insert_pending_request(
     conn: &mut Connection,
     request: &VerifiedRequest,
@@ -368,29 +393,62 @@ pub fn insert_pending_request(
     )?;
     execute_cached(
         &tx,
-        "DELETE FROM pending_requests WHERE seq NOT IN
-             (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)",
+        concat!(
+            "DELETE FROM pending_requests WHERE seq <= ",
+            forgotten_through!(),
+            " OR seq NOT IN (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)"
+        ),
         [MAX_PENDING_REQUESTS],
     )?;
     tx.commit()?;
     Ok(())
 }
 
+/// How many requests are pending: stored and above the forgotten mark.
 pub fn pending_request_count(conn: &Connection) -> Result<u64, StoreError> {
-    let count: i64 = query_row_cached(conn, "SELECT count(*) FROM pending_requests", [], |row| {
-        row.get(0)
-    })?;
+    // A bare count(*) counts a B-tree's entries without reading them; with
+    // a condition it reads every one, at dozens of times the cost for a
+    // long list. The forgotten rows still stored are at most a batch, found
+    // by their rowid range.
+    let count: i64 = query_row_cached(
+        conn,
+        concat!(
+            "SELECT (SELECT count(*) FROM pending_requests)
+                  - (SELECT count(*) FROM pending_requests WHERE seq <= ",
+            forgotten_through!(),
+            ")"
+        ),
+        [],
+        |row| row.get(0),
+    )?;
     u64::try_from(count).map_err(|_| StoreError::Damaged("a negative row count".into()))
 }
 
-/// The position of the pending request with `request_hash`, if there is one.
+/// The hashes of the pending requests, oldest first.
+pub fn pending_request_hashes(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT request_hash FROM pending_requests WHERE seq > ",
+        forgotten_through!(),
+        " ORDER BY seq"
+    ))?;
+    let hashes = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(hashes)
+}
+
+/// The position of the pending request with `request_hash`, if there is
+/// one: a forgotten request is not pending, even while it is still stored.
 pub fn pending_request_seq(
     conn: &Connection,
     request_hash: &ren3_shared::Digest,
 ) -> Result<Option<i64>, StoreError> {
     Ok(query_row_cached(
         conn,
-        "SELECT seq FROM pending_requests WHERE request_hash = ?1",
+        concat!(
+            "SELECT seq FROM pending_requests WHERE request_hash = ?1 AND seq > ",
+            forgotten_through!()
+        ),
         [request_hash.to_string()],
         |row| row.get(0),
     )
@@ -424,12 +482,15 @@ pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, Sto
     .optional()?)
 }
 
-/// Makes `payload` the active license inside `tx`: the old active row is
-/// marked replaced, the new one inserted, and the request it answers is
-/// forgotten together with every request made before it.
+/// Makes `payload`, whose canonical token is `token`, the active license
+/// inside `tx`: the old active row is marked replaced, the new one inserted,
+/// and the request it answers (at `answered_seq`) is forgotten together with
+/// every request made before it. Forgotten rows are deleted once a batch of
+/// them may have piled up.
 pub fn install_license(
     tx: &Transaction<'_>,
     payload: &VerifiedPayload,
+    token: &str,
     answered_seq: i64,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -442,22 +503,30 @@ pub fn install_license(
     execute_cached(
         tx,
         "INSERT INTO licenses
-             (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             (token, serial, license_key_fingerprint, key_id, expires_at, imported_at,
+              answered_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
-            payload.token(),
+            token,
             license.serial.cast_signed(),
             license.license_key_fingerprint.to_string(),
             payload.key_id.to_string(),
             license.expires_at,
             now,
+            answered_seq,
         ],
     )?;
-    execute_cached(
-        tx,
-        "DELETE FROM pending_requests WHERE seq <= ?1",
-        [answered_seq],
-    )?;
+    let oldest: Option<i64> =
+        query_row_cached(tx, "SELECT min(seq) FROM pending_requests", [], |row| {
+            row.get(0)
+        })?;
+    if oldest.is_some_and(|oldest| answered_seq - oldest >= FORGOTTEN_BATCH) {
+        execute_cached(
+            tx,
+            "DELETE FROM pending_requests WHERE seq <= ?1",
+            [answered_seq],
+        )?;
+    }
     Ok(())
 }
 
@@ -592,6 +661,48 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[test]
+    fn requests_pending_before_the_forgotten_mark_existed_stay_pending() {
+        // A store of migration 2, with a license imported then and two
+        // requests made since: its answered requests were deleted at once,
+        // so every stored request is pending after the upgrade.
+        let mut conn = Connection::open_in_memory().unwrap();
+        let migrations = Migrations::from_slice(MIGRATIONS);
+        migrations.to_version(&mut conn, 2).unwrap();
+        conn.execute(
+            "INSERT INTO licenses
+                 (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+             VALUES ('t', 1, 'f', 'k', NULL, 1)",
+            [],
+        )
+        .unwrap();
+        let device = DeviceKey::from_seed(&[4; 32]);
+        let requests = [request(&device, 10), request(&device, 20)];
+        for (seq, request) in [7, 8].into_iter().zip(&requests) {
+            conn.execute(
+                "INSERT INTO pending_requests
+                     (seq, request_id, token, request_hash, license_key_fingerprint, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    seq,
+                    request.request.request_id.to_string(),
+                    request.token(),
+                    request.hash().to_string(),
+                    "f",
+                    1
+                ],
+            )
+            .unwrap();
+        }
+        migrations.to_latest(&mut conn).unwrap();
+        assert_eq!(pending_request_count(&conn).unwrap(), 2);
+        assert_eq!(pending_request_hashes(&conn).unwrap().len(), 2);
+        assert_eq!(
+            pending_request_seq(&conn, &requests[0].hash()).unwrap(),
+            Some(7)
+        );
     }
 
     #[tokio::test]

@@ -828,8 +828,15 @@ impl ClientStoreSnapshot {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
+        // The pending requests: those above the newest license's
+        // `answered_seq` (client migration 3). Forgotten ones may stay
+        // stored until a batch of them is deleted.
         let pending_hashes = conn
-            .prepare("SELECT request_hash FROM pending_requests ORDER BY seq")
+            .prepare(
+                "SELECT request_hash FROM pending_requests
+                 WHERE seq > coalesce((SELECT answered_seq FROM licenses ORDER BY id DESC LIMIT 1), 0)
+                 ORDER BY seq",
+            )
             .unwrap()
             .query_map([], |row| row.get(0))
             .unwrap()

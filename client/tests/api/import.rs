@@ -4,8 +4,8 @@ use ren3_shared::{DeviceKey, License, timestamp};
 use serde_json::json;
 
 use crate::support::{
-    DAY, KEY, NOW, TestApp, answer, assemble_token, disassemble_token, key, other_device_id,
-    other_key, rogue_issuer, sign,
+    DAY, DEVICE_ID, KEY, NOW, TestApp, answer, assemble_token, disassemble_token, key,
+    other_device_id, other_key, rogue_issuer, sign,
 };
 
 #[tokio::test]
@@ -70,26 +70,11 @@ async fn import_installs_the_license_and_the_handle_reports_it() {
     assert_eq!(handle.limit("max-users"), None);
     assert_eq!(handle.expires_at(), Some(NOW + 365 * DAY));
 
-    let dump = app.dump().await;
-    let licenses: Vec<&String> = dump
-        .iter()
-        .filter(|r| r.starts_with("licenses: "))
-        .collect();
+    let licenses = app.licenses().await;
     assert_eq!(licenses.len(), 1);
-    assert!(
-        licenses[0].contains(&payload),
-        "the canonical token is stored"
-    );
-    assert!(
-        licenses[0].ends_with("Null]"),
-        "the new license is active: {}",
-        licenses[0]
-    );
-    assert_eq!(
-        app.count("pending_requests").await,
-        0,
-        "the answered request is gone"
-    );
+    assert_eq!(licenses[0].token, payload, "the canonical token is stored");
+    assert_eq!(licenses[0].replaced_at, None, "the new license is active");
+    assert_eq!(app.pending().await, 0, "the answered request is forgotten");
 }
 
 #[tokio::test]
@@ -341,11 +326,7 @@ async fn import_refuses_payload_for_a_superseded_request() {
     let newer = app.register(&key()).await;
     let reply = app.import(&key(), &sign(&answer(&newer, 1))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    assert_eq!(
-        app.count("pending_requests").await,
-        0,
-        "older requests are superseded"
-    );
+    assert_eq!(app.pending().await, 0, "older requests are superseded");
 
     let before = (app.dump().await, app.installed());
     let reply = app.import(&key(), &sign(&answer(&older, 2))).await;
@@ -366,7 +347,7 @@ async fn import_answering_an_older_request_keeps_newer_ones() {
         app.import(&key(), &sign(&answer(&older, 1))).await.status,
         StatusCode::OK
     );
-    assert_eq!(app.count("pending_requests").await, 1);
+    assert_eq!(app.pending().await, 1);
 
     let reply = app.import(&key(), &sign(&answer(&newer, 2))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
@@ -457,4 +438,92 @@ async fn concurrent_imports_leave_the_newest_license_published_and_stored() {
         .collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].token, second);
+}
+
+#[tokio::test]
+async fn forgotten_requests_stay_refused_while_stored_and_are_deleted_in_batches() {
+    // More pending requests than the client keeps by itself (as the HTTP
+    // bench's store has), answered in order: each import forgets the
+    // request it answers and every older one, and the stored rows of
+    // forgotten requests are deleted once a batch of them piles up.
+    let app = TestApp::new().await;
+    let tokens: Vec<String> = app
+        .state
+        .store()
+        .call(|conn| {
+            let device = ren3_client::store::load_or_create_device_key(conn, NOW)?;
+            let tx = ren3_client::store::write_transaction(conn)?;
+            let mut tokens = Vec::new();
+            for n in 0..80 {
+                let request = ren3_shared::LicenseRequest::new(
+                    ren3_shared::DeviceId::parse(DEVICE_ID).unwrap(),
+                    &key(),
+                    ren3_shared::Product {
+                        name: "ren3-ingestor".into(),
+                        version: "1.0.0".into(),
+                    },
+                    NOW + n,
+                )
+                .unwrap()
+                .sign(&device)
+                .unwrap();
+                tx.execute(
+                    "INSERT INTO pending_requests
+                         (request_id, token, request_hash, license_key_fingerprint, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        request.request.request_id.to_string(),
+                        request.token(),
+                        request.hash().to_string(),
+                        request.request.license_key_fingerprint.to_string(),
+                        NOW,
+                    ],
+                )?;
+                tokens.push(request.token());
+            }
+            tx.commit()?;
+            Ok::<_, ren3_client::StoreError>(tokens)
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.pending().await, 80);
+
+    let mut most_stored = 0;
+    for (n, token) in tokens.iter().enumerate().step_by(3) {
+        let reply = app
+            .import(&key(), &sign(&answer(token, n as u64 + 1)))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{n}: {}", reply.text);
+        let left = 80 - (n as u64 + 1);
+        assert_eq!(app.pending().await, left, "{n}");
+        assert_eq!(reply.json["pendingRequests"], left, "{n}");
+        let stored = app.count("pending_requests").await as u64;
+        assert!(
+            stored - left <= 32 + 3,
+            "{n}: {stored} stored for {left} pending"
+        );
+        most_stored = most_stored.max(stored - left);
+
+        // The request just answered, and one forgotten before it, may still
+        // be stored; neither can be answered again.
+        for (old, serial) in [(n, n as u64 + 100), (n.saturating_sub(1), n as u64 + 200)] {
+            let before = (app.dump().await, app.installed());
+            let reply = app
+                .import(&key(), &sign(&answer(&tokens[old], serial)))
+                .await;
+            reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_request", "");
+            assert_eq!((app.dump().await, app.installed()), before, "{n}: {old}");
+        }
+    }
+    assert!(
+        most_stored >= 30,
+        "forgotten rows were kept for a batch: {most_stored}"
+    );
+
+    // A new request deletes every forgotten one.
+    app.register(&key()).await;
+    assert_eq!(
+        app.count("pending_requests").await as u64,
+        app.pending().await
+    );
 }

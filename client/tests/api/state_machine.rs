@@ -653,10 +653,9 @@ async fn read_store(app: &TestApp) -> Stored {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let pending = conn
-                .prepare("SELECT request_hash FROM pending_requests ORDER BY seq")?
-                .query_map([], |row| row.get(0))?
-                .collect::<Result<Vec<_>, _>>()?;
+            // Forgotten requests may stay stored until a batch of them is
+            // deleted; the pending ones are those above the mark.
+            let pending = ren3_client::store::pending_request_hashes(conn)?;
             let receipts = conn
                 .prepare("SELECT counter, serial FROM release_receipts ORDER BY counter")?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?

@@ -394,6 +394,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many requests are pending, as the status reports them; a
+    /// forgotten request may stay stored until it is deleted in a batch.
+    pub async fn pending(&self) -> u64 {
+        self.state
+            .store()
+            .call(|conn| {
+                let count = ren3_client::store::pending_request_count(conn)?;
+                let hashes = ren3_client::store::pending_request_hashes(conn)?;
+                assert_eq!(count, hashes.len() as u64, "the count and the list agree");
+                Ok::<_, ren3_client::StoreError>(count)
+            })
+            .await
+            .unwrap()
+    }
+
     pub async fn count(&self, table: &'static str) -> usize {
         self.dump()
             .await
