@@ -14,7 +14,7 @@ use ren3_shared::payload::Window;
 
 use crate::license::{InstalledLicense, window_with_skew};
 use crate::state::AppState;
-use crate::store::{self, StoreError};
+use crate::store::{self, StoreError, Summary};
 
 /// The product name a license request carries.
 pub const PRODUCT_NAME: &str = "ren3-ingestor";
@@ -196,13 +196,13 @@ impl AppState {
         let state = self.clone();
         let imported = self
             .store()
-            .call(move |conn| {
+            .call_summarized(move |conn, before| {
                 let tx = store::write_transaction(conn)?;
                 let token = payload.token();
                 let license = &payload.license;
                 let active = store::active_license(&tx)?;
                 if active.as_ref().is_some_and(|a| a.token == token) {
-                    return Ok(Imported::AlreadyActive);
+                    return Ok((Imported::AlreadyActive, None));
                 }
                 let answered = store::pending_request_seq(&tx, &license.request_hash)?
                     .ok_or(LicensingError::UnknownRequest)?;
@@ -216,7 +216,7 @@ impl AppState {
                         offered: license.serial,
                     });
                 }
-                store::install_license(&tx, &payload, &token, answered, now)?;
+                let forgotten = store::install_license(&tx, &payload, &token, answered, now)?;
                 store::raise_high_water_mark(&tx, seen)?;
                 tx.commit().map_err(StoreError::from)?;
                 state.note_recorded_mark(seen);
@@ -226,7 +226,16 @@ impl AppState {
                     key_id: payload.key_id,
                     license: payload.license,
                 });
-                Ok(Imported::Installed)
+                // What a status reports after this import, known without
+                // counting the pending requests again: the ones it forgot
+                // are gone, and the newest license is not deactivated.
+                let after = before.and_then(|before| {
+                    Some(Summary {
+                        pending_requests: before.pending_requests.checked_sub(forgotten)?,
+                        deactivated_at: None,
+                    })
+                });
+                Ok((Imported::Installed, after))
             })
             .await?;
         tracing::info!(

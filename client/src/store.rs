@@ -196,14 +196,37 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.call_summarized(move |conn, _| f(conn).map(|value| (value, None)))
+            .await
+    }
+
+    /// Runs `f` like [`Store::call`], for a closure that can tell the
+    /// [`Summary`] it leaves behind: it gets the summary from before (when
+    /// it is known) and returns, with its value, the summary after, which
+    /// the store then keeps instead of reading it again. Returning `None`
+    /// has the store read it, as after any closure that changed a row.
+    pub async fn call_summarized<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection, Option<Summary>) -> Result<(T, Option<Summary>), E>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let conn = Arc::clone(&self.conn);
         let summary = Arc::clone(&self.summary);
         tokio::task::spawn_blocking(move || {
             // A panic in an earlier `f` dropped its transaction, which rolled
             // back, so the connection behind a poisoned lock is still sound.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            // Read under the connection's lock, which every write holds: no
+            // other closure can change the store between this and `f`.
+            let before = *summary.lock().unwrap_or_else(PoisonError::into_inner);
             let changes = conn.total_changes();
-            let result = f(&mut conn);
+            let (result, told) = match f(&mut conn, before) {
+                Ok((value, told)) => (Ok(value), told),
+                Err(e) => (Err(e), None),
+            };
             // `f` has committed or rolled back by now; a rolled-back change
             // counts too, which only costs a read that finds no difference.
             // After a failure the store may be in trouble: the next status
@@ -211,7 +234,13 @@ impl Store {
             let fresh = if result.is_err() {
                 Some(None)
             } else if conn.total_changes() != changes {
-                Some(Summary::read(&conn).ok())
+                // Every test build checks what a closure told against the
+                // store itself.
+                debug_assert!(
+                    told.is_none() || told == Summary::read(&conn).ok(),
+                    "the summary told ({told:?}) is not the store's"
+                );
+                Some(told.or_else(|| Summary::read(&conn).ok()))
             } else {
                 None
             };
@@ -486,15 +515,26 @@ pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, Sto
 /// inside `tx`: the old active row is marked replaced, the new one inserted,
 /// and the request it answers (at `answered_seq`) is forgotten together with
 /// every request made before it. Forgotten rows are deleted once a batch of
-/// them may have piled up.
+/// them may have piled up. Returns how many pending requests it forgot.
 pub fn install_license(
     tx: &Transaction<'_>,
     payload: &VerifiedPayload,
     token: &str,
     answered_seq: i64,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let license = &payload.license;
+    // Counted before the new row moves the mark: the rowid range holds the
+    // newly forgotten requests only.
+    let forgotten: i64 = query_row_cached(
+        tx,
+        concat!(
+            "SELECT count(*) FROM pending_requests WHERE seq <= ?1 AND seq > ",
+            forgotten_through!()
+        ),
+        [answered_seq],
+        |row| row.get(0),
+    )?;
     execute_cached(
         tx,
         "UPDATE licenses SET replaced_at = ?1 WHERE replaced_at IS NULL",
@@ -527,7 +567,7 @@ pub fn install_license(
             [answered_seq],
         )?;
     }
-    Ok(())
+    u64::try_from(forgotten).map_err(|_| StoreError::Damaged("a negative row count".into()))
 }
 
 /// The high-water mark of the clock recorded in the store, if any.
