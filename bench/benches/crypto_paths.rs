@@ -35,6 +35,9 @@ fn issue_one(c: &mut Criterion) {
     group.bench_function("ren3_verify_sign_encode", |b| {
         b.iter(|| contenders.ren3_issue())
     });
+    group.bench_function("ren3_sign_encode", |b| {
+        b.iter(|| contenders.ren3_sign_only())
+    });
     group.bench_function("jsonwebtoken_encode", |b| {
         b.iter(|| contenders.jwt_sign_only())
     });

@@ -216,6 +216,12 @@ fn main() {
                     }),
                 },
                 Contender {
+                    name: "ren3_sign_encode",
+                    run: Box::new(|| {
+                        c.ren3_sign_only();
+                    }),
+                },
+                Contender {
                     name: "jsonwebtoken_encode",
                     run: Box::new(|| {
                         c.jwt_sign_only();
