@@ -23,6 +23,37 @@ pub fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     URL_SAFE_NO_PAD.decode(text)
 }
 
+/// Appends the text form of `bytes` to `out`.
+pub fn encode_to(bytes: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// The longest value [`decode_array`] and [`Bytes`] hold: a signature.
+const MAX_ARRAY: usize = 64;
+
+/// Decodes the text form of exactly `N` bytes, as strictly as [`decode`],
+/// into an array rather than a heap allocation: keys, digests and
+/// signatures are decoded on every token a client or an issuer opens.
+pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], BytesError> {
+    const { assert!(N <= MAX_ARRAY) };
+    if text.len() != (N * 4).div_ceil(3) {
+        // Not the length of N bytes' text: decode it only to say what it is.
+        let got = decode(text).map_err(|_| BytesError::NotBase64)?.len();
+        return Err(BytesError::WrongLength { expected: N, got });
+    }
+    // The base64 crate wants room for its estimate, up to 2 bytes more.
+    let mut buffer = [0u8; MAX_ARRAY + 2];
+    let got = URL_SAFE_NO_PAD
+        .decode_slice(text, &mut buffer)
+        .map_err(|_| BytesError::NotBase64)?;
+    let mut array = [0u8; N];
+    match buffer.get(..got) {
+        Some(decoded) if got == N => array.copy_from_slice(decoded),
+        _ => return Err(BytesError::WrongLength { expected: N, got }),
+    }
+    Ok(array)
+}
+
 /// The operating system's secure random source failed.
 #[derive(Debug, thiserror::Error)]
 #[error("the operating system's secure random source failed: {0}")]
@@ -95,11 +126,7 @@ impl<const N: usize> FromStr for Bytes<N> {
     type Err = BytesError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bytes = decode(s).map_err(|_| BytesError::NotBase64)?;
-        let got = bytes.len();
-        let array =
-            <[u8; N]>::try_from(bytes).map_err(|_| BytesError::WrongLength { expected: N, got })?;
-        Ok(Self(array))
+        decode_array(s).map(Self)
     }
 }
 
@@ -236,6 +263,29 @@ mod tests {
         // "AB" has non-zero trailing bits: a second spelling of [0x00].
         assert_eq!("AB".parse::<Bytes<1>>(), Err(BytesError::NotBase64));
         assert_eq!("AA".parse::<Bytes<1>>(), Ok(Bytes([0])));
+    }
+
+    #[test]
+    fn decoding_into_an_array_is_decoding_then_checking_the_length() {
+        let reference = |text: &str| -> Result<[u8; 64], BytesError> {
+            let bytes = decode(text).map_err(|_| BytesError::NotBase64)?;
+            let got = bytes.len();
+            bytes
+                .try_into()
+                .map_err(|_| BytesError::WrongLength { expected: 64, got })
+        };
+        let signature = encode(&[0xA7; 64]);
+        let mut texts = vec![signature.clone(), format!("{signature}=="), String::new()];
+        for len in 0..=100 {
+            texts.push("B".repeat(len));
+            texts.push(signature.chars().cycle().take(len).collect());
+        }
+        // A last character with bits past the 64th byte: a second spelling.
+        texts.push(format!("{}B", &signature[..85]));
+        for text in &texts {
+            assert_eq!(decode_array::<64>(text), reference(text), "{text:?}");
+        }
+        assert_eq!(decode_array::<64>(&signature), Ok([0xA7; 64]));
     }
 
     #[test]

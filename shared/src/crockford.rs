@@ -52,14 +52,37 @@ pub(crate) struct CodeShape {
     pub data_len: usize,
 }
 
+/// Marks a byte that is no character of a code in [`VALUES`].
+const NOT_A_CHARACTER: u8 = u8::MAX;
+
+/// The value of each byte as a typed character: either case, and the
+/// look-alikes O, I and L read as 0, 1 and 1.
+const VALUES: [u8; 256] = {
+    let mut table = [NOT_A_CHARACTER; 256];
+    let mut value = 0;
+    while value < ALPHABET.len() {
+        let ch = ALPHABET[value];
+        table[ch as usize] = value as u8;
+        table[ch.to_ascii_lowercase() as usize] = value as u8;
+        value += 1;
+    }
+    let mut look_alike = 0;
+    let look_alikes = [(b'O', 0), (b'I', 1), (b'L', 1)];
+    while look_alike < look_alikes.len() {
+        let (ch, value) = look_alikes[look_alike];
+        table[ch as usize] = value;
+        table[ch.to_ascii_lowercase() as usize] = value;
+        look_alike += 1;
+    }
+    table
+};
+
 fn value_of(ch: u8) -> Option<u8> {
-    let ch = match ch.to_ascii_uppercase() {
-        b'O' => b'0',
-        b'I' | b'L' => b'1',
-        other => other,
-    };
-    ALPHABET.iter().position(|&a| a == ch).map(|p| p as u8)
+    Some(VALUES[usize::from(ch)]).filter(|&v| v != NOT_A_CHARACTER)
 }
+
+/// The most characters, check character included, a code's data may have.
+const MAX_CHARS: usize = 32;
 
 /// Luhn mod 32 over `values` as if a check character were to follow them.
 fn check_value(values: &[u8]) -> u8 {
@@ -76,13 +99,15 @@ impl CodeShape {
     /// Canonical text from data values (each below 32).
     pub fn format(&self, data: &[u8]) -> String {
         debug_assert_eq!(data.len(), self.data_len);
-        let mut chars: Vec<u8> = data.to_vec();
-        chars.push(check_value(data));
-        let mut out = String::with_capacity(self.prefix.len() + chars.len() * 6 / 5 + 1);
+        let chars = data.len() + 1;
+        let mut out = String::with_capacity(self.prefix.len() + chars + chars.div_ceil(GROUP));
         out.push_str(self.prefix);
-        for group in chars.chunks(GROUP) {
-            out.push('-');
-            out.extend(group.iter().map(|&v| char::from(ALPHABET[usize::from(v)])));
+        let with_check = data.iter().copied().chain([check_value(data)]);
+        for (i, value) in with_check.enumerate() {
+            if i % GROUP == 0 {
+                out.push('-');
+            }
+            out.push(char::from(ALPHABET[usize::from(value)]));
         }
         out
     }
@@ -100,43 +125,48 @@ impl CodeShape {
     /// look-alikes O, I and L read as 0, 1 and 1. Returns the canonical form.
     pub fn parse(&self, input: &str) -> Result<String, CodeError> {
         let what = self.what;
-        let compact: Vec<u8> = input
+        let mut typed = input
             .bytes()
-            .filter(|b| !matches!(b, b'-' | b' ' | b'\t' | b'\r' | b'\n'))
-            .collect();
-        if compact.is_empty() {
-            return Err(CodeError::Empty { what });
-        }
-        let prefix = self.prefix.as_bytes();
-        if compact.len() < prefix.len() || !compact[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            return Err(CodeError::WrongPrefix {
-                what,
-                prefix: self.prefix,
-            });
-        }
-        let body = &compact[prefix.len()..];
-        let mut values = Vec::with_capacity(body.len());
-        for &b in body {
-            match value_of(b) {
-                Some(v) => values.push(v),
-                None => {
-                    let ch = if b.is_ascii_graphic() {
-                        char::from(b)
-                    } else {
-                        '\u{FFFD}'
-                    };
-                    return Err(CodeError::BadCharacter { what, ch });
+            .filter(|b| !matches!(b, b'-' | b' ' | b'\t' | b'\r' | b'\n'));
+        for (i, expected) in self.prefix.bytes().enumerate() {
+            match typed.next() {
+                None if i == 0 => return Err(CodeError::Empty { what }),
+                Some(b) if b.eq_ignore_ascii_case(&expected) => {}
+                _ => {
+                    return Err(CodeError::WrongPrefix {
+                        what,
+                        prefix: self.prefix,
+                    });
                 }
             }
         }
-        if values.len() != self.data_len + 1 {
+        // Every character is checked before the length, so that a stray
+        // character is named even in a code of the wrong length.
+        let mut values = [0u8; MAX_CHARS];
+        let mut got = 0;
+        for b in typed {
+            let Some(value) = value_of(b) else {
+                let ch = if b.is_ascii_graphic() {
+                    char::from(b)
+                } else {
+                    '\u{FFFD}'
+                };
+                return Err(CodeError::BadCharacter { what, ch });
+            };
+            if let Some(slot) = values.get_mut(got) {
+                *slot = value;
+            }
+            got += 1;
+        }
+        let expected = self.data_len + 1;
+        let (Some(values), true) = (values.get(..expected), got == expected) else {
             return Err(CodeError::WrongLength {
                 what,
                 prefix: self.prefix,
-                expected: self.data_len + 1,
-                got: values.len(),
+                expected,
+                got,
             });
-        }
+        };
         let (data, check) = values.split_at(self.data_len);
         if check_value(data) != check[0] {
             return Err(CodeError::CheckFailed { what });
@@ -216,5 +246,109 @@ mod tests {
             SHAPE.parse("TST1-0123U-56789"),
             Err(CodeError::BadCharacter { ch: 'U', .. })
         ));
+    }
+
+    /// The first implementation, by the letter of the rules: the table
+    /// and the single pass must give the same answer for every input.
+    fn reference_parse(shape: &CodeShape, input: &str) -> Result<String, CodeError> {
+        let what = shape.what;
+        let reference_value = |ch: u8| {
+            let ch = match ch.to_ascii_uppercase() {
+                b'O' => b'0',
+                b'I' | b'L' => b'1',
+                other => other,
+            };
+            ALPHABET.iter().position(|&a| a == ch).map(|p| p as u8)
+        };
+        let compact: Vec<u8> = input
+            .bytes()
+            .filter(|b| !matches!(b, b'-' | b' ' | b'\t' | b'\r' | b'\n'))
+            .collect();
+        if compact.is_empty() {
+            return Err(CodeError::Empty { what });
+        }
+        let prefix = shape.prefix.as_bytes();
+        if compact.len() < prefix.len() || !compact[..prefix.len()].eq_ignore_ascii_case(prefix) {
+            return Err(CodeError::WrongPrefix {
+                what,
+                prefix: shape.prefix,
+            });
+        }
+        let mut values = Vec::new();
+        for &b in &compact[prefix.len()..] {
+            let Some(v) = reference_value(b) else {
+                let ch = if b.is_ascii_graphic() {
+                    char::from(b)
+                } else {
+                    '\u{FFFD}'
+                };
+                return Err(CodeError::BadCharacter { what, ch });
+            };
+            values.push(v);
+        }
+        if values.len() != shape.data_len + 1 {
+            return Err(CodeError::WrongLength {
+                what,
+                prefix: shape.prefix,
+                expected: shape.data_len + 1,
+                got: values.len(),
+            });
+        }
+        let (data, check) = values.split_at(shape.data_len);
+        if check_value(data) != check[0] {
+            return Err(CodeError::CheckFailed { what });
+        }
+        let mut out = String::from(shape.prefix);
+        let mut chars = data.to_vec();
+        chars.push(check[0]);
+        for group in chars.chunks(GROUP) {
+            out.push('-');
+            out.extend(group.iter().map(|&v| char::from(ALPHABET[usize::from(v)])));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn parsing_agrees_with_the_reference_for_every_kind_of_input() {
+        let long = CodeShape {
+            what: "long code",
+            prefix: "LNG9",
+            data_len: 24,
+        };
+        for shape in [SHAPE, long] {
+            let data: Vec<u8> = (0..shape.data_len as u8).map(|i| i * 7 % 32).collect();
+            let code = shape.format(&data);
+            let mut inputs = vec![
+                String::new(),
+                " - ".into(),
+                code.clone(),
+                code.to_lowercase(),
+                code.replace('-', ""),
+                code[..2].into(),
+                shape.prefix.into(),
+                format!("{code}{}", "0".repeat(40)),
+                format!("{code}!"),
+                format!("{}U{}", &code[..7], &code[8..]),
+            ];
+            for cut in 0..code.len() {
+                inputs.push(code[..cut].into());
+            }
+            for pos in 0..code.len() {
+                for b in 0..=u8::MAX {
+                    let mut typo = code.clone().into_bytes();
+                    typo[pos] = b;
+                    if let Ok(typo) = String::from_utf8(typo) {
+                        inputs.push(typo);
+                    }
+                }
+            }
+            for input in &inputs {
+                assert_eq!(
+                    shape.parse(input),
+                    reference_parse(&shape, input),
+                    "{input:?}"
+                );
+            }
+        }
     }
 }

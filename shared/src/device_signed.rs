@@ -43,8 +43,7 @@ pub(crate) fn open<T: DeserializeOwned>(
             signer: "the device key it carries".into(),
         });
     }
-    let body: T = serde_json::from_slice(envelope.body())
-        .map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+    let body: T = envelope.parse_body()?;
     validate(&body).map_err(|r| TokenError::invalid(kind, r))?;
     Ok((device_public_key, body, envelope))
 }

@@ -268,8 +268,7 @@ impl VerifiedPayload {
 
 fn parse_license(envelope: &Envelope) -> Result<License, TokenError> {
     let kind = Kind::Payload;
-    let license: License = serde_json::from_slice(envelope.body())
-        .map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+    let license: License = envelope.parse_body()?;
     license
         .validate()
         .map_err(|r| TokenError::invalid(kind, r))?;

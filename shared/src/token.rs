@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use crate::armor::{self, ArmorError};
@@ -25,6 +26,8 @@ use crate::binary;
 pub const MAX_INPUT_LEN: usize = 64 * 1024;
 /// Bytes of the checksum segment (48 bits, 8 base64url characters).
 const CHECK_LEN: usize = 6;
+/// Characters of the checksum segment.
+const CHECK_CHARS: usize = 8;
 /// The longest signer field: a base64url Ed25519 public key is 43.
 const MAX_SIGNER_LEN: usize = 64;
 
@@ -40,12 +43,16 @@ pub enum Kind {
     Receipt,
 }
 
-/// Everything that names one kind of token.
+/// Everything that names one kind of token. `prefix` and `domain` are
+/// written out whole, since every token read or written uses them; a test
+/// checks them against `family` and `version`.
 struct KindInfo {
     /// The typed prefix without its version number.
     family: &'static str,
     version: u32,
-    /// The first line of the signed message, without its version number.
+    /// The typed prefix: `family`, `version`, then a dot.
+    prefix: &'static str,
+    /// The first line of the signed message, ending in `/v<version>`.
     domain: &'static str,
     armor_label: &'static str,
     noun: &'static str,
@@ -60,7 +67,8 @@ impl Kind {
             Kind::Request => &KindInfo {
                 family: "ren3-request-v",
                 version: 1,
-                domain: "ren3/license-request/v",
+                prefix: "ren3-request-v1.",
+                domain: "ren3/license-request/v1",
                 armor_label: "REN3 LICENSE REQUEST",
                 noun: "license request",
                 with_article: "a license request",
@@ -68,7 +76,8 @@ impl Kind {
             Kind::Payload => &KindInfo {
                 family: "ren3-payload-v",
                 version: 2,
-                domain: "ren3/license-payload/v",
+                prefix: "ren3-payload-v2.",
+                domain: "ren3/license-payload/v2",
                 armor_label: "REN3 LICENSE PAYLOAD",
                 noun: "license payload",
                 with_article: "a license payload",
@@ -76,7 +85,8 @@ impl Kind {
             Kind::Receipt => &KindInfo {
                 family: "ren3-receipt-v",
                 version: 1,
-                domain: "ren3/release-receipt/v",
+                prefix: "ren3-receipt-v1.",
+                domain: "ren3/release-receipt/v1",
                 armor_label: "REN3 RELEASE RECEIPT",
                 noun: "release receipt",
                 with_article: "a release receipt",
@@ -91,8 +101,8 @@ impl Kind {
 
     /// The typed prefix: what the token is, and its format version, e.g.
     /// `ren3-payload-v2.`.
-    pub fn prefix(self) -> String {
-        format!("{}{}.", self.info().family, self.version())
+    pub fn prefix(self) -> &'static str {
+        self.info().prefix
     }
 
     /// The prefix without its version, to recognise other versions.
@@ -102,8 +112,8 @@ impl Kind {
 
     /// The first line of the signed message (domain separation), e.g.
     /// `ren3/license-payload/v2`.
-    pub fn domain(self) -> String {
-        format!("{}{}", self.info().domain, self.version())
+    pub fn domain(self) -> &'static str {
+        self.info().domain
     }
 
     /// The label of the optional armoured block.
@@ -230,6 +240,13 @@ fn checksum(signed_part: &str) -> String {
     binary::encode(&digest[..CHECK_LEN])
 }
 
+/// Whether `check` is the checksum of `signed_part`: compared as bytes, so
+/// that reading a token allocates nothing for it.
+fn checksum_matches(signed_part: &str, check: &str) -> bool {
+    let digest = Sha256::digest(signed_part.as_bytes());
+    binary::decode_array::<CHECK_LEN>(check).is_ok_and(|c| c[..] == digest[..CHECK_LEN])
+}
+
 /// What a piece of text looks like, when it is not the token we wanted.
 fn looks_like(compact: &str) -> Option<&'static str> {
     let upper = compact.to_ascii_uppercase();
@@ -283,38 +300,35 @@ impl Envelope {
             });
         }
         let compact = compact_token_text(input, expected)?;
-        let prefix = expected.prefix();
-        let Some(rest) = compact.strip_prefix(&prefix) else {
+        let Some(rest) = compact.strip_prefix(expected.prefix()) else {
             return Err(classify_foreign(&compact, expected));
         };
-        let parts: Vec<&str> = rest.split('.').collect();
-        let [message_b64, signature_b64, check] = parts[..] else {
+        let mut parts = rest.split('.');
+        let (Some(message_b64), Some(signature_b64), Some(check), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(TokenError::damaged(
                 expected,
                 format!(
                     "it has {} dot-separated parts after the prefix where 3 are expected",
-                    parts.len()
+                    rest.split('.').count()
                 ),
             ));
         };
         let signed_part_len = compact.len() - check.len() - 1;
-        if checksum(&compact[..signed_part_len]) != check {
+        if !checksum_matches(&compact[..signed_part_len], check) {
             return Err(TokenError::damaged(expected, "its checksum does not match"));
         }
         let message = binary::decode(message_b64)
             .map_err(|_| TokenError::damaged(expected, "its message is not valid base64url"))?;
-        let signature = binary::decode(signature_b64)
-            .ok()
-            .and_then(|s| <[u8; 64]>::try_from(s).ok())
-            .ok_or_else(|| {
-                TokenError::damaged(expected, "its signature is not 64 bytes of base64url")
-            })?;
+        let signature = binary::decode_array::<64>(signature_b64).map_err(|_| {
+            TokenError::damaged(expected, "its signature is not 64 bytes of base64url")
+        })?;
         Self::from_parts(expected, message, signature)
     }
 
     fn from_parts(kind: Kind, message: Vec<u8>, signature: [u8; 64]) -> Result<Self, TokenError> {
-        let domain = kind.domain();
-        let domain = domain.as_bytes();
+        let domain = kind.domain().as_bytes();
         let after_domain = message
             .strip_prefix(domain)
             .and_then(|m| m.strip_prefix(b"\n"))
@@ -351,10 +365,14 @@ impl Envelope {
 
     /// The canonical single-line token.
     pub fn token(&self) -> String {
-        let mut out = self.kind.prefix();
-        out.push_str(&binary::encode(&self.message));
+        let prefix = self.kind.prefix();
+        let mut out = String::with_capacity(
+            prefix.len() + (self.message.len() + 64).div_ceil(3) * 4 + 2 + CHECK_CHARS,
+        );
+        out.push_str(prefix);
+        binary::encode_to(&self.message, &mut out);
         out.push('.');
-        out.push_str(&binary::encode(&self.signature));
+        binary::encode_to(&self.signature, &mut out);
         let check = checksum(&out);
         out.push('.');
         out.push_str(&check);
@@ -385,6 +403,15 @@ impl Envelope {
     pub fn body(&self) -> &[u8] {
         &self.message[self.signer_end + 1..]
     }
+
+    /// Parses the JSON body. It is checked as UTF-8 once, whole, rather
+    /// than string by string as the parser would.
+    pub(crate) fn parse_body<T: DeserializeOwned>(&self) -> Result<T, TokenError> {
+        let text = std::str::from_utf8(self.body()).map_err(|e| {
+            TokenError::invalid(self.kind, format!("the body is not UTF-8 text: {e}"))
+        })?;
+        serde_json::from_str(text).map_err(|e| TokenError::invalid(self.kind, e.to_string()))
+    }
 }
 
 /// Strips an armoured block and all whitespace, and checks the alphabet.
@@ -413,7 +440,7 @@ fn compact_token_text(input: &str, expected: Kind) -> Result<Cow<'_, str>, Token
     // it character by character (the copy was a tenth of a payload check).
     if let Cow::Borrowed(text) = inner {
         let text = text.trim();
-        if !text.is_empty() && text.bytes().all(is_token_byte) {
+        if !text.is_empty() && all_token_bytes(text.as_bytes()) {
             return Ok(Cow::Borrowed(text));
         }
     }
@@ -426,7 +453,7 @@ fn compact_token_text(input: &str, expected: Kind) -> Result<Cow<'_, str>, Token
         .find(|(_, c)| !u8::try_from(*c).is_ok_and(is_token_byte))
     {
         if let Some(found) = looks_like(&compact)
-            && !compact.starts_with(&expected.prefix())
+            && !compact.starts_with(expected.prefix())
         {
             return Err(TokenError::WrongKind { expected, found });
         }
@@ -446,6 +473,20 @@ fn compact_token_text(input: &str, expected: Kind) -> Result<Cow<'_, str>, Token
 /// The characters a compact token is made of: its prefix, base64url and dots.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+}
+
+/// Whether every byte is a token byte. The same test as [`is_token_byte`],
+/// written without early exits within a block of bytes so that the
+/// compiler can check a block at once: a payload check reads a kilobyte.
+fn all_token_bytes(bytes: &[u8]) -> bool {
+    bytes.chunks(32).all(|block| {
+        block.iter().fold(true, |all, &b| {
+            let lower = b | 0x20;
+            let letter = lower.wrapping_sub(b'a') < 26;
+            let digit = b.wrapping_sub(b'0') < 10;
+            all & (letter | digit | (b == b'-') | (b == b'_') | (b == b'.'))
+        })
+    })
 }
 
 /// The error for text that does not start with the expected prefix.
@@ -584,6 +625,47 @@ mod tests {
             Envelope::open("hello", Kind::Payload).unwrap_err().code(),
             "token_unrecognised"
         );
+    }
+
+    #[test]
+    fn prefixes_and_domains_carry_the_version() {
+        for kind in Kind::ALL {
+            let info = kind.info();
+            assert_eq!(info.prefix, format!("{}{}.", info.family, info.version));
+            assert!(info.domain.ends_with(&format!("/v{}", info.version)));
+        }
+    }
+
+    #[test]
+    fn the_block_test_of_token_bytes_agrees_with_the_byte_test() {
+        let valid = sample(Kind::Payload).token().into_bytes();
+        assert!(all_token_bytes(&valid));
+        for b in 0..=u8::MAX {
+            // Alone, and at each place in a block and across blocks.
+            assert_eq!(all_token_bytes(&[b]), is_token_byte(b), "byte {b:#04x}");
+            for at in [0, 1, 31, 32, 33, valid.len() - 1] {
+                let mut text = valid.clone();
+                text[at] = b;
+                assert_eq!(all_token_bytes(&text), is_token_byte(b), "{b:#04x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_checksum_matches_only_its_own_text() {
+        let token = sample(Kind::Receipt).token();
+        let (signed, check) = token.rsplit_once('.').unwrap();
+        assert_eq!(check, checksum(signed));
+        assert!(checksum_matches(signed, check));
+        for other in [
+            "",
+            "AAAAAAAA",
+            &check[..7],
+            &format!("{check}A"),
+            "!!!!!!!!",
+        ] {
+            assert!(!checksum_matches(signed, other), "{other}");
+        }
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn split_stream(text: &str) -> Vec<String> {
     let prefix = Kind::Request.prefix();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         match pieces.last_mut() {
-            Some(current) if !line.starts_with(&prefix) => current.push_str(line),
+            Some(current) if !line.starts_with(prefix) => current.push_str(line),
             _ => pieces.push(line.to_owned()),
         }
     }
