@@ -24,6 +24,8 @@ ROWS = [
      "payload verification vs jsonwebtoken EdDSA decode"),
     ("issue_one", "ren3_verify_sign_encode", "floor_verify_strict_and_sign", "max_ratio", 1.2,
      "issuing one payload vs raw verify_strict + sign"),
+    ("issue_one", "ren3_verify_sign_encode", "floor_decoding_key_verify_strict_and_sign", "reference", None,
+     "issuing one payload vs the floor decoding the device key from the request, as RFC 8032 verification does"),
     ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_encode", "reference", None,
      "issuing one payload vs jsonwebtoken EdDSA encode (payload only: not like for like)"),
     ("issue_one", "ren3_sign_encode", "jsonwebtoken_encode", "max_ratio", 1.0,

@@ -32,6 +32,9 @@ fn issue_one(c: &mut Criterion) {
     group.bench_function("floor_verify_strict_and_sign", |b| {
         b.iter(|| contenders.floor_issue())
     });
+    group.bench_function("floor_decoding_key_verify_strict_and_sign", |b| {
+        b.iter(|| contenders.floor_issue_decoding_key())
+    });
     group.bench_function("ren3_verify_sign_encode", |b| {
         b.iter(|| contenders.ren3_issue())
     });

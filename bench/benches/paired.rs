@@ -216,6 +216,12 @@ fn main() {
                     }),
                 },
                 Contender {
+                    name: "floor_decoding_key_verify_strict_and_sign",
+                    run: Box::new(|| {
+                        c.floor_issue_decoding_key();
+                    }),
+                },
+                Contender {
                     name: "ren3_sign_encode",
                     run: Box::new(|| {
                         c.ren3_sign_only();
