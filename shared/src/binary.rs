@@ -184,6 +184,36 @@ impl PublicKey {
         let signature = ed25519_dalek::Signature::from_bytes(signature);
         self.0.verify_strict(message, &signature).is_ok()
     }
+
+    /// The key a signed token carries, from its `bytes`, if `signature` over
+    /// `message` verifies with it: [`PublicKey::from_bytes`], then
+    /// [`PublicKey::verify_strict`], with the same answer for every input.
+    /// `verify_strict` refuses a small-order key itself, so the key is only
+    /// tested for one, to say so, when the signature fails: an issuer opens
+    /// every request this way, and the test costs a fiftieth of a check.
+    pub fn verify_carried(
+        bytes: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<Self, CarriedKeyError> {
+        let key = VerifyingKey::from_bytes(bytes)
+            .map_err(|_| CarriedKeyError::Key(PublicKeyError::NotAPoint))?;
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        match key.verify_strict(message, &signature) {
+            Ok(()) => Ok(Self(key)),
+            Err(_) if key.is_weak() => Err(CarriedKeyError::Key(PublicKeyError::Weak)),
+            Err(_) => Err(CarriedKeyError::BadSignature),
+        }
+    }
+}
+
+/// Why [`PublicKey::verify_carried`] refused a key and its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CarriedKeyError {
+    /// The key is unusable, whatever the signature.
+    Key(PublicKeyError),
+    /// The key is sound and the signature does not verify with it.
+    BadSignature,
 }
 
 impl From<PublicKey> for PublicKeyBytes {
@@ -286,6 +316,58 @@ mod tests {
             assert_eq!(decode_array::<64>(text), reference(text), "{text:?}");
         }
         assert_eq!(decode_array::<64>(&signature), Ok([0xA7; 64]));
+    }
+
+    #[test]
+    fn a_carried_key_is_refused_as_parsing_then_verifying_would() {
+        let device = crate::DeviceKey::from_seed(&[3; 32]);
+        let key = device.public_key().to_bytes();
+        let message = b"a message".as_slice();
+        let signature = device.sign(message);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert_eq!(
+            PublicKey::from_bytes(&not_a_point),
+            Err(PublicKeyError::NotAPoint)
+        );
+        let reference = |bytes: &[u8; 32], message: &[u8], signature: &[u8; 64]| {
+            let key = PublicKey::from_bytes(bytes).map_err(CarriedKeyError::Key)?;
+            if key.verify_strict(message, signature) {
+                Ok(key)
+            } else {
+                Err(CarriedKeyError::BadSignature)
+            }
+        };
+        let mut altered = signature;
+        altered[5] ^= 1;
+        // The identity's signature of anything: R = identity, s = 0.
+        let mut weak_signature = [0u8; 64];
+        weak_signature[..32].copy_from_slice(&identity);
+        let cases: [(&[u8; 32], &[u8], &[u8; 64]); 6] = [
+            (&key, message, &signature),
+            (&key, b"another message", &signature),
+            (&key, message, &altered),
+            (&identity, message, &signature),
+            (&identity, message, &weak_signature),
+            (&not_a_point, message, &signature),
+        ];
+        for (i, (bytes, message, signature)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                PublicKey::verify_carried(bytes, message, signature),
+                reference(bytes, message, signature),
+                "case {i}"
+            );
+        }
+        assert_eq!(
+            PublicKey::verify_carried(&key, message, &signature),
+            Ok(device.public_key())
+        );
+        assert_eq!(
+            PublicKey::verify_carried(&identity, message, &weak_signature),
+            Err(CarriedKeyError::Key(PublicKeyError::Weak))
+        );
     }
 
     #[test]
