@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use axum::extract::FromRef;
 use ren3_shared::{DeviceKey, KeyId, PublicKey, VerifiedPayload, payload};
 
@@ -13,6 +14,7 @@ use crate::config::{Config, OfflineConfig, TrustSource};
 use crate::license::{
     Clock, ClockRules, InstalledLicense, LicenseHandle, SECONDS_PER_DAY, system_clock,
 };
+use crate::status::RenderedStatus;
 use crate::store::{self, Store, StoreError};
 
 /// How often the background task reads the clock and, when due, records
@@ -38,6 +40,8 @@ struct Inner {
     stored_problem: Option<StoredLicenseProblem>,
     /// The high-water mark as last written to the store.
     recorded_mark: AtomicI64,
+    /// The last `GET /license` body, with what it was built from.
+    last_status: ArcSwapOption<RenderedStatus>,
 }
 
 /// Why the license in the store is not in use: found when it was checked
@@ -152,6 +156,7 @@ impl AppState {
                 clock,
                 stored_problem,
                 recorded_mark: AtomicI64::new(recorded_mark),
+                last_status: ArcSwapOption::empty(),
             }),
         };
         spawn_clock_task(Arc::downgrade(&state.inner));
@@ -230,6 +235,10 @@ impl AppState {
 
     /// Remembers that the store now holds `mark` (written in a transaction
     /// of an import or a deactivation).
+    pub(crate) fn last_status(&self) -> &ArcSwapOption<RenderedStatus> {
+        &self.inner.last_status
+    }
+
     pub(crate) fn note_recorded_mark(&self, mark: i64) {
         self.inner.recorded_mark.fetch_max(mark, Ordering::Relaxed);
     }

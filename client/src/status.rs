@@ -3,6 +3,9 @@
 //! never contains the license key or a token.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
 
 use ren3_shared::payload::Window;
 use ren3_shared::{ClockPolicy, DeviceId, timestamp};
@@ -132,6 +135,32 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
+/// Everything a status is built from that changes while the ingestor runs.
+/// The rest is its configuration, and the stored license's problem found
+/// at start-up, which do not: equal inputs give equal statuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatusInputs {
+    /// The license and the clock's second. Comparing it compares the
+    /// installed license by pointer first.
+    check: LicenseCheck,
+    pending_requests: u64,
+    deactivated_at: Option<i64>,
+    recorded_mark: i64,
+}
+
+/// The last `GET /license` body, and what it was built from.
+#[derive(Debug)]
+pub(crate) struct RenderedStatus {
+    inputs: StatusInputs,
+    body: Bytes,
+}
+
+/// A status as JSON. This cannot fail: a status is plain data whose only
+/// map has string keys, which is all `serde_json` could refuse.
+fn encode(status: &LicenseStatus) -> Vec<u8> {
+    serde_json::to_vec(status).expect("a status always encodes: its map has string keys")
+}
+
 /// The three sentences-and-codes that depend on the state.
 struct Explained {
     state: StatusState,
@@ -144,18 +173,55 @@ impl AppState {
     /// The status now, by the state's clock. Records the clock's
     /// high-water mark first if it is due.
     pub async fn status(&self) -> Result<LicenseStatus, StoreError> {
+        Ok(self.status_with(&self.status_inputs().await?))
+    }
+
+    /// The status now as `GET /license` sends it, in JSON. Monitoring polls
+    /// it, and it changes only with the clock's second or with the store,
+    /// so the last body is kept and sent again while what it was built
+    /// from is unchanged.
+    pub async fn status_json(&self) -> Result<Bytes, StoreError> {
+        let inputs = self.status_inputs().await?;
+        if let Some(last) = self.last_status().load().as_deref()
+            && last.inputs == inputs
+        {
+            // Every test build checks the kept body against a fresh one.
+            debug_assert_eq!(
+                last.body,
+                encode(&self.status_with(&inputs)),
+                "a kept status body is not the status its inputs give"
+            );
+            return Ok(last.body.clone());
+        }
+        let body = Bytes::from(encode(&self.status_with(&inputs)));
+        self.last_status().store(Some(Arc::new(RenderedStatus {
+            inputs,
+            body: body.clone(),
+        })));
+        Ok(body)
+    }
+
+    async fn status_inputs(&self) -> Result<StatusInputs, StoreError> {
         let check = self.license().check_at(self.now());
         self.persist_clock_if_due().await?;
         let summary = self.store().summary().await?;
-        Ok(self.status_with(summary.pending_requests, summary.deactivated_at, &check))
+        Ok(StatusInputs {
+            check,
+            pending_requests: summary.pending_requests,
+            deactivated_at: summary.deactivated_at,
+            recorded_mark: self.recorded_high_water_mark(),
+        })
     }
 
-    fn status_with(
-        &self,
-        pending_requests: u64,
-        deactivated_at: Option<i64>,
-        check: &LicenseCheck,
-    ) -> LicenseStatus {
+    /// The status `inputs` give, with this ingestor's configuration.
+    fn status_with(&self, inputs: &StatusInputs) -> LicenseStatus {
+        let StatusInputs {
+            check,
+            pending_requests,
+            deactivated_at,
+            recorded_mark,
+        } = inputs;
+        let (pending_requests, deactivated_at) = (*pending_requests, *deactivated_at);
         let installed = check.installed.as_deref();
         let license = installed.map(|i| &i.license);
         let problem = self.stored_problem().filter(|_| installed.is_none());
@@ -194,7 +260,7 @@ impl AppState {
                 suspect: check.clock_suspicion.is_some(),
                 policy: license.map(|l| l.clock_policy),
                 tolerance_seconds: self.license().clock_rules().tolerance_seconds,
-                high_water_mark: timestamp::format(self.recorded_high_water_mark()),
+                high_water_mark: timestamp::format(*recorded_mark),
             },
             license: installed.map(LicenseSummary::from),
         }

@@ -1,4 +1,6 @@
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse as _, Response};
 use serde::{Deserialize, Serialize};
 
 use ren3_shared::{DeviceId, timestamp};
@@ -7,7 +9,6 @@ use super::problem::{ApiError, Json};
 use crate::deactivation::RECEIPT_SEND_TO;
 use crate::registration::LicensingError;
 use crate::state::AppState;
-use crate::status::LicenseStatus;
 
 /// What the operator is told to do with a license request.
 pub const SEND_TO: &str = "Send the licenseRequest value to the ReN3 team. They will answer \
@@ -88,7 +89,7 @@ pub(super) async fn register(
 pub(super) async fn import(
     State(state): State<AppState>,
     Json(body): Json<ImportBody>,
-) -> Result<axum::Json<LicenseStatus>, ApiError> {
+) -> Result<Response, ApiError> {
     // A re-import of the active license is answered like a first import.
     state
         .import(&body.license_key, &body.license_payload)
@@ -116,12 +117,11 @@ pub(super) async fn deactivate(
     }))
 }
 
-pub(super) async fn status(
-    State(state): State<AppState>,
-) -> Result<axum::Json<LicenseStatus>, ApiError> {
-    let status = state
-        .status()
+pub(super) async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let body = state
+        .status_json()
         .await
         .map_err(|e| ApiError::from(LicensingError::Store(e)))?;
-    Ok(axum::Json(status))
+    let json = HeaderValue::from_static("application/json");
+    Ok(([(header::CONTENT_TYPE, json)], body).into_response())
 }

@@ -209,3 +209,66 @@ async fn status_of_a_license_without_expiry_has_no_days_remaining() {
     assert_eq!(status["nextAction"], "nothing to do");
     assert_eq!(status["grace"]["endsAt"], json!(null));
 }
+
+/// `GET /license` sends its last body again while nothing it is built
+/// from has changed: after each kind of change, the body must be the
+/// status built afresh. Every debug build also checks each body it sends
+/// again against a fresh one.
+#[tokio::test]
+async fn a_kept_status_body_follows_every_change() {
+    let app = TestApp::new().await;
+    let fresh = |app: &TestApp| {
+        let state = app.state.clone();
+        async move { serde_json::to_value(state.status().await.unwrap()).unwrap() }
+    };
+    let first = app.get_status().await;
+    assert_eq!(
+        first.headers["content-type"], "application/json",
+        "the body is JSON"
+    );
+    let again = app.get_status().await;
+    assert_eq!(again.text, first.text, "nothing changed");
+    assert_eq!(again.json, fresh(&app).await);
+
+    let mut seen = vec![first.text];
+    let mut expect_change = |step: &str, reply: crate::support::Reply| {
+        assert!(
+            !seen.contains(&reply.text),
+            "{step}: the status did not change"
+        );
+        seen.push(reply.text);
+    };
+
+    app.register(&key()).await;
+    let reply = app.get_status().await;
+    assert_eq!(reply.json["pendingRequests"], 1, "1. a register");
+    assert_eq!(reply.json, fresh(&app).await, "1. a register");
+    expect_change("1. a register", reply);
+
+    app.install(1).await;
+    let reply = app.get_status().await;
+    assert_eq!(reply.json["state"], "active", "2. an import");
+    assert_eq!(reply.json, fresh(&app).await, "2. an import");
+    expect_change("2. an import", reply);
+
+    app.set_now(NOW + 40 * DAY);
+    let reply = app.get_status().await;
+    assert_eq!(reply.json["daysRemaining"], 325, "3. the clock");
+    assert_eq!(reply.json, fresh(&app).await, "3. the clock");
+    expect_change("3. the clock", reply);
+
+    // Winding the clock back behind what the installation recorded.
+    app.set_now(NOW);
+    let reply = app.get_status().await;
+    assert_eq!(reply.json["state"], "clock_suspect", "4. a suspect clock");
+    assert_eq!(reply.json, fresh(&app).await, "4. a suspect clock");
+    expect_change("4. a suspect clock", reply);
+
+    app.set_now(NOW + 41 * DAY);
+    let reply = app.deactivate(KEY).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = app.get_status().await;
+    assert_eq!(reply.json["reasonCode"], "deactivated", "5. a deactivation");
+    assert_eq!(reply.json, fresh(&app).await, "5. a deactivation");
+    expect_change("5. a deactivation", reply);
+}
