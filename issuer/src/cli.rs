@@ -141,11 +141,13 @@ enum KeysCommand {
     /// payloads it would sign from now on.
     Retire {
         /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
     },
     /// Encrypt the private key of a signing key with a passphrase.
     Encrypt {
         /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
         key_id: String,
     },
 }
@@ -1121,4 +1123,35 @@ fn serve(paths: &StorePaths, args: &ServeArgs) -> Result<Outcome> {
             .context("the console stopped with an error")
     })?;
     Ok(Outcome::new(String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+
+    use super::{Cli, Command, KeysCommand};
+
+    /// A key id is base64url, so one in 64 starts with `-`: it must read
+    /// as the id, not as an unknown flag.
+    #[test]
+    fn a_key_id_may_start_with_a_hyphen() {
+        for (command, id) in [("retire", "-_AbCdEfGh0"), ("encrypt", "--AbCdEfGh0")] {
+            let cli = Cli::try_parse_from(["ren3-issuer", "keys", command, id])
+                .unwrap_or_else(|e| panic!("keys {command} {id}: {e}"));
+            let key_id = match cli.command {
+                Command::Keys(KeysCommand::Retire { key_id } | KeysCommand::Encrypt { key_id }) => {
+                    key_id
+                }
+                other => panic!("keys {command} parsed as {other:?}"),
+            };
+            assert_eq!(key_id, id, "keys {command}");
+        }
+        // Help and the global flags still work around it.
+        let help = Cli::try_parse_from(["ren3-issuer", "keys", "encrypt", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        let cli = Cli::try_parse_from(["ren3-issuer", "--json", "keys", "retire", "-_AbCdEfGh0"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(cli.json);
+    }
 }
