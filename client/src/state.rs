@@ -233,12 +233,13 @@ impl AppState {
         Ok(())
     }
 
-    /// Remembers that the store now holds `mark` (written in a transaction
-    /// of an import or a deactivation).
+    /// The last `GET /license` body, with what it was built from.
     pub(crate) fn last_status(&self) -> &ArcSwapOption<RenderedStatus> {
         &self.inner.last_status
     }
 
+    /// Remembers that the store now holds `mark` (written in a transaction
+    /// of an import or a deactivation).
     pub(crate) fn note_recorded_mark(&self, mark: i64) {
         self.inner.recorded_mark.fetch_max(mark, Ordering::Relaxed);
     }
