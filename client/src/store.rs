@@ -407,8 +407,30 @@ pub fn insert_pending_request(
     now: i64,
 ) -> Result<(), StoreError> {
     let tx = write_transaction(conn)?;
+    write_pending_request(&tx, request, now)?;
     execute_cached(
         &tx,
+        concat!(
+            "DELETE FROM pending_requests WHERE seq <= ",
+            forgotten_through!(),
+            " OR seq NOT IN (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)"
+        ),
+        [MAX_PENDING_REQUESTS],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes the row of one exported request, and nothing else: unlike
+/// [`insert_pending_request`], it neither opens a transaction nor trims the
+/// list. Tests and the HTTP bench fill a store beyond what it keeps this way.
+pub fn write_pending_request(
+    conn: &Connection,
+    request: &VerifiedRequest,
+    now: i64,
+) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
         "INSERT INTO pending_requests
              (request_id, token, request_hash, license_key_fingerprint, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -420,16 +442,6 @@ pub fn insert_pending_request(
             now,
         ],
     )?;
-    execute_cached(
-        &tx,
-        concat!(
-            "DELETE FROM pending_requests WHERE seq <= ",
-            forgotten_through!(),
-            " OR seq NOT IN (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)"
-        ),
-        [MAX_PENDING_REQUESTS],
-    )?;
-    tx.commit()?;
     Ok(())
 }
 

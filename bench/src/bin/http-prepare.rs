@@ -174,28 +174,15 @@ async fn main() -> Result<()> {
                 let device = store::load_or_create_device_key(conn, now)?;
                 let mut requests = Vec::new();
                 let tx = store::write_transaction(conn)?;
-                {
-                    let mut insert = tx.prepare(
-                        "INSERT INTO pending_requests
-                             (request_id, token, request_hash, license_key_fingerprint, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    for _ in 0..count {
-                        let request =
-                            LicenseRequest::new(device_id.clone(), &license_key, product(), now)?
-                                .sign(&device)
-                                .map_err(|e| {
-                                    StoreError::Damaged(format!("cannot sign a request: {e}"))
-                                })?;
-                        insert.execute(rusqlite::params![
-                            request.request.request_id.to_string(),
-                            request.token(),
-                            request.hash().to_string(),
-                            request.request.license_key_fingerprint.to_string(),
-                            now,
-                        ])?;
-                        requests.push(request);
-                    }
+                for _ in 0..count {
+                    let request =
+                        LicenseRequest::new(device_id.clone(), &license_key, product(), now)?
+                            .sign(&device)
+                            .map_err(|e| {
+                                StoreError::Damaged(format!("cannot sign a request: {e}"))
+                            })?;
+                    store::write_pending_request(&tx, &request, now)?;
+                    requests.push(request);
                 }
                 tx.commit()?;
                 Ok::<_, StoreError>(requests)

@@ -467,18 +467,7 @@ async fn forgotten_requests_stay_refused_while_stored_and_are_deleted_in_batches
                 .unwrap()
                 .sign(&device)
                 .unwrap();
-                tx.execute(
-                    "INSERT INTO pending_requests
-                         (request_id, token, request_hash, license_key_fingerprint, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    rusqlite::params![
-                        request.request.request_id.to_string(),
-                        request.token(),
-                        request.hash().to_string(),
-                        request.request.license_key_fingerprint.to_string(),
-                        NOW,
-                    ],
-                )?;
+                ren3_client::store::write_pending_request(&tx, &request, NOW)?;
                 tokens.push(request.token());
             }
             tx.commit()?;
