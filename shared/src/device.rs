@@ -90,7 +90,7 @@ impl DeviceKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from(self.0.verifying_key())
+        PublicKey::of_signing_key(&self.0)
     }
 
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {

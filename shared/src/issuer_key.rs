@@ -23,7 +23,7 @@ impl IssuerKey {
 
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let key = SigningKey::from_bytes(seed);
-        let key_id = key_id(&PublicKey::from(key.verifying_key()));
+        let key_id = key_id(&PublicKey::of_signing_key(&key));
         Self { key, key_id }
     }
 
@@ -37,7 +37,7 @@ impl IssuerKey {
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::from(self.key.verifying_key())
+        PublicKey::of_signing_key(&self.key)
     }
 
     /// This key's entry in a trusted-keys file.

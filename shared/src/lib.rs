@@ -24,6 +24,7 @@ pub mod request;
 pub mod timestamp;
 pub mod token;
 pub mod trust;
+pub mod verify;
 
 pub use binary::{Digest, KeyId, PublicKey, PublicKeyBytes, RandomSourceError, RequestId};
 pub use crockford::CodeError;

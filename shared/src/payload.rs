@@ -220,14 +220,14 @@ impl VerifiedPayload {
         let key_id: KeyId = envelope.signer().parse().map_err(|e| {
             TokenError::invalid(kind, format!("the signer line is not a key id: {e}"))
         })?;
-        let trusted = trust.get(&key_id).ok_or_else(|| TokenError::UnknownKey {
-            expected: kind,
-            key_id: key_id.to_string(),
-        })?;
-        if !trusted
-            .public_key
-            .verify_strict(envelope.message(), envelope.signature())
-        {
+        let (trusted, prepared) =
+            trust
+                .get_prepared(&key_id)
+                .ok_or_else(|| TokenError::UnknownKey {
+                    expected: kind,
+                    key_id: key_id.to_string(),
+                })?;
+        if !prepared.verify(envelope.message(), envelope.signature()) {
             return Err(TokenError::BadSignature {
                 expected: kind,
                 signer: format!("trusted key `{key_id}`"),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::binary::{Bytes, KeyId, PublicKey, tagged_hash};
+use crate::verify::PreparedKey;
 
 /// The `format` field of a trusted-keys file.
 pub const TRUST_FILE_FORMAT: &str = "ren3-trusted-keys-v2";
@@ -61,6 +62,9 @@ pub enum TrustError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedKeys {
     keys: Vec<TrustedKey>,
+    /// Each key of `keys`, in the same order, prepared for checking many
+    /// payloads: a client checks every payload against these.
+    prepared: Vec<PreparedKey>,
 }
 
 impl TrustedKeys {
@@ -76,7 +80,11 @@ impl TrustedKeys {
                 return Err(TrustError::Duplicate(key.key_id.to_string()));
             }
         }
-        Ok(Self { keys })
+        let prepared = keys
+            .iter()
+            .map(|k| PreparedKey::new(k.public_key))
+            .collect();
+        Ok(Self { keys, prepared })
     }
 
     pub fn parse(text: &str) -> Result<Self, TrustError> {
@@ -104,6 +112,12 @@ impl TrustedKeys {
 
     pub fn get(&self, key_id: &KeyId) -> Option<&TrustedKey> {
         self.keys.iter().find(|k| &k.key_id == key_id)
+    }
+
+    /// The key with `key_id`, and the same key prepared for checking.
+    pub(crate) fn get_prepared(&self, key_id: &KeyId) -> Option<(&TrustedKey, &PreparedKey)> {
+        let index = self.keys.iter().position(|k| &k.key_id == key_id)?;
+        Some((&self.keys[index], &self.prepared[index]))
     }
 
     pub fn keys(&self) -> &[TrustedKey] {
