@@ -170,9 +170,11 @@ impl PublicKey {
         Ok(Self(key))
     }
 
-    /// The public half of a signing key. It is never of small order: the
-    /// secret scalar is a multiple of 8 below 2^255, and ℓ is odd, so it is
-    /// never a multiple of 8ℓ > 2^255, and `[a]B` is never the identity.
+    /// The public half of a signing key, `[a]B`. It is never of small
+    /// order: `B` has prime order ℓ, so `[a]B` is of small order only when
+    /// it is the identity, that is when ℓ divides `a`. The secret scalar `a`
+    /// is a multiple of 8 between 2^254 and 2^255, and ℓ is odd, so ℓ would
+    /// have to divide `a / 8` < 2^252 < ℓ, which is not zero.
     pub(crate) fn of_signing_key(key: &ed25519_dalek::SigningKey) -> Self {
         Self(key.verifying_key())
     }
