@@ -193,32 +193,6 @@ impl PublicKey {
     pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         crate::verify::verify(self, message, signature)
     }
-
-    /// The key a signed token carries, from its `bytes`, if `signature` over
-    /// `message` verifies with it: [`PublicKey::from_bytes`], then
-    /// [`PublicKey::verify_strict`], with the same answer for every input.
-    /// An issuer opens every request this way.
-    pub fn verify_carried(
-        bytes: &[u8; 32],
-        message: &[u8],
-        signature: &[u8; 64],
-    ) -> Result<Self, CarriedKeyError> {
-        let key = Self::from_bytes(bytes).map_err(CarriedKeyError::Key)?;
-        if key.verify_strict(message, signature) {
-            Ok(key)
-        } else {
-            Err(CarriedKeyError::BadSignature)
-        }
-    }
-}
-
-/// Why [`PublicKey::verify_carried`] refused a key and its signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CarriedKeyError {
-    /// The key is unusable, whatever the signature.
-    Key(PublicKeyError),
-    /// The key is sound and the signature does not verify with it.
-    BadSignature,
 }
 
 impl From<PublicKey> for PublicKeyBytes {
@@ -318,54 +292,13 @@ mod tests {
     }
 
     #[test]
-    fn a_carried_key_is_refused_as_parsing_then_verifying_would() {
-        let device = crate::DeviceKey::from_seed(&[3; 32]);
-        let key = device.public_key().to_bytes();
-        let message = b"a message".as_slice();
-        let signature = device.sign(message);
-        let mut identity = [0u8; 32];
-        identity[0] = 1;
+    fn public_key_refuses_bytes_that_are_not_a_point() {
+        // y = 2 is not the y of any curve point.
         let mut not_a_point = [0u8; 32];
         not_a_point[0] = 2;
         assert_eq!(
             PublicKey::from_bytes(&not_a_point),
             Err(PublicKeyError::NotAPoint)
-        );
-        let reference = |bytes: &[u8; 32], message: &[u8], signature: &[u8; 64]| {
-            let key = PublicKey::from_bytes(bytes).map_err(CarriedKeyError::Key)?;
-            if key.verify_strict(message, signature) {
-                Ok(key)
-            } else {
-                Err(CarriedKeyError::BadSignature)
-            }
-        };
-        let mut altered = signature;
-        altered[5] ^= 1;
-        // The identity's signature of anything: R = identity, s = 0.
-        let mut weak_signature = [0u8; 64];
-        weak_signature[..32].copy_from_slice(&identity);
-        let cases: [(&[u8; 32], &[u8], &[u8; 64]); 6] = [
-            (&key, message, &signature),
-            (&key, b"another message", &signature),
-            (&key, message, &altered),
-            (&identity, message, &signature),
-            (&identity, message, &weak_signature),
-            (&not_a_point, message, &signature),
-        ];
-        for (i, (bytes, message, signature)) in cases.into_iter().enumerate() {
-            assert_eq!(
-                PublicKey::verify_carried(bytes, message, signature),
-                reference(bytes, message, signature),
-                "case {i}"
-            );
-        }
-        assert_eq!(
-            PublicKey::verify_carried(&key, message, &signature),
-            Ok(device.public_key())
-        );
-        assert_eq!(
-            PublicKey::verify_carried(&identity, message, &weak_signature),
-            Err(CarriedKeyError::Key(PublicKeyError::Weak))
         );
     }
 

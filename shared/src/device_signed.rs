@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::binary::{Bytes, CarriedKeyError, PublicKey, PublicKeyError};
+use crate::binary::PublicKey;
 use crate::device::DeviceKey;
 use crate::token::{Envelope, Kind, TokenError};
 
@@ -31,26 +31,18 @@ pub(crate) fn open<T: DeserializeOwned>(
     validate: impl FnOnce(&T) -> Result<(), String>,
 ) -> Result<(PublicKey, T, Envelope), TokenError> {
     let envelope = Envelope::open(input, kind)?;
-    let unusable = |e: PublicKeyError| {
+    let device_public_key: PublicKey = envelope.signer().parse().map_err(|e| {
         TokenError::invalid(
             kind,
             format!("the signer line is not a usable device key: {e}"),
         )
-    };
-    let key: Bytes<32> = envelope
-        .signer()
-        .parse()
-        .map_err(|e| unusable(PublicKeyError::Encoding(e)))?;
-    let device_public_key =
-        PublicKey::verify_carried(&key.0, envelope.message(), envelope.signature()).map_err(
-            |e| match e {
-                CarriedKeyError::Key(e) => unusable(e),
-                CarriedKeyError::BadSignature => TokenError::BadSignature {
-                    expected: kind,
-                    signer: "the device key it carries".into(),
-                },
-            },
-        )?;
+    })?;
+    if !device_public_key.verify_strict(envelope.message(), envelope.signature()) {
+        return Err(TokenError::BadSignature {
+            expected: kind,
+            signer: "the device key it carries".into(),
+        });
+    }
     let body: T = envelope.parse_body()?;
     validate(&body).map_err(|r| TokenError::invalid(kind, r))?;
     Ok((device_public_key, body, envelope))
