@@ -111,7 +111,7 @@ impl TrustedKeys {
     }
 
     pub fn get(&self, key_id: &KeyId) -> Option<&TrustedKey> {
-        self.keys.iter().find(|k| &k.key_id == key_id)
+        self.get_prepared(key_id).map(|(key, _)| key)
     }
 
     /// The key with `key_id`, and the same key prepared for checking.
