@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
@@ -46,7 +46,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
-        .layer(middleware::from_fn(refuse_declared_oversize))
+        .layer(middleware::from_fn(refuse_oversize))
         // Responses describe this installation's licensing and must not be
         // kept by caches or sniffed as another content type.
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -89,16 +89,28 @@ pub async fn serve(
 /// Refuses a body whose declared length is over [`BODY_LIMIT`] before
 /// reading any of it: no waiting for a gigabyte that will be refused, and
 /// no `100 Continue` inviting it.
-async fn refuse_declared_oversize(request: Request, next: Next) -> Response {
+///
+/// Every 413 answer, this one or the JSON extractor's past the limit, also
+/// says `Connection: close`: the rest of the body is never read, so the
+/// connection cannot carry another request, and a caller that kept it for
+/// its next request would find it closed under that request.
+async fn refuse_oversize(request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
-        return ApiError::body_too_large().into_response();
+    let mut response = if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        ApiError::body_too_large().into_response()
+    } else {
+        next.run(request).await
+    };
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    next.run(request).await
+    response
 }
 
 async fn not_found(uri: Uri) -> ApiError {
