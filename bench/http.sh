@@ -25,7 +25,7 @@
 #   transaction, so a full list never refuses and never skips the write.
 # - import: re-importing the active payload is answered 200 without a write,
 #   so each import is a new payload (serial 2, 3, ...) for its own pending
-#   request, prepared beforehand by http-prepare (TEST-ONLY issuer key). An
+#   request, prepared beforehand by http-prepare (BENCH-ONLY root). An
 #   import forgets every older pending request, so the payloads must arrive
 #   in order: import runs at ONE connection (wrk -t1 -c1, bench/http/walk.lua)
 #   and its commit floor is measured at one connection too. At 16 connections
@@ -40,7 +40,14 @@
 #   HTTP_BENCH_IMPORTS      import bodies per slice       (default: from the floor's rate, at most 15000)
 #   HTTP_BENCH_DIR          scratch directory, on a real disk (default: mktemp -d in $TMPDIR)
 #   HTTP_BENCH_KEEP=1       keep the scratch directory
-#   HTTP_BENCH_NO_BUILD=1   use the release binaries as they are
+#   HTTP_BENCH_NO_BUILD=1   use the release binaries as they are (they must have
+#                           been built with REN3_TRUST_ROOT=bench/bench-root.pub)
+#
+# The payloads are signed under the BENCH-ONLY root of bench/bench-root.pub
+# (its seed is public), and a client trusts only the root compiled into it,
+# so this script builds the client and the helpers with
+# REN3_TRUST_ROOT=bench/bench-root.pub, whatever the environment says. The
+# workspace's default, the TEST-ONLY root, is refused by release builds.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -51,6 +58,9 @@ THREADS="${HTTP_BENCH_THREADS:-2}"
 CONNECTIONS="${HTTP_BENCH_CONNECTIONS:-16}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release"
+BENCH_ROOT="$BENCH/bench-root.pub"
+# The fingerprint the client's status must name: the BENCH-ONLY root's.
+BENCH_ROOT_FINGERPRINT="$(sed -n 's/^# Fingerprint: //p' "$BENCH_ROOT" | tail -n 1)"
 LICENSE_KEY="$(tr -d '[:space:]' <"$ROOT/fixtures/license-key.txt")"
 DEVICE_ID="$(tr -d '[:space:]' <"$ROOT/fixtures/device-id.txt")"
 
@@ -77,12 +87,13 @@ fi
 
 # --- build ---------------------------------------------------------------
 # Two invocations on purpose: ren3-bench enables ren3-shared's `signing`
-# feature (http-prepare signs TEST-ONLY payloads), and one invocation would
+# feature (http-prepare signs BENCH-ONLY payloads), and one invocation would
 # unify features and build the measured ren3-client with it. Built alone,
-# the client is the binary that ships.
+# the client is the binary that ships, pinned to the BENCH-ONLY root.
 if [ "${HTTP_BENCH_NO_BUILD:-0}" != 1 ]; then
-    (cd "$ROOT" && cargo build --release --quiet -p ren3-client)
-    (cd "$ROOT" && cargo build --release --quiet -p ren3-bench --bins)
+    [ -n "$BENCH_ROOT_FINGERPRINT" ] || die "$BENCH_ROOT has no '# Fingerprint:' line"
+    (cd "$ROOT" && REN3_TRUST_ROOT="$BENCH_ROOT" cargo build --release --quiet -p ren3-client)
+    (cd "$ROOT" && REN3_TRUST_ROOT="$BENCH_ROOT" cargo build --release --quiet -p ren3-bench --bins)
 fi
 for bin in ren3-client http-echo commit-floor http-prepare; do
     [ -x "$BIN/$bin" ] || die "$BIN/$bin is missing; build it or unset HTTP_BENCH_NO_BUILD"
@@ -206,7 +217,6 @@ client_env() {
         env -i "PATH=$PATH"
         enable_offline_license=true
         "client_device_id=$DEVICE_ID"
-        "license_trusted_keys=$dir/trusted-keys.json"
         "license_db_path=$dir/license.db"
         listen_addr=127.0.0.1:0
     )
@@ -234,12 +244,19 @@ IMPORT_SQL='SELECT count(*) FROM licenses'
 
 # --- GET /license: client A against the echo --------------------------------
 mkdir -p "$WORK/a"
-"$BIN/http-prepare" --dir "$WORK/a" --fixtures "$ROOT/fixtures" 2>>"$WORK/prepare.err"
+"$BIN/http-prepare" --dir "$WORK/a" --fixtures "$ROOT/fixtures" 2>>"$WORK/prepare.err" ||
+    die "http-prepare failed: $(cat "$WORK/prepare.err")"
 client_env "$WORK/a"
 start client_a "$WORK/a" "${CLIENT_CMD[@]}"
 CLIENT_A_PID="$SERVER_PID" CLIENT_A="$SERVER_URL"
 fact "rss client_a start $(kib "$CLIENT_A_PID" VmRSS)"
 curl -fsS "$CLIENT_A/license" >"$WORK/get-body.json"
+# A client pinned to another root (HTTP_BENCH_NO_BUILD=1 with other
+# binaries) refuses every BENCH-ONLY payload: say so, rather than "not active".
+client_root="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("trust", {}).get("root", ""))' \
+    "$WORK/get-body.json")"
+[ "$client_root" = "$BENCH_ROOT_FINGERPRINT" ] ||
+    die "$BIN/ren3-client is pinned to the root with fingerprint '$client_root', not to the BENCH-ONLY root ($BENCH_ROOT_FINGERPRINT) that signs the bench's payloads; rebuild it with REN3_TRUST_ROOT=$BENCH_ROOT cargo build --release -p ren3-client (or unset HTTP_BENCH_NO_BUILD)"
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["state"]; sys.exit(s != "active")' \
     "$WORK/get-body.json" || die "client A's license is not active: $(cat "$WORK/get-body.json")"
 warm "$CLIENT_A/license"
@@ -298,7 +315,8 @@ for round in $(seq "$ROUNDS"); do
     [ -n "${HTTP_BENCH_IMPORTS:-}" ] || [ "$imports" -le 15000 ] || imports=15000
     log "preparing a client store with $imports import bodies"
     "$BIN/http-prepare" --dir "$WORK/b$round" --pending "$imports" \
-        --fixtures "$ROOT/fixtures" 2>>"$WORK/prepare.err"
+        --fixtures "$ROOT/fixtures" 2>>"$WORK/prepare.err" ||
+        die "http-prepare failed: $(cat "$WORK/prepare.err")"
     fact "meta imports_$round $imports"
     client_env "$WORK/b$round"
     start "client_b$round" "$WORK/b$round" "${CLIENT_CMD[@]}"

@@ -13,6 +13,12 @@ paired bench ran is judged by its paired ratio; criterion's sequential ratio
 of it is still shown, marked when it alone misses, since the machine's drift
 moves it by a fifth (docs/PERFORMANCE.md, "Why two tables"). The hot path,
 which has no paired run, is judged by criterion.
+
+A payload's floor is the sum of the verify_strict calls its chain needs
+(certificate, payload, revocation list: three). Rows against jsonwebtoken
+are per signature: each side's time is divided by the signatures it checks
+or makes (SIGNATURES), since a JWT carries one where a payload's chain
+carries three.
 """
 import json
 import os
@@ -22,25 +28,47 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", 
 
 # (group, measured, baseline, target kind, target value, what the row shows)
 ROWS = [
-    ("payload_verification", "ren3_open_and_check", "floor_verify_strict", "max_ratio", 1.15,
-     "payload verification vs raw verify_strict"),
+    ("payload_verification", "ren3_open_and_check", "floor_verify_strict_x3", "max_ratio", 1.10,
+     "payload verification vs the 3 raw verify_strict calls of its chain (certificate, payload, revocation list)"),
+    ("payload_verification", "ren3_open_and_check", "floor_decoding_key_verify_strict_x3", "reference", None,
+     "payload verification vs the same 3 calls decoding the issuer key from the certificate's bytes first"),
     ("payload_verification", "ren3_open_and_check", "jsonwebtoken_decode", "max_ratio", 1.0,
-     "payload verification vs jsonwebtoken EdDSA decode"),
+     "payload verification vs jsonwebtoken EdDSA decode, per signature (3 vs 1)"),
     ("issue_one", "ren3_verify_sign_encode", "floor_verify_strict_and_sign", "max_ratio", 1.2,
      "issuing one payload vs raw verify_strict + sign"),
     ("issue_one", "ren3_verify_sign_encode", "floor_decoding_key_verify_strict_and_sign", "reference", None,
      "issuing one payload vs the floor decoding the device key from the request, as RFC 8032 verification does"),
     ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_encode", "reference", None,
-     "issuing one payload vs jsonwebtoken EdDSA encode (payload only: not like for like)"),
+     "issuing one payload vs jsonwebtoken EdDSA encode, per signature (2 vs 1; payload only: not like for like)"),
     ("issue_one", "ren3_sign_encode", "jsonwebtoken_encode", "max_ratio", 1.0,
-     "signing and encoding the payload alone vs jsonwebtoken EdDSA encode (like for like)"),
+     "signing and encoding the payload alone vs jsonwebtoken EdDSA encode, per signature (1 vs 1, like for like)"),
     ("issue_one", "ren3_verify_sign_encode", "jsonwebtoken_decode_request_and_encode", "max_ratio", 1.0,
-     "issuing one payload vs jsonwebtoken decoding a request JWT, then encoding the payload"),
+     "issuing one payload vs jsonwebtoken decoding a request JWT, then encoding the payload, per signature (2 vs 2)"),
     ("hot_path", "license_check", "empty_call", "max_ns", 100.0,
      "hot-path license check (ns, vs an empty call)"),
     ("batch_issue", "ren3_issue_batch_10k", "floor_verify_strict_and_sign_10k", "min_throughput", 0.7,
      "batch issuance of 10,000 requests vs raw verify_strict + sign (throughput)"),
 ]
+
+
+# Signatures each contender checks or makes, for the rows judged per
+# signature: every row whose baseline is a jsonwebtoken contender.
+SIGNATURES = {
+    "ren3_open_and_check": 3,
+    "jsonwebtoken_decode": 1,
+    "ren3_verify_sign_encode": 2,
+    "ren3_sign_encode": 1,
+    "jsonwebtoken_encode": 1,
+    "jsonwebtoken_decode_request_and_encode": 2,
+}
+
+
+def per_signature(measured, baseline):
+    """The factor that turns a row's time ratio into its judged ratio: the
+    ratio per signature for a row against jsonwebtoken, 1 otherwise."""
+    if not baseline.startswith("jsonwebtoken"):
+        return 1.0
+    return SIGNATURES[baseline] / SIGNATURES[measured]
 
 
 def mean_ns(group, bench):
@@ -100,7 +128,15 @@ def paired():
             print("| what | rounds | ratio | target | met |")
             print("|---|---|---|---|---|")
             printed_header = True
-        ratio = result["ratios"][f"{measured}/{baseline}"]
+        ratio = result["ratios"].get(f"{measured}/{baseline}")
+        if ratio is None:
+            # A result of an older bench, whose contenders had other names:
+            # a judged row it lacks is not met.
+            judged = kind != "reference"
+            missed |= judged
+            print(f"| {what} | not in target/paired/{comparison}.json: run the paired bench again | | | {'NO' if judged else 'reference'} |")
+            continue
+        ratio *= per_signature(measured, baseline)
         rounds = f"{result['rounds']} of {result['burst']}"
         shown, goal, met = judge(kind, target, ratio, None)
         missed |= met is False
@@ -117,7 +153,7 @@ def main():
         if m is None or b is None:
             print(f"| {what} | not run | | | | |")
             continue
-        shown, goal, met = judge(kind, target, m / b, m)
+        shown, goal, met = judge(kind, target, m / b * per_signature(measured, baseline), m)
         judged_by_pairs = kind != "max_ns" and paired_result(group) is not None
         note = ""
         if judged_by_pairs and met is False:

@@ -1,7 +1,12 @@
 //! Verification and issuance against the cryptographic floor (raw
-//! ed25519-dalek over the same bytes) and against jsonwebtoken's EdDSA, in
-//! the same run. `bench/report.py` turns the results into ratios; the
+//! ed25519-dalek over the same bytes: for a payload, the three
+//! `verify_strict` calls its chain needs) and against jsonwebtoken's EdDSA,
+//! in the same run. `bench/report.py` turns the results into ratios; the
 //! `paired` bench measures the same calls in alternating rounds.
+//!
+//! ```text
+//! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub cargo bench -p ren3-bench --bench crypto_paths
+//! ```
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -14,8 +19,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 fn payload_verification(c: &mut Criterion) {
     let contenders = Contenders::new();
     let mut group = c.benchmark_group("payload_verification");
-    group.bench_function("floor_verify_strict", |b| {
+    group.bench_function("floor_verify_strict_x3", |b| {
         b.iter(|| contenders.floor_verify())
+    });
+    group.bench_function("floor_decoding_key_verify_strict_x3", |b| {
+        b.iter(|| contenders.floor_verify_decoding_key())
     });
     group.bench_function("ren3_open_and_check", |b| {
         b.iter(|| contenders.ren3_verify())

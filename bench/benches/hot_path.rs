@@ -1,15 +1,23 @@
 //! The ingestor's per-request license check through the library API,
 //! against an empty function call in the same run, and a count of the
 //! allocations it makes (there must be none).
+//!
+//! The license is a BENCH-ONLY payload imported through the client, which
+//! trusts only the root compiled into it, so the client must be built
+//! pinned to the BENCH-ONLY root; the bench says so and stops otherwise:
+//!
+//! ```text
+//! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub cargo bench -p ren3-bench --bench hot_path
+//! ```
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ren3_bench::{Inputs, terms_for};
+use ren3_bench::{Inputs, require_client_pinned_to_bench_root, terms_for};
 use ren3_client::{AppState, Config, LicenseHandle};
-use ren3_shared::{LicenseKey, TrustedKeys, VerifiedRequest};
+use ren3_shared::{LicenseKey, VerifiedRequest};
 
 /// dhat counts every allocation of the process (and needs no unsafe code
 /// here, which the workspace forbids).
@@ -18,16 +26,13 @@ static ALLOCATOR: dhat::Alloc = dhat::Alloc;
 
 /// A client store with an imported license, opened through the public API.
 fn licensed_handle() -> (LicenseHandle, tempfile::TempDir) {
+    require_client_pinned_to_bench_root();
     let dir = tempfile::tempdir().unwrap();
     let inputs = Inputs::new();
-    let trust_path = dir.path().join("trusted-keys.json");
-    let trust = TrustedKeys::new(vec![inputs.issuer.trusted_key(0, None)]).unwrap();
-    std::fs::write(&trust_path, trust.to_file()).unwrap();
     let db = dir.path().join("license.db");
     let config = Config::from_lookup(|name| match name {
         "enable_offline_license" => Some("true".into()),
         "client_device_id" => Some("REN3D1-TEST0-DEV1C-E0000-00002".into()),
-        "license_trusted_keys" => Some(trust_path.to_string_lossy().into_owned()),
         "license_db_path" => Some(db.to_string_lossy().into_owned()),
         _ => None,
     })
@@ -46,7 +51,7 @@ fn licensed_handle() -> (LicenseHandle, tempfile::TempDir) {
         terms.issued_at = now - 60;
         terms.not_before = now - 60;
         terms.expires_at = Some(now + 365 * 86_400);
-        let payload = inputs.issuer.sign_payload(&terms).unwrap().token();
+        let payload = inputs.signer.sign_payload(&terms).unwrap().token();
         state.import(key.reveal(), &payload).await.unwrap();
         state.license()
     });

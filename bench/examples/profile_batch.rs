@@ -4,7 +4,7 @@
 //! and the licenses (`100 100` is the `batch_issue` bench's 10,000).
 //!
 //! ```text
-//! cargo build --release -p ren3-bench --example profile_batch
+//! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub cargo build --release -p ren3-bench --example profile_batch
 //! valgrind --tool=callgrind target/release/examples/profile_batch
 //! callgrind_annotate --inclusive=yes callgrind.out.*
 //! ```

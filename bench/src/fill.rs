@@ -2,20 +2,26 @@
 //! for the scale measurements and the batch-issuance benchmark.
 //!
 //! The store is made by the issuer's own `init` (schema migrations and a
-//! real signing key); the rows then go in through direct, prepared inserts
-//! in large transactions, because a million licenses created one command
-//! at a time would take hours. Every payload is really signed, with the
-//! store's signing key, on every core.
+//! real signing key), under the BENCH-ONLY root (`crate::bench_root_key`),
+//! which `init` adopts from `<db>.root` and certifies the key with; the rows
+//! then go in through direct, prepared inserts in large transactions,
+//! because a million licenses created one command at a time would take
+//! hours. Every payload is really signed, on every core, with the chain the
+//! store's own issuance signs with: its current key, that key's certificate
+//! and the store's revocation list ([`store_signer`]).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use ren3_issuer::StorePaths;
-use ren3_issuer::setup;
+use ren3_issuer::audit::Actor;
+use ren3_issuer::{InitOptions, StorePaths, chain, setup, signing_keys};
 use ren3_shared::binary::{Bytes, os_random};
 use ren3_shared::{
-    ClockPolicy, DeviceId, DeviceKey, IssuerKey, License, LicenseKey, LicenseRequest, Product,
+    ClockPolicy, DeviceId, DeviceKey, License, LicenseKey, LicenseRequest, PayloadSigner, Product,
 };
 use rusqlite::{Connection, params};
 
@@ -183,19 +189,88 @@ struct Issued {
     payload: String,
 }
 
+/// The root directory [`fill`] gives a store at `db`: `<db>.root`.
+pub fn root_dir_of(db: &Path) -> PathBuf {
+    let mut name = OsString::from(db.as_os_str());
+    name.push(".root");
+    PathBuf::from(name)
+}
+
+/// Places the BENCH-ONLY root key in `dir` (which must not exist), plain,
+/// as a vendor brings an existing offline root for `init` to adopt: the
+/// directory 0700, `root.key` 0600.
+fn place_bench_root(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the root directory {}", dir.display()))?;
+    let path = dir.join(ren3_issuer::root::ROOT_KEY_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(
+        file,
+        "# BENCH-ONLY: the benchmarks' root (bench/bench-root.pub), whose seed is public
+\
+         ren3-root-key-seed-v1: {}",
+        ren3_shared::binary::encode(crate::bench_root_key().seed())
+    )
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// What the store at `paths` signs new payloads with, through the issuer's
+/// public API: its current key, loaded from the key directory, with that
+/// key's stored certificate and the store's revocation list.
+pub fn store_signer(paths: &StorePaths) -> Result<PayloadSigner> {
+    let store = setup::open_store(paths)?;
+    let keys = setup::open_keys(paths)?;
+    let current = signing_keys::list(&store)?
+        .into_iter()
+        .find(|entry| entry.signs_new_payloads)
+        .context("the store has no key that signs new payloads")?
+        .key
+        .key_id;
+    let trust = chain::overview(&store)?;
+    let certificate = trust
+        .certificate(&current)
+        .cloned()
+        .with_context(|| format!("the store has no certificate of its key {current}"))?;
+    let revocations = trust
+        .revocations
+        .context("the store has no revocation list")?;
+    Ok(PayloadSigner::new(
+        keys.load(&current)?,
+        certificate,
+        revocations,
+    )?)
+}
+
 /// Creates a store at `db` (which must not exist) with its signing key in
-/// `<db>.keys`, and fills it as `spec` says. Returns the licenses with
-/// their keys only when `keep_keys` (a million keys is memory for nothing).
+/// `<db>.keys`, rooted in the BENCH-ONLY root placed in `<db>.root`, and
+/// fills it as `spec` says. Returns the licenses with their keys only when
+/// `keep_keys` (a million keys is memory for nothing).
 pub fn fill(db: &Path, spec: FillSpec, keep_keys: bool) -> Result<Vec<FilledLicense>> {
     if spec.devices_per_license == 0 && spec.issue {
         bail!("issuances need devices: give at least one device per license");
     }
     let paths = StorePaths::new(db.to_path_buf(), None);
-    let initialised = setup::init(&paths, spec.now - 400 * DAY)
-        .with_context(|| format!("cannot create the issuer store at {}", db.display()))?;
-    let keys = setup::open_keys(&paths)?;
-    let issuer = keys.load(&initialised.key.key_id)?;
-    let key_id = initialised.key.key_id.to_string();
+    let root_dir = root_dir_of(db);
+    place_bench_root(&root_dir)?;
+    // Made 400 days back, so that the key's certificate (five years from
+    // then) covers every generated issuance, a year deep at most, and now.
+    setup::init(
+        &paths,
+        &InitOptions::new(root_dir),
+        &Actor::cli(),
+        spec.now - 400 * DAY,
+    )
+    .with_context(|| format!("cannot create the issuer store at {}", db.display()))?;
+    let signer = store_signer(&paths)?;
+    let key_id = signer.key_id().to_string();
 
     let mut conn = Connection::open(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -209,7 +284,7 @@ pub fn fill(db: &Path, spec: FillSpec, keep_keys: bool) -> Result<Vec<FilledLice
     let mut start = 0;
     while start < spec.licenses {
         let count = CHUNK.min(spec.licenses - start);
-        let rows = generate(start, count, spec, &issuer, threads)?;
+        let rows = generate(start, count, spec, &signer, threads)?;
         insert(&mut conn, &rows, &key_id, spec.now)?;
         if keep_keys {
             kept.extend(rows.into_iter().map(|row| FilledLicense {
@@ -229,7 +304,7 @@ fn generate(
     start: usize,
     count: usize,
     spec: FillSpec,
-    issuer: &IssuerKey,
+    signer: &PayloadSigner,
     threads: usize,
 ) -> Result<Vec<Row>> {
     let per_thread = count.div_ceil(threads.max(1));
@@ -238,7 +313,7 @@ fn generate(
             .step_by(per_thread)
             .map(|from| {
                 let to = (from + per_thread).min(start + count);
-                scope.spawn(move || (from..to).map(|n| row(n, spec, issuer)).collect())
+                scope.spawn(move || (from..to).map(|n| row(n, spec, signer)).collect())
             })
             .collect();
         let mut rows = Vec::with_capacity(count);
@@ -253,7 +328,7 @@ fn generate(
     })
 }
 
-fn row(n: usize, spec: FillSpec, issuer: &IssuerKey) -> Result<Row> {
+fn row(n: usize, spec: FillSpec, signer: &PayloadSigner) -> Result<Row> {
     let mut spread = Spread(n as u64);
     let customer = format!(
         "{} {} {}",
@@ -332,7 +407,7 @@ fn row(n: usize, spec: FillSpec, issuer: &IssuerKey) -> Result<Row> {
                 device_public_key: installation.public_key().into(),
                 request_hash,
             };
-            let payload = issuer.sign_payload(&terms)?.token();
+            let payload = signer.sign_payload(&terms)?.token();
             Some((
                 installation.public_key().to_string(),
                 Issued {
@@ -412,4 +487,72 @@ fn insert(conn: &mut Connection, rows: &[Row], key_id: &str, now: i64) -> Result
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use ren3_issuer::issuance;
+    use ren3_shared::VerifiedPayload;
+
+    use super::*;
+
+    const NOW: i64 = crate::NOW;
+
+    /// The stored payload of the first issuance, as text.
+    fn first_payload(db: &Path) -> String {
+        Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT payload FROM issuances ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn filled_payloads_carry_the_chain_the_store_itself_issues_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = FillSpec {
+            licenses: 3,
+            devices_per_license: 2,
+            issue: true,
+            varied: false,
+            now: NOW,
+        };
+        fill(&dir.path().join("filled.db"), spec, false).unwrap();
+        let filled = VerifiedPayload::open(
+            &first_payload(&dir.path().join("filled.db")),
+            &crate::bench_root(),
+        )
+        .unwrap();
+
+        // A store whose devices wait for their first request, answered by
+        // the issuer's own issuance.
+        let db = dir.path().join("issuing.db");
+        let unbound = FillSpec {
+            issue: false,
+            ..spec
+        };
+        let licenses = fill(&db, unbound, true).unwrap();
+        let requests = first_requests(&licenses[..1], NOW).unwrap();
+        let paths = StorePaths::new(db.clone(), None);
+        let mut store = setup::open_store(&paths).unwrap();
+        let keys = setup::open_keys(&paths).unwrap();
+        let issued =
+            issuance::issue(&mut store, &keys, &Actor::cli(), &requests[0], NOW + 60).unwrap();
+        let issued = VerifiedPayload::open(&issued.payload.token(), &crate::bench_root()).unwrap();
+        let signer = store_signer(&paths).unwrap();
+        assert_eq!(issued.certificate, *signer.certificate());
+        assert_eq!(issued.revocations, *signer.revocations());
+
+        // Both stores were made alike: the same root, list and window, each
+        // with a key of its own.
+        assert_eq!(filled.revocations.version(), issued.revocations.version());
+        assert_eq!(
+            filled.certificate.body.not_after - filled.certificate.body.not_before,
+            issued.certificate.body.not_after - issued.certificate.body.not_before
+        );
+    }
 }

@@ -3,16 +3,18 @@
 //! the feature `ingest`, and that reads the limit `max-sources`.
 //!
 //! ```sh
-//! enable_offline_license=true client_device_id=REN3D1-… \
-//! license_trusted_keys=trusted-keys.json listen_addr=127.0.0.1:5000 \
+//! enable_offline_license=true client_device_id=REN3D1-… listen_addr=127.0.0.1:5000 \
 //!     cargo run -p ren3-client --example ingestor
 //! curl -X POST http://127.0.0.1:5000/ingest -H 'Content-Type: application/json' \
 //!     -d '{"sources": 3}'
 //! ```
 //!
+//! The example trusts the root this build pins (`REN3_TRUST_ROOT` at build
+//! time; in this workspace the TEST-ONLY root of `fixtures/`).
+//!
 //! Without a license in effect, `/ingest` answers `403` with a
 //! problem+json `code` (`unlicensed`, `expired`, `clock_suspect`,
-//! `feature_missing`, ...).
+//! `key_revoked`, `feature_missing`, ...).
 
 use std::process::ExitCode;
 

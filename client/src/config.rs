@@ -8,12 +8,17 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ren3_shared::{DeviceId, TrustedKeys};
+use ren3_shared::DeviceId;
+
+use crate::trust::{self, Trust};
 
 pub const ENABLE_OFFLINE_LICENSE: &str = "enable_offline_license";
 pub const CLIENT_DEVICE_ID: &str = "client_device_id";
 pub const LICENSE_DB_PATH: &str = "license_db_path";
 pub const LISTEN_ADDR: &str = "listen_addr";
+/// No longer read: a build trusts only the root compiled into it. Start-up
+/// warns when it is still set, so that an operator does not believe a file
+/// of theirs decides what is trusted.
 pub const LICENSE_TRUSTED_KEYS: &str = "license_trusted_keys";
 pub const LICENSE_CLOCK_TOLERANCE: &str = "license_clock_tolerance";
 pub const LICENSE_WARNING_DAYS: &str = "license_warning_days";
@@ -28,17 +33,6 @@ pub const MAX_CLOCK_TOLERANCE_SECONDS: i64 = 366 * 24 * 60 * 60;
 pub const DEFAULT_WARNING_DAYS: i64 = 30;
 /// The longest warning window accepted, in days.
 pub const MAX_WARNING_DAYS: i64 = 3_650;
-
-/// The trusted-keys file embedded at build time (`build.rs`, environment
-/// variable `REN3_PINNED_TRUSTED_KEYS`), already validated there.
-#[cfg(ren3_pinned_trusted_keys)]
-pub const PINNED_TRUSTED_KEYS: Option<&str> = Some(include_str!(concat!(
-    env!("OUT_DIR"),
-    "/pinned-trusted-keys.json"
-)));
-/// The trusted-keys file embedded at build time: none in this build.
-#[cfg(not(ren3_pinned_trusted_keys))]
-pub const PINNED_TRUSTED_KEYS: Option<&str> = None;
 
 /// The `.env` file read from the working directory, if present.
 const DOTENV_FILE: &str = ".env";
@@ -55,33 +49,20 @@ pub struct Config {
     pub clock_tolerance_seconds: i64,
     /// How many days before expiry status and the log warn.
     pub warning_days: i64,
+    /// Variables that are set but that this build does not read
+    /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
+    /// build). Start-up warns about each.
+    pub ignored_variables: Vec<&'static str>,
+    /// The build's trust: only [`Config::from_lookup`] sets it, from what
+    /// the build embedded.
+    trust: Trust,
 }
 
-/// Where the trusted issuer keys come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustSource {
-    /// Embedded at build time; `license_trusted_keys` is ignored, and
-    /// `ignored_path` is what it was set to, if anything.
-    Pinned { ignored_path: Option<PathBuf> },
-    /// Read at start-up from the file `license_trusted_keys` names.
-    File(PathBuf),
-}
-
-impl fmt::Display for TrustSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrustSource::Pinned { .. } => f.write_str("the keys pinned in this build"),
-            TrustSource::File(path) => write!(f, "`{}`", path.display()),
-        }
-    }
-}
-
-/// What offline licensing needs, all checked at start-up.
-#[derive(Clone)]
+/// What offline licensing needs, all checked at start-up. Nothing here is
+/// about trust: the root is the build's ([`Config::trust`]).
+#[derive(Debug, Clone)]
 pub struct OfflineConfig {
     pub client_device_id: DeviceId,
-    pub trusted_keys: TrustedKeys,
-    pub trusted_keys_source: TrustSource,
 }
 
 impl fmt::Debug for Config {
@@ -92,16 +73,8 @@ impl fmt::Debug for Config {
             .field("listen_addr", &self.listen_addr)
             .field("clock_tolerance_seconds", &self.clock_tolerance_seconds)
             .field("warning_days", &self.warning_days)
-            .finish()
-    }
-}
-
-impl fmt::Debug for OfflineConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OfflineConfig")
-            .field("client_device_id", &self.client_device_id)
-            .field("trusted_keys", &self.trusted_keys.keys().len())
-            .field("trusted_keys_source", &self.trusted_keys_source)
+            .field("ignored_variables", &self.ignored_variables)
+            .field("trust", &self.trust)
             .finish()
     }
 }
@@ -117,6 +90,9 @@ pub enum ConfigError {
     },
     #[error("{DOTENV_FILE}: {0}; fix the file or remove it")]
     DotEnv(String),
+    /// What build.rs embedded does not verify: the binary was altered.
+    #[error("{0}; rebuild the client")]
+    Build(String),
 }
 
 impl ConfigError {
@@ -124,7 +100,7 @@ impl ConfigError {
     pub fn variable(&self) -> Option<&'static str> {
         match self {
             ConfigError::Invalid { variable, .. } => Some(variable),
-            ConfigError::DotEnv(_) => None,
+            ConfigError::DotEnv(_) | ConfigError::Build(_) => None,
         }
     }
 
@@ -149,18 +125,10 @@ impl Config {
     }
 
     /// Builds the configuration from `lookup`, which returns a variable's
-    /// value. An empty value counts as unset. Reads the trusted-keys file
-    /// when offline licensing is enabled, unless this build pins its keys.
+    /// value. An empty value counts as unset. The trust root is the one
+    /// this build embeds; only a development build reads it from `lookup`
+    /// ([`trust::DEV_TRUST_ROOT`]).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Self::from_lookup_with_pinned(lookup, PINNED_TRUSTED_KEYS)
-    }
-
-    /// As [`Config::from_lookup`], with `pinned` standing for the keys a
-    /// build embeds: when it is `Some`, it wins over `license_trusted_keys`.
-    pub fn from_lookup_with_pinned(
-        lookup: impl Fn(&str) -> Option<String>,
-        pinned: Option<&str>,
-    ) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -231,10 +199,19 @@ impl Config {
         };
 
         let offline = if enabled {
-            Some(offline_config(&get, pinned)?)
+            Some(offline_config(&get)?)
         } else {
             None
         };
+
+        let trust = Trust::of_this_build(&get)?;
+        let mut ignored_variables = Vec::new();
+        if get(LICENSE_TRUSTED_KEYS).is_some() {
+            ignored_variables.push(LICENSE_TRUSTED_KEYS);
+        }
+        if trust.is_pinned() && get(trust::DEV_TRUST_ROOT).is_some() {
+            ignored_variables.push(trust::DEV_TRUST_ROOT);
+        }
 
         Ok(Self {
             offline,
@@ -242,14 +219,18 @@ impl Config {
             listen_addr,
             clock_tolerance_seconds,
             warning_days,
+            ignored_variables,
+            trust,
         })
+    }
+
+    /// The trust of this build: read-only.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 }
 
-fn offline_config(
-    get: &impl Fn(&str) -> Option<String>,
-    pinned: Option<&str>,
-) -> Result<OfflineConfig, ConfigError> {
+fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig, ConfigError> {
     let client_device_id = get(CLIENT_DEVICE_ID).ok_or_else(|| {
         ConfigError::invalid(
             CLIENT_DEVICE_ID,
@@ -266,65 +247,7 @@ fn offline_config(
         )
     })?;
 
-    let (trusted_keys, trusted_keys_source) = match pinned {
-        Some(text) => {
-            // build.rs parsed this very text, so it fails only if the build
-            // was tampered with; say so rather than panic.
-            let keys = TrustedKeys::parse(text).map_err(|e| {
-                ConfigError::invalid(
-                    LICENSE_TRUSTED_KEYS,
-                    format!("the trusted keys pinned in this build are invalid ({e}); rebuild it"),
-                )
-            })?;
-            let ignored_path = get(LICENSE_TRUSTED_KEYS).map(PathBuf::from);
-            (keys, TrustSource::Pinned { ignored_path })
-        }
-        None => {
-            let path = trusted_keys_file(get)?;
-            (read_trusted_keys(&path)?, TrustSource::File(path))
-        }
-    };
-
-    Ok(OfflineConfig {
-        client_device_id,
-        trusted_keys,
-        trusted_keys_source,
-    })
-}
-
-fn trusted_keys_file(get: &impl Fn(&str) -> Option<String>) -> Result<PathBuf, ConfigError> {
-    get(LICENSE_TRUSTED_KEYS).map(PathBuf::from).ok_or_else(|| {
-        ConfigError::invalid(
-            LICENSE_TRUSTED_KEYS,
-            format!(
-                "required when {ENABLE_OFFLINE_LICENSE} is true; set it to the path of \
-                 the trusted-keys file the ReN3 team sent you"
-            ),
-        )
-    })
-}
-
-fn read_trusted_keys(path: &Path) -> Result<TrustedKeys, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::invalid(
-            LICENSE_TRUSTED_KEYS,
-            format!(
-                "cannot read `{}`: {e}; set it to the path of the trusted-keys file \
-                 the ReN3 team sent you",
-                path.display()
-            ),
-        )
-    })?;
-    TrustedKeys::parse(&text).map_err(|e| {
-        ConfigError::invalid(
-            LICENSE_TRUSTED_KEYS,
-            format!(
-                "`{}`: {e}; ask the ReN3 team for their trusted-keys file and \
-                 use it unchanged",
-                path.display()
-            ),
-        )
-    })
+    Ok(OfflineConfig { client_device_id })
 }
 
 /// `90`, `90s`, `30m`, `24h` or `1d`, in seconds.
@@ -388,18 +311,12 @@ mod tests {
 
     const DEVICE_ID: &str = "REN3D1-00000-00000-00000-00000";
 
-    fn trust_file(dir: &Path) -> PathBuf {
-        let key = ren3_shared::IssuerKey::from_seed(&[1u8; 32]);
-        let trust = TrustedKeys::new(vec![key.trusted_key(1_800_000_000, None)]).unwrap();
-        let path = dir.join("trusted-keys.json");
-        std::fs::write(&path, trust.to_file()).unwrap();
-        path
-    }
-
-    /// The configuration of a build without pinned keys, whatever this
-    /// build is.
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        config_pinned(vars, None)
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
     }
 
     #[test]
@@ -411,21 +328,18 @@ mod tests {
     }
 
     #[test]
-    fn enabled_offline_licensing_reads_device_id_and_trusted_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let trust = trust_file(dir.path());
+    fn enabled_offline_licensing_needs_only_the_two_documented_variables() {
         for spelling in ["true", "TRUE", "1", "yes", "Yes"] {
             let config = config(&[
                 (ENABLE_OFFLINE_LICENSE, spelling),
                 (CLIENT_DEVICE_ID, "ren3d1 00000 00000 00000 00000"),
-                (LICENSE_TRUSTED_KEYS, trust.to_str().unwrap()),
                 (LICENSE_DB_PATH, "/var/lib/ren3/license.db"),
                 (LISTEN_ADDR, "0.0.0.0:8080"),
             ])
             .unwrap();
+            assert!(config.ignored_variables.is_empty(), "{spelling}");
             let offline = config.offline.expect(spelling);
             assert_eq!(offline.client_device_id.as_str(), DEVICE_ID);
-            assert_eq!(offline.trusted_keys.keys().len(), 1);
             assert_eq!(
                 config.license_db_path,
                 PathBuf::from("/var/lib/ren3/license.db")
@@ -440,16 +354,7 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_variable_and_what_it_expects() {
-        let dir = tempfile::tempdir().unwrap();
-        let trust = trust_file(dir.path());
-        let trust = trust.to_str().unwrap();
-        let garbage = dir.path().join("garbage.json");
-        std::fs::write(&garbage, "{\"format\": \"ren3-trusted-keys-v1\"").unwrap();
-        let garbage = garbage.to_str().unwrap();
-        let missing = dir.path().join("missing.json");
-        let missing = missing.to_str().unwrap();
         let on = (ENABLE_OFFLINE_LICENSE, "true");
-        let id = (CLIENT_DEVICE_ID, DEVICE_ID);
 
         type Vars<'a> = &'a [(&'a str, &'a str)];
         let cases: &[(Vars<'_>, &str, &str)] = &[
@@ -464,42 +369,19 @@ mod tests {
                 "expected an IP address and port",
             ),
             (
-                &[on, (LICENSE_TRUSTED_KEYS, trust)],
+                &[on],
                 CLIENT_DEVICE_ID,
                 "required when enable_offline_license is true",
             ),
             (
-                &[
-                    on,
-                    (CLIENT_DEVICE_ID, "REN3D1-00000-00000-00000-00001"),
-                    (LICENSE_TRUSTED_KEYS, trust),
-                ],
+                &[on, (CLIENT_DEVICE_ID, "REN3D1-00000-00000-00000-00001")],
                 CLIENT_DEVICE_ID,
                 "the client device id contains a typo",
             ),
             (
-                &[
-                    on,
-                    (CLIENT_DEVICE_ID, "REN3K1-00000"),
-                    (LICENSE_TRUSTED_KEYS, trust),
-                ],
+                &[on, (CLIENT_DEVICE_ID, "REN3K1-00000")],
                 CLIENT_DEVICE_ID,
                 "starts with `REN3D1-`",
-            ),
-            (
-                &[on, id],
-                LICENSE_TRUSTED_KEYS,
-                "required when enable_offline_license is true",
-            ),
-            (
-                &[on, id, (LICENSE_TRUSTED_KEYS, missing)],
-                LICENSE_TRUSTED_KEYS,
-                "cannot read",
-            ),
-            (
-                &[on, id, (LICENSE_TRUSTED_KEYS, garbage)],
-                LICENSE_TRUSTED_KEYS,
-                "the trusted-keys file is not valid",
             ),
         ];
         for (n, (vars, variable, needle)) in cases.iter().enumerate() {
@@ -608,75 +490,34 @@ mod tests {
         }
     }
 
-    fn config_pinned(vars: &[(&str, &str)], pinned: Option<&str>) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup_with_pinned(|name| vars.get(name).cloned(), pinned)
-    }
-
     #[test]
-    fn pinned_keys_win_over_the_runtime_trust_file() {
+    fn trust_variables_are_never_read_and_are_reported_as_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let file = trust_file(dir.path());
-        let pinned_key = ren3_shared::IssuerKey::from_seed(&[2u8; 32]);
-        let pinned = TrustedKeys::new(vec![pinned_key.trusted_key(1_800_000_000, None)])
-            .unwrap()
-            .to_file();
+        // A file a customer wrote, trusting a key of their own: whatever it
+        // holds, it is never opened.
+        let forged = dir.path().join("trusted-keys.json");
+        std::fs::write(&forged, "not even a trusted-keys file").unwrap();
+        let forged = forged.to_str().unwrap();
+        let missing = dir.path().join("missing.json");
+        let missing = missing.to_str().unwrap();
         let on = (ENABLE_OFFLINE_LICENSE, "true");
         let id = (CLIENT_DEVICE_ID, DEVICE_ID);
-
-        // 1. Pinned, with a valid file configured: the file is ignored.
-        let offline = config_pinned(
-            &[on, id, (LICENSE_TRUSTED_KEYS, file.to_str().unwrap())],
-            Some(&pinned),
-        )
-        .unwrap()
-        .offline
-        .unwrap();
-        assert_eq!(offline.trusted_keys.keys().len(), 1);
-        assert!(offline.trusted_keys.get(&pinned_key.key_id()).is_some());
-        assert_eq!(
-            offline.trusted_keys_source,
-            TrustSource::Pinned {
-                ignored_path: Some(file.clone())
-            }
-        );
-
-        // 2. Pinned, without the variable: not required.
-        let offline = config_pinned(&[on, id], Some(&pinned))
-            .unwrap()
-            .offline
-            .unwrap();
-        assert_eq!(
-            offline.trusted_keys_source,
-            TrustSource::Pinned { ignored_path: None }
-        );
-
-        // 3. Pinned, with a path that does not exist: never read.
-        let missing = dir.path().join("missing.json");
-        assert!(
-            config_pinned(
-                &[on, id, (LICENSE_TRUSTED_KEYS, missing.to_str().unwrap())],
-                Some(&pinned),
-            )
-            .is_ok()
-        );
-
-        // 4. Not pinned: the file is read, and required.
-        let offline = config_pinned(
-            &[on, id, (LICENSE_TRUSTED_KEYS, file.to_str().unwrap())],
-            None,
-        )
-        .unwrap()
-        .offline
-        .unwrap();
-        assert_eq!(offline.trusted_keys_source, TrustSource::File(file));
-        assert!(offline.trusted_keys.get(&pinned_key.key_id()).is_none());
-        assert_eq!(
-            config_pinned(&[on, id], None).unwrap_err().variable(),
-            Some(LICENSE_TRUSTED_KEYS)
-        );
+        let baseline = config(&[on, id]).unwrap();
+        for (n, path) in [forged, missing].into_iter().enumerate() {
+            let config = config(&[on, id, (LICENSE_TRUSTED_KEYS, path)])
+                .unwrap_or_else(|e| panic!("{n}. start-up must not fail: {e}"));
+            assert_eq!(config.ignored_variables, vec![LICENSE_TRUSTED_KEYS], "{n}.");
+            assert_eq!(
+                config.trust().fingerprint(),
+                baseline.trust().fingerprint(),
+                "{n}. the root is the build's"
+            );
+        }
+        if !trust::IS_DEVELOPMENT_BUILD {
+            let config = config(&[on, id, (trust::DEV_TRUST_ROOT, forged)]).unwrap();
+            assert_eq!(config.ignored_variables, vec![trust::DEV_TRUST_ROOT]);
+            assert!(config.trust().is_pinned());
+            assert_eq!(config.trust().fingerprint(), baseline.trust().fingerprint());
+        }
     }
 }

@@ -135,6 +135,7 @@ impl From<Refusal> for ApiError {
             Refusal::NotYetValid { .. } => "License not yet valid",
             Refusal::ClockSuspect { .. } => "Clock looks wound back",
             Refusal::FeatureMissing { .. } => "Feature not licensed",
+            Refusal::KeyRevoked { .. } => "License signing key revoked",
         };
         ApiError::new(
             StatusCode::FORBIDDEN,

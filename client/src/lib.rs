@@ -10,7 +10,9 @@
 //!
 //! This crate verifies payloads; it never holds an issuer signing key. Its
 //! only private key is the installation's device key, which stays in the
-//! store and in this process.
+//! store and in this process. What it trusts is compiled in ([`trust`]):
+//! payloads chain to the vendor's root pinned at build time, and nothing
+//! at run time adds trust.
 
 pub mod config;
 pub mod deactivation;
@@ -18,11 +20,13 @@ pub mod guard;
 pub mod http;
 pub mod license;
 pub mod registration;
+pub mod revocations;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod trust;
 
-pub use config::{Config, ConfigError, OfflineConfig, TrustSource};
+pub use config::{Config, ConfigError, OfflineConfig};
 pub use deactivation::Deactivated;
 pub use guard::{Licensed, RequireLicense};
 pub use http::{ApiError, BODY_LIMIT, app, serve};
@@ -32,5 +36,9 @@ pub use license::{
 };
 pub use registration::{Imported, LicensingError, Registration};
 pub use state::{AppState, StoredLicenseProblem};
-pub use status::{ClockStatus, GraceStatus, LicenseStatus, LicenseSummary, StatusState};
+pub use status::{
+    ClockStatus, GraceStatus, LicenseStatus, LicenseSummary, RevocationStatus, StatusState,
+    TrustStatus,
+};
 pub use store::{Store, StoreError};
+pub use trust::Trust;

@@ -5,6 +5,10 @@
 //! no lock, so a check costs a few atomic operations and an import never
 //! makes a check wait. The store keeps a copy of the high-water mark
 //! ([`crate::AppState::persist_clock`]) so that a restart does not forget it.
+//!
+//! One piece, a little over the usual size: the snapshot, the check and
+//! its refusals are the hot path, and splitting them would hide what a
+//! check costs.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use ren3_shared::payload::Window;
-use ren3_shared::{ClockPolicy, KeyId, License, timestamp};
+use ren3_shared::{ClockPolicy, KeyId, License, Revocation, RevocationList, timestamp};
 use serde::Serialize;
 
 /// Where the current time comes from, in Unix seconds. Tests inject a
@@ -32,13 +36,35 @@ pub const CLOCK_SKEW_TOLERANCE: i64 = 300;
 
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
-/// A license that verified against the trusted keys and is bound to this
-/// installation.
+/// The next action for a license signed by a revoked key.
+pub(crate) const REGISTER_AGAIN: &str = "export a new request with POST /license/register, \
+     send it to the ReN3 team and import the payload they answer with, which is signed \
+     with a current key";
+
+/// A license whose chain verified up to the build's root and that is bound
+/// to this installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledLicense {
     /// The issuer key that signed it.
     pub key_id: KeyId,
     pub license: License,
+    /// The revocation of that key in the effective revocation list, if it
+    /// is revoked: the license keeps working until `grace_until`, judged at
+    /// the clock's high-water mark. Looked up when the snapshot is made, so
+    /// a check compares two integers.
+    pub revocation: Option<Revocation>,
+}
+
+impl InstalledLicense {
+    /// The same license judged against `list`: `None` when that changes
+    /// nothing.
+    fn with_revocations_of(&self, list: &RevocationList) -> Option<Self> {
+        let revocation = list.find(&self.key_id);
+        (revocation != self.revocation.as_ref()).then(|| Self {
+            revocation: revocation.cloned(),
+            ..self.clone()
+        })
+    }
 }
 
 /// How the handle judges time: set at start-up from the configuration.
@@ -76,6 +102,9 @@ pub enum LicenseState {
     /// before the license's `issuedAt`. Whether licensed work goes on
     /// depends on the license's [`ClockPolicy`].
     ClockSuspect,
+    /// The key that signed the license is revoked and the revocation's
+    /// grace period is over.
+    KeyRevoked,
 }
 
 impl LicenseState {
@@ -87,6 +116,7 @@ impl LicenseState {
             LicenseState::Expired => "expired",
             LicenseState::NotYetValid => "not_yet_valid",
             LicenseState::ClockSuspect => "clock_suspect",
+            LicenseState::KeyRevoked => "key_revoked",
         }
     }
 }
@@ -116,10 +146,24 @@ impl ClockSuspicion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     Unlicensed,
-    Expired { expired_at: i64 },
-    NotYetValid { not_before: i64 },
-    ClockSuspect { now: i64, suspicion: ClockSuspicion },
-    FeatureMissing { feature: &'static str },
+    Expired {
+        expired_at: i64,
+    },
+    NotYetValid {
+        not_before: i64,
+    },
+    ClockSuspect {
+        now: i64,
+        suspicion: ClockSuspicion,
+    },
+    FeatureMissing {
+        feature: &'static str,
+    },
+    KeyRevoked {
+        key_id: KeyId,
+        revoked_at: i64,
+        grace_until: i64,
+    },
 }
 
 impl Refusal {
@@ -130,6 +174,7 @@ impl Refusal {
             Refusal::NotYetValid { .. } => "not_yet_valid",
             Refusal::ClockSuspect { .. } => "clock_suspect",
             Refusal::FeatureMissing { .. } => "feature_missing",
+            Refusal::KeyRevoked { .. } => "key_revoked",
         }
     }
 }
@@ -179,6 +224,17 @@ impl fmt::Display for Refusal {
                 "the license does not include the feature `{feature}`; ask the ReN3 team \
                  for a license that does"
             ),
+            Refusal::KeyRevoked {
+                key_id,
+                revoked_at,
+                grace_until,
+            } => write!(
+                f,
+                "the license is signed by key `{key_id}`, which the ReN3 team revoked at {}; \
+                 its grace period ended at {}; {REGISTER_AGAIN}",
+                timestamp::format(*revoked_at),
+                timestamp::format(*grace_until)
+            ),
         }
     }
 }
@@ -199,6 +255,10 @@ pub struct LicenseCheck {
     /// Whether the expiry-warning window is open: from
     /// `license_warning_days` before `expiresAt` until the grace ends.
     pub warning: bool,
+    /// Whether the license's key is revoked and the revocation's grace is
+    /// over at the high-water mark (winding the clock back does not
+    /// reopen it). A revoked key still in grace is only reported.
+    pub key_revoked: bool,
 }
 
 impl LicenseCheck {
@@ -219,8 +279,13 @@ impl LicenseCheck {
                 window: None,
                 clock_suspicion: None,
                 warning: false,
+                key_revoked: false,
             };
         };
+        let key_revoked = installed
+            .as_ref()
+            .and_then(|i| i.revocation.as_ref())
+            .is_some_and(|r| high_water_mark >= r.grace_until);
         let clock_suspicion = if now < high_water_mark.saturating_sub(rules.tolerance_seconds) {
             Some(ClockSuspicion::BehindHighWaterMark { high_water_mark })
         } else if now < l.issued_at.saturating_sub(CLOCK_SKEW_TOLERANCE) {
@@ -242,14 +307,17 @@ impl LicenseCheck {
             window: Some(window),
             clock_suspicion,
             warning,
+            key_revoked,
         }
     }
 
-    /// The state: `clock_suspect` whenever the clock is, whatever the
+    /// The state: `key_revoked` once a revoked key's grace is over;
+    /// otherwise `clock_suspect` whenever the clock is, whatever the
     /// policy; otherwise where the license's window is.
     pub fn state(&self) -> LicenseState {
         match (self.window, self.clock_suspicion) {
             (None, _) => LicenseState::Unlicensed,
+            (Some(_), _) if self.key_revoked => LicenseState::KeyRevoked,
             (Some(_), Some(_)) => LicenseState::ClockSuspect,
             (Some(Window::Valid), None) => LicenseState::Active,
             (Some(Window::Grace), None) => LicenseState::Grace,
@@ -264,6 +332,15 @@ impl LicenseCheck {
             return Some(Refusal::Unlicensed);
         };
         let license = &installed.license;
+        if self.key_revoked
+            && let Some(revocation) = &installed.revocation
+        {
+            return Some(Refusal::KeyRevoked {
+                key_id: installed.key_id,
+                revoked_at: revocation.revoked_at,
+                grace_until: revocation.grace_until,
+            });
+        }
         match self.window? {
             Window::Valid | Window::Grace => match self.clock_suspicion {
                 Some(suspicion) if license.clock_policy == ClockPolicy::Enforcing => {
@@ -330,6 +407,9 @@ struct Shared {
     clock_suspect: AtomicBool,
     /// Whether the expiry warning was logged since start-up.
     warning_logged: AtomicBool,
+    /// Whether the end of a revoked key's grace was logged since the
+    /// snapshot last changed.
+    revoked_logged: AtomicBool,
 }
 
 /// A cheap, cloneable view of the licensing state, for the ingestor to ask
@@ -366,6 +446,7 @@ impl LicenseHandle {
                 high_water_mark: AtomicI64::new(high_water_mark),
                 clock_suspect: AtomicBool::new(false),
                 warning_logged: AtomicBool::new(false),
+                revoked_logged: AtomicBool::new(false),
             }),
         }
     }
@@ -373,6 +454,30 @@ impl LicenseHandle {
     /// Publishes a newly committed license to every clone of this handle.
     pub(crate) fn replace(&self, installed: InstalledLicense) {
         self.shared.installed.store(Some(Arc::new(installed)));
+        self.shared.revoked_logged.store(false, Ordering::Relaxed);
+    }
+
+    /// Judges the installed license against a newer effective revocation
+    /// list, publishing a new snapshot only if that changes its revocation.
+    /// Called with the store's connection held, like [`Self::replace`].
+    pub(crate) fn apply_revocations(&self, list: &RevocationList) {
+        let changed = self
+            .shared
+            .installed
+            .load()
+            .as_deref()
+            .and_then(|installed| installed.with_revocations_of(list));
+        if let Some(changed) = changed {
+            if let Some(revocation) = &changed.revocation {
+                tracing::warn!(
+                    key_id = %changed.key_id,
+                    grace_until = %timestamp::format(revocation.grace_until),
+                    "the ReN3 team revoked the key that signed the installed license; it \
+                     works until the grace period ends; GET /license says what to do"
+                );
+            }
+            self.replace(changed);
+        }
     }
 
     /// Stops using the license, after a deactivation committed.
@@ -430,6 +535,15 @@ impl LicenseHandle {
                     "the clock is plausible again"
                 );
             }
+        }
+        if check.key_revoked
+            && !self.shared.revoked_logged.load(Ordering::Relaxed)
+            && !self.shared.revoked_logged.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "the key that signed the license is revoked and its grace period is over; \
+                 GET /license says what to do"
+            );
         }
         if check.warning
             && !self.shared.warning_logged.load(Ordering::Relaxed)
@@ -524,7 +638,20 @@ mod tests {
                 device_public_key: DeviceKey::from_seed(&[3u8; 32]).public_key().into(),
                 request_hash: Bytes([4u8; 32]),
             },
+            revocation: None,
         }
+    }
+
+    /// [`installed`], its key revoked at `revoked_at` with grace until
+    /// `grace_until`.
+    fn revoked(policy: ClockPolicy, revoked_at: i64, grace_until: i64) -> InstalledLicense {
+        let mut installed = installed(policy);
+        installed.revocation = Some(Revocation {
+            key_id: installed.key_id,
+            revoked_at,
+            grace_until,
+        });
+        installed
     }
 
     fn stepped_clock(start: i64) -> (Arc<AtomicI64>, Clock) {
@@ -623,6 +750,107 @@ mod tests {
         let none = LicenseCheck::evaluate(None, NOT_BEFORE, 0, rules());
         assert_eq!(none.state(), S::Unlicensed);
         assert_eq!(none.refusal_for(None), Some(Refusal::Unlicensed));
+    }
+
+    #[test]
+    fn a_revoked_key_works_until_its_grace_ends_judged_at_the_high_water_mark() {
+        use ClockPolicy::{Advisory, Enforcing};
+        use LicenseState as S;
+        let grace_until = NOT_BEFORE + 10 * DAY;
+        // (policy, high-water mark before the check, now, state, refusal code)
+        let cases = [
+            (Advisory, 0, NOT_BEFORE + DAY, S::Active, None),
+            (Advisory, 0, grace_until - 1, S::Active, None),
+            (Advisory, 0, grace_until, S::KeyRevoked, Some("key_revoked")),
+            (
+                Advisory,
+                0,
+                EXPIRES_AT + GRACE,
+                S::KeyRevoked,
+                Some("key_revoked"),
+            ),
+            // Winding the clock back does not reopen the grace period.
+            (
+                Advisory,
+                grace_until + DAY,
+                grace_until - DAY,
+                S::KeyRevoked,
+                Some("key_revoked"),
+            ),
+            (
+                Enforcing,
+                grace_until + 3 * DAY,
+                NOT_BEFORE,
+                S::KeyRevoked,
+                Some("key_revoked"),
+            ),
+        ];
+        for (n, (policy, mark, now, state, refusal)) in cases.into_iter().enumerate() {
+            let installed = revoked(policy, NOT_BEFORE, grace_until);
+            let check = LicenseCheck::evaluate(Some(Arc::new(installed)), now, mark, rules());
+            assert_eq!(check.state(), state, "{n}. at {now}");
+            assert_eq!(check.refusal().map(|r| r.code()), refusal, "{n}. at {now}");
+            assert_eq!(check.key_revoked, refusal.is_some(), "{n}.");
+        }
+        let check = LicenseCheck::evaluate(
+            Some(Arc::new(revoked(Advisory, NOT_BEFORE, grace_until))),
+            grace_until,
+            0,
+            rules(),
+        );
+        let refusal = check.refusal().unwrap();
+        assert_eq!(check.refusal_for(Some("ingest")), Some(refusal));
+        let message = refusal.to_string();
+        assert!(message.contains("POST /license/register"), "{message}");
+        assert!(
+            message.contains(&timestamp::format(grace_until)),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_newer_list_reaches_the_installed_license_only_when_it_changes_it() {
+        let root = ren3_shared::RootKey::from_seed(&[9; 32]);
+        let list = |version, revoked: &[KeyId]| {
+            root.sign_revocations(ren3_shared::RevocationListBody {
+                version,
+                issued_at: NOT_BEFORE,
+                revoked: revoked
+                    .iter()
+                    .map(|&key_id| Revocation {
+                        key_id,
+                        revoked_at: NOT_BEFORE,
+                        grace_until: NOT_BEFORE + DAY,
+                    })
+                    .collect(),
+            })
+            .unwrap()
+        };
+        let (now, clock) = stepped_clock(NOT_BEFORE);
+        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
+        let key_id = handle.installed().unwrap().key_id;
+
+        let before = handle.installed().unwrap();
+        handle.apply_revocations(&list(2, &[Bytes([7; 8])]));
+        assert!(
+            Arc::ptr_eq(&before, &handle.installed().unwrap()),
+            "another key's revocation leaves the snapshot alone"
+        );
+        handle.apply_revocations(&list(3, &[key_id]));
+        assert_eq!(
+            handle
+                .installed()
+                .unwrap()
+                .revocation
+                .as_ref()
+                .map(|r| r.grace_until),
+            Some(NOT_BEFORE + DAY)
+        );
+        assert!(handle.is_licensed(), "in grace");
+        now.store(NOT_BEFORE + DAY, Ordering::SeqCst);
+        assert_eq!(handle.check().state(), LicenseState::KeyRevoked);
+        assert!(!handle.has_feature("ingest"));
+        assert_eq!(handle.limit("max-sources"), None);
     }
 
     #[test]

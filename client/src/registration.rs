@@ -3,11 +3,15 @@
 //!
 //! Every check that can refuse an import runs before anything is written,
 //! and the checks that read the store run inside the same `BEGIN IMMEDIATE`
-//! transaction as the write, so two imports cannot interleave.
+//! transaction as the write, so two imports cannot interleave. The one
+//! exception: a payload whose chain verifies and that carries a revocation
+//! list newer than the effective one, revoking a key that one does not, has
+//! that list stored first, whether the import is accepted or not (see
+//! [`crate::revocations`]).
 
 use ren3_shared::{
-    CodeError, DeviceId, License, LicenseKey, LicenseRequest, Product, RandomSourceError,
-    TokenError, VerifiedPayload, VerifiedRequest, timestamp,
+    CodeError, DeviceId, KeyId, License, LicenseKey, LicenseRequest, Product, RandomSourceError,
+    RevocationList, TokenError, VerifiedPayload, VerifiedRequest, timestamp,
 };
 
 use ren3_shared::payload::Window;
@@ -31,6 +35,8 @@ pub enum LicensingError {
     OfflineDisabled,
     #[error("{0}")]
     InvalidLicenseKey(CodeError),
+    /// The payload's chain does not verify, its key is revoked
+    /// (`key_revoked`), or it is not a payload at all.
     #[error("{0}")]
     Payload(TokenError),
     #[error(
@@ -162,8 +168,9 @@ impl AppState {
     }
 
     /// Verifies `payload` and, if every check passes, makes it the active
-    /// license. On any refusal nothing is stored and the published license
-    /// is unchanged.
+    /// license. On any refusal the license, the pending requests and the
+    /// published license are unchanged; only a newer revocation list the
+    /// payload carried is kept (it is applied before any other check).
     pub async fn import(
         &self,
         license_key: &str,
@@ -171,8 +178,19 @@ impl AppState {
     ) -> Result<Imported, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
-        let payload = VerifiedPayload::open(payload, &offline.trusted_keys)
-            .map_err(LicensingError::Payload)?;
+        let payload =
+            VerifiedPayload::open(payload, self.trust().root()).map_err(LicensingError::Payload)?;
+        // Before any other check: a newer list that revokes a key the
+        // effective list does not is kept even when this import is refused
+        // below. A newer list with no new revocation changes no verdict; it
+        // becomes effective with the import that stores its payload, so a
+        // refusal leaves the store as it was.
+        if revokes_more(&payload.revocations, self.revocation_list().as_deref()) {
+            self.apply_newer_revocations(&payload.revocations).await?;
+        }
+        if let Some(list) = self.revocation_list() {
+            check_not_revoked(&payload, &list)?;
+        }
         let license = &payload.license;
         if license.license_key_fingerprint != key.fingerprint() {
             return Err(LicensingError::LicenseKeyMismatch);
@@ -188,6 +206,7 @@ impl AppState {
         }
 
         let (serial, key_id) = (license.serial, payload.key_id);
+        let carried = payload.revocations.clone();
         let now = self.now();
         let handle = self.license();
         // Judged at the latest time seen, so that winding the clock back
@@ -200,6 +219,13 @@ impl AppState {
                 let tx = store::write_transaction(conn)?;
                 let token = payload.token();
                 let license = &payload.license;
+                // Read under the connection's lock, which every change of
+                // the effective list holds: a list applied by a concurrent
+                // import is seen here.
+                let revocations = state.revocation_list();
+                if let Some(list) = &revocations {
+                    check_not_revoked(&payload, list)?;
+                }
                 let active = store::active_license(&tx)?;
                 if active.as_ref().is_some_and(|a| a.token == token) {
                     return Ok((Imported::AlreadyActive, None));
@@ -207,9 +233,13 @@ impl AppState {
                 let answered = store::pending_request_seq(&tx, &license.request_hash)?
                     .ok_or(LicensingError::UnknownRequest)?;
                 check_window(license, seen)?;
+                // Serials are compared only with a payload of a key that is
+                // not revoked: one signed with a leaked key, whatever its
+                // serial, must not lock genuine later payloads out.
                 if let Some(active) = &active
                     && active.license_key_fingerprint == license.license_key_fingerprint.to_string()
                     && active.serial >= license.serial
+                    && !is_revoked(revocations.as_deref(), &active.key_id()?)
                 {
                     return Err(LicensingError::Downgrade {
                         active: active.serial,
@@ -225,6 +255,8 @@ impl AppState {
                 handle.replace(InstalledLicense {
                     key_id: payload.key_id,
                     license: payload.license,
+                    // Checked above: its key is not revoked.
+                    revocation: None,
                 });
                 // What a status reports after this import, known without
                 // counting the pending requests again: the ones it forgot
@@ -244,8 +276,41 @@ impl AppState {
             already_active = imported == Imported::AlreadyActive,
             "imported a license payload"
         );
+        // The stored payload now carries its list: make it effective too.
+        self.apply_newer_revocations(&carried).await?;
         Ok(imported)
     }
+}
+
+/// Whether `carried` is newer than `effective` and revokes a key that
+/// `effective` does not: a list that changes some verdict.
+fn revokes_more(carried: &RevocationList, effective: Option<&RevocationList>) -> bool {
+    match effective {
+        None => !carried.body.revoked.is_empty(),
+        Some(effective) => {
+            carried.version() > effective.version()
+                && carried
+                    .body
+                    .revoked
+                    .iter()
+                    .any(|r| effective.find(&r.key_id).is_none())
+        }
+    }
+}
+
+/// Refuses a payload whose key `list` (the effective list) revokes.
+fn check_not_revoked(
+    payload: &VerifiedPayload,
+    list: &RevocationList,
+) -> Result<(), LicensingError> {
+    match payload.revocation_in(list) {
+        Some(revocation) => Err(LicensingError::Payload(payload.revoked_error(revocation))),
+        None => Ok(()),
+    }
+}
+
+fn is_revoked(list: Option<&RevocationList>, key_id: &KeyId) -> bool {
+    list.is_some_and(|list| list.find(key_id).is_some())
 }
 
 /// A payload is imported only inside `[notBefore - skew, expiresAt)`

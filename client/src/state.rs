@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use axum::extract::FromRef;
-use ren3_shared::{DeviceKey, KeyId, PublicKey, VerifiedPayload, payload};
+use ren3_shared::{DeviceKey, KeyId, PublicKey, RevocationList, VerifiedPayload, payload};
 
-use crate::config::{Config, OfflineConfig, TrustSource};
+use crate::config::{Config, OfflineConfig};
 use crate::license::{
     Clock, ClockRules, InstalledLicense, LicenseHandle, SECONDS_PER_DAY, system_clock,
 };
+use crate::revocations;
 use crate::status::RenderedStatus;
 use crate::store::{self, Store, StoreError};
+use crate::trust::{self, Trust};
 
 /// How often the background task reads the clock and, when due, records
 /// the high-water mark.
@@ -29,6 +31,11 @@ pub struct AppState {
 
 struct Inner {
     offline: Option<OfflineConfig>,
+    /// The build's root and floor: fixed for the life of the process.
+    trust: Trust,
+    /// The effective revocation list ([`crate::revocations`]). Changed only
+    /// with the store's connection held, and only to a newer list.
+    revocations: ArcSwapOption<RevocationList>,
     store: Store,
     /// The installation's private key. It signs license requests and
     /// release receipts and is never shown: `DeviceKey`'s `Debug` prints
@@ -48,8 +55,9 @@ struct Inner {
 /// again at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLicenseProblem {
-    /// A stable code: a token code such as `unknown_key` or `key_retired`,
-    /// or `device_id_mismatch` or `device_key_mismatch`.
+    /// A stable code: `license_unverifiable` (its chain does not verify
+    /// under this build's root: another root, an older format, a damaged
+    /// row), `device_id_mismatch` or `device_key_mismatch`.
     pub code: &'static str,
     pub message: String,
     /// The key that signed it, as its signer line says.
@@ -92,7 +100,10 @@ impl AppState {
         let store = Store::open(&config.license_db_path).await?;
         let now = clock();
         let step = record_step(config.clock_tolerance_seconds);
-        let (device_key, active, recorded_mark) = store
+        let trust = config.trust().clone();
+        log_trust(config);
+        let store_trust = trust.clone();
+        let (device_key, active, recorded_mark, effective) = store
             .call(move |conn| {
                 let key = store::load_or_create_device_key(conn, now)?;
                 let active = store::active_license(conn)?;
@@ -101,28 +112,29 @@ impl AppState {
                     store::raise_high_water_mark(conn, now)?;
                     recorded = Some(recorded.map_or(now, |r| r.max(now)));
                 }
-                Ok::<_, StoreError>((key, active, recorded))
+                let effective = revocations::effective_at_start(conn, &store_trust, now)?;
+                Ok::<_, StoreError>((key, active, recorded, effective))
             })
             .await?;
+        tracing::info!(
+            version = effective.as_ref().map_or(0, RevocationList::version),
+            floor = trust.floor_version(),
+            "effective revocation list"
+        );
         let offline = config.offline.clone();
-        if let Some(OfflineConfig {
-            trusted_keys_source: TrustSource::Pinned { ignored_path },
-            ..
-        }) = &offline
-        {
-            match ignored_path {
-                Some(path) => tracing::info!(
-                    ignored = %path.display(),
-                    "this build pins its trusted keys; license_trusted_keys is ignored"
-                ),
-                None => tracing::info!("this build pins its trusted keys"),
-            }
-        }
         let (installed, stored_problem) = match (&offline, active) {
-            (Some(offline), Some(active)) => match reverify(&active.token, offline, &device_key) {
-                Ok(installed) => (Some(installed), None),
-                Err(problem) => (None, Some(problem)),
-            },
+            (Some(offline), Some(active)) => {
+                match reverify(&active.token, offline, &trust, &device_key) {
+                    Ok(mut installed) => {
+                        installed.revocation = effective
+                            .as_ref()
+                            .and_then(|list| list.find(&installed.key_id))
+                            .cloned();
+                        (Some(installed), None)
+                    }
+                    Err(problem) => (None, Some(problem)),
+                }
+            }
             (None, Some(_)) => {
                 tracing::warn!(
                     "offline licensing is disabled, so the license in the store is not used"
@@ -137,6 +149,14 @@ impl AppState {
                 key_id = %installed.key_id,
                 "loaded the active license"
             );
+            if let Some(revocation) = &installed.revocation {
+                tracing::warn!(
+                    key_id = %installed.key_id,
+                    grace_until = %ren3_shared::timestamp::format(revocation.grace_until),
+                    "the ReN3 team revoked the key that signed the active license; it works \
+                     until the grace period ends; GET /license says what to do"
+                );
+            }
         }
         let rules = ClockRules {
             tolerance_seconds: config.clock_tolerance_seconds,
@@ -150,6 +170,8 @@ impl AppState {
         let state = Self {
             inner: Arc::new(Inner {
                 offline,
+                trust,
+                revocations: ArcSwapOption::from(effective.map(Arc::new)),
                 license,
                 store,
                 device_key,
@@ -171,6 +193,15 @@ impl AppState {
     /// The offline-licensing settings, or `None` when it is disabled.
     pub fn offline(&self) -> Option<&OfflineConfig> {
         self.inner.offline.as_ref()
+    }
+
+    /// The build's trust root and revocation floor: read-only.
+    pub fn trust(&self) -> &Trust {
+        &self.inner.trust
+    }
+
+    pub(crate) fn revocations(&self) -> &ArcSwapOption<RevocationList> {
+        &self.inner.revocations
     }
 
     pub fn store(&self) -> &Store {
@@ -269,28 +300,61 @@ fn spawn_clock_task(state: Weak<Inner>) {
     });
 }
 
-/// Checks a stored license again at start-up: the trusted-keys file or the
-/// configured device id may have changed since it was imported.
+/// Logs the build's trust once at start-up, and every trust variable that
+/// is set but not read.
+fn log_trust(config: &Config) {
+    let trust = config.trust();
+    if trust.is_pinned() {
+        tracing::info!(
+            root = %trust.fingerprint(),
+            pinned = true,
+            revocation_floor = trust.floor_version(),
+            "this build trusts only the root pinned into it"
+        );
+    } else {
+        tracing::warn!(
+            root = %trust.fingerprint(),
+            pinned = false,
+            "this is a development build: its trust root is taken at run time from {}, \
+             and it must never ship",
+            trust::DEV_TRUST_ROOT
+        );
+    }
+    for variable in &config.ignored_variables {
+        tracing::warn!(
+            variable,
+            root = %trust.fingerprint(),
+            "{variable} is set but no longer read: this build trusts only its pinned root; \
+             remove the variable"
+        );
+    }
+}
+
+/// Checks a stored license again at start-up: the configured device id may
+/// have changed since it was imported, and a payload of an older format or
+/// of another root does not verify under this build.
 fn reverify(
     token: &str,
     offline: &OfflineConfig,
+    trust: &Trust,
     device_key: &DeviceKey,
 ) -> Result<InstalledLicense, StoredLicenseProblem> {
-    let payload = match VerifiedPayload::open(token, &offline.trusted_keys) {
+    let payload = match VerifiedPayload::open(token, trust.root()) {
         Ok(payload) => payload,
         Err(e) => {
             tracing::warn!(
-                code = e.code(),
-                trusted_keys = %offline.trusted_keys_source,
-                "the stored license no longer verifies ({e}); running unlicensed until a \
-                 license is imported"
+                code = UNVERIFIABLE,
+                cause = e.code(),
+                root = %trust.fingerprint(),
+                "the stored license does not verify under this build's root ({e}); running \
+                 unlicensed until a license is imported"
             );
             let unverified = payload::decode_unverified(token).ok();
             return Err(StoredLicenseProblem {
-                code: e.code(),
-                message: e.to_string(),
-                key_id: unverified.as_ref().map(|(key_id, _)| *key_id),
-                device_matches: unverified.map(|(_, l)| {
+                code: UNVERIFIABLE,
+                message: format!("this build cannot verify it: {e}"),
+                key_id: unverified.as_ref().map(|(key_id, ..)| *key_id),
+                device_matches: unverified.map(|(_, l, ..)| {
                     l.client_device_id == offline.client_device_id
                         && l.device_public_key == device_key.public_key()
                 }),
@@ -331,5 +395,9 @@ fn reverify(
     Ok(InstalledLicense {
         key_id: payload.key_id,
         license: payload.license,
+        revocation: None,
     })
 }
+
+/// The code of a stored license that does not verify under this build.
+pub const UNVERIFIABLE: &str = "license_unverifiable";

@@ -1,6 +1,10 @@
 //! The licensing status shown to operators by `GET /license` and after an
 //! import: what state the license is in, why, and what to do next. It
 //! never contains the license key or a token.
+//!
+//! One piece, a little over the usual size: every state's sentences and
+//! codes sit together, so that a new state cannot be explained in one
+//! place and forgotten in another.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,9 +16,9 @@ use ren3_shared::{ClockPolicy, DeviceId, timestamp};
 use serde::Serialize;
 
 use crate::license::{
-    ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, SECONDS_PER_DAY,
+    ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, REGISTER_AGAIN, SECONDS_PER_DAY,
 };
-use crate::state::AppState;
+use crate::state::{AppState, UNVERIFIABLE};
 use crate::store::StoreError;
 
 /// How to get a new license, the start of most next actions.
@@ -50,7 +54,34 @@ pub struct LicenseStatus {
     pub warning: bool,
     pub grace: GraceStatus,
     pub clock: ClockStatus,
+    /// The revocation of the installed license's key, if it is revoked.
+    pub revocation: Option<RevocationStatus>,
+    pub trust: TrustStatus,
     pub license: Option<LicenseSummary>,
+}
+
+/// The root this build trusts and the effective revocation list's version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustStatus {
+    /// The root's fingerprint (base64url), for a vendor to compare with the
+    /// root they meant to pin.
+    pub root: String,
+    /// `false` only in a development build, whose root is taken at run time.
+    pub pinned: bool,
+    /// 0 while no list is known.
+    pub revocation_list_version: u64,
+}
+
+/// The installed license's key is revoked: it works until `graceUntil`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationStatus {
+    pub key_id: String,
+    pub revoked_at: String,
+    pub grace_until: String,
+    /// Whether the license still works: the grace period is not over.
+    pub in_grace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +95,8 @@ pub enum StatusState {
     Expired,
     NotYetValid,
     ClockSuspect,
+    /// The license's key is revoked and the grace period is over.
+    KeyRevoked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -146,6 +179,9 @@ pub(crate) struct StatusInputs {
     pending_requests: u64,
     deactivated_at: Option<i64>,
     recorded_mark: i64,
+    /// The effective revocation list's version, which a refused import can
+    /// raise without changing anything else.
+    revocation_list_version: u64,
 }
 
 /// The last `GET /license` body, and what it was built from.
@@ -210,6 +246,7 @@ impl AppState {
             pending_requests: summary.pending_requests,
             deactivated_at: summary.deactivated_at,
             recorded_mark: self.recorded_high_water_mark(),
+            revocation_list_version: self.revocation_list_version(),
         })
     }
 
@@ -220,6 +257,7 @@ impl AppState {
             pending_requests,
             deactivated_at,
             recorded_mark,
+            revocation_list_version,
         } = inputs;
         let (pending_requests, deactivated_at) = (*pending_requests, *deactivated_at);
         let installed = check.installed.as_deref();
@@ -262,6 +300,19 @@ impl AppState {
                 tolerance_seconds: self.license().clock_rules().tolerance_seconds,
                 high_water_mark: timestamp::format(*recorded_mark),
             },
+            revocation: installed.and_then(|i| {
+                i.revocation.as_ref().map(|r| RevocationStatus {
+                    key_id: i.key_id.to_string(),
+                    revoked_at: timestamp::format(r.revoked_at),
+                    grace_until: timestamp::format(r.grace_until),
+                    in_grace: !check.key_revoked,
+                })
+            }),
+            trust: TrustStatus {
+                root: self.trust().fingerprint().to_string(),
+                pinned: self.trust().is_pinned(),
+                revocation_list_version: *revocation_list_version,
+            },
             license: installed.map(LicenseSummary::from),
         }
     }
@@ -282,8 +333,8 @@ impl AppState {
             return unlicensed(
                 "offline_licensing_disabled",
                 "offline licensing is disabled in this ingestor".into(),
-                "set enable_offline_license=true, client_device_id=<the id the ReN3 team sent \
-                 you> and license_trusted_keys in the ingestor's environment, then restart it"
+                "set enable_offline_license=true and client_device_id=<the id the ReN3 team \
+                 sent you> in the ingestor's environment, then restart it"
                     .into(),
             );
         }
@@ -318,9 +369,9 @@ impl AppState {
             }
             if let Some(problem) = self.stored_problem() {
                 let next_action = match problem.code {
-                    "unknown_key" | "key_retired" => format!(
-                        "ask the ReN3 team for their current trusted-keys file and set \
-                         license_trusted_keys to it, or {EXPORT_A_REQUEST}"
+                    UNVERIFIABLE => format!(
+                        "register again: {EXPORT_A_REQUEST}, then import the new payload they \
+                         send"
                     ),
                     "device_id_mismatch" => format!(
                         "set client_device_id to the id this license was issued for, or \
@@ -346,6 +397,44 @@ impl AppState {
         let license = &installed.license;
         let expires = license.expires_at.map(day).unwrap_or_default();
         let grace_end = license.grace_ends_at().map(day).unwrap_or_default();
+        if let Some(revocation) = &installed.revocation {
+            let revoked = format!(
+                "the ReN3 team revoked the key `{}` that signed this license at {}",
+                installed.key_id,
+                timestamp::format(revocation.revoked_at)
+            );
+            if check.key_revoked {
+                return Explained {
+                    state: StatusState::KeyRevoked,
+                    reason_code: "key_revoked",
+                    reason: format!(
+                        "{revoked}, and its grace period ended at {}",
+                        timestamp::format(revocation.grace_until)
+                    ),
+                    next_action: REGISTER_AGAIN.into(),
+                };
+            }
+            if check.clock_suspicion.is_none()
+                && matches!(check.state(), LicenseState::Active | LicenseState::Grace)
+            {
+                return Explained {
+                    state: if check.state() == LicenseState::Grace {
+                        StatusState::Grace
+                    } else {
+                        StatusState::Active
+                    },
+                    reason_code: "key_revoked_in_grace",
+                    reason: format!(
+                        "{revoked}; the license keeps working until {}",
+                        timestamp::format(revocation.grace_until)
+                    ),
+                    next_action: format!(
+                        "{REGISTER_AGAIN}, before {}",
+                        day(revocation.grace_until)
+                    ),
+                };
+            }
+        }
         if let Some(suspicion) = check.clock_suspicion {
             let seen = match suspicion {
                 ClockSuspicion::BehindHighWaterMark { high_water_mark } => format!(
@@ -462,13 +551,15 @@ impl AppState {
                 ),
             },
             // Handled above: a check with a license is never unlicensed, and
-            // a suspect clock returned early.
-            LicenseState::Unlicensed | LicenseState::ClockSuspect => Explained {
-                state: StatusState::Unlicensed,
-                reason_code: "no_license",
-                reason: "no license is installed".into(),
-                next_action: EXPORT_A_REQUEST.into(),
-            },
+            // a suspect clock and a revoked key returned early.
+            LicenseState::Unlicensed | LicenseState::ClockSuspect | LicenseState::KeyRevoked => {
+                Explained {
+                    state: StatusState::Unlicensed,
+                    reason_code: "no_license",
+                    reason: "no license is installed".into(),
+                    next_action: EXPORT_A_REQUEST.into(),
+                }
+            }
         }
     }
 }

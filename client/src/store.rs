@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ren3_shared::{
-    DeviceKey, RandomSourceError, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
+    DeviceKey, KeyId, RandomSourceError, RevocationList, VerifiedPayload, VerifiedReceipt,
+    VerifiedRequest,
 };
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -96,6 +97,21 @@ const MIGRATIONS: &[M<'static>] = &[
     -- deleted in batches, see FORGOTTEN_BATCH). NULL on licenses imported
     -- before this migration, whose forgotten requests were deleted at once.
     ALTER TABLE licenses ADD COLUMN answered_seq INTEGER;
+    "#,
+    ),
+    M::up(
+        r#"
+    -- The newest revocation list this installation has seen, signed by the
+    -- build's root. One row; `version` holds the u64 version's bit pattern
+    -- and only rises. It is one of three sources of the effective list (with
+    -- the build's floor and the lists inside stored payloads), so deleting
+    -- it does not lower the effective version.
+    CREATE TABLE revocation_list (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        version     INTEGER NOT NULL,
+        token       TEXT    NOT NULL,
+        stored_at   INTEGER NOT NULL
+    ) STRICT;
     "#,
     ),
 ];
@@ -503,12 +519,23 @@ pub struct ActiveLicenseRow {
     pub token: String,
     pub serial: u64,
     pub license_key_fingerprint: String,
+    /// The issuer key that signed it, as recorded at import.
+    pub key_id: String,
+}
+
+impl ActiveLicenseRow {
+    /// The recorded key id, parsed.
+    pub fn key_id(&self) -> Result<KeyId, StoreError> {
+        self.key_id.parse().map_err(|e| {
+            StoreError::Damaged(format!("the active license's key id is not one: {e}"))
+        })
+    }
 }
 
 pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, StoreError> {
     Ok(query_row_cached(
         conn,
-        "SELECT id, token, serial, license_key_fingerprint FROM licenses
+        "SELECT id, token, serial, license_key_fingerprint, key_id FROM licenses
              WHERE replaced_at IS NULL",
         [],
         |row| {
@@ -517,10 +544,52 @@ pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, Sto
                 token: row.get(1)?,
                 serial: row.get::<_, i64>(2)?.cast_unsigned(),
                 license_key_fingerprint: row.get(3)?,
+                key_id: row.get(4)?,
             })
         },
     )
     .optional()?)
+}
+
+/// The distinct tokens of every stored license, active or not: each
+/// carries a revocation list, and the newest of them counts at start-up.
+pub fn license_tokens(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT DISTINCT token FROM licenses")?;
+    let tokens = stmt
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(tokens)
+}
+
+/// The stored revocation list's token, if one is stored. The caller
+/// verifies it: a row is never trusted for what it says.
+pub fn stored_revocation_list(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(query_row_cached(
+        conn,
+        "SELECT token FROM revocation_list WHERE id = 1",
+        [],
+        |row| row.get(0),
+    )
+    .optional()?)
+}
+
+/// Stores `list` in place of the stored one. The caller has checked that
+/// it is newer than the effective list, which is never older than a stored
+/// row that verifies; a row that does not verify is overwritten whatever
+/// version it claims. Runs inside the caller's transaction, or alone.
+pub fn store_revocation_list(
+    conn: &Connection,
+    list: &RevocationList,
+    now: i64,
+) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO revocation_list (id, version, token, stored_at) VALUES (1, ?1, ?2, ?3)
+         ON CONFLICT (id) DO UPDATE SET
+             version = excluded.version, token = excluded.token, stored_at = excluded.stored_at",
+        params![list.version().cast_signed(), list.token(), now],
+    )?;
+    Ok(())
 }
 
 /// Makes `payload`, whose canonical token is `token`, the active license

@@ -1,6 +1,9 @@
 //! Any bytes as the body of `POST /license/import`, through the client's
 //! real router and store: never a 5xx, never a panic, and never an active
-//! license (the fuzzer cannot sign a payload for this installation).
+//! license (the fuzzer cannot sign a payload for this installation). The
+//! client trusts the root it was built with: the TEST-ONLY root, set by
+//! the workspace's `.cargo/config.toml`, which needs debug assertions on
+//! (`cargo fuzz run -a`, or `-Cdebug-assertions`).
 #![no_main]
 
 use std::sync::LazyLock;
@@ -19,12 +22,10 @@ struct Target {
 
 static TARGET: LazyLock<Target> = LazyLock::new(|| {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let trust = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/trusted-keys.json");
     let db = dir.path().join("license.db");
     let config = Config::from_lookup(|name| match name {
         "enable_offline_license" => Some("true".into()),
         "client_device_id" => Some("REN3D1-TEST0-DEV1C-E0000-00002".into()),
-        "license_trusted_keys" => Some(trust.into()),
         "license_db_path" => Some(db.to_string_lossy().into_owned()),
         _ => None,
     })

@@ -63,10 +63,18 @@ pub enum Action {
     KeyRotate,
     KeyRetire,
     KeyEncrypt,
+    /// `init` made a new root key in its root directory.
+    RootCreate,
+    /// `init` took the root key already in its root directory.
+    RootAdopt,
+    /// A certificate installed for a signing key.
+    KeyCertify,
+    /// A revocation list installed.
+    RevocationsInstall,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 18] = [
         Action::Login,
         Action::Logout,
         Action::LicenseCreate,
@@ -81,6 +89,10 @@ impl Action {
         Action::KeyRotate,
         Action::KeyRetire,
         Action::KeyEncrypt,
+        Action::RootCreate,
+        Action::RootAdopt,
+        Action::KeyCertify,
+        Action::RevocationsInstall,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +111,10 @@ impl Action {
             Action::KeyRotate => "key.rotate",
             Action::KeyRetire => "key.retire",
             Action::KeyEncrypt => "key.encrypt",
+            Action::RootCreate => "root.create",
+            Action::RootAdopt => "root.adopt",
+            Action::KeyCertify => "key.certify",
+            Action::RevocationsInstall => "revocations.install",
         }
     }
 }
@@ -271,9 +287,28 @@ mod tests {
         }
     }
 
+    /// Starts from an empty log: `init` audited the root and the first key.
+    fn empty_the_log(t: &mut TestStore) {
+        assert_eq!(
+            page(&t.store, &Filter::default(), 10)
+                .unwrap()
+                .entries
+                .len(),
+            3,
+            "root, certificate, revocation list"
+        );
+        t.store
+            .write(|tx| {
+                tx.execute("DELETE FROM audit", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+    }
+
     #[test]
     fn page_filters_by_actor_action_result_and_text_newest_first() {
         let mut t = TestStore::new();
+        empty_the_log(&mut t);
         let alice = Actor::console("alice");
         let cli = Actor("cli:ops".to_owned());
         let rows = [
@@ -341,6 +376,7 @@ mod tests {
     #[test]
     fn page_links_to_the_next_page_only_when_there_is_one() {
         let mut t = TestStore::new();
+        empty_the_log(&mut t);
         let alice = Actor::console("alice");
         for i in 0..5 {
             record(

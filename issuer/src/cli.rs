@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ren3_shared::token::MAX_INPUT_LEN;
-use ren3_shared::{ClockPolicy, LicenseKey, TrustedKeys, timestamp};
+use ren3_shared::{ClockPolicy, LicenseKey, TrustRoot, timestamp};
 use serde::Serialize;
 use serde_json::json;
 
@@ -22,14 +22,16 @@ use crate::audit::Actor;
 use crate::inspect::{self, Fields, Inspection, TrustSource};
 use crate::keystore::AtRest;
 use crate::licenses::{self, LicenseDetails, NewLicense, TermsChange};
-use crate::setup::{self, StorePaths};
+use crate::setup::{self, InitOptions, StorePaths};
 use crate::store::{LicenseStatus, LicenseSummary};
-use crate::{devices, issuance, signing_keys, users, web};
+use crate::{chain, devices, issuance, signing_keys, users, web};
 
 mod batch;
 mod lifecycle;
+mod trust;
 
-/// Files the tool writes for others to read: payloads, trusted-keys files.
+/// Files the tool writes for others to read: payloads, certificates,
+/// revocation lists, the root public key file.
 const PUBLIC_FILE_MODE: u32 = 0o644;
 
 #[derive(Debug, Parser)]
@@ -60,13 +62,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the store and its first signing key; print the key id.
-    Init {
-        /// Encrypt the private key with a passphrase (from
-        /// REN3_ISSUER_PASSPHRASE, or asked for at the terminal).
-        #[arg(long)]
-        encrypt: bool,
-    },
+    /// Create the store and its first signing key, certified by the root in
+    /// --root-dir (created there if it holds none); print the key id.
+    Init(InitArgs),
+    /// The offline root key: only these commands and `init` open its
+    /// directory.
+    #[command(subcommand)]
+    Root(trust::RootCommand),
+    /// Revocation lists the root signed.
+    #[command(subcommand)]
+    Revocations(trust::RevocationsCommand),
+    /// The store's trust root, for building clients.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Free the seat a customer's release receipt gives back.
     Release {
         /// The receipt as the customer sent it; `-` reads stdin.
@@ -84,8 +92,9 @@ enum Command {
     Device(DeviceCommand),
     /// Turn a customer's license request into a signed license payload.
     Issue(IssueArgs),
-    /// Show what a request or payload holds and whether it verifies
-    /// (exit 0 if it does, 1 if not).
+    /// Show what a token holds and whether it verifies (exit 0 if it does,
+    /// 1 if not): requests, payloads (with their chain), receipts,
+    /// certificates, revocation lists and certification requests.
     Inspect(InspectArgs),
     /// Users of the web console.
     #[command(subcommand)]
@@ -121,21 +130,62 @@ struct ServeArgs {
     behind_tls: bool,
 }
 
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The root key's own directory (mode 0700): a new root is made there
+    /// if it holds no root.key, else that root is adopted. Keep it offline.
+    #[arg(long, value_name = "DIR")]
+    root_dir: PathBuf,
+    /// Keep a new root key in plain text instead of sealing it with a
+    /// passphrase (REN3_ROOT_PASSPHRASE, or asked for): for tests and demos.
+    #[arg(long)]
+    plain_root: bool,
+    /// Encrypt the first signing key with a passphrase (from
+    /// REN3_ISSUER_PASSPHRASE, or asked for at the terminal).
+    #[arg(long)]
+    encrypt: bool,
+    /// Days the first key's certificate lasts.
+    #[arg(long, value_name = "N", default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+    key_valid_days: u32,
+}
+
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// List the signing keys.
+    /// List the signing keys with their certificates.
     List,
-    /// Write the trusted-keys file that ships with the ingestor.
-    ExportPublic {
-        /// Write the file here instead of to stdout.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
-    /// Create a new signing key, which signs from now on; print its id.
+    /// Create a new signing key; print its id. It signs once its
+    /// certificate is installed (at once with --root-dir).
     Rotate {
         /// Encrypt its private key with a passphrase.
         #[arg(long)]
         encrypt: bool,
+        /// Certify it at once with the root in DIR (a root on this machine).
+        #[arg(long, value_name = "DIR")]
+        root_dir: Option<PathBuf>,
+        /// Days its certificate lasts, with --root-dir.
+        #[arg(long, value_name = "N", requires = "root_dir",
+              default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+        valid_days: u32,
+    },
+    /// Write the certification request of a signing key, for the root to
+    /// certify (`root certify`).
+    CertificationRequest {
+        /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        key_id: String,
+        /// Days the certificate should last.
+        #[arg(long, value_name = "N", default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+        valid_days: u32,
+        /// Write the request here instead of to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Install the certificate the root made for a signing key; the newest
+    /// certified key signs from then on.
+    InstallCertificate {
+        /// The certificate; `-` reads stdin.
+        #[arg(value_name = "FILE|-")]
+        certificate: String,
     },
     /// Retire a signing key: it signs nothing more, and clients refuse
     /// payloads it would sign from now on.
@@ -296,9 +346,10 @@ struct InspectArgs {
     /// The token; `-` reads stdin.
     #[arg(value_name = "FILE|-")]
     input: String,
-    /// Check a payload against this trusted-keys file instead of the store.
+    /// Check against this root public key file (root.pub) instead of the
+    /// store's root.
     #[arg(long, value_name = "FILE")]
-    trust: Option<PathBuf>,
+    root: Option<PathBuf>,
 }
 
 /// What a command produced.
@@ -353,10 +404,23 @@ fn run(cli: Cli) -> Result<Outcome> {
     let json = cli.json;
     let now = timestamp::now();
     match cli.command {
-        Command::Init { encrypt } => init(&paths, json, encrypt, now),
+        Command::Init(args) => init(&paths, json, &args, now),
+        Command::Root(command) => trust::root(json, command, now),
+        Command::Revocations(command) => trust::revocations(&paths, json, command, now),
+        Command::Trust(command) => trust::trust(&paths, json, command),
         Command::Release { receipt } => lifecycle::release(&paths, json, &receipt, now),
-        Command::Keys(KeysCommand::Rotate { encrypt }) => {
-            lifecycle::keys_rotate(&paths, json, encrypt, now)
+        Command::Keys(KeysCommand::Rotate {
+            encrypt,
+            root_dir,
+            valid_days,
+        }) => lifecycle::keys_rotate(&paths, json, encrypt, root_dir.as_deref(), valid_days, now),
+        Command::Keys(KeysCommand::CertificationRequest {
+            key_id,
+            valid_days,
+            out,
+        }) => trust::certification_request(&paths, json, &key_id, valid_days, out.as_deref(), now),
+        Command::Keys(KeysCommand::InstallCertificate { certificate }) => {
+            trust::install_certificate(&paths, json, &certificate, now)
         }
         Command::Keys(KeysCommand::Retire { key_id }) => {
             lifecycle::keys_retire(&paths, json, &key_id, now)
@@ -369,10 +433,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             force: _,
             reason,
         }) => lifecycle::device_release(&paths, json, &device, &reason, now),
-        Command::Keys(KeysCommand::List) => keys_list(&paths, json),
-        Command::Keys(KeysCommand::ExportPublic { out }) => {
-            keys_export_public(&paths, json, out.as_deref())
-        }
+        Command::Keys(KeysCommand::List) => keys_list(&paths, json, now),
         Command::License(LicenseCommand::Create(args)) => license_create(&paths, json, args, now),
         Command::License(LicenseCommand::List { search }) => {
             license_list(&paths, json, search.as_deref())
@@ -417,14 +478,27 @@ fn result(json: bool, text: &str, value: &impl Serialize) -> Result<String> {
     }
 }
 
-fn init(paths: &StorePaths, json: bool, encrypt: bool, now: i64) -> Result<Outcome> {
-    let at_rest = if encrypt {
-        AtRest::Encrypted
-    } else {
-        AtRest::Plain
+fn init(paths: &StorePaths, json: bool, args: &InitArgs, now: i64) -> Result<Outcome> {
+    let at_rest = |encrypted: bool| {
+        if encrypted {
+            AtRest::Encrypted
+        } else {
+            AtRest::Plain
+        }
     };
-    let made = setup::init_with(paths, at_rest, lifecycle::passphrase_source(), now)?;
+    let options = InitOptions {
+        root_at_rest: at_rest(!args.plain_root),
+        root_passphrase: lifecycle::passphrase_source(),
+        at_rest: at_rest(args.encrypt),
+        passphrase: lifecycle::passphrase_source(),
+        key_valid_days: args.key_valid_days,
+        ..InitOptions::new(args.root_dir.clone())
+    };
+    let made = setup::init(paths, &options, &Actor::cli(), now)
+        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
+        .context("nothing was initialised")?;
     let key_id = made.key.key_id.to_string();
+    let window = &made.certificate.body;
     let stdout = result(
         json,
         &key_id,
@@ -434,32 +508,86 @@ fn init(paths: &StorePaths, json: bool, encrypt: bool, now: i64) -> Result<Outco
             "db": paths.db,
             "keysDir": paths.keys_dir,
             "keyFile": made.key_file,
+            "rootDir": made.root_dir,
+            "rootCreated": made.root_created,
+            "rootKeyId": made.root.key_id(),
+            "rootFingerprint": made.root.fingerprint(),
+            "rootPublicFile": made.root_public_file,
+            "certificate": {
+                "notBefore": timestamp::format(window.not_before),
+                "notAfter": timestamp::format(window.not_after),
+            },
+            "revocationsVersion": made.revocations_version,
         }),
     )?;
+    let root_how = if made.root_created {
+        if args.plain_root {
+            "created a new root (NOT sealed: --plain-root)"
+        } else {
+            "created a new root, sealed with a passphrase,"
+        }
+    } else {
+        "adopted the root"
+    };
     Ok(Outcome::new(stdout).note(format!(
-        "created the issuer store {} and signing key {key_id}; its private key is in {}: \
-         back up that directory (encrypted), a lost key cannot be recovered",
-        paths.db.display(),
-        paths.keys_dir.display()
+        "created the issuer store {db} and signing key {key_id}, certified until {until}.\n\
+         - the signing keys are in {keys}: back up that directory (encrypted), a lost key \
+         cannot be recovered;\n\
+         - {root_how} in {root}: root {root_id}, fingerprint {fingerprint}. That directory \
+         belongs OFFLINE: move it to a machine that never runs `serve`, and keep a backup; \
+         only `ren3-issuer root ...` and `init` ever open it;\n\
+         - build clients pinned to {public}: REN3_TRUST_ROOT={public} cargo build --release \
+         -p ren3-client",
+        db = paths.db.display(),
+        until = timestamp::format(window.not_after),
+        keys = paths.keys_dir.display(),
+        root = made.root_dir.display(),
+        root_id = made.root.key_id(),
+        fingerprint = made.root.fingerprint(),
+        public = made.root_public_file.display(),
     )))
 }
 
-fn keys_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
+fn keys_list(paths: &StorePaths, json: bool, now: i64) -> Result<Outcome> {
     let store = setup::open_store(paths)?;
     let keys = signing_keys::list(&store)?;
     let at_rest = lifecycle::private_keys_at_rest(paths, &keys);
-    let mut table = Table::new(["KEY ID", "CREATED", "STATUS", "PRIVATE KEY", "PUBLIC KEY"]);
+    let mut table = Table::new([
+        "KEY ID",
+        "CREATED",
+        "STATUS",
+        "CERTIFIED",
+        "PRIVATE KEY",
+        "PUBLIC KEY",
+    ]);
     for (entry, at_rest) in keys.iter().zip(&at_rest) {
         let key = &entry.key;
-        let status = match key.retired_at {
-            Some(at) => format!("retired {}", timestamp::format(at)),
-            None if entry.signs_new_payloads => "signing".to_owned(),
-            None => "active".to_owned(),
+        let status = match (&entry.revoked, key.retired_at) {
+            (Some(revoked), _) => format!("REVOKED (list v{})", revoked.version),
+            (None, Some(at)) => format!("retired {}", timestamp::format(at)),
+            (None, None) if entry.signs_new_payloads => "signing".to_owned(),
+            (None, None) if entry.certificate.is_none() => "awaiting certificate".to_owned(),
+            (None, None) => "active".to_owned(),
+        };
+        let certified = match &entry.certificate {
+            None => "no".to_owned(),
+            Some(w) => {
+                let mut text = format!(
+                    "{} to {}",
+                    timestamp::format(w.not_before),
+                    timestamp::format(w.not_after)
+                );
+                if now >= w.not_after {
+                    text.push_str(" (ended)");
+                }
+                text
+            }
         };
         table.row([
             key.key_id.to_string(),
             timestamp::format(key.created_at),
             status,
+            certified,
             (*at_rest).to_owned(),
             key.public_key.to_string(),
         ]);
@@ -475,29 +603,6 @@ fn keys_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
         .collect();
     let value = json!({ "keys": keys });
     Ok(Outcome::new(result(json, &table.render(), &value)?))
-}
-
-fn keys_export_public(paths: &StorePaths, json: bool, out: Option<&Path>) -> Result<Outcome> {
-    let store = setup::open_store(paths)?;
-    let trust = signing_keys::trusted_keys(&store)?;
-    let file = trust.to_file();
-    let count = trust.keys().len();
-    let Some(out) = out else {
-        // The file is JSON already: `--json` prints it unchanged.
-        return Ok(Outcome::new(file));
-    };
-    write_public_file(out, file.as_bytes())?;
-    let key_ids: Vec<String> = trust.keys().iter().map(|k| k.key_id.to_string()).collect();
-    let stdout = if json {
-        to_json(&json!({ "out": out, "keyIds": key_ids }))?
-    } else {
-        String::new()
-    };
-    Ok(Outcome::new(stdout).note(format!(
-        "wrote the trusted-keys file ({count} key{}) to {}; ship it with the ingestor",
-        if count == 1 { "" } else { "s" },
-        out.display()
-    )))
 }
 
 fn license_create(paths: &StorePaths, json: bool, args: CreateArgs, now: i64) -> Result<Outcome> {
@@ -783,7 +888,7 @@ fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<O
 
 fn inspect(paths: &StorePaths, json: bool, args: &InspectArgs, now: i64) -> Result<Outcome> {
     let input = read_input(&args.input, "token")?;
-    let trust = trust_source(paths, args.trust.as_deref())?;
+    let trust = trust_source(paths, args.root.as_deref())?;
     let mut inspection = inspect::inspect(&input, &trust, now)?;
     lifecycle::check_receipt(paths, &input, &mut inspection)?;
     let stdout = result(json, &inspection_text(&inspection), &inspection)?;
@@ -794,29 +899,38 @@ fn inspect(paths: &StorePaths, json: bool, args: &InspectArgs, now: i64) -> Resu
     Ok(outcome)
 }
 
-/// `--trust FILE` if given, else the store's keys if there is a store.
-fn trust_source(paths: &StorePaths, trust: Option<&Path>) -> Result<TrustSource> {
-    if let Some(file) = trust {
+/// `--root FILE` if given, else the store's root if there is a store.
+fn trust_source(paths: &StorePaths, root: Option<&Path>) -> Result<TrustSource> {
+    if let Some(file) = root {
         let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the trusted-keys file {}", file.display()))?;
-        let keys = TrustedKeys::parse(&text).with_context(|| file.display().to_string())?;
-        return Ok(TrustSource::Keys {
-            keys,
-            source: format!("the trusted-keys file {}", file.display()),
+            .with_context(|| format!("cannot read the root public key file {}", file.display()))?;
+        let root =
+            TrustRoot::parse_public_file(&text).with_context(|| file.display().to_string())?;
+        return Ok(TrustSource::Root {
+            root,
+            source: format!("the root public key file {}", file.display()),
         });
     }
     if !paths.db.exists() {
         return Ok(TrustSource::Unavailable {
             why: format!(
-                "there is no issuer store at {} and no --trust FILE was given",
+                "there is no issuer store at {} and no --root FILE was given",
                 paths.db.display()
             ),
         });
     }
     let store = setup::open_store(paths)?;
-    Ok(TrustSource::Keys {
-        keys: signing_keys::trusted_keys(&store)?,
-        source: format!("the issuer store {}", paths.db.display()),
+    Ok(match chain::stored_root(&store)? {
+        Some(root) => TrustSource::Root {
+            root,
+            source: format!("the issuer store {}", paths.db.display()),
+        },
+        None => TrustSource::Unavailable {
+            why: format!(
+                "the issuer store {} has no root; give --root FILE",
+                paths.db.display()
+            ),
+        },
     })
 }
 
@@ -827,6 +941,9 @@ fn inspection_text(inspection: &Inspection) -> String {
         match inspection.kind {
             "request" => "license request",
             "receipt" => "release receipt",
+            "certificate" => "issuer certificate",
+            "revocations" => "revocation list",
+            "certification-request" => "certification request",
             _ => "license payload",
         },
     );
@@ -875,8 +992,43 @@ fn inspection_text(inspection: &Inspection) -> String {
             f.add("client device id", &p.client_device_id);
             f.add("device public key", &p.device_public_key);
             f.add("request hash", &p.request_hash.to_string());
+            match &p.certificate {
+                Some(c) => {
+                    f.add(
+                        "certificate",
+                        &format!("key {} by root {}", c.key_id, c.root_key_id),
+                    );
+                    f.add("certified", &trust::window_text(c.not_before, c.not_after));
+                }
+                None => f.add("certificate", "cannot be read"),
+            }
+            match &p.revocations {
+                Some(r) => f.add("revocation list", &trust::revocations_text(r)),
+                None => f.add("revocation list", "cannot be read"),
+            }
         }
         Some(Fields::Receipt(r)) => lifecycle::receipt_lines(&mut f, r),
+        Some(Fields::Certificate(c)) => {
+            f.add("key id", &c.key_id.to_string());
+            f.add("public key", &c.public_key);
+            f.add("purpose", &format!("{} for {}", c.purpose, c.product));
+            f.add("valid", &trust::window_text(c.not_before, c.not_after));
+            f.add("issued at", &timestamp::format(c.issued_at));
+            f.add("root", &c.root_key_id);
+        }
+        Some(Fields::Revocations(r)) => {
+            f.add("version", &r.version.to_string());
+            f.add("issued at", &timestamp::format(r.issued_at));
+            f.add("root", &r.root_key_id);
+            f.add("revoked", &trust::revoked_keys_text(r));
+        }
+        Some(Fields::CertificationRequest(c)) => {
+            f.add("key id", &c.key_id.to_string());
+            f.add("public key", &c.public_key);
+            f.add("purpose", &format!("{} for {}", c.purpose, c.product));
+            f.add("asks for", &trust::window_text(c.not_before, c.not_after));
+            f.add("created at", &timestamp::format(c.created_at));
+        }
     }
     f.render()
 }

@@ -6,31 +6,37 @@
 
 use std::collections::BTreeMap;
 
+use ren3_shared::certificate::CertificationRequestBody;
 use ren3_shared::payload::{self, Window};
 use ren3_shared::token::{self, Envelope, Kind};
 use ren3_shared::{
-    Digest, KeyId, License, LicenseRequest, Product, ReleaseReceipt, TokenError, TrustedKeys,
+    Certificate, CertificateBody, Digest, KeyId, License, LicenseRequest, Product, ReleaseReceipt,
+    RevocationList, RevocationListBody, TokenError, TrustRoot, VerifiedCertificationRequest,
     VerifiedPayload, VerifiedReceipt, VerifiedRequest,
 };
 use serde::Serialize;
 
 use crate::rfc3339;
 
-/// What a payload's signature is checked against.
+/// What the root-signed tokens (payloads, certificates, revocation lists)
+/// are checked against.
 #[derive(Debug, Clone)]
 pub enum TrustSource {
-    /// Keys, and where they came from, in words ("the issuer store ...").
-    Keys { keys: TrustedKeys, source: String },
-    /// No keys: `why` says why, and how to give some.
+    /// A root, and where it came from, in words ("the issuer store ...").
+    Root { root: TrustRoot, source: String },
+    /// No root: `why` says why, and how to give one.
     Unavailable { why: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InspectError {
     #[error(
-        "this is neither a license request, a license payload nor a release receipt: they \
-         start with `{}`, `{}` and `{}` (an armoured block around any is fine)",
-        Kind::Request.prefix(), Kind::Payload.prefix(), Kind::Receipt.prefix()
+        "this is not a token this tool reads: a license request, license payload, release \
+         receipt, issuer certificate, revocation list or certification request starts with \
+         `{}`, `{}`, `{}`, `{}`, `{}` or `{}` (an armoured block around any is fine)",
+        Kind::Request.prefix(), Kind::Payload.prefix(), Kind::Receipt.prefix(),
+        Kind::Certificate.prefix(), Kind::RevocationList.prefix(),
+        Kind::CertificationRequest.prefix()
     )]
     UnknownKind,
 }
@@ -38,7 +44,7 @@ pub enum InspectError {
 /// Why a token does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// Stable: the codes of [`TokenError::code`], or `no_trusted_keys`.
+    /// Stable: the codes of [`TokenError::code`], or `no_trust_root`.
     pub code: &'static str,
     pub message: String,
 }
@@ -46,7 +52,8 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
-    /// `request`, `payload` or `receipt`.
+    /// `request`, `payload`, `receipt`, `certificate`, `revocations` or
+    /// `certification-request`.
     pub kind: &'static str,
     pub verified: bool,
     /// What the signature was checked against, in words.
@@ -62,8 +69,68 @@ pub struct Inspection {
 #[serde(untagged)]
 pub enum Fields {
     Request(RequestFields),
-    Payload(PayloadFields),
+    Payload(Box<PayloadFields>),
     Receipt(ReceiptFields),
+    Certificate(CertificateFields),
+    Revocations(RevocationFields),
+    CertificationRequest(CertificationRequestFields),
+}
+
+/// An issuer certificate's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateFields {
+    pub key_id: KeyId,
+    pub public_key: String,
+    pub purpose: String,
+    pub product: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub not_before: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub not_after: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub issued_at: i64,
+    /// The signer line: the key id of the root that signed it.
+    pub root_key_id: String,
+}
+
+/// A revocation list's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationFields {
+    pub version: u64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub issued_at: i64,
+    pub revoked: Vec<RevokedKeyFields>,
+    /// The signer line: the key id of the root that signed it.
+    pub root_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevokedKeyFields {
+    pub key_id: KeyId,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub revoked_at: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub grace_until: i64,
+}
+
+/// A certification request's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificationRequestFields {
+    pub key_id: KeyId,
+    /// The signer line: the key it asks to certify.
+    pub public_key: String,
+    pub purpose: String,
+    pub product: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub not_before: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub not_after: i64,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    pub created_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -129,15 +196,193 @@ pub struct PayloadFields {
     /// Where the inspection time lies in the payload's validity window:
     /// `valid`, `not yet valid` or `expired`.
     pub window_now: &'static str,
+    /// The certificate it carries; absent if it cannot be read at all.
+    pub certificate: Option<CertificateFields>,
+    /// The revocation list it carries; absent if it cannot be read at all.
+    pub revocations: Option<RevocationFields>,
 }
 
-/// Inspects a request or a payload at time `now`.
+/// Inspects any token this tool reads at time `now`; payloads,
+/// certificates and revocation lists are checked against `trust`.
 pub fn inspect(input: &str, trust: &TrustSource, now: i64) -> Result<Inspection, InspectError> {
     match token::detect(input).ok_or(InspectError::UnknownKind)? {
         Kind::Request => Ok(inspect_request(input)),
         Kind::Payload => Ok(inspect_payload(input, trust, now)),
         Kind::Receipt => Ok(inspect_receipt(input)),
+        Kind::Certificate => Ok(inspect_certificate(input, trust)),
+        Kind::RevocationList => Ok(inspect_revocations(input, trust)),
+        Kind::CertificationRequest => Ok(inspect_certification_request(input)),
     }
+}
+
+/// A root-signed token checked against `trust`: `open` verifies it, and
+/// `fields` reads what it can without verifying.
+fn inspect_rooted<T>(
+    kind: &'static str,
+    input: &str,
+    trust: &TrustSource,
+    open: impl FnOnce(&str, &TrustRoot) -> Result<T, TokenError>,
+    verified_fields: impl FnOnce(&T) -> Fields,
+    unverified_fields: impl FnOnce(&str) -> Option<Fields>,
+) -> Inspection {
+    let (result, checked_against) = match trust {
+        TrustSource::Unavailable { why } => (
+            Err(Problem {
+                code: "no_trust_root",
+                message: format!("there is no root to check its signature against: {why}"),
+            }),
+            None,
+        ),
+        TrustSource::Root { root, source } => (
+            open(input, root).map_err(|e| problem(&e)),
+            Some(root_text(root, source)),
+        ),
+    };
+    match result {
+        Ok(value) => Inspection {
+            kind,
+            verified: true,
+            checked_against,
+            problem: None,
+            fields: Some(verified_fields(&value)),
+        },
+        Err(problem) => Inspection {
+            kind,
+            verified: false,
+            checked_against,
+            problem: Some(problem),
+            fields: unverified_fields(input),
+        },
+    }
+}
+
+fn root_text(root: &TrustRoot, source: &str) -> String {
+    format!(
+        "the root `{}` (fingerprint {}) of {source}",
+        root.key_id(),
+        root.fingerprint()
+    )
+}
+
+fn inspect_certificate(input: &str, trust: &TrustSource) -> Inspection {
+    inspect_rooted(
+        "certificate",
+        input,
+        trust,
+        Certificate::open,
+        |c| Fields::Certificate(certificate_fields(&c.body, c.token().as_str())),
+        |input| unverified_certificate(input).map(Fields::Certificate),
+    )
+}
+
+fn inspect_revocations(input: &str, trust: &TrustSource) -> Inspection {
+    inspect_rooted(
+        "revocations",
+        input,
+        trust,
+        RevocationList::open,
+        |l| Fields::Revocations(revocation_fields(&l.body, l.token().as_str())),
+        |input| unverified_revocations(input).map(Fields::Revocations),
+    )
+}
+
+fn inspect_certification_request(input: &str) -> Inspection {
+    let kind = "certification-request";
+    let checked_against = Some("the key it asks to certify".to_owned());
+    match VerifiedCertificationRequest::open(input) {
+        Ok(request) => Inspection {
+            kind,
+            verified: true,
+            checked_against,
+            problem: None,
+            fields: Some(Fields::CertificationRequest(certification_request_fields(
+                &request.body,
+                request.public_key.to_string(),
+            ))),
+        },
+        Err(e) => Inspection {
+            kind,
+            verified: false,
+            checked_against,
+            problem: Some(problem(&e)),
+            fields: Envelope::open(input, Kind::CertificationRequest)
+                .ok()
+                .and_then(|envelope| {
+                    let body: CertificationRequestBody =
+                        serde_json::from_slice(envelope.body()).ok()?;
+                    Some(Fields::CertificationRequest(certification_request_fields(
+                        &body,
+                        envelope.signer().to_owned(),
+                    )))
+                }),
+        },
+    }
+}
+
+fn certification_request_fields(
+    body: &CertificationRequestBody,
+    public_key: String,
+) -> CertificationRequestFields {
+    CertificationRequestFields {
+        key_id: body.key_id,
+        public_key,
+        purpose: body.purpose.clone(),
+        product: body.product.clone(),
+        not_before: body.not_before,
+        not_after: body.not_after,
+        created_at: body.created_at,
+    }
+}
+
+/// The signer line of a token, for display; empty if it cannot be read.
+fn signer_of(token: &str, kind: Kind) -> String {
+    Envelope::open(token, kind)
+        .map(|e| e.signer().to_owned())
+        .unwrap_or_default()
+}
+
+fn certificate_fields(body: &CertificateBody, token: &str) -> CertificateFields {
+    CertificateFields {
+        key_id: body.key_id,
+        public_key: body.public_key.to_string(),
+        purpose: body.purpose.clone(),
+        product: body.product.clone(),
+        not_before: body.not_before,
+        not_after: body.not_after,
+        issued_at: body.issued_at,
+        root_key_id: signer_of(token, Kind::Certificate),
+    }
+}
+
+fn revocation_fields(body: &RevocationListBody, token: &str) -> RevocationFields {
+    RevocationFields {
+        version: body.version,
+        issued_at: body.issued_at,
+        revoked: body
+            .revoked
+            .iter()
+            .map(|r| RevokedKeyFields {
+                key_id: r.key_id,
+                revoked_at: r.revoked_at,
+                grace_until: r.grace_until,
+            })
+            .collect(),
+        root_key_id: signer_of(token, Kind::RevocationList),
+    }
+}
+
+/// A certificate's fields without checking its signature.
+fn unverified_certificate(token: &str) -> Option<CertificateFields> {
+    let envelope = Envelope::open(token, Kind::Certificate).ok()?;
+    let body: CertificateBody = serde_json::from_slice(envelope.body()).ok()?;
+    Some(certificate_fields(&body, token))
+}
+
+/// A revocation list's fields without checking its signature.
+fn unverified_revocations(token: &str) -> Option<RevocationFields> {
+    let envelope = Envelope::open(token, Kind::RevocationList).ok()?;
+    let body: RevocationListBody = serde_json::from_slice(envelope.body()).ok()?;
+    Some(revocation_fields(&body, token))
 }
 
 fn inspect_receipt(input: &str) -> Inspection {
@@ -257,38 +502,32 @@ fn request_fields(
 }
 
 fn inspect_payload(input: &str, trust: &TrustSource, now: i64) -> Inspection {
-    let unverified = |problem: Problem, checked_against: Option<String>| Inspection {
-        kind: "payload",
-        verified: false,
-        checked_against,
-        problem: Some(problem),
-        fields: payload::decode_unverified(input)
-            .ok()
-            .map(|(key_id, license)| Fields::Payload(payload_fields(key_id, &license, now))),
-    };
-    match trust {
-        TrustSource::Unavailable { why } => unverified(
-            Problem {
-                code: "no_trusted_keys",
-                message: format!("there is no key to check its signature against: {why}"),
-            },
-            None,
-        ),
-        TrustSource::Keys { keys, source } => match VerifiedPayload::open(input, keys) {
-            Ok(payload) => Inspection {
-                kind: "payload",
-                verified: true,
-                checked_against: Some(format!("key `{}` of {source}", payload.key_id)),
-                problem: None,
-                fields: Some(Fields::Payload(payload_fields(
-                    payload.key_id,
-                    &payload.license,
-                    now,
-                ))),
-            },
-            Err(e) => unverified(problem(&e), Some(format!("the keys of {source}"))),
+    inspect_rooted(
+        "payload",
+        input,
+        trust,
+        VerifiedPayload::open,
+        |p| {
+            let mut fields = payload_fields(p.key_id, &p.license, now);
+            fields.certificate = Some(certificate_fields(
+                &p.certificate.body,
+                p.certificate.token().as_str(),
+            ));
+            fields.revocations = Some(revocation_fields(
+                &p.revocations.body,
+                p.revocations.token().as_str(),
+            ));
+            Fields::Payload(Box::new(fields))
         },
-    }
+        |input| {
+            let (key_id, license, certificate, revocations) =
+                payload::decode_unverified(input).ok()?;
+            let mut fields = payload_fields(key_id, &license, now);
+            fields.certificate = unverified_certificate(&certificate);
+            fields.revocations = unverified_revocations(&revocations);
+            Some(Fields::Payload(Box::new(fields)))
+        },
+    )
 }
 
 fn payload_fields(key_id: KeyId, license: &License, now: i64) -> PayloadFields {
@@ -313,6 +552,8 @@ fn payload_fields(key_id: KeyId, license: &License, now: i64) -> PayloadFields {
             Window::Grace => "expired, in its grace period",
             Window::Expired => "expired",
         },
+        certificate: None,
+        revocations: None,
     }
 }
 
@@ -325,17 +566,23 @@ fn problem(e: &TokenError) -> Problem {
 
 #[cfg(test)]
 mod tests {
-    use ren3_shared::{DeviceKey, IssuerKey};
+    use ren3_shared::{DeviceKey, IssuerKey, RootKey};
 
     use super::*;
     use crate::issuance;
-    use crate::signing_keys;
     use crate::testing::{NOW, TestStore, actor, request, tamper};
 
     fn store_trust(t: &TestStore) -> TrustSource {
-        TrustSource::Keys {
-            keys: signing_keys::trusted_keys(&t.store).unwrap(),
+        TrustSource::Root {
+            root: t.trust_root(),
             source: "the test store".into(),
+        }
+    }
+
+    fn other_root() -> TrustSource {
+        TrustSource::Root {
+            root: RootKey::from_seed(&[9; 32]).trust_root(),
+            source: "another store".into(),
         }
     }
 
@@ -416,28 +663,117 @@ mod tests {
     }
 
     #[test]
-    fn inspect_reports_untrusted_keys_missing_keys_and_damage() {
-        let (_, _, payload) = issued();
-        let stranger = TrustSource::Keys {
-            keys: TrustedKeys::new(vec![IssuerKey::from_seed(&[9; 32]).trusted_key(NOW, None)])
-                .unwrap(),
-            source: "another store".into(),
+    fn inspect_shows_a_payloads_chain_certificate_window_and_list_version() {
+        let (t, _, payload) = issued();
+        let inspection = inspect(&payload, &store_trust(&t), NOW).unwrap();
+        assert!(inspection.verified, "{inspection:?}");
+        assert!(
+            inspection
+                .checked_against
+                .as_deref()
+                .unwrap()
+                .contains(&t.trust_root().fingerprint().to_string()),
+            "{inspection:?}"
+        );
+        let fields = payload_fields(&inspection);
+        let certificate = fields.certificate.as_ref().unwrap();
+        assert_eq!(certificate.key_id, fields.key_id);
+        assert_eq!(certificate.root_key_id, t.trust_root().key_id().to_string());
+        assert!(certificate.not_before < NOW && NOW < certificate.not_after);
+        assert_eq!(fields.revocations.as_ref().unwrap().version, 1);
+        // The same chain read under another root: shown, but not verified.
+        let elsewhere = inspect(&payload, &other_root(), NOW).unwrap();
+        assert!(!elsewhere.verified);
+        assert_eq!(elsewhere.problem.as_ref().unwrap().code, "untrusted_root");
+        let fields = payload_fields(&elsewhere);
+        assert_eq!(fields.revocations.as_ref().unwrap().version, 1);
+        assert!(fields.certificate.is_some());
+    }
+
+    #[test]
+    fn inspect_reads_certificates_lists_and_certification_requests() {
+        let t = TestStore::new();
+        let key = IssuerKey::from_seed(&[5; 32]);
+        let request = key
+            .certification_request(NOW - 10, NOW + 1_000, NOW)
+            .unwrap();
+        let certificate = t.root.certify(&request, NOW).unwrap();
+        let list = t.revocations(2, &[key.key_id()]);
+        let trust = store_trust(&t);
+
+        // 1. a certificate: verified under its root, refused under another
+        let inspection = inspect(&certificate.token(), &trust, NOW).unwrap();
+        assert_eq!(inspection.kind, "certificate", "1.");
+        assert!(inspection.verified, "1. {inspection:?}");
+        let Some(Fields::Certificate(fields)) = &inspection.fields else {
+            panic!("1. {inspection:?}");
         };
+        assert_eq!(fields.key_id, key.key_id(), "1.");
+        assert_eq!(
+            (fields.not_before, fields.not_after),
+            (NOW - 10, NOW + 1_000)
+        );
+        let elsewhere = inspect(&certificate.token(), &other_root(), NOW).unwrap();
+        assert!(!elsewhere.verified, "1.");
+        assert_eq!(elsewhere.problem.unwrap().code, "untrusted_root", "1.");
+        assert!(elsewhere.fields.is_some(), "1. fields shown unverified");
+
+        // 2. a revocation list
+        let inspection = inspect(&list.token(), &trust, NOW).unwrap();
+        assert_eq!(inspection.kind, "revocations", "2.");
+        assert!(inspection.verified, "2. {inspection:?}");
+        let Some(Fields::Revocations(fields)) = &inspection.fields else {
+            panic!("2. {inspection:?}");
+        };
+        assert_eq!(fields.version, 2, "2.");
+        assert_eq!(fields.revoked[0].key_id, key.key_id(), "2.");
+        let forged = tamper(&list.token(), |m| {
+            m.replace("\"version\":2", "\"version\":9")
+        });
+        let inspection = inspect(&forged, &trust, NOW).unwrap();
+        assert!(!inspection.verified, "2. forged");
+        assert_eq!(inspection.problem.unwrap().code, "signature_invalid", "2.");
+
+        // 3. a certification request: verified under the key it names
+        let inspection = inspect(&request.token(), &trust, NOW).unwrap();
+        assert_eq!(inspection.kind, "certification-request", "3.");
+        assert!(inspection.verified, "3. {inspection:?}");
+        let Some(Fields::CertificationRequest(fields)) = &inspection.fields else {
+            panic!("3. {inspection:?}");
+        };
+        assert_eq!(fields.key_id, key.key_id(), "3.");
+        assert_eq!(fields.public_key, key.public_key().to_string(), "3.");
+        let forged = tamper(&request.token(), |m| {
+            m.replace("issue-payloads", "issue-anything")
+        });
+        let inspection = inspect(
+            &forged,
+            &TrustSource::Unavailable { why: "none".into() },
+            NOW,
+        )
+        .unwrap();
+        assert!(!inspection.verified, "3. forged");
+        assert_eq!(inspection.problem.unwrap().code, "signature_invalid", "3.");
+    }
+
+    #[test]
+    fn inspect_reports_untrusted_roots_missing_roots_and_damage() {
+        let (_, _, payload) = issued();
         let cases = [
             (
-                "1. untrusted key",
+                "1. another root",
                 payload.clone(),
-                stranger,
-                "unknown_key",
+                other_root(),
+                "untrusted_root",
                 true,
             ),
             (
-                "2. no keys",
+                "2. no root",
                 payload.clone(),
                 TrustSource::Unavailable {
                     why: "none given".into(),
                 },
-                "no_trusted_keys",
+                "no_trust_root",
                 true,
             ),
             (
@@ -446,7 +782,7 @@ mod tests {
                 TrustSource::Unavailable {
                     why: "none given".into(),
                 },
-                "no_trusted_keys",
+                "no_trust_root",
                 false,
             ),
         ];

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use ren3_shared::{
-    DeviceId, Digest, IssuerKey, License, PayloadTerms, RequestId, TokenError, VerifiedPayload,
+    DeviceId, Digest, License, PayloadSigner, PayloadTerms, RequestId, TokenError, VerifiedPayload,
     VerifiedRequest, timestamp,
 };
 use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::chain::{self, ChainError};
 use crate::inspect::{self, Fields, RequestFields};
 use crate::keystore::KeyStore;
 use crate::signing_keys::{self, SigningKeyError};
@@ -100,6 +101,8 @@ pub enum IssueError {
     #[error("cannot sign the payload: {0}")]
     SigningKey(#[from] SigningKeyError),
     #[error("cannot sign the payload: {0}")]
+    Chain(#[from] ChainError),
+    #[error("cannot sign the payload: {0}")]
     Sign(TokenError),
     #[error(
         "this request was answered before, but the stored payload does not verify ({0}); \
@@ -124,6 +127,7 @@ impl IssueError {
             IssueError::BoundElsewhere { .. } => "device_bound_to_other_installation",
             IssueError::NoFreeSeat { .. } => "no_free_seat",
             IssueError::Conflict => "conflict",
+            IssueError::SigningKey(SigningKeyError::Chain(e)) | IssueError::Chain(e) => e.code(),
             IssueError::SigningKey(_) | IssueError::Sign(_) => "signing_failed",
             IssueError::StoredPayload(_) => "stored_payload_invalid",
             IssueError::Store(_) => "store_error",
@@ -166,7 +170,7 @@ pub fn issue(
         .and_then(|request| {
             store.write(
                 |tx| match decide(tx, &mut Signer::new(keys), actor, &request, now)? {
-                    Decision::Repeated(issued) => Ok(issued),
+                    Decision::Repeated(issued) => Ok(*issued),
                     Decision::Sign(decided) => Ok(record(tx, decided.sign())?),
                 },
             )
@@ -230,9 +234,9 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
                         audit::record_in(tx, &refusal_entry(actor, text.as_ref(), &e), now)?;
                         results.push(Some(Err(e)));
                     }
-                    Ok(Decision::Repeated(issued)) => results.push(Some(Ok(issued))),
+                    Ok(Decision::Repeated(issued)) => results.push(Some(Ok(*issued))),
                     Ok(Decision::Sign(decided)) => {
-                        pending.push(results.len(), decided);
+                        pending.push(results.len(), *decided);
                         results.push(None);
                         if pending.len() > Signing::AHEAD {
                             pending.store_oldest(tx, &mut results)?;
@@ -493,12 +497,15 @@ fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> Ne
     }
 }
 
-/// The current signing key, loaded at most once per write transaction: the
-/// transaction holds the write lock, so no rotation can change it meanwhile,
-/// and a batch does not read (or decrypt) the key file once per request.
+/// The current signing key with its certificate and the installed
+/// revocation list, loaded at most once per write transaction: the
+/// transaction holds the write lock, so no rotation, certificate or list
+/// install can change them meanwhile, and a batch does not read (or
+/// decrypt) the key file once per request. All requests of a transaction
+/// share one `now`, so the certificate check made on loading holds for all.
 struct Signer<'k> {
     keys: &'k KeyStore,
-    loaded: Option<Arc<IssuerKey>>,
+    loaded: Option<Arc<PayloadSigner>>,
 }
 
 impl<'k> Signer<'k> {
@@ -506,12 +513,12 @@ impl<'k> Signer<'k> {
         Self { keys, loaded: None }
     }
 
-    fn key(&mut self, tx: &Connection) -> Result<Arc<IssuerKey>, IssueError> {
-        if let Some(key) = &self.loaded {
-            return Ok(Arc::clone(key));
+    fn get(&mut self, tx: &Connection, now: i64) -> Result<Arc<PayloadSigner>, IssueError> {
+        if let Some(signer) = &self.loaded {
+            return Ok(Arc::clone(signer));
         }
-        let key = Arc::new(signing_keys::current(tx, self.keys)?);
-        Ok(Arc::clone(self.loaded.insert(key)))
+        let signer = Arc::new(signing_keys::signer(tx, self.keys, now)?);
+        Ok(Arc::clone(self.loaded.insert(signer)))
     }
 }
 
@@ -535,10 +542,12 @@ pub enum Check {
     DeviceMembership,
     Installation,
     Seats,
+    /// A signing key with a certificate covering now, not revoked.
+    SigningKey,
 }
 
 impl Check {
-    pub const ALL: [Check; 7] = [
+    pub const ALL: [Check; 8] = [
         Check::DeviceSignature,
         Check::License,
         Check::LicenseState,
@@ -546,6 +555,7 @@ impl Check {
         Check::DeviceMembership,
         Check::Installation,
         Check::Seats,
+        Check::SigningKey,
     ];
 
     pub fn label(self) -> &'static str {
@@ -557,6 +567,7 @@ impl Check {
             Check::DeviceMembership => "device membership",
             Check::Installation => "installation binding",
             Check::Seats => "seats",
+            Check::SigningKey => "signing key",
         }
     }
 }
@@ -601,8 +612,8 @@ pub struct IssueReport {
 }
 
 impl IssueReport {
-    /// Whether [`issue`] would issue now (barring a signing-key problem,
-    /// which only signing reveals).
+    /// Whether [`issue`] would issue now (barring a private key that cannot
+    /// be read, which only signing reveals).
     pub fn all_passed(&self) -> bool {
         self.checks
             .iter()
@@ -824,6 +835,27 @@ fn evaluate(
         }
     }
 
+    if answered.is_some() {
+        checks.pass(
+            Check::SigningKey,
+            "not needed: the stored payload is returned".to_owned(),
+        );
+    } else {
+        match chain::signing_chain(conn, now) {
+            Ok(chain) => checks.pass(
+                Check::SigningKey,
+                format!(
+                    "key {}, certified until {}; revocation list version {}",
+                    chain.record.key_id,
+                    timestamp::format(chain.certificate.body.not_after),
+                    chain.revocations.version()
+                ),
+            ),
+            Err(ChainError::Store(e)) => return Err(e),
+            Err(e) => checks.fail(Check::SigningKey, IssueError::Chain(e)),
+        }
+    }
+
     let outcome = match (checks.first_failure, &license, &device) {
         (Some(error), _, _) => Err(error),
         (None, Some(license), Some(device)) => Ok(Ready {
@@ -904,16 +936,16 @@ fn check_binding_and_seat(
 enum Decision {
     /// The request was answered before: its stored payload, changing
     /// nothing but an audit row.
-    Repeated(Issued),
+    Repeated(Box<Issued>),
     /// A new payload, to be signed and then stored by [`record`].
-    Sign(Decided),
+    Sign(Box<Decided>),
 }
 
 /// An issuance whose device is bound and whose audit row is written, and
 /// whose terms are checked and encoded: all it lacks is the signature and
 /// its issuance row. Signing cannot fail, so it can happen on any thread.
 struct Decided {
-    key: Arc<IssuerKey>,
+    signer: Arc<PayloadSigner>,
     terms: PayloadTerms,
     license: LicenseRecord,
     device: DeviceRecord,
@@ -922,7 +954,7 @@ struct Decided {
 
 impl Decided {
     fn sign(self) -> Signed {
-        let payload = self.key.sign_terms(self.terms);
+        let payload = self.signer.sign_terms(self.terms);
         let token = payload.token();
         Signed {
             payload,
@@ -960,9 +992,9 @@ fn decide(
         answered,
     } = evaluate(tx, request, now)?.outcome?;
     if let Some(done) = answered {
-        let trust = signing_keys::trusted_keys_of(&store::signing_keys(tx)?)?;
+        let root = chain::root(tx)?;
         let payload =
-            VerifiedPayload::open(&done.payload, &trust).map_err(IssueError::StoredPayload)?;
+            VerifiedPayload::open(&done.payload, &root).map_err(IssueError::StoredPayload)?;
         audit::record_in(
             tx,
             &NewEntry {
@@ -978,33 +1010,34 @@ fn decide(
             },
             now,
         )?;
-        return Ok(Decision::Repeated(Issued {
+        return Ok(Decision::Repeated(Box::new(Issued {
             payload,
             license,
             device,
             request_id: fields.request_id,
             repeated: true,
-        }));
+        })));
     }
 
     let serial = store::max_serial(tx, device.id)? + 1;
-    let key = signer.key(tx)?;
-    let terms = PayloadTerms::new(License {
-        customer: license.customer.clone(),
-        features: license.features.clone(),
-        limits: license.limits.clone(),
-        issued_at: now,
-        not_before: now,
-        expires_at: license.expires_at,
-        grace_seconds: license.grace_seconds,
-        clock_policy: license.clock_policy,
-        serial,
-        license_key_fingerprint: fields.license_key_fingerprint,
-        client_device_id: fields.client_device_id.clone(),
-        device_public_key: request.device_public_key.into(),
-        request_hash: request.hash(),
-    })
-    .map_err(IssueError::Sign)?;
+    let signer = signer.get(tx, now)?;
+    let terms = signer
+        .terms(License {
+            customer: license.customer.clone(),
+            features: license.features.clone(),
+            limits: license.limits.clone(),
+            issued_at: now,
+            not_before: now,
+            expires_at: license.expires_at,
+            grace_seconds: license.grace_seconds,
+            clock_policy: license.clock_policy,
+            serial,
+            license_key_fingerprint: fields.license_key_fingerprint,
+            client_device_id: fields.client_device_id.clone(),
+            device_public_key: request.device_public_key.into(),
+            request_hash: request.hash(),
+        })
+        .map_err(IssueError::Sign)?;
 
     let device = if device.is_bound() {
         device
@@ -1028,22 +1061,24 @@ fn decide(
             subject: device.client_device_id.to_string(),
             outcome: Outcome::Ok,
             detail: format!(
-                "license {} of {}: serial {serial} for request {}, signed with key {}",
+                "license {} of {}: serial {serial} for request {}, signed with key {} \
+                 (revocation list version {})",
                 license.key_hint,
                 license.customer,
                 fields.request_id,
-                key.key_id()
+                signer.key_id(),
+                signer.revocations().version()
             ),
         },
         now,
     )?;
-    Ok(Decision::Sign(Decided {
-        key,
+    Ok(Decision::Sign(Box::new(Decided {
+        signer,
         terms,
         license,
         device,
         request_id: fields.request_id,
-    }))
+    })))
 }
 
 /// Stores a signed payload as the issuance it answers: the last write of
@@ -1122,8 +1157,9 @@ mod tests {
 
     use super::*;
     use crate::licenses::{self, NewLicense};
+    use crate::store::StoreError;
     use crate::testing::{NOW, TestStore, actor, request};
-    use crate::{devices, signing_keys};
+    use crate::{chain, devices, signing_keys};
 
     /// A store with one license of `max_devices` seats and one device.
     fn one_device(max_devices: u32) -> (TestStore, LicenseKey, ren3_shared::DeviceId) {
@@ -1146,16 +1182,22 @@ mod tests {
     }
 
     #[test]
-    fn issue_produces_a_payload_that_verifies_with_the_exported_trust_file() {
+    fn issue_produces_a_payload_that_verifies_under_the_exported_root() {
         let (mut t, key, device) = one_device(1);
         let installation = installation(1);
         let text = request(&key, &device, &installation);
         let issued = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
         assert!(!issued.repeated);
 
-        let trust_file = signing_keys::trusted_keys(&t.store).unwrap().to_file();
-        let trust = ren3_shared::TrustedKeys::parse(&trust_file).unwrap();
-        let opened = VerifiedPayload::open(&issued.payload.token(), &trust).unwrap();
+        let exported = chain::stored_root(&t.store)
+            .unwrap()
+            .unwrap()
+            .to_public_file();
+        let root = ren3_shared::TrustRoot::parse_public_file(&exported).unwrap();
+        assert_eq!(root, t.trust_root());
+        let opened = VerifiedPayload::open(&issued.payload.token(), &root).unwrap();
+        assert_eq!(opened.revocations.version(), 1);
+        assert_eq!(opened.certificate.key_id(), opened.key_id);
         let license = &opened.license;
         let request = VerifiedRequest::open(&text).unwrap();
         assert_eq!(license.customer, "ACME GmbH");
@@ -1410,6 +1452,107 @@ mod tests {
         assert_eq!(err.code(), "signing_failed", "{err}");
     }
 
+    /// Issues, expecting a refusal with `code` that changed nothing, and
+    /// the dry run to report the same failure on its signing-key line.
+    fn refused_for_signing(t: &mut TestStore, at: i64, code: &str, says: &str) {
+        let key = t.license(1);
+        let device = t.device(&key);
+        let text = request(&key, &device, &installation(7));
+        let err = refused(t, &text, at);
+        assert_eq!(err.code(), code, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+        let report = check(&t.store, &text, at).unwrap();
+        let line = report
+            .checks
+            .iter()
+            .find(|c| c.check == Check::SigningKey)
+            .unwrap();
+        assert!(
+            matches!(&line.verdict, Verdict::Fail { code: c, .. } if *c == code),
+            "{line:?}"
+        );
+        assert_eq!(report.first_failure().unwrap().0, code);
+    }
+
+    #[test]
+    fn a_key_without_a_certificate_cannot_issue_and_says_how_to_get_one() {
+        let mut t = TestStore::new();
+        // A store whose only key has no certificate (as one made before
+        // keys were certified would be).
+        t.store
+            .write(|tx| {
+                tx.execute("DELETE FROM certificates", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        refused_for_signing(
+            &mut t,
+            NOW,
+            "key_not_certified",
+            "keys certification-request",
+        );
+    }
+
+    #[test]
+    fn a_revoked_signing_key_cannot_issue() {
+        let mut t = TestStore::new();
+        let current = signing_keys::list(&t.store).unwrap()[0].key.key_id;
+        let list = t.revocations(2, &[current]);
+        chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap();
+        refused_for_signing(&mut t, NOW, "key_revoked", "revoked");
+    }
+
+    #[test]
+    fn a_key_whose_certificate_has_ended_cannot_issue() {
+        let mut t = TestStore::new();
+        let after = NOW + i64::from(signing_keys::DEFAULT_KEY_VALID_DAYS) * 86_400;
+        refused_for_signing(
+            &mut t,
+            after,
+            "certificate_not_current",
+            "does not cover now",
+        );
+        // One second before its end it still signs.
+        let key = t.license(1);
+        let device = t.device(&key);
+        let text = request(&key, &device, &installation(8));
+        issue(&mut t.store, &t.keys, &actor(), &text, after - 1).unwrap();
+    }
+
+    #[test]
+    fn a_payload_issued_after_a_revocation_list_install_carries_it() {
+        let (mut t, key, device) = one_device(2);
+        let text = request(&key, &device, &installation(1));
+        let before = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
+        assert_eq!(before.payload.revocations.version(), 1);
+        let stranger = ren3_shared::IssuerKey::from_seed(&[9; 32]).key_id();
+        let list = t.revocations(2, &[stranger]);
+        chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap();
+        let second = ren3_shared::LicenseRequest::new(
+            device.clone(),
+            &key,
+            ren3_shared::Product {
+                name: "ren3-ingestor".into(),
+                version: "1.0.1".into(),
+            },
+            NOW + 1,
+        )
+        .unwrap()
+        .sign(&installation(1))
+        .unwrap()
+        .token();
+        assert_ne!(text, second);
+        let after = issue(&mut t.store, &t.keys, &actor(), &second, NOW + 1).unwrap();
+        let opened = VerifiedPayload::open(&after.payload.token(), &t.trust_root()).unwrap();
+        assert_eq!(opened.revocations.version(), 2);
+        assert!(opened.revocations.find(&stranger).is_some());
+        // The request answered before the install gets its stored payload,
+        // with the list it was signed with.
+        let again = issue(&mut t.store, &t.keys, &actor(), &text, NOW + 2).unwrap();
+        assert!(again.repeated);
+        assert_eq!(again.payload.revocations.version(), 1);
+    }
+
     #[test]
     fn registering_more_devices_than_seats_is_allowed_but_binding_them_is_not() {
         let (mut t, key, first) = one_device(2);
@@ -1462,7 +1605,7 @@ mod tests {
         let results = issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
         assert_eq!(t.store.committed_writes(), commits + 1);
 
-        let trust = signing_keys::trusted_keys(&t.store).unwrap();
+        let trust = t.trust_root();
         for (n, (text, result)) in requests.iter().zip(&results).enumerate() {
             let issued = result.as_ref().unwrap();
             assert!(!issued.repeated, "{n}");

@@ -22,11 +22,26 @@ use crate::atomic_file::{self, Existing};
 use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
 use crate::sealed_key::{self, Cost, SEALED_LABEL, SealedSeed};
 
-const DIR_MODE: u32 = 0o700;
-const FILE_MODE: u32 = 0o600;
+/// The mode of a directory of private keys, and of a private key file;
+/// `root` keeps the root key under the same rule.
+pub(crate) const DIR_MODE: u32 = 0o700;
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// The label of the line that holds the seed, with the file format's version.
 const SEED_LABEL: &str = "ren3-issuer-signing-key-seed-v1:";
 const KEY_FILE_EXTENSION: &str = "key";
+
+/// The two labels of one kind of key file: a plain seed, or a sealed one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyFileLabels {
+    pub plain: &'static str,
+    pub sealed: &'static str,
+}
+
+/// The issuer signing keys' labels.
+const ISSUER_LABELS: KeyFileLabels = KeyFileLabels {
+    plain: SEED_LABEL,
+    sealed: SEALED_LABEL,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyStoreError {
@@ -210,9 +225,11 @@ impl KeyStore {
         };
         check_private(&path, meta.permissions().mode(), FILE_MODE)?;
         let text = fs::read_to_string(&path).map_err(KeyStoreError::io("read", &path))?;
-        let seed = match parse_key_file(&text).map_err(|reason| KeyStoreError::Malformed {
-            path: path.clone(),
-            reason,
+        let seed = match parse_key_file(&text, ISSUER_LABELS).map_err(|reason| {
+            KeyStoreError::Malformed {
+                path: path.clone(),
+                reason,
+            }
         })? {
             KeyFile::Plain(seed) => seed,
             KeyFile::Sealed(sealed) => {
@@ -284,7 +301,9 @@ impl KeyStore {
             }
             Err(e) => return Err(KeyStoreError::io("read", &path)(e)),
         };
-        match parse_key_file(&text).map_err(|reason| KeyStoreError::Malformed { path, reason })? {
+        match parse_key_file(&text, ISSUER_LABELS)
+            .map_err(|reason| KeyStoreError::Malformed { path, reason })?
+        {
             KeyFile::Plain(_) => Ok(AtRest::Plain),
             KeyFile::Sealed(_) => Ok(AtRest::Encrypted),
         }
@@ -301,12 +320,11 @@ impl KeyStore {
             ),
             AtRest::Encrypted => {
                 let passphrase = self.passphrase.get(Purpose::Protect(key_id))?;
-                let sealed = SealedSeed::seal(key.seed(), &passphrase, self.cost).map_err(|e| {
-                    KeyStoreError::Encrypt {
+                let sealed = SealedSeed::seal(SEALED_LABEL, key.seed(), &passphrase, self.cost)
+                    .map_err(|e| KeyStoreError::Encrypt {
                         key_id,
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 format!(
                     "# ReN3 issuer signing key {key_id}, encrypted with a passphrase \
                      (Argon2id, ChaCha20-Poly1305).\n# Without the passphrase it cannot sign; \
@@ -331,42 +349,49 @@ impl KeyStore {
 }
 
 fn check_private(path: &Path, mode: u32, fix: u32) -> Result<(), KeyStoreError> {
-    if mode & 0o077 != 0 {
+    if let Some(mode) = too_open(mode) {
         return Err(KeyStoreError::TooOpen {
             path: path.to_path_buf(),
-            mode: mode & 0o7777,
+            mode,
             fix,
         });
     }
     Ok(())
 }
 
+/// The permission bits of `mode` if group or others have any access: a
+/// private key, or a directory of them, must be its owner's alone.
+pub(crate) fn too_open(mode: u32) -> Option<u32> {
+    (mode & 0o077 != 0).then_some(mode & 0o7777)
+}
+
 /// What a key file holds.
 #[derive(Debug)]
-enum KeyFile {
+pub(crate) enum KeyFile {
     Plain(zeroize::Zeroizing<[u8; 32]>),
     Sealed(SealedSeed),
 }
 
-fn parse_key_file(text: &str) -> Result<KeyFile, String> {
+/// Reads a key file: `#` comment lines, blank lines and one key line,
+/// labelled as `labels` says.
+pub(crate) fn parse_key_file(text: &str, labels: KeyFileLabels) -> Result<KeyFile, String> {
+    let KeyFileLabels { plain, sealed } = labels;
     let mut seeds = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'));
     let line = seeds
         .next()
-        .ok_or_else(|| format!("it has no `{SEED_LABEL}` or `{SEALED_LABEL}` line"))?;
+        .ok_or_else(|| format!("it has no `{plain}` or `{sealed}` line"))?;
     if seeds.next().is_some() {
         return Err("it has more than the one key line".to_owned());
     }
-    if let Some(value) = line.strip_prefix(SEALED_LABEL) {
-        return SealedSeed::parse(value).map(KeyFile::Sealed);
+    if let Some(value) = line.strip_prefix(sealed) {
+        return SealedSeed::parse(sealed, value).map(KeyFile::Sealed);
     }
     let value = line
-        .strip_prefix(SEED_LABEL)
-        .ok_or_else(|| {
-            format!("its key line starts with neither `{SEED_LABEL}` nor `{SEALED_LABEL}`")
-        })?
+        .strip_prefix(plain)
+        .ok_or_else(|| format!("its key line starts with neither `{plain}` nor `{sealed}`"))?
         .trim();
     let seed: binary::Bytes<32> = value
         .parse()
@@ -547,7 +572,9 @@ mod tests {
     #[test]
     fn key_file_parsing_refuses_damage() {
         let good = format!("# comment\n{SEED_LABEL} {}\n", binary::encode(&[1u8; 32]));
-        assert!(matches!(parse_key_file(&good), Ok(KeyFile::Plain(seed)) if *seed == [1u8; 32]));
+        assert!(
+            matches!(parse_key_file(&good, ISSUER_LABELS), Ok(KeyFile::Plain(seed)) if *seed == [1u8; 32])
+        );
         for (n, bad) in [
             String::new(),
             "# only a comment\n".to_owned(),
@@ -558,7 +585,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            assert!(parse_key_file(bad).is_err(), "{n}. {bad:?}");
+            assert!(parse_key_file(bad, ISSUER_LABELS).is_err(), "{n}. {bad:?}");
         }
     }
 }

@@ -8,12 +8,16 @@
 //! - [`setup`]: where a store lives, and `init`.
 //! - [`store`]: the SQLite store and its records.
 //! - [`keystore`]: the private signing keys, one file each.
-//! - [`signing_keys`]: the key list and the trusted-keys file.
+//! - [`root`]: the vendor's offline root key, in a directory of its own:
+//!   certifying issuer keys and signing revocation lists.
+//! - [`chain`]: the store's side of the chain: the root's public key, the
+//!   certificates and the installed revocation lists.
+//! - [`signing_keys`]: the key list, the key that signs, and rotation.
 //! - [`licenses`], [`devices`]: creating and finding licenses and seats.
 //! - [`issuance`]: turning a request into a payload.
 //! - [`releases`]: freeing a seat, with the installation's release receipt
 //!   or by force.
-//! - [`passphrase`]: the passphrase of encrypted signing keys.
+//! - [`passphrase`]: the passphrase of encrypted signing keys and the root.
 //! - [`inspect`]: reading any token for a person.
 //! - [`audit`]: who changed what, when, and the result.
 //! - [`users`], [`sessions`]: the web console's users and their sessions.
@@ -21,6 +25,7 @@
 
 mod atomic_file;
 pub mod audit;
+pub mod chain;
 pub mod cli;
 pub mod devices;
 pub mod inspect;
@@ -30,6 +35,7 @@ pub mod licenses;
 pub mod passphrase;
 pub mod releases;
 mod rfc3339;
+pub mod root;
 mod sealed_key;
 pub mod sessions;
 pub mod setup;
@@ -45,5 +51,6 @@ pub use inspect::{Inspection, TrustSource};
 pub use issuance::{IssueError, Issued};
 pub use keystore::{KeyStore, KeyStoreError};
 pub use licenses::{CreatedLicense, LicenseDetails, LicenseError, NewLicense};
-pub use setup::{InitError, Initialized, StorePaths};
+pub use root::{RootDir, RootError};
+pub use setup::{InitError, InitOptions, Initialized, StorePaths};
 pub use store::{LicenseStatus, Store, StoreError};

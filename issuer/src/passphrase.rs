@@ -1,6 +1,8 @@
-//! The passphrase that protects private signing keys at rest, and where it
-//! comes from: the environment variable `REN3_ISSUER_PASSPHRASE`, or a
-//! prompt at the terminal.
+//! The passphrase that protects private keys at rest, and where it comes
+//! from: the environment variable `REN3_ISSUER_PASSPHRASE` for issuer
+//! signing keys, `REN3_ROOT_PASSPHRASE` for the root key, or a prompt at
+//! the terminal. The two variables differ so that a machine that issues
+//! payloads never needs the root's passphrase.
 //!
 //! A passphrase is asked for only when an encrypted key is loaded or a key
 //! is being encrypted, never up front, so a store with plaintext keys
@@ -14,8 +16,10 @@ use std::sync::Arc;
 use ren3_shared::KeyId;
 use zeroize::Zeroizing;
 
-/// The environment variable a passphrase is read from.
+/// The environment variable an issuer signing key's passphrase is read from.
 pub const PASSPHRASE_ENV: &str = "REN3_ISSUER_PASSPHRASE";
+/// The environment variable the root key's passphrase is read from.
+pub const ROOT_PASSPHRASE_ENV: &str = "REN3_ROOT_PASSPHRASE";
 
 /// A passphrase, wiped from memory when dropped.
 #[derive(Clone)]
@@ -50,6 +54,20 @@ pub enum Purpose {
     Unlock(KeyId),
     /// To encrypt the private key of this signing key.
     Protect(KeyId),
+    /// To decrypt the root key.
+    UnlockRoot,
+    /// To encrypt a new root key.
+    ProtectRoot,
+}
+
+impl Purpose {
+    /// The variable this passphrase is read from.
+    fn variable(self) -> &'static str {
+        match self {
+            Purpose::Unlock(_) | Purpose::Protect(_) => PASSPHRASE_ENV,
+            Purpose::UnlockRoot | Purpose::ProtectRoot => ROOT_PASSPHRASE_ENV,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +82,17 @@ pub enum PassphraseError {
          ren3-issuer at a terminal to be asked for it"
     )]
     NotGivenForNewKey(KeyId),
+    #[error(
+        "the root key is sealed and no passphrase was given: set {ROOT_PASSPHRASE_ENV}, or \
+         run ren3-issuer at a terminal to be asked for it"
+    )]
+    RootNotGiven,
+    #[error(
+        "a passphrase is needed to seal the new root key: set {ROOT_PASSPHRASE_ENV}, or run \
+         ren3-issuer at a terminal to be asked for it (or give --plain-root for a \
+         throwaway root)"
+    )]
+    RootNotGivenForNewKey,
     #[error("the passphrase is empty; choose a long one")]
     Empty,
     #[error("the two passphrases differ; nothing was encrypted, try again")]
@@ -79,18 +108,18 @@ type Ask = dyn Fn(Purpose) -> Result<Passphrase, PassphraseError> + Send + Sync;
 pub struct PassphraseSource(Arc<Ask>);
 
 impl PassphraseSource {
-    /// `REN3_ISSUER_PASSPHRASE`, and nothing else: for servers and scripts.
+    /// The purpose's variable, and nothing else: for servers and scripts.
     pub fn environment() -> Self {
         Self(Arc::new(|purpose| {
-            from_environment()?.ok_or_else(|| not_given(purpose))
+            from_environment(purpose)?.ok_or_else(|| not_given(purpose))
         }))
     }
 
-    /// `REN3_ISSUER_PASSPHRASE` if it is set; otherwise, if standard input
+    /// The purpose's variable if it is set; otherwise, if standard input
     /// is a terminal, a prompt that does not echo (twice for a new one).
     pub fn environment_or_prompt() -> Self {
         Self(Arc::new(|purpose| {
-            if let Some(passphrase) = from_environment()? {
+            if let Some(passphrase) = from_environment(purpose)? {
                 return Ok(passphrase);
             }
             if !io::stdin().is_terminal() {
@@ -126,13 +155,15 @@ fn not_given(purpose: Purpose) -> PassphraseError {
     match purpose {
         Purpose::Unlock(key_id) => PassphraseError::NotGiven(key_id),
         Purpose::Protect(key_id) => PassphraseError::NotGivenForNewKey(key_id),
+        Purpose::UnlockRoot => PassphraseError::RootNotGiven,
+        Purpose::ProtectRoot => PassphraseError::RootNotGivenForNewKey,
     }
 }
 
 /// The variable's value; unset (or not Unicode) is `None`, set but empty
 /// is an error rather than silently no passphrase.
-fn from_environment() -> Result<Option<Passphrase>, PassphraseError> {
-    match std::env::var(PASSPHRASE_ENV) {
+fn from_environment(purpose: Purpose) -> Result<Option<Passphrase>, PassphraseError> {
+    match std::env::var(purpose.variable()) {
         Ok(text) => Passphrase::new(text).map(Some),
         Err(_) => Ok(None),
     }
@@ -149,15 +180,25 @@ fn prompt(purpose: Purpose) -> Result<Passphrase, PassphraseError> {
             let text = read(&format!("passphrase of signing key {key_id}: "))?;
             Passphrase::new(text.to_string())
         }
+        Purpose::UnlockRoot => Passphrase::new(read("passphrase of the root key: ")?.to_string()),
         Purpose::Protect(key_id) => {
-            let first = read(&format!("new passphrase for signing key {key_id}: "))?;
-            let second = read("the same passphrase again: ")?;
-            if first != second {
-                return Err(PassphraseError::Mismatch);
-            }
-            Passphrase::new(first.to_string())
+            prompt_new(&read, &format!("new passphrase for signing key {key_id}: "))
         }
+        Purpose::ProtectRoot => prompt_new(&read, "new passphrase for the root key: "),
     }
+}
+
+/// A new passphrase, asked for twice.
+fn prompt_new(
+    read: &dyn Fn(&str) -> Result<Zeroizing<String>, PassphraseError>,
+    text: &str,
+) -> Result<Passphrase, PassphraseError> {
+    let first = read(text)?;
+    let second = read("the same passphrase again: ")?;
+    if first != second {
+        return Err(PassphraseError::Mismatch);
+    }
+    Passphrase::new(first.to_string())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
-use crate::signing_keys;
+use crate::chain;
 use crate::store::{self, DeviceRecord, LicenseRecord, ReleaseRecord, Store, StoreError};
 
 /// The longest reason for a forced release.
@@ -75,7 +75,7 @@ pub enum ReleaseError {
     #[error("the seat changed while it was being released; run the release again")]
     Conflict,
     #[error("cannot check the serial the receipt names: {0}")]
-    Trust(#[from] signing_keys::SigningKeyError),
+    Trust(#[from] chain::ChainError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -93,7 +93,7 @@ impl ReleaseError {
             ReleaseError::UnknownSerial { .. } => "receipt_serial_unknown",
             ReleaseError::Reason(_) => "release_reason_invalid",
             ReleaseError::Conflict => "conflict",
-            ReleaseError::Trust(_) => "signing_keys_invalid",
+            ReleaseError::Trust(e) => e.code(),
             ReleaseError::Store(_) => "store_error",
         }
     }
@@ -195,8 +195,8 @@ fn evaluate(conn: &Connection, receipt: &VerifiedReceipt) -> Result<Ready, Relea
         match store::issuance_by_serial(conn, device.id, fields.serial)? {
             None => false,
             Some(issuance) => {
-                let trust = signing_keys::trusted_keys_of(&store::signing_keys(conn)?)?;
-                VerifiedPayload::open(&issuance.payload, &trust)
+                let root = chain::root(conn)?;
+                VerifiedPayload::open(&issuance.payload, &root)
                     .is_ok_and(|p| p.license.device_public_key == receipt.device_public_key)
             }
         };

@@ -1,15 +1,17 @@
 //! A private key seed encrypted with a passphrase: Argon2id (RFC 9106)
 //! derives a 256-bit key from the passphrase and a random salt, and
 //! ChaCha20-Poly1305 (RFC 8439) encrypts the seed with it under a random
-//! nonce. The key file holds one labelled line (see `keystore`):
+//! nonce. A key file holds one labelled line (see `keystore` and `root`,
+//! each with a label of its own):
 //!
 //! ```text
 //! ren3-issuer-signing-key-encrypted-v2: argon2id m=65536 t=3 p=1 salt=<16 B> nonce=<12 B> ciphertext=<48 B>
 //! ```
 //!
 //! Values are unpadded base64url; `m` is in KiB. Everything before
-//! ` ciphertext=` is the AEAD's associated data, so the parameters, salt
-//! and nonce cannot be altered without the decryption failing.
+//! ` ciphertext=` is the AEAD's associated data, so the label, the
+//! parameters, salt and nonce cannot be altered without the decryption
+//! failing: an issuer key's sealed line cannot pass for a root key's.
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
@@ -20,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::passphrase::Passphrase;
 
-/// The label of an encrypted key line, with the file format's version.
+/// The label of an encrypted issuer signing key line, with the file
+/// format's version.
 pub(crate) const SEALED_LABEL: &str = "ren3-issuer-signing-key-encrypted-v2:";
 const KDF_NAME: &str = "argon2id";
 
@@ -48,6 +51,8 @@ pub(crate) struct Cost {
 /// A seed as the key file holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SealedSeed {
+    /// The line's label: which kind of key file it belongs to.
+    label: &'static str,
     cost: Cost,
     salt: Bytes<16>,
     nonce: Bytes<12>,
@@ -79,8 +84,10 @@ fn derive_key(
 }
 
 impl SealedSeed {
-    /// Encrypts `seed` under `passphrase` with a fresh salt and nonce.
+    /// Encrypts `seed` under `passphrase` with a fresh salt and nonce, for
+    /// a line labelled `label`.
     pub(crate) fn seal(
+        label: &'static str,
         seed: &[u8; 32],
         passphrase: &Passphrase,
         cost: Cost,
@@ -89,6 +96,7 @@ impl SealedSeed {
         let nonce = Bytes(os_random::<12>()?);
         let key = derive_key(passphrase, cost, &salt.0).map_err(SealError::Kdf)?;
         let mut sealed = Self {
+            label,
             cost,
             salt,
             nonce,
@@ -141,8 +149,8 @@ impl SealedSeed {
             lanes,
         } = self.cost;
         format!(
-            "{SEALED_LABEL} {KDF_NAME} m={memory_kib} t={passes} p={lanes} salt={} nonce={}",
-            self.salt, self.nonce
+            "{} {KDF_NAME} m={memory_kib} t={passes} p={lanes} salt={} nonce={}",
+            self.label, self.salt, self.nonce
         )
     }
 
@@ -151,8 +159,8 @@ impl SealedSeed {
         format!("{} ciphertext={}", self.header(), self.ciphertext)
     }
 
-    /// Reads the value of a line after [`SEALED_LABEL`].
-    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+    /// Reads the value of a line after its `label`.
+    pub(crate) fn parse(label: &'static str, value: &str) -> Result<Self, String> {
         let fields: Vec<&str> = value.split_whitespace().collect();
         let [kdf, m, t, p, salt, nonce, ciphertext] = fields[..] else {
             return Err(format!(
@@ -191,6 +199,7 @@ impl SealedSeed {
             move |e| format!("`{name}` is not valid: {e}")
         }
         Ok(Self {
+            label,
             cost: Cost {
                 memory_kib: number(m, "m", MAX_MEMORY_KIB)?,
                 passes: number(t, "t", MAX_PASSES)?,
@@ -231,18 +240,20 @@ mod tests {
     #[test]
     fn seal_then_open_gives_the_seed_back_and_the_line_round_trips() {
         let seed = [7u8; 32];
-        let sealed = SealedSeed::seal(&seed, &passphrase("right"), CHEAP).unwrap();
+        let sealed = SealedSeed::seal(SEALED_LABEL, &seed, &passphrase("right"), CHEAP).unwrap();
         let line = sealed.line();
         assert!(line.starts_with(SEALED_LABEL));
         assert!(!line.contains(&binary::encode(&seed)));
-        let parsed = SealedSeed::parse(line.strip_prefix(SEALED_LABEL).unwrap()).unwrap();
+        let parsed =
+            SealedSeed::parse(SEALED_LABEL, line.strip_prefix(SEALED_LABEL).unwrap()).unwrap();
         assert_eq!(parsed, sealed);
         assert_eq!(*parsed.open(&passphrase("right")).unwrap(), seed);
     }
 
     #[test]
     fn open_refuses_a_wrong_passphrase_and_altered_parameters() {
-        let sealed = SealedSeed::seal(&[7u8; 32], &passphrase("right"), CHEAP).unwrap();
+        let sealed =
+            SealedSeed::seal(SEALED_LABEL, &[7u8; 32], &passphrase("right"), CHEAP).unwrap();
         assert_eq!(
             sealed.open(&passphrase("wrong")),
             Err(OpenError::WrongPassphrase)
@@ -256,14 +267,24 @@ mod tests {
             altered.open(&passphrase("right")),
             Err(OpenError::WrongPassphrase)
         );
-        // 2. two seals of one seed differ (fresh salt and nonce)
-        let again = SealedSeed::seal(&[7u8; 32], &passphrase("right"), CHEAP).unwrap();
+        // 2. the same line under another label (another kind of key file)
+        let relabelled = SealedSeed {
+            label: "ren3-root-key-encrypted-v1:",
+            ..sealed.clone()
+        };
+        assert_eq!(
+            relabelled.open(&passphrase("right")),
+            Err(OpenError::WrongPassphrase)
+        );
+        // 3. two seals of one seed differ (fresh salt and nonce)
+        let again =
+            SealedSeed::seal(SEALED_LABEL, &[7u8; 32], &passphrase("right"), CHEAP).unwrap();
         assert_ne!(again.line(), sealed.line());
     }
 
     #[test]
     fn parse_refuses_damage_and_unbounded_costs() {
-        let line = SealedSeed::seal(&[7u8; 32], &passphrase("pw"), CHEAP)
+        let line = SealedSeed::seal(SEALED_LABEL, &[7u8; 32], &passphrase("pw"), CHEAP)
             .unwrap()
             .line();
         let value = line.strip_prefix(SEALED_LABEL).unwrap().to_owned();
@@ -279,7 +300,10 @@ mod tests {
             ("6. fields reordered", value.replace(" t=1 p=1", " p=1 t=1")),
         ];
         for (name, bad) in cases {
-            assert!(SealedSeed::parse(&bad).is_err(), "{name}: {bad}");
+            assert!(
+                SealedSeed::parse(SEALED_LABEL, &bad).is_err(),
+                "{name}: {bad}"
+            );
         }
     }
 }

@@ -1,19 +1,34 @@
 //! The issuer's signing keys as the rest of the tool sees them: the list,
-//! the trusted-keys file for clients, the key that signs new payloads, and
-//! their lifecycle: rotation, retirement, encryption at rest.
+//! the key that signs new payloads with its certificate and the installed
+//! revocation list, and their lifecycle: rotation, certification,
+//! retirement, encryption at rest.
 //!
-//! The newest key that is not retired signs. A retired key stays in the
-//! trusted-keys file with its `retiredAt`, so **every payload a key signed
-//! before it was retired keeps verifying**: `retiredAt` is always later
-//! than the last payload it signed.
+//! A key signs only with a certificate from the store's root. The newest
+//! certified key that is not retired signs; a key made by rotation waits
+//! for its certificate (`chain::install_certificate`), so rotating never
+//! leaves the store unable to sign. A revoked key signs nothing. Payloads
+//! carry their own certificate, so retiring a key never touches what it
+//! signed before.
 
-use ren3_shared::{IssuerKey, KeyId, RandomSourceError, TrustedKey, TrustedKeys, timestamp};
+use ren3_shared::{
+    Certificate, IssuerKey, KeyId, PayloadSigner, RandomSourceError, RootKey, SignerError,
+    TokenError, VerifiedCertificationRequest, timestamp,
+};
 use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::chain::{self, CertificateWindow, ChainError, RevokedInfo};
 use crate::keystore::{AtRest, KeyStore, KeyStoreError};
 use crate::store::{self, SigningKeyRecord, Store, StoreError};
+
+/// How long a new key's certificate lasts unless told otherwise: five years.
+pub const DEFAULT_KEY_VALID_DAYS: u32 = 1826;
+/// A certificate starts this long before it is asked for, so a clock a
+/// little behind the root's does not make a fresh key unusable.
+pub const CERTIFICATE_BACKDATE_SECONDS: i64 = 300;
+/// The longest certificate a key asks for: twenty years.
+pub const MAX_KEY_VALID_DAYS: u32 = 7305;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
@@ -24,17 +39,24 @@ pub enum SigningKeyError {
          store records for it; restore the key directory from your backup"
     )]
     Mismatch { key_id: String },
-    #[error("the store's signing keys do not form a valid trusted-keys file: {0}")]
-    Trust(#[from] ren3_shared::TrustError),
     #[error("there is no signing key `{key_id}`; `ren3-issuer keys list` shows the keys")]
     Unknown { key_id: String },
     #[error("signing key `{key_id}` was retired already, at {}", timestamp::format(*.retired_at))]
     AlreadyRetired { key_id: String, retired_at: i64 },
     #[error(
-        "signing key `{key_id}` is the only key that is not retired: retiring it would leave \
-         nothing to sign with; run `ren3-issuer keys rotate` first"
+        "signing key `{key_id}` is the only certified key that is not retired: retiring it \
+         would leave nothing to sign with; rotate to a new key and install its certificate \
+         first"
     )]
     LastUnretired { key_id: String },
+    #[error("a key is certified for 1 to {MAX_KEY_VALID_DAYS} days, not {days}")]
+    ValidDays { days: u32 },
+    #[error("cannot make the request or certificate: {0}")]
+    Token(TokenError),
+    #[error("cannot sign with key `{key_id}`: {source}")]
+    Signer { key_id: KeyId, source: SignerError },
+    #[error(transparent)]
+    Chain(#[from] ChainError),
     #[error(transparent)]
     KeyStore(#[from] KeyStoreError),
     #[error(transparent)]
@@ -49,10 +71,13 @@ impl SigningKeyError {
         match self {
             SigningKeyError::NoKey => "no_signing_key",
             SigningKeyError::Mismatch { .. } => "key_file_mismatch",
-            SigningKeyError::Trust(_) => "trusted_keys_invalid",
             SigningKeyError::Unknown { .. } => "key_unknown",
             SigningKeyError::AlreadyRetired { .. } => "key_already_retired",
             SigningKeyError::LastUnretired { .. } => "key_last_unretired",
+            SigningKeyError::ValidDays { .. } => "valid_days_invalid",
+            SigningKeyError::Token(_) => "token_invalid",
+            SigningKeyError::Signer { .. } => "signing_failed",
+            SigningKeyError::Chain(e) => e.code(),
             SigningKeyError::KeyStore(KeyStoreError::WrongPassphrase { .. }) => "wrong_passphrase",
             SigningKeyError::KeyStore(KeyStoreError::Passphrase(_)) => "passphrase_missing",
             SigningKeyError::KeyStore(KeyStoreError::AlreadyEncrypted(_)) => {
@@ -73,48 +98,56 @@ pub struct SigningKeyEntry {
     pub key: SigningKeyRecord,
     /// Whether new payloads are signed with this key.
     pub signs_new_payloads: bool,
+    /// The window of its certificate; `None` until one is installed.
+    pub certificate: Option<CertificateWindow>,
+    /// Its revocation in the installed list, if that revokes it.
+    pub revoked: Option<RevokedInfo>,
 }
 
-/// All signing keys, oldest first.
+/// All signing keys, oldest first, with their certificates and revocations.
 pub fn list(store: &Store) -> Result<Vec<SigningKeyEntry>, StoreError> {
     store.read(|conn| {
         let current = store::current_signing_key(conn)?.map(|k| k.key_id);
+        let trust = chain::overview_in(conn)?;
         Ok(store::signing_keys(conn)?
             .into_iter()
-            .map(|key| SigningKeyEntry {
-                signs_new_payloads: Some(key.key_id) == current,
-                key,
+            .map(|key| {
+                let revoked = trust.revoked(&key.key_id);
+                SigningKeyEntry {
+                    signs_new_payloads: Some(key.key_id) == current && revoked.is_none(),
+                    certificate: trust.certificate(&key.key_id).map(|c| CertificateWindow {
+                        not_before: c.body.not_before,
+                        not_after: c.body.not_after,
+                    }),
+                    revoked,
+                    key,
+                }
             })
             .collect())
     })
 }
 
-/// The trusted-keys file content clients need: every key of the store.
-/// Retired keys stay in it, so payloads they signed keep verifying.
-pub fn trusted_keys(store: &Store) -> Result<TrustedKeys, SigningKeyError> {
-    trusted_keys_of(&store.read(store::signing_keys)?)
+/// What signs new payloads at `now`: the newest certified key that is not
+/// retired, with its certificate and the installed revocation list, its
+/// private key checked against the public key the store recorded for it.
+/// Refuses, saying what to do, when that key has no certificate covering
+/// `now` or is revoked.
+pub(crate) fn signer(
+    conn: &Connection,
+    keys: &KeyStore,
+    now: i64,
+) -> Result<PayloadSigner, SigningKeyError> {
+    let chain = chain::signing_chain(conn, now)?;
+    let key = load_checked(keys, &chain.record)?;
+    PayloadSigner::new(key, chain.certificate, chain.revocations).map_err(|source| {
+        SigningKeyError::Signer {
+            key_id: chain.record.key_id,
+            source,
+        }
+    })
 }
 
-pub(crate) fn trusted_keys_of(keys: &[SigningKeyRecord]) -> Result<TrustedKeys, SigningKeyError> {
-    if keys.is_empty() {
-        return Err(SigningKeyError::NoKey);
-    }
-    Ok(TrustedKeys::new(
-        keys.iter()
-            .map(|k| TrustedKey {
-                key_id: k.key_id,
-                public_key: k.public_key,
-                created_at: k.created_at,
-                retired_at: k.retired_at,
-            })
-            .collect(),
-    )?)
-}
-
-/// The private key that signs new payloads: the newest one not retired,
-/// checked against the public key the store recorded for it.
-pub(crate) fn current(conn: &Connection, keys: &KeyStore) -> Result<IssuerKey, SigningKeyError> {
-    let record = store::current_signing_key(conn)?.ok_or(SigningKeyError::NoKey)?;
+fn load_checked(keys: &KeyStore, record: &SigningKeyRecord) -> Result<IssuerKey, SigningKeyError> {
     let key = keys.load(&record.key_id)?;
     if key.public_key() != record.public_key {
         return Err(SigningKeyError::Mismatch {
@@ -124,10 +157,51 @@ pub(crate) fn current(conn: &Connection, keys: &KeyStore) -> Result<IssuerKey, S
     Ok(key)
 }
 
-/// Creates a new signing key, kept `at_rest` in the key directory, which
-/// signs every payload from now on. Older keys keep verifying; retire them
-/// with [`retire`] when clients have the new trusted-keys file. A refusal
-/// (no passphrase to encrypt with, an unwritable key directory) is audited.
+/// The certificate window a key asks for at `now`: from a few minutes
+/// before `now`, for `valid_days`.
+pub fn certificate_window(valid_days: u32, now: i64) -> Result<(i64, i64), SigningKeyError> {
+    if !(1..=MAX_KEY_VALID_DAYS).contains(&valid_days) {
+        return Err(SigningKeyError::ValidDays { days: valid_days });
+    }
+    Ok((
+        now - CERTIFICATE_BACKDATE_SECONDS,
+        now + i64::from(valid_days) * 24 * 60 * 60,
+    ))
+}
+
+/// The certification request of signing key `key_id`, for the offline
+/// root to certify (`root::certify`): signed with the key itself, which
+/// proves the store holds it. Refuses an unknown or retired key.
+pub fn certification_request(
+    store: &Store,
+    keys: &KeyStore,
+    key_id: &KeyId,
+    valid_days: u32,
+    now: i64,
+) -> Result<VerifiedCertificationRequest, SigningKeyError> {
+    let (not_before, not_after) = certificate_window(valid_days, now)?;
+    let record = store
+        .read(store::signing_keys)?
+        .into_iter()
+        .find(|k| k.key_id == *key_id)
+        .ok_or_else(|| SigningKeyError::Unknown {
+            key_id: key_id.to_string(),
+        })?;
+    if let Some(retired_at) = record.retired_at {
+        return Err(SigningKeyError::AlreadyRetired {
+            key_id: key_id.to_string(),
+            retired_at,
+        });
+    }
+    let key = load_checked(keys, &record)?;
+    key.certification_request(not_before, not_after, now)
+        .map_err(SigningKeyError::Token)
+}
+
+/// Creates a new signing key, kept `at_rest` in the key directory. It has
+/// no certificate, so it signs nothing until one is installed; the key
+/// that signs now keeps signing. A refusal (no passphrase to encrypt with,
+/// an unwritable key directory) is audited.
 pub fn rotate(
     store: &mut Store,
     keys: &KeyStore,
@@ -135,7 +209,33 @@ pub fn rotate(
     at_rest: AtRest,
     now: i64,
 ) -> Result<SigningKeyRecord, SigningKeyError> {
-    let result = rotate_audited(store, keys, actor, at_rest, now);
+    rotate_with(store, keys, actor, at_rest, None, now)
+}
+
+/// [`rotate`], and certifies the new key at once with `root` (which must
+/// be the store's root) for `valid_days`: for a vendor whose root sits on
+/// the same machine. The new key signs from then on.
+pub fn rotate_certified(
+    store: &mut Store,
+    keys: &KeyStore,
+    actor: &Actor,
+    at_rest: AtRest,
+    root: &RootKey,
+    valid_days: u32,
+    now: i64,
+) -> Result<SigningKeyRecord, SigningKeyError> {
+    rotate_with(store, keys, actor, at_rest, Some((root, valid_days)), now)
+}
+
+fn rotate_with(
+    store: &mut Store,
+    keys: &KeyStore,
+    actor: &Actor,
+    at_rest: AtRest,
+    root: Option<(&RootKey, u32)>,
+    now: i64,
+) -> Result<SigningKeyRecord, SigningKeyError> {
+    let result = rotate_audited(store, keys, actor, at_rest, root, now);
     if let Err(e) = &result {
         refused(store, actor, Action::KeyRotate, "(new key)", e, now);
     }
@@ -147,9 +247,13 @@ fn rotate_audited(
     keys: &KeyStore,
     actor: &Actor,
     at_rest: AtRest,
+    root: Option<(&RootKey, u32)>,
     now: i64,
 ) -> Result<SigningKeyRecord, SigningKeyError> {
     let key = IssuerKey::generate()?;
+    let certificate = root
+        .map(|(root, valid_days)| certify_now(&key, root, valid_days, now))
+        .transpose()?;
     let record = SigningKeyRecord {
         key_id: key.key_id(),
         public_key: key.public_key(),
@@ -160,6 +264,21 @@ fn rotate_audited(
     let result = store.write(|tx| {
         let previous = store::current_signing_key(tx)?;
         store::insert_signing_key(tx, &record)?;
+        let detail = match &certificate {
+            Some(_) => format!(
+                "new signing key {} ({}), certified now: it signs from now on{}",
+                record.key_id,
+                at_rest_text(at_rest),
+                previous
+                    .map(|p| format!(", instead of {}", p.key_id))
+                    .unwrap_or_default()
+            ),
+            None => format!(
+                "new signing key {} ({}); it signs once its certificate is installed",
+                record.key_id,
+                at_rest_text(at_rest)
+            ),
+        };
         audit::record_in(
             tx,
             &NewEntry {
@@ -167,17 +286,17 @@ fn rotate_audited(
                 action: Action::KeyRotate,
                 subject: record.key_id.to_string(),
                 outcome: Outcome::Ok,
-                detail: format!(
-                    "new signing key {} ({}) signs from now on{}",
-                    record.key_id,
-                    at_rest_text(at_rest),
-                    previous
-                        .map(|p| format!(", instead of {}", p.key_id))
-                        .unwrap_or_default()
-                ),
+                detail,
             },
             now,
         )?;
+        if let Some(certificate) = &certificate {
+            // Verified under the store's root: a root directory of another
+            // root is refused here, before anything is committed.
+            let certificate = Certificate::open(&certificate.token(), &chain::root(tx)?)
+                .map_err(ChainError::Certificate)?;
+            chain::install_certificate_in(tx, actor, &certificate, now)?;
+        }
         Ok::<_, SigningKeyError>(record.clone())
     });
     if result.is_err() {
@@ -188,11 +307,24 @@ fn rotate_audited(
     result
 }
 
-/// Retires a signing key: it signs nothing from now on, and clients
-/// refuse payloads it signs with an `issuedAt` from its `retiredAt` on.
-/// `retiredAt` is now, or one second after the last payload the key
-/// signed if that is later, so that every payload it signed stays valid.
-/// Refuses an unknown key, a retired one, and the only unretired key.
+/// Certifies `key` with `root` in memory, through the same request the
+/// offline round trip uses.
+pub(crate) fn certify_now(
+    key: &IssuerKey,
+    root: &RootKey,
+    valid_days: u32,
+    now: i64,
+) -> Result<Certificate, SigningKeyError> {
+    let (not_before, not_after) = certificate_window(valid_days, now)?;
+    let request = key
+        .certification_request(not_before, not_after, now)
+        .map_err(SigningKeyError::Token)?;
+    root.certify(&request, now).map_err(SigningKeyError::Token)
+}
+
+/// Retires a signing key: it signs nothing from now on. Payloads it signed
+/// carry its certificate and stay valid. Refuses an unknown key, a retired
+/// one, and the only certified key that is not retired.
 pub fn retire(
     store: &mut Store,
     actor: &Actor,
@@ -213,10 +345,15 @@ pub fn retire(
                 retired_at,
             });
         }
-        if !all
-            .iter()
-            .any(|k| k.key_id != *key_id && k.retired_at.is_none())
-        {
+        let certified: Vec<KeyId> = store::certificates(tx)?
+            .into_iter()
+            .map(|c| c.key_id)
+            .collect();
+        let signs_now = store::current_signing_key(tx)?.is_some_and(|k| k.key_id == *key_id);
+        let another_can_sign = all.iter().any(|k| {
+            k.key_id != *key_id && k.retired_at.is_none() && certified.contains(&k.key_id)
+        });
+        if signs_now && !another_can_sign {
             return Err(SigningKeyError::LastUnretired {
                 key_id: key_id.to_string(),
             });
@@ -341,14 +478,35 @@ mod tests {
         list(&t.store).unwrap()[0].key.key_id
     }
 
+    fn install(t: &mut TestStore, key_id: &KeyId, at: i64) -> Certificate {
+        let request = certification_request(&t.store, &t.keys, key_id, 30, at).unwrap();
+        // The offline round trip: the request as a file, the root's answer.
+        let answer = t
+            .root
+            .certify(
+                &VerifiedCertificationRequest::open(&request.token()).unwrap(),
+                at,
+            )
+            .unwrap();
+        chain::install_certificate(&mut t.store, &actor(), &answer.token(), at).unwrap()
+    }
+
     #[test]
-    fn rotate_makes_the_new_key_sign_and_keeps_the_old_one_trusted() {
+    fn a_rotated_key_signs_only_once_its_certificate_is_installed() {
         let mut t = TestStore::new();
         let old = first_key(&t);
         let before = issue_at(&mut t, 1, NOW);
         let new = rotate(&mut t.store, &t.keys, &actor(), AtRest::Plain, NOW + 1).unwrap();
-        let after = issue_at(&mut t, 2, NOW + 2);
+        let meanwhile = issue_at(&mut t, 2, NOW + 2);
         assert_eq!(before.key_id, old);
+        assert_eq!(meanwhile.key_id, old, "an uncertified key does not sign");
+        let listed = list(&t.store).unwrap();
+        assert_eq!(listed[1].certificate, None);
+        assert!(!listed[1].signs_new_payloads);
+
+        let certificate = install(&mut t, &new.key_id, NOW + 3);
+        assert_eq!(certificate.key_id(), new.key_id);
+        let after = issue_at(&mut t, 3, NOW + 4);
         assert_eq!(after.key_id, new.key_id);
         let listed = list(&t.store).unwrap();
         assert_eq!(
@@ -358,20 +516,180 @@ mod tests {
                 .collect::<Vec<_>>(),
             [false, true]
         );
-        let trust = trusted_keys(&t.store).unwrap();
-        assert!(VerifiedPayload::open(&before.token(), &trust).is_ok());
-        assert!(VerifiedPayload::open(&after.token(), &trust).is_ok());
-        let rotations = audit::page(
-            &t.store,
-            &audit::Filter {
-                action: Some("key.rotate".into()),
-                ..audit::Filter::default()
-            },
+        assert_eq!(
+            listed[1].certificate.as_ref().unwrap().not_after,
+            NOW + 3 + 30 * 86_400
+        );
+        // Each payload carries its own certificate: all verify under the root.
+        for payload in [&before, &meanwhile, &after] {
+            assert!(VerifiedPayload::open(&payload.token(), &t.trust_root()).is_ok());
+        }
+        assert_eq!(
+            t.audited("key.certify")[0],
+            ("ok".to_owned(), new.key_id.to_string())
+        );
+        assert_eq!(t.audited("key.rotate")[0].1, new.key_id.to_string());
+    }
+
+    #[test]
+    fn rotate_certified_signs_at_once_but_only_with_the_stores_root() {
+        let mut t = TestStore::new();
+        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
+        let new = rotate_certified(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            AtRest::Plain,
+            &root,
             10,
+            NOW,
         )
         .unwrap();
-        assert_eq!(rotations.entries.len(), 1);
-        assert_eq!(rotations.entries[0].subject, new.key_id.to_string());
+        assert_eq!(issue_at(&mut t, 1, NOW).key_id, new.key_id);
+
+        let files = || std::fs::read_dir(t.keys.dir()).unwrap().count();
+        let (before, files_before) = (t.snapshot(), files());
+        let stranger = RootKey::from_seed(&[7; 32]);
+        let err = rotate_certified(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            AtRest::Plain,
+            &stranger,
+            10,
+            NOW,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "untrusted_root", "{err}");
+        assert_eq!(t.snapshot(), before);
+        assert_eq!(files(), files_before, "no key file is left behind");
+    }
+
+    #[test]
+    fn install_certificate_refuses_another_roots_and_a_foreign_keys_changing_nothing() {
+        let mut t = TestStore::new();
+        let new = rotate(&mut t.store, &t.keys, &actor(), AtRest::Plain, NOW).unwrap();
+        let request = certification_request(&t.store, &t.keys, &new.key_id, 30, NOW).unwrap();
+        let stranger = IssuerKey::from_seed(&[9; 32]);
+        let cases = [
+            (
+                "1. signed by another root",
+                RootKey::from_seed(&[7; 32]).certify(&request, NOW).unwrap(),
+                "untrusted_root",
+            ),
+            (
+                "2. for a key of another store",
+                t.root
+                    .certify(
+                        &stranger.certification_request(NOW, NOW + 99, NOW).unwrap(),
+                        NOW,
+                    )
+                    .unwrap(),
+                "certificate_unknown_key",
+            ),
+        ];
+        for (name, certificate, code) in cases {
+            let before = t.snapshot();
+            let err = chain::install_certificate(&mut t.store, &actor(), &certificate.token(), NOW)
+                .unwrap_err();
+            assert_eq!(err.code(), code, "{name}: {err}");
+            assert_eq!(t.snapshot(), before, "{name}");
+        }
+        let refusals: Vec<_> = t
+            .audited("key.certify")
+            .into_iter()
+            .filter(|(result, _)| result == "refused")
+            .collect();
+        assert_eq!(refusals.len(), 2);
+    }
+
+    #[test]
+    fn revocation_install_refuses_an_older_or_equal_version_and_another_roots_list() {
+        let mut t = TestStore::new();
+        let stranger = IssuerKey::from_seed(&[9; 32]).key_id();
+        let v3 = t.revocations(3, &[stranger]);
+        let list = chain::install_revocations(&mut t.store, &actor(), &v3.token(), NOW).unwrap();
+        assert_eq!(list.version(), 3);
+        assert_eq!(
+            t.audited("revocations.install")[0],
+            ("ok".to_owned(), "version 3".to_owned())
+        );
+
+        let other = RootKey::from_seed(&[7; 32])
+            .sign_revocations(ren3_shared::RevocationListBody {
+                version: 9,
+                issued_at: NOW,
+                revoked: Vec::new(),
+            })
+            .unwrap();
+        let cases = [
+            (
+                "1. the same version",
+                t.revocations(3, &[]),
+                "revocations_not_newer",
+            ),
+            (
+                "2. an older version",
+                t.revocations(2, &[]),
+                "revocations_not_newer",
+            ),
+            ("3. another root's list", other, "untrusted_root"),
+        ];
+        for (name, list, code) in cases {
+            let before = t.snapshot();
+            let err =
+                chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap_err();
+            assert_eq!(err.code(), code, "{name}: {err}");
+            if code == "revocations_not_newer" {
+                assert!(
+                    err.to_string().contains("version 3 is installed"),
+                    "{name}: {err}"
+                );
+            }
+            assert_eq!(t.snapshot(), before, "{name}");
+        }
+        let results: Vec<String> = t
+            .audited("revocations.install")
+            .into_iter()
+            .map(|(result, _)| result)
+            .collect();
+        assert_eq!(results, ["refused", "refused", "refused", "ok", "ok"]);
+    }
+
+    #[test]
+    fn keys_list_shows_a_revoked_key_and_it_stops_signing() {
+        let mut t = TestStore::new();
+        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
+        let old = first_key(&t);
+        let new = rotate_certified(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            AtRest::Plain,
+            &root,
+            10,
+            NOW,
+        )
+        .unwrap();
+        let list = t.revocations(2, &[new.key_id]);
+        chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap();
+        let listed = list_keys(&t);
+        assert_eq!(listed[1].revoked.as_ref().unwrap().version, 2);
+        assert!(!listed[1].signs_new_payloads);
+        assert!(listed[0].revoked.is_none());
+        // The revoked key is the newest certified one: it refuses, and says so.
+        let key = t.license(1);
+        let device = t.device(&key);
+        let text = request(&key, &device, &DeviceKey::from_seed(&[5; 32]));
+        let err = issuance::issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap_err();
+        assert_eq!(err.code(), "key_revoked", "{err}");
+        // Retiring it lets the older certified key sign again.
+        retire(&mut t.store, &actor(), &new.key_id, NOW).unwrap();
+        assert_eq!(issue_at(&mut t, 6, NOW).key_id, old);
+    }
+
+    fn list_keys(t: &TestStore) -> Vec<SigningKeyEntry> {
+        list(&t.store).unwrap()
     }
 
     #[test]
@@ -379,14 +697,22 @@ mod tests {
         let mut t = TestStore::new();
         let old = first_key(&t);
         let signed_late = issue_at(&mut t, 1, NOW + 100);
-        rotate(&mut t.store, &t.keys, &actor(), AtRest::Plain, NOW + 100).unwrap();
+        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
+        rotate_certified(
+            &mut t.store,
+            &t.keys,
+            &actor(),
+            AtRest::Plain,
+            &root,
+            10,
+            NOW + 100,
+        )
+        .unwrap();
         // Retired "now", which is before the last payload it signed: the
         // retirement moves past that payload.
         let retired = retire(&mut t.store, &actor(), &old, NOW + 50).unwrap();
         assert_eq!(retired.retired_at, Some(NOW + 101));
-        let trust = TrustedKeys::parse(&trusted_keys(&t.store).unwrap().to_file()).unwrap();
-        assert_eq!(trust.get(&old).unwrap().retired_at, Some(NOW + 101));
-        assert!(VerifiedPayload::open(&signed_late.token(), &trust).is_ok());
+        assert!(VerifiedPayload::open(&signed_late.token(), &t.trust_root()).is_ok());
     }
 
     #[test]
@@ -403,13 +729,17 @@ mod tests {
         let err = retire(&mut t.store, &actor(), &stranger, NOW).unwrap_err();
         assert_eq!(err.code(), "key_unknown", "2. {err}");
         assert_eq!(t.snapshot(), before, "2.");
-        // 3. a key retired already
-        rotate(&mut t.store, &t.keys, &actor(), AtRest::Plain, NOW).unwrap();
+        // 3. the only certified key, beside an uncertified one
+        let uncertified = rotate(&mut t.store, &t.keys, &actor(), AtRest::Plain, NOW).unwrap();
+        let err = retire(&mut t.store, &actor(), &first, NOW).unwrap_err();
+        assert_eq!(err.code(), "key_last_unretired", "3. {err}");
+        // 4. a key retired already
+        install(&mut t, &uncertified.key_id, NOW);
         retire(&mut t.store, &actor(), &first, NOW).unwrap();
         let before = t.snapshot();
         let err = retire(&mut t.store, &actor(), &first, NOW + 1).unwrap_err();
-        assert_eq!(err.code(), "key_already_retired", "3. {err}");
-        assert_eq!(t.snapshot(), before, "3.");
+        assert_eq!(err.code(), "key_already_retired", "4. {err}");
+        assert_eq!(t.snapshot(), before, "4.");
         let refusals = audit::page(
             &t.store,
             &audit::Filter {
@@ -420,7 +750,7 @@ mod tests {
             10,
         )
         .unwrap();
-        assert_eq!(refusals.entries.len(), 3);
+        assert_eq!(refusals.entries.len(), 4);
     }
 
     #[test]
@@ -466,6 +796,7 @@ mod tests {
         t.keys = t.keys.clone().with_passphrase(right).with_cost(cheap);
         let new = rotate(&mut t.store, &t.keys, &actor(), AtRest::Encrypted, NOW).unwrap();
         assert_eq!(t.keys.at_rest(&new.key_id).unwrap(), AtRest::Encrypted);
+        install(&mut t, &new.key_id, NOW);
         assert_eq!(issue_at(&mut t, 1, NOW).key_id, new.key_id);
 
         let key = t.license(1);

@@ -1,37 +1,125 @@
 //! Fixtures for the unit tests: a fresh store in a temporary directory,
-//! licenses, devices and signed requests at a fixed time.
+//! rooted in a plain in-process root, licenses, devices and signed
+//! requests at a fixed time.
 
-use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product};
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use ren3_shared::{
+    DeviceId, DeviceKey, KeyId, LicenseKey, LicenseRequest, Product, Revocation, RevocationList,
+    RevocationListBody, RootKey, TrustRoot, binary,
+};
 use rusqlite::types::Value;
 
-use crate::audit::Actor;
+use crate::audit::{self, Actor};
 use crate::devices;
-use crate::keystore::KeyStore;
+use crate::keystore::{AtRest, KeyStore};
 use crate::licenses::{self, NewLicense};
-use crate::setup::{self, StorePaths};
+use crate::sealed_key::Cost;
+use crate::setup::{self, InitOptions, StorePaths};
 use crate::store::{Store, StoreError};
 
 /// The fixed "now" of the tests: 2027-01-15T08:00:00Z.
 pub(crate) const NOW: i64 = 1_800_000_000;
+/// The seed of the tests' root, which is public: it guards nothing.
+pub(crate) const ROOT_SEED: [u8; 32] = [42; 32];
+/// Argon2id parameters cheap enough for unit tests.
+pub(crate) const CHEAP: Cost = Cost {
+    memory_kib: 64,
+    passes: 1,
+    lanes: 1,
+};
+
+/// Writes a plain root key file for `seed` into `dir` (made 0700), as a
+/// vendor who copied a root directory would have it.
+pub(crate) fn place_root(dir: &Path, seed: &[u8; 32]) {
+    fs::DirBuilder::new().mode(0o700).create(dir).unwrap();
+    let path = dir.join(crate::root::ROOT_KEY_FILE);
+    fs::write(
+        &path,
+        format!(
+            "# TEST-ONLY root\nren3-root-key-seed-v1: {}\n",
+            binary::encode(seed)
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+}
 
 pub(crate) struct TestStore {
     _temp: tempfile::TempDir,
     pub paths: StorePaths,
     pub store: Store,
     pub keys: KeyStore,
+    /// The root's directory; `serve` and `issue` never see it.
+    pub root_dir: PathBuf,
+    /// The same root, in memory, to sign what a test needs.
+    pub root: RootKey,
 }
 
 impl TestStore {
+    /// A store initialised with the tests' plain root, adopted from a
+    /// pre-placed `root.key` as the end-to-end tests do.
     pub fn new() -> Self {
         let temp = tempfile::tempdir().unwrap();
         let paths = StorePaths::new(temp.path().join("issuer.db"), None);
-        setup::init(&paths, NOW).unwrap();
+        let root_dir = temp.path().join("root");
+        place_root(&root_dir, &ROOT_SEED);
+        let options = InitOptions {
+            root_at_rest: AtRest::Plain,
+            ..InitOptions::new(root_dir.clone()).with_root_cost(CHEAP)
+        };
+        setup::init(&paths, &options, &actor(), NOW).unwrap();
         Self {
             store: setup::open_store(&paths).unwrap(),
             keys: setup::open_keys(&paths).unwrap(),
             paths,
+            root_dir,
+            root: RootKey::from_seed(&ROOT_SEED),
             _temp: temp,
         }
+    }
+
+    pub fn trust_root(&self) -> TrustRoot {
+        self.root.trust_root()
+    }
+
+    /// A revocation list of the tests' root.
+    pub fn revocations(&self, version: u64, revoked: &[KeyId]) -> RevocationList {
+        let mut revoked: Vec<Revocation> = revoked
+            .iter()
+            .map(|&key_id| Revocation {
+                key_id,
+                revoked_at: NOW,
+                grace_until: NOW,
+            })
+            .collect();
+        revoked.sort_by_key(|r| r.key_id);
+        self.root
+            .sign_revocations(RevocationListBody {
+                version,
+                issued_at: NOW,
+                revoked,
+            })
+            .unwrap()
+    }
+
+    /// The audit rows of `action`, newest first, as `(result, subject)`.
+    pub fn audited(&self, action: &str) -> Vec<(String, String)> {
+        audit::page(
+            &self.store,
+            &audit::Filter {
+                action: Some(action.into()),
+                ..audit::Filter::default()
+            },
+            100,
+        )
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| (e.result, e.subject))
+        .collect()
     }
 
     /// A license of ACME GmbH that never expires.
@@ -66,6 +154,9 @@ impl TestStore {
                 let mut rows = Vec::new();
                 for table in [
                     "signing_keys",
+                    "trust_root",
+                    "certificates",
+                    "revocation_lists",
                     "licenses",
                     "devices",
                     "issuances",

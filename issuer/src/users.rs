@@ -115,6 +115,8 @@ pub fn add(
             params![name, password_hash, now],
         )
         .map_err(StoreError::from)?;
+        // Read before the audit row is written: that insert is the last one.
+        let id = tx.last_insert_rowid();
         audit::record_in(
             tx,
             &NewEntry {
@@ -127,7 +129,7 @@ pub fn add(
             now,
         )?;
         Ok(User {
-            id: tx.last_insert_rowid(),
+            id,
             name: name.to_owned(),
             created_at: now,
         })

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ren3_shared::{
-    DeviceId, DeviceKey, Kind, LicenseKey, LicenseRequest, Product, TrustedKeys, VerifiedPayload,
+    DeviceId, DeviceKey, Kind, LicenseKey, LicenseRequest, Product, TrustRoot, VerifiedPayload,
     VerifiedRequest,
 };
 use serde_json::Value;
@@ -23,7 +23,7 @@ impl Workdir {
         let w = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        w.ok(&["init"]);
+        w.ok(&["init", "--root-dir", "root", "--plain-root"]);
         w
     }
 
@@ -90,8 +90,8 @@ impl Workdir {
         serde_json::from_str(&self.ok(&["--json", "license", "show", key.reveal()])).unwrap()
     }
 
-    fn trust(&self) -> TrustedKeys {
-        TrustedKeys::parse(&self.ok(&["keys", "export-public"])).unwrap()
+    fn trust(&self) -> TrustRoot {
+        TrustRoot::parse_public_file(&self.ok(&["trust", "export-root"])).unwrap()
     }
 
     /// `n` requests, each from its own device and installation of one license.
@@ -121,7 +121,7 @@ fn request(key: &LicenseKey, device: &DeviceId, installation: u8) -> String {
 }
 
 /// Asserts `payload` verifies and answers `request`.
-fn answers(payload: &str, request: &str, trust: &TrustedKeys, context: &str) {
+fn answers(payload: &str, request: &str, trust: &TrustRoot, context: &str) {
     let opened = VerifiedPayload::open(payload, trust).unwrap();
     assert_eq!(
         opened.license.request_hash,

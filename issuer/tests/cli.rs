@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ren3_shared::{
-    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustedKeys, VerifiedPayload, binary,
+    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustRoot, VerifiedPayload, binary,
 };
+
+/// `init` with a throwaway root beside the store.
+const INIT: &[&str] = &["init", "--root-dir", "root", "--plain-root"];
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -32,7 +35,7 @@ impl Workdir {
     /// A workdir with an initialised store.
     fn initialised() -> Self {
         let w = Self::new();
-        w.ok(&["init"]);
+        w.ok(INIT);
         w
     }
 
@@ -53,7 +56,9 @@ impl Workdir {
         cmd.args(args)
             .current_dir(self.dir.path())
             .env_remove("REN3_ISSUER_DB")
-            .env_remove("REN3_ISSUER_KEYS");
+            .env_remove("REN3_ISSUER_KEYS")
+            .env_remove("REN3_ISSUER_PASSPHRASE")
+            .env_remove("REN3_ROOT_PASSPHRASE");
         cmd
     }
 
@@ -138,8 +143,8 @@ impl Workdir {
         path.to_str().unwrap().to_owned()
     }
 
-    fn trust(&self) -> TrustedKeys {
-        TrustedKeys::parse(&self.ok(&["keys", "export-public"])).unwrap()
+    fn trust(&self) -> TrustRoot {
+        TrustRoot::parse_public_file(&self.ok(&["trust", "export-root"])).unwrap()
     }
 }
 
@@ -189,7 +194,7 @@ fn tamper(token: &str, from: &str, to: &str) -> String {
 #[test]
 fn init_creates_key_dir_0700_and_key_file_0600_and_prints_only_the_key_id() {
     let w = Workdir::new();
-    let out = w.run(&["init"]);
+    let out = w.run(INIT);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let key_id = stdout(&out);
     let key_id = key_id.strip_suffix('\n').unwrap();
@@ -217,7 +222,7 @@ fn init_creates_key_dir_0700_and_key_file_0600_and_prints_only_the_key_id() {
 fn second_init_is_refused_and_changes_nothing() {
     let w = Workdir::initialised();
     let db_before = fs::read(w.db()).unwrap();
-    let err = w.fails(&["init"]);
+    let err = w.fails(INIT);
     assert!(err.contains("already an issuer store"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert_eq!(fs::read(w.db()).unwrap(), db_before);
@@ -228,7 +233,7 @@ fn second_init_is_refused_and_changes_nothing() {
 fn db_and_keys_dir_come_from_flags_or_environment() {
     let w = Workdir::new();
     let key_id = w
-        .command(&["init"])
+        .command(INIT)
         .env("REN3_ISSUER_DB", w.path("env.db"))
         .env("REN3_ISSUER_KEYS", w.path("env-keys"))
         .output()
@@ -238,7 +243,14 @@ fn db_and_keys_dir_come_from_flags_or_environment() {
     assert_eq!(mode(&w.path("env-keys")), 0o700);
     assert!(!w.db().exists());
 
-    w.ok(&["--db", "flag.db", "init"]);
+    w.ok(&[
+        "--db",
+        "flag.db",
+        "init",
+        "--root-dir",
+        "flag-root",
+        "--plain-root",
+    ]);
     assert_eq!(mode(&w.path("flag.db.keys")), 0o700);
 }
 
@@ -248,7 +260,7 @@ fn commands_without_a_store_say_to_run_init_and_create_nothing() {
     for args in [
         &["license", "list"][..],
         &["keys", "list"],
-        &["keys", "export-public"],
+        &["trust", "export-root"],
         &["license", "create", "--customer", "ACME"],
     ] {
         let err = w.fails(args);
@@ -444,7 +456,7 @@ fn device_add_refuses_an_unknown_or_mistyped_license() {
 // ---- issue
 
 #[test]
-fn issue_prints_only_a_payload_that_verifies_with_the_exported_trust_file() {
+fn issue_prints_only_a_payload_that_verifies_under_the_exported_root() {
     let w = Workdir::initialised();
     let key = w.create_license("ACME", 1);
     let device = w.add_device(&key);
@@ -454,7 +466,7 @@ fn issue_prints_only_a_payload_that_verifies_with_the_exported_trust_file() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let payload = stdout(&out);
     let payload = payload.strip_suffix('\n').unwrap();
-    assert!(payload.starts_with("ren3-payload-v2.") && !payload.contains('\n'));
+    assert!(payload.starts_with("ren3-payload-v3.") && !payload.contains('\n'));
     assert!(stderr(&out).contains("serial 1"));
 
     let opened = VerifiedPayload::open(payload, &w.trust()).unwrap();
@@ -583,7 +595,7 @@ fn issue_refusals_exit_1_with_a_reason_and_change_nothing() {
 #[test]
 fn json_output_parses_for_every_command() {
     let w = Workdir::new();
-    let init = w.json(&["init"]);
+    let init = w.json(INIT);
     assert!(init["keyId"].is_string());
     let created = w.json(&["license", "create", "--customer", "ACME"]);
     let key = LicenseKey::parse(created["licenseKey"].as_str().unwrap()).unwrap();
@@ -597,12 +609,18 @@ fn json_output_parses_for_every_command() {
     let keys = w.json(&["keys", "list"]);
     assert_eq!(keys["keys"][0]["keyId"], init["keyId"]);
     assert_eq!(keys["keys"][0]["signsNewPayloads"], true);
+    assert!(keys["keys"][0]["certificate"]["notAfter"].is_string());
+    assert_eq!(keys["keys"][0]["revoked"], Value::Null);
     assert_eq!(
-        w.json(&["keys", "export-public"])["format"],
-        "ren3-trusted-keys-v2"
+        w.json(&["trust", "export-root"])["fingerprint"],
+        init["rootFingerprint"]
     );
-    let exported = w.json(&["keys", "export-public", "--out", "trust.json"]);
-    assert_eq!(exported["keyIds"][0], init["keyId"]);
+    let exported = w.json(&["trust", "export-root", "--out", "root.pub"]);
+    assert_eq!(exported["keyId"], init["rootKeyId"]);
+    assert_eq!(
+        fs::read_to_string(w.path("root.pub")).unwrap(),
+        fs::read_to_string(w.path("root/root.pub")).unwrap()
+    );
     assert_eq!(
         w.json(&["license", "list"])["licenses"][0]["boundDevices"],
         1
@@ -646,14 +664,14 @@ fn text_lists_show_licenses_and_keys() {
 // ---- inspect
 
 #[test]
-fn inspect_verifies_good_tokens_against_the_store_or_a_trust_file() {
+fn inspect_verifies_good_tokens_against_the_store_or_a_root_file() {
     let w = Workdir::initialised();
     let key = w.create_license("ACME", 1);
     let device = w.add_device(&key);
     let request = w.request(&key, &device, 1);
     let payload = w.ok(&["issue", "--request", &request]);
     fs::write(w.path("payload.txt"), &payload).unwrap();
-    fs::write(w.path("trust.json"), w.ok(&["keys", "export-public"])).unwrap();
+    fs::write(w.path("exported.pub"), w.ok(&["trust", "export-root"])).unwrap();
 
     let shown = w.ok(&["inspect", &request]);
     assert!(
@@ -662,18 +680,22 @@ fn inspect_verifies_good_tokens_against_the_store_or_a_trust_file() {
     );
     assert!(shown.contains(device.as_str()), "{shown}");
     let shown = w.ok(&["inspect", "payload.txt"]);
-    assert!(shown.contains("verifies against key"), "{shown}");
+    assert!(shown.contains("verifies against the root"), "{shown}");
+    assert!(
+        shown.contains("revocation list:") && shown.contains("version 1"),
+        "{shown}"
+    );
     assert!(
         shown.contains("customer:") && shown.contains("ACME"),
         "{shown}"
     );
 
-    // Elsewhere, with no store, a trusted-keys file does the job...
+    // Elsewhere, with no store, the root public key file does the job...
     let elsewhere = Workdir::new();
-    let trust = w.path("trust.json").display().to_string();
+    let trust = w.path("exported.pub").display().to_string();
     let payload_file = w.path("payload.txt").display().to_string();
-    let shown = elsewhere.ok(&["inspect", &payload_file, "--trust", &trust]);
-    assert!(shown.contains("verifies against key"), "{shown}");
+    let shown = elsewhere.ok(&["inspect", &payload_file, "--root", &trust]);
+    assert!(shown.contains("verifies against the root"), "{shown}");
     // ...and without one, the fields still show but it does not verify.
     let out = elsewhere.run(&["inspect", &payload_file]);
     assert_eq!(out.status.code(), Some(1));
@@ -712,14 +734,17 @@ fn inspect_names_what_it_expects_for_other_input() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out), "");
     let err = stderr(&out);
-    assert!(
-        err.contains("neither a license request, a license payload nor a release receipt"),
-        "{err}"
-    );
-    assert!(
-        err.contains("ren3-request-v1.") && err.contains("ren3-payload-v2."),
-        "{err}"
-    );
+    assert!(err.contains("not a token this tool reads"), "{err}");
+    for prefix in [
+        "ren3-request-v1.",
+        "ren3-payload-v3.",
+        "ren3-receipt-v1.",
+        "ren3-certificate-v1.",
+        "ren3-revocations-v1.",
+        "ren3-certification-request-v1.",
+    ] {
+        assert!(err.contains(prefix), "{prefix}: {err}");
+    }
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn scene() -> Scene {
     let store = Store {
         dir: tempfile::tempdir().unwrap(),
     };
-    store.ok(&["init"]);
+    store.ok(&["init", "--root-dir", "root", "--plain-root"]);
     let key = store.ok(&[
         "license",
         "create",
@@ -258,41 +258,42 @@ fn every_file_option_refuses_unreadable_files() {
                 .file("markup.txt", b"\x1b[2J<script>alert(1)</script>\x07"),
         ),
     ];
-    let trust_files: Vec<(&str, String)> = vec![
+    let root_files: Vec<(&str, String)> = vec![
         (
-            "7. trusted keys: deeply nested JSON",
+            "7. root file: a JSON document",
             s.store.file("nested.json", "[".repeat(100_000).as_bytes()),
         ),
         (
-            "8. trusted keys: duplicate keys",
+            "8. root file: two key lines",
             s.store.file(
-                "duplicate.json",
-                br#"{"format":"ren3-trusted-keys-v2","format":"ren3-trusted-keys-v2","keys":[]}"#,
-            ),
-        ),
-        (
-            "9. trusted keys: unknown field",
-            s.store.file(
-                "unknown.json",
-                br#"{"format":"ren3-trusted-keys-v2","keys":[],"<script>":1}"#,
-            ),
-        ),
-        (
-            "10. trusted keys: the small-order identity key",
-            s.store.file(
-                "weak.json",
+                "twice.pub",
                 format!(
-                    r#"{{"format":"ren3-trusted-keys-v2","keys":[{{"keyId":"AAAAAAAAAAA","publicKey":"{}","createdAt":0,"retiredAt":null}}]}}"#,
+                    "ren3-root-public-key-v1: {key}\nren3-root-public-key-v1: {key}\n",
+                    key = ren3_shared::trust::TEST_ONLY_ROOT_PUBLIC_KEY
+                )
+                .as_bytes(),
+            ),
+        ),
+        (
+            "9. root file: an unknown line",
+            s.store.file("unknown.pub", b"<script>alert(1)</script>\n"),
+        ),
+        (
+            "10. root file: the small-order identity key",
+            s.store.file(
+                "weak.pub",
+                format!(
+                    "ren3-root-public-key-v1: {}\n",
                     ren3_shared::binary::encode(&hostile::IDENTITY_POINT)
                 )
                 .as_bytes(),
             ),
         ),
         (
-            "11. trusted keys: wrong types",
+            "11. root file: another label",
             s.store.file(
-                "types.json",
-                br#"{"format":2,"keys":{"keyId":true}}"#,
+                "label.pub",
+                b"ren3-trusted-keys-v2: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
             ),
         ),
     ];
@@ -320,8 +321,8 @@ fn every_file_option_refuses_unreadable_files() {
             assert_eq!(s.store.dump(), before, "{context}: the store changed");
         }
     }
-    for (name, file) in files.iter().chain(&trust_files) {
-        let args = ["inspect", valid_request.as_str(), "--trust", file.as_str()];
+    for (name, file) in files.iter().chain(&root_files) {
+        let args = ["inspect", valid_request.as_str(), "--root", file.as_str()];
         let context = format!("{name}: {args:?}");
         let out = s.store.run(&args);
         assert_refused(&out, &context);

@@ -29,7 +29,11 @@ fn stderr(out: &Output) -> String {
 #[test]
 fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["init", "--encrypt"], &[]);
+    let out = run(
+        dir.path(),
+        &["init", "--encrypt", "--root-dir", "root", "--plain-root"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     assert!(
@@ -41,7 +45,7 @@ fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
 
     let out = run(
         dir.path(),
-        &["init", "--encrypt"],
+        &["init", "--encrypt", "--root-dir", "root", "--plain-root"],
         &[("REN3_ISSUER_PASSPHRASE", "")],
     );
     assert_eq!(out.status.code(), Some(1));

@@ -84,7 +84,7 @@ pub struct Bytes<const N: usize>(pub [u8; N]);
 
 /// A SHA-256 value: a license-key fingerprint or a request hash.
 pub type Digest = Bytes<32>;
-/// The identifier of an issuer signing key (see [`crate::trust::key_id`]).
+/// The identifier of an issuer or root key (see [`crate::trust::key_id`]).
 pub type KeyId = Bytes<8>;
 /// The random identifier of a license request.
 pub type RequestId = Bytes<16>;
@@ -187,11 +187,13 @@ impl PublicKey {
         &self.0
     }
 
-    /// Checks `signature` over `message`, accepting exactly what
-    /// ed25519-dalek's `verify_strict` accepts: it refuses non-canonical
-    /// signatures and small-order components (see [`crate::verify`]).
+    /// Checks `signature` over `message` with ed25519-dalek's
+    /// `verify_strict`: non-canonical `S` and small-order components are
+    /// refused (docs/FORMAT.md §3.1).
     pub fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
-        crate::verify::verify(self, message, signature)
+        self.0
+            .verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+            .is_ok()
     }
 }
 

@@ -1,19 +1,115 @@
-//! The vendor's signing key (feature `signing`).
+//! The vendor's keys (feature `signing`): the offline root key that
+//! certifies issuer keys and signs revocation lists, and the issuer keys
+//! that sign payloads, each with the certificate and revocation list its
+//! payloads carry.
 
 use std::fmt;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 
 use crate::binary::{KeyId, PublicKey, RandomSourceError, os_random};
+use crate::certificate::{
+    Certificate, CertificateBody, CertificationRequestBody, PRODUCT, PURPOSE_ISSUE_PAYLOADS,
+    VerifiedCertificationRequest,
+};
 use crate::payload::{License, VerifiedPayload};
+use crate::revocation::{RevocationList, RevocationListBody};
+use crate::timestamp;
 use crate::token::{Envelope, Kind, TokenError};
-use crate::trust::{TrustedKey, key_id};
+use crate::trust::{TrustRoot, key_id};
 
-/// An issuer signing key. `Debug` shows only its key id.
-pub struct IssuerKey {
+/// An Ed25519 signing key with its key id. `Debug` shows only the id.
+struct Keypair {
     key: SigningKey,
     key_id: KeyId,
 }
+
+impl Keypair {
+    fn from_seed(seed: &[u8; 32]) -> Self {
+        let key = SigningKey::from_bytes(seed);
+        let key_id = key_id(&PublicKey::of_signing_key(&key));
+        Self { key, key_id }
+    }
+
+    fn public_key(&self) -> PublicKey {
+        PublicKey::of_signing_key(&self.key)
+    }
+
+    fn seal(&self, kind: Kind, signer: &str, body: &[u8]) -> Envelope {
+        Envelope::seal(kind, signer, body, |m| self.key.sign(m).to_bytes())
+    }
+}
+
+/// The vendor's root key. It lives offline, in a directory of its own,
+/// and signs only certificates and revocation lists.
+pub struct RootKey(Keypair);
+
+impl RootKey {
+    pub fn generate() -> Result<Self, RandomSourceError> {
+        Ok(Self::from_seed(&os_random::<32>()?))
+    }
+
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(Keypair::from_seed(seed))
+    }
+
+    /// The secret seed, for the root's key file only.
+    pub fn seed(&self) -> &[u8; 32] {
+        self.0.key.as_bytes()
+    }
+
+    pub fn trust_root(&self) -> TrustRoot {
+        TrustRoot::new(self.0.public_key())
+    }
+
+    /// Certifies the key a verified certification request names, for the
+    /// window it asks for, at `issued_at`.
+    pub fn certify(
+        &self,
+        request: &VerifiedCertificationRequest,
+        issued_at: i64,
+    ) -> Result<Certificate, TokenError> {
+        let body = CertificateBody {
+            key_id: request.body.key_id,
+            public_key: request.public_key,
+            purpose: request.body.purpose.clone(),
+            product: request.body.product.clone(),
+            not_before: request.body.not_before,
+            not_after: request.body.not_after,
+            issued_at,
+        };
+        self.sign_certificate(body)
+    }
+
+    /// Signs a certificate body after checking it.
+    pub fn sign_certificate(&self, body: CertificateBody) -> Result<Certificate, TokenError> {
+        let kind = Kind::Certificate;
+        body.validate().map_err(|r| TokenError::invalid(kind, r))?;
+        let json =
+            serde_json::to_vec(&body).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        let envelope = self.0.seal(kind, &self.0.key_id.to_string(), &json);
+        Ok(Certificate::from_parts(body, envelope))
+    }
+
+    /// Signs a revocation list after checking it.
+    pub fn sign_revocations(&self, body: RevocationListBody) -> Result<RevocationList, TokenError> {
+        let kind = Kind::RevocationList;
+        body.validate().map_err(|r| TokenError::invalid(kind, r))?;
+        let json =
+            serde_json::to_vec(&body).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        let envelope = self.0.seal(kind, &self.0.key_id.to_string(), &json);
+        Ok(RevocationList::from_parts(body, envelope))
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RootKey({})", self.0.key_id)
+    }
+}
+
+/// An issuer signing key. `Debug` shows only its key id.
+pub struct IssuerKey(Keypair);
 
 impl IssuerKey {
     /// A new key from the operating system's secure random source.
@@ -22,77 +118,194 @@ impl IssuerKey {
     }
 
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let key = SigningKey::from_bytes(seed);
-        let key_id = key_id(&PublicKey::of_signing_key(&key));
-        Self { key, key_id }
+        Self(Keypair::from_seed(seed))
     }
 
     /// The secret seed, for the issuer's key store only.
     pub fn seed(&self) -> &[u8; 32] {
-        self.key.as_bytes()
+        self.0.key.as_bytes()
     }
 
     pub fn key_id(&self) -> KeyId {
-        self.key_id
+        self.0.key_id
     }
 
     pub fn public_key(&self) -> PublicKey {
-        PublicKey::of_signing_key(&self.key)
+        self.0.public_key()
     }
 
-    /// This key's entry in a trusted-keys file.
-    pub fn trusted_key(&self, created_at: i64, retired_at: Option<i64>) -> TrustedKey {
-        TrustedKey {
-            key_id: self.key_id,
-            public_key: self.public_key(),
+    /// Asks the root to certify this key for payloads of this product in
+    /// `[not_before, not_after)`, signed with this key as proof of holding it.
+    pub fn certification_request(
+        &self,
+        not_before: i64,
+        not_after: i64,
+        created_at: i64,
+    ) -> Result<VerifiedCertificationRequest, TokenError> {
+        let kind = Kind::CertificationRequest;
+        let body = CertificationRequestBody {
+            key_id: self.key_id(),
+            purpose: PURPOSE_ISSUE_PAYLOADS.into(),
+            product: PRODUCT.into(),
+            not_before,
+            not_after,
             created_at,
-            retired_at,
-        }
-    }
-
-    /// Checks the license fields and signs them into a payload.
-    pub fn sign_payload(&self, license: &License) -> Result<VerifiedPayload, TokenError> {
-        Ok(self.sign_terms(PayloadTerms::new(license.clone())?))
-    }
-
-    /// Signs terms already checked: this cannot fail, so an issuer may sign
-    /// on another thread after it has committed to the terms.
-    pub fn sign_terms(&self, terms: PayloadTerms) -> VerifiedPayload {
-        let envelope = Envelope::seal(Kind::Payload, &self.key_id.to_string(), &terms.body, |m| {
-            self.key.sign(m).to_bytes()
-        });
-        VerifiedPayload::from_parts(self.key_id, terms.license, envelope)
-    }
-}
-
-/// License terms that passed every check a payload's terms must pass, and
-/// their encoding: the part of signing a payload that can fail.
-#[derive(Debug, Clone)]
-pub struct PayloadTerms {
-    license: License,
-    body: Vec<u8>,
-}
-
-impl PayloadTerms {
-    /// Checks the license fields and encodes them.
-    pub fn new(license: License) -> Result<Self, TokenError> {
-        let kind = Kind::Payload;
-        license
-            .validate()
-            .map_err(|r| TokenError::invalid(kind, r))?;
-        let body =
-            serde_json::to_vec(&license).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
-        Ok(Self { license, body })
-    }
-
-    pub fn license(&self) -> &License {
-        &self.license
+        };
+        let json =
+            serde_json::to_vec(&body).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        let envelope = self.0.seal(kind, &self.public_key().to_string(), &json);
+        VerifiedCertificationRequest::open(&envelope.token())
+            .map(|_| VerifiedCertificationRequest::from_parts(self.public_key(), body, envelope))
     }
 }
 
 impl fmt::Debug for IssuerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IssuerKey({})", self.key_id)
+        write!(f, "IssuerKey({})", self.0.key_id)
+    }
+}
+
+/// Why an issuer key, a certificate and a revocation list cannot sign
+/// payloads together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    #[error("the certificate is for key `{certified}`, not for key `{key}`")]
+    NotThisKey { key: String, certified: String },
+    #[error("the revocation list (version {version}) revokes key `{key}`")]
+    Revoked { key: String, version: u64 },
+}
+
+/// An issuer key with the certificate and revocation list its payloads
+/// carry: everything needed to sign a payload a client will accept.
+pub struct PayloadSigner {
+    key: IssuerKey,
+    certificate: Certificate,
+    revocations: RevocationList,
+    /// `<certificate>\n<revocation list>\n`: the start of every body.
+    chain_lines: Vec<u8>,
+}
+
+impl PayloadSigner {
+    pub fn new(
+        key: IssuerKey,
+        certificate: Certificate,
+        revocations: RevocationList,
+    ) -> Result<Self, SignerError> {
+        if certificate.key_id() != key.key_id() {
+            return Err(SignerError::NotThisKey {
+                key: key.key_id().to_string(),
+                certified: certificate.key_id().to_string(),
+            });
+        }
+        if revocations.find(&key.key_id()).is_some() {
+            return Err(SignerError::Revoked {
+                key: key.key_id().to_string(),
+                version: revocations.version(),
+            });
+        }
+        let mut chain_lines = certificate.token().into_bytes();
+        chain_lines.push(b'\n');
+        chain_lines.extend_from_slice(revocations.token().as_bytes());
+        chain_lines.push(b'\n');
+        Ok(Self {
+            key,
+            certificate,
+            revocations,
+            chain_lines,
+        })
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        self.key.key_id()
+    }
+
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+
+    pub fn revocations(&self) -> &RevocationList {
+        &self.revocations
+    }
+
+    /// Checks the license fields and signs them into a payload.
+    pub fn sign_payload(&self, license: &License) -> Result<VerifiedPayload, TokenError> {
+        Ok(self.sign_terms(self.terms(license.clone())?))
+    }
+
+    /// Checks the license fields against the payload rules and this
+    /// signer's certificate window, and encodes them: the part of signing
+    /// that can fail.
+    pub fn terms(&self, license: License) -> Result<PayloadTerms, TokenError> {
+        let kind = Kind::Payload;
+        license
+            .validate()
+            .map_err(|r| TokenError::invalid(kind, r))?;
+        let window = &self.certificate.body;
+        if !window.covers(license.issued_at) {
+            return Err(TokenError::OutsideCertificate {
+                expected: kind,
+                key_id: self.key_id().to_string(),
+                issued_at: timestamp::format(license.issued_at),
+                not_before: timestamp::format(window.not_before),
+                not_after: timestamp::format(window.not_after),
+            });
+        }
+        let json =
+            serde_json::to_vec(&license).map_err(|e| TokenError::invalid(kind, e.to_string()))?;
+        Ok(PayloadTerms {
+            license,
+            json,
+            key_id: self.key_id(),
+        })
+    }
+
+    /// Signs terms this signer checked: this cannot fail, so an issuer may
+    /// sign on another thread after it has committed to the terms.
+    pub fn sign_terms(&self, terms: PayloadTerms) -> VerifiedPayload {
+        debug_assert_eq!(
+            terms.key_id,
+            self.key_id(),
+            "terms checked by another signer"
+        );
+        let mut body = Vec::with_capacity(self.chain_lines.len() + terms.json.len());
+        body.extend_from_slice(&self.chain_lines);
+        body.extend_from_slice(&terms.json);
+        let envelope = self
+            .key
+            .0
+            .seal(Kind::Payload, &self.key_id().to_string(), &body);
+        VerifiedPayload::from_parts(
+            terms.license,
+            self.certificate.clone(),
+            self.revocations.clone(),
+            envelope,
+        )
+    }
+}
+
+impl fmt::Debug for PayloadSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PayloadSigner({}, revocations v{})",
+            self.key_id(),
+            self.revocations.version()
+        )
+    }
+}
+
+/// License terms that passed every check a payload's terms must pass, and
+/// their encoding, bound to the signer that checked them.
+#[derive(Debug, Clone)]
+pub struct PayloadTerms {
+    license: License,
+    json: Vec<u8>,
+    key_id: KeyId,
+}
+
+impl PayloadTerms {
+    pub fn license(&self) -> &License {
+        &self.license
     }
 }
 
@@ -103,7 +316,7 @@ mod tests {
     use super::*;
     use crate::binary::Bytes;
     use crate::payload::ClockPolicy;
-    use crate::trust::TrustedKeys;
+    use crate::revocation::Revocation;
     use crate::{DeviceId, DeviceKey};
 
     fn terms(serial: u64) -> License {
@@ -124,31 +337,88 @@ mod tests {
         }
     }
 
-    #[test]
-    fn signing_checked_terms_is_signing_the_license() {
-        let key = IssuerKey::from_seed(&[5; 32]);
-        let direct = key.sign_payload(&terms(3)).unwrap();
-        let checked = PayloadTerms::new(terms(3)).unwrap();
-        assert_eq!(checked.license(), &terms(3));
-        let via_terms = key.sign_terms(checked);
-        assert_eq!(via_terms.token(), direct.token());
-        let trust = TrustedKeys::new(vec![key.trusted_key(0, None)]).unwrap();
-        assert_eq!(
-            VerifiedPayload::open(&via_terms.token(), &trust)
-                .unwrap()
-                .license,
-            terms(3)
-        );
+    fn list(root: &RootKey, version: u64, revoked: Vec<Revocation>) -> RevocationList {
+        root.sign_revocations(RevocationListBody {
+            version,
+            issued_at: 50,
+            revoked,
+        })
+        .unwrap()
+    }
+
+    fn signer(root: &RootKey, seed: u8, not_after: i64) -> PayloadSigner {
+        let key = IssuerKey::from_seed(&[seed; 32]);
+        let request = key.certification_request(0, not_after, 10).unwrap();
+        let certificate = root.certify(&request, 20).unwrap();
+        PayloadSigner::new(key, certificate, list(root, 1, vec![])).unwrap()
     }
 
     #[test]
-    fn terms_that_fail_a_check_are_refused_before_any_signing() {
-        let refused = PayloadTerms::new(terms(0)).unwrap_err();
+    fn a_payload_verifies_through_its_chain_and_only_under_its_root() {
+        let root = RootKey::from_seed(&[3; 32]);
+        let signer = signer(&root, 5, 1_000);
+        let direct = signer.sign_payload(&terms(3)).unwrap();
+        let via_terms = signer.sign_terms(signer.terms(terms(3)).unwrap());
+        assert_eq!(via_terms.token(), direct.token());
+        let opened = VerifiedPayload::open(&direct.token(), &root.trust_root()).unwrap();
+        assert_eq!(opened.license, terms(3));
+        assert_eq!(opened.key_id, signer.key_id());
+        assert_eq!(opened.revocations.version(), 1);
+
+        let other = RootKey::from_seed(&[4; 32]);
+        let err = VerifiedPayload::open(&direct.token(), &other.trust_root()).unwrap_err();
+        assert_eq!(err.code(), "untrusted_root", "{err}");
+    }
+
+    #[test]
+    fn terms_outside_the_certificate_or_failing_a_check_are_refused_before_signing() {
+        let root = RootKey::from_seed(&[3; 32]);
+        let signer = signer(&root, 5, 100);
+        let err = signer.terms(terms(1)).unwrap_err();
+        assert_eq!(err.code(), "outside_certificate", "{err}");
+        let refused = signer.terms(terms(0)).unwrap_err();
         assert!(refused.to_string().contains("serial"), "{refused}");
+    }
+
+    #[test]
+    fn a_signer_needs_its_own_unrevoked_certificate() {
+        let root = RootKey::from_seed(&[3; 32]);
         let key = IssuerKey::from_seed(&[5; 32]);
-        assert_eq!(
-            key.sign_payload(&terms(0)).unwrap_err().to_string(),
-            refused.to_string()
+        let other = IssuerKey::from_seed(&[6; 32]);
+        let certificate = root
+            .certify(&other.certification_request(0, 1_000, 10).unwrap(), 20)
+            .unwrap();
+        assert!(matches!(
+            PayloadSigner::new(key, certificate, list(&root, 1, vec![])),
+            Err(SignerError::NotThisKey { .. })
+        ));
+        let key = IssuerKey::from_seed(&[5; 32]);
+        let certificate = root
+            .certify(&key.certification_request(0, 1_000, 10).unwrap(), 20)
+            .unwrap();
+        let revoked = list(
+            &root,
+            2,
+            vec![Revocation {
+                key_id: key.key_id(),
+                revoked_at: 30,
+                grace_until: 30,
+            }],
         );
+        assert!(matches!(
+            PayloadSigner::new(key, certificate, revoked),
+            Err(SignerError::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn a_certification_request_proves_the_key_and_a_tampered_one_fails() {
+        let key = IssuerKey::from_seed(&[5; 32]);
+        let request = key.certification_request(0, 1_000, 10).unwrap();
+        let opened = VerifiedCertificationRequest::open(&request.token()).unwrap();
+        assert_eq!(opened.public_key, key.public_key());
+        assert_eq!(opened.body.key_id, key.key_id());
+        let err = key.certification_request(1_000, 0, 10).unwrap_err();
+        assert_eq!(err.code(), "token_invalid", "{err}");
     }
 }

@@ -6,12 +6,13 @@
 //! Changing a serialized type here changes the protocol and must change the
 //! format version.
 //!
-//! Everything that only the vendor does (signing payloads, minting license
-//! keys and device ids) sits behind the `signing` feature, so the client links
-//! verification only.
+//! Everything that only the vendor does (holding the root and issuer keys,
+//! signing payloads, minting license keys and device ids) sits behind the
+//! `signing` feature, so the client links verification only.
 
 pub mod armor;
 pub mod binary;
+pub mod certificate;
 mod crockford;
 pub mod device;
 mod device_signed;
@@ -21,19 +22,21 @@ pub mod license_key;
 pub mod payload;
 pub mod receipt;
 pub mod request;
+pub mod revocation;
 pub mod timestamp;
 pub mod token;
 pub mod trust;
-pub mod verify;
 
 pub use binary::{Digest, KeyId, PublicKey, PublicKeyBytes, RandomSourceError, RequestId};
+pub use certificate::{Certificate, CertificateBody, VerifiedCertificationRequest};
 pub use crockford::CodeError;
 pub use device::{DeviceId, DeviceKey};
 #[cfg(feature = "signing")]
-pub use issuer_key::{IssuerKey, PayloadTerms};
+pub use issuer_key::{IssuerKey, PayloadSigner, PayloadTerms, RootKey, SignerError};
 pub use license_key::LicenseKey;
 pub use payload::{ClockPolicy, License, VerifiedPayload};
 pub use receipt::{ReleaseReceipt, VerifiedReceipt};
 pub use request::{LicenseRequest, Product, VerifiedRequest};
+pub use revocation::{Revocation, RevocationList, RevocationListBody};
 pub use token::{Kind, TokenError};
-pub use trust::{TrustError, TrustedKey, TrustedKeys};
+pub use trust::{TrustError, TrustRoot};

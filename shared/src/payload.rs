@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::binary::{Digest, KeyId, PublicKeyBytes};
+use crate::certificate::Certificate;
 use crate::device::DeviceId;
+use crate::revocation::{Revocation, RevocationList};
 use crate::timestamp;
-use crate::token::{Envelope, Kind, TokenError};
-use crate::trust::TrustedKeys;
+use crate::token::{Envelope, Kind, TokenError, parse_json};
+use crate::trust::TrustRoot;
 
 const MAX_CUSTOMER_CHARS: usize = 200;
 /// At most this many features, and as many limits, in one payload.
@@ -202,61 +204,114 @@ impl License {
     }
 }
 
-/// A payload whose signature verified against a trusted key.
+/// A payload whose chain verified: its certificate under the root, its
+/// signature under the certified key, its revocation list under the root,
+/// and its `issuedAt` inside the certificate's window. Whether its key is
+/// revoked is judged against the newest list the caller knows
+/// ([`VerifiedPayload::revocation_in`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPayload {
     pub key_id: KeyId,
     pub license: License,
+    pub certificate: Certificate,
+    pub revocations: RevocationList,
     envelope: Envelope,
 }
 
 impl VerifiedPayload {
-    /// Decodes pasted text, finds the signing key among `trust` by the key
-    /// id on the signer line, checks the signature with `verify_strict` over
-    /// the exact shipped bytes, and only then parses and checks the content.
-    pub fn open(input: &str, trust: &TrustedKeys) -> Result<Self, TokenError> {
+    /// Decodes pasted text and verifies the chain from `root` in this
+    /// order, each signature over the exact shipped bytes before any JSON
+    /// it covers is parsed: the certificate (signed by the root), the
+    /// payload (signed by the certified key), the revocation list (signed
+    /// by the root); then the license, and that its `issuedAt` lies in the
+    /// certificate's window.
+    pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
         let kind = Kind::Payload;
         let envelope = Envelope::open(input, kind)?;
         let key_id: KeyId = envelope.signer().parse().map_err(|e| {
             TokenError::invalid(kind, format!("the signer line is not a key id: {e}"))
         })?;
-        let (trusted, prepared) =
-            trust
-                .get_prepared(&key_id)
-                .ok_or_else(|| TokenError::UnknownKey {
-                    expected: kind,
-                    key_id: key_id.to_string(),
-                })?;
-        if !prepared.verify(envelope.message(), envelope.signature()) {
-            return Err(TokenError::BadSignature {
+        let Some(([certificate, revocations], license)) = envelope.split_body::<2>() else {
+            return Err(TokenError::invalid(
+                kind,
+                "the signed message has no certificate and revocation list lines",
+            ));
+        };
+        let certificate = Certificate::open(chain_text(certificate), root)
+            .map_err(|e| chain_error("certificate", e))?;
+        if certificate.key_id() != key_id {
+            return Err(TokenError::BadChain {
                 expected: kind,
-                signer: format!("trusted key `{key_id}`"),
+                part: "certificate",
+                reason: format!(
+                    "it certifies key `{}`, but the payload is signed by key `{key_id}`",
+                    certificate.key_id()
+                ),
             });
         }
-        let license = parse_license(&envelope)?;
-        if let Some(retired_at) = trusted.retired_at
-            && license.issued_at >= retired_at
+        if !certificate
+            .body
+            .public_key
+            .verify_strict(envelope.message(), envelope.signature())
         {
-            return Err(TokenError::KeyRetired {
+            return Err(TokenError::BadSignature {
+                expected: kind,
+                signer: format!("its certified key `{key_id}`"),
+            });
+        }
+        let revocations = RevocationList::open(chain_text(revocations), root)
+            .map_err(|e| chain_error("revocation list", e))?;
+        let license: License = parse_json(kind, license)?;
+        license
+            .validate()
+            .map_err(|r| TokenError::invalid(kind, r))?;
+        if !certificate.body.covers(license.issued_at) {
+            return Err(TokenError::OutsideCertificate {
                 expected: kind,
                 key_id: key_id.to_string(),
-                retired_at: timestamp::format(retired_at),
                 issued_at: timestamp::format(license.issued_at),
+                not_before: timestamp::format(certificate.body.not_before),
+                not_after: timestamp::format(certificate.body.not_after),
             });
         }
         Ok(Self {
             key_id,
             license,
+            certificate,
+            revocations,
             envelope,
         })
     }
 
     #[cfg(feature = "signing")]
-    pub(crate) fn from_parts(key_id: KeyId, license: License, envelope: Envelope) -> Self {
+    pub(crate) fn from_parts(
+        license: License,
+        certificate: Certificate,
+        revocations: RevocationList,
+        envelope: Envelope,
+    ) -> Self {
         Self {
-            key_id,
+            key_id: certificate.key_id(),
             license,
+            certificate,
+            revocations,
             envelope,
+        }
+    }
+
+    /// This payload's key's revocation in `newest`, if it is revoked
+    /// there. `newest` is the newest list the caller knows, at least as
+    /// new as the one this payload carries.
+    pub fn revocation_in<'a>(&self, newest: &'a RevocationList) -> Option<&'a Revocation> {
+        newest.find(&self.key_id)
+    }
+
+    /// The refusal of a payload whose key `newest` revokes.
+    pub fn revoked_error(&self, revocation: &Revocation) -> TokenError {
+        TokenError::KeyRevoked {
+            expected: Kind::Payload,
+            key_id: self.key_id.to_string(),
+            revoked_at: timestamp::format(revocation.revoked_at),
         }
     }
 
@@ -266,25 +321,54 @@ impl VerifiedPayload {
     }
 }
 
-fn parse_license(envelope: &Envelope) -> Result<License, TokenError> {
-    let kind = Kind::Payload;
-    let license: License = envelope.parse_body()?;
-    license
-        .validate()
-        .map_err(|r| TokenError::invalid(kind, r))?;
-    Ok(license)
+/// A certificate or list line as text. Lines that are not ASCII fail
+/// `Envelope::open` with a precise error, so this never hides one.
+fn chain_text(line: &[u8]) -> &str {
+    std::str::from_utf8(line).unwrap_or("\u{FFFD}")
 }
 
-/// Decodes a payload *without* checking its signature, for display only
-/// (`ren3-issuer inspect`). Never act on what this returns.
-pub fn decode_unverified(input: &str) -> Result<(KeyId, License), TokenError> {
+/// A certificate's or list's own refusal, as a refusal of the payload.
+fn chain_error(part: &'static str, error: TokenError) -> TokenError {
+    match error {
+        TokenError::UntrustedRoot { found, pinned, .. } => TokenError::UntrustedRoot {
+            expected: Kind::Payload,
+            found,
+            pinned,
+        },
+        other => TokenError::BadChain {
+            expected: Kind::Payload,
+            part,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Decodes a payload *without* checking any signature, for display only
+/// (`ren3-issuer inspect`): the license and the raw certificate and
+/// revocation-list tokens. Never act on what this returns.
+pub fn decode_unverified(input: &str) -> Result<(KeyId, License, String, String), TokenError> {
     let kind = Kind::Payload;
     let envelope = Envelope::open(input, kind)?;
     let key_id: KeyId = envelope
         .signer()
         .parse()
         .map_err(|e| TokenError::invalid(kind, format!("the signer line is not a key id: {e}")))?;
-    Ok((key_id, parse_license(&envelope)?))
+    let Some(([certificate, revocations], license)) = envelope.split_body::<2>() else {
+        return Err(TokenError::invalid(
+            kind,
+            "the signed message has no certificate and revocation list lines",
+        ));
+    };
+    let license: License = parse_json(kind, license)?;
+    license
+        .validate()
+        .map_err(|r| TokenError::invalid(kind, r))?;
+    Ok((
+        key_id,
+        license,
+        chain_text(certificate).to_owned(),
+        chain_text(revocations).to_owned(),
+    ))
 }
 
 #[cfg(test)]

@@ -41,9 +41,12 @@ pub fn format(unix_seconds: i64) -> String {
         .unwrap_or_else(|| format!("{unix_seconds} (out of range)"))
 }
 
+/// The last second of the wire range: 9999-12-31T23:59:59Z.
+pub const MAX: i64 = 253_402_300_799;
+
 /// The wire range of a time: years 1970 to 9999.
 pub fn is_in_range(unix_seconds: i64) -> bool {
-    (0..=253_402_300_799).contains(&unix_seconds)
+    (0..=MAX).contains(&unix_seconds)
 }
 
 #[cfg(test)]

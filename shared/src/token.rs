@@ -41,6 +41,15 @@ pub enum Kind {
     /// From the ingestor to the vendor after deactivation, signed by the
     /// device key: proof that the installation gave its seat back.
     Receipt,
+    /// From the vendor's root key: "this issuer key may sign payloads for
+    /// this product, in this window". Every payload carries its key's.
+    Certificate,
+    /// From the vendor's root key: the issuer keys it revoked. Every
+    /// payload carries the newest its issuer had.
+    RevocationList,
+    /// From a new issuer key to the vendor's offline root: "certify me".
+    /// Signed by the key it asks for, which proves its holder has it.
+    CertificationRequest,
 }
 
 /// Everything that names one kind of token. `prefix` and `domain` are
@@ -60,7 +69,14 @@ struct KindInfo {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Request, Kind::Payload, Kind::Receipt];
+    pub const ALL: [Kind; 6] = [
+        Kind::Request,
+        Kind::Payload,
+        Kind::Receipt,
+        Kind::Certificate,
+        Kind::RevocationList,
+        Kind::CertificationRequest,
+    ];
 
     fn info(self) -> &'static KindInfo {
         match self {
@@ -75,9 +91,9 @@ impl Kind {
             },
             Kind::Payload => &KindInfo {
                 family: "ren3-payload-v",
-                version: 2,
-                prefix: "ren3-payload-v2.",
-                domain: "ren3/license-payload/v2",
+                version: 3,
+                prefix: "ren3-payload-v3.",
+                domain: "ren3/license-payload/v3",
                 armor_label: "REN3 LICENSE PAYLOAD",
                 noun: "license payload",
                 with_article: "a license payload",
@@ -91,6 +107,33 @@ impl Kind {
                 noun: "release receipt",
                 with_article: "a release receipt",
             },
+            Kind::Certificate => &KindInfo {
+                family: "ren3-certificate-v",
+                version: 1,
+                prefix: "ren3-certificate-v1.",
+                domain: "ren3/issuer-certificate/v1",
+                armor_label: "REN3 ISSUER CERTIFICATE",
+                noun: "issuer certificate",
+                with_article: "an issuer certificate",
+            },
+            Kind::RevocationList => &KindInfo {
+                family: "ren3-revocations-v",
+                version: 1,
+                prefix: "ren3-revocations-v1.",
+                domain: "ren3/revocation-list/v1",
+                armor_label: "REN3 REVOCATION LIST",
+                noun: "revocation list",
+                with_article: "a revocation list",
+            },
+            Kind::CertificationRequest => &KindInfo {
+                family: "ren3-certification-request-v",
+                version: 1,
+                prefix: "ren3-certification-request-v1.",
+                domain: "ren3/certification-request/v1",
+                armor_label: "REN3 CERTIFICATION REQUEST",
+                noun: "certification request",
+                with_article: "a certification request",
+            },
         }
     }
 
@@ -100,7 +143,7 @@ impl Kind {
     }
 
     /// The typed prefix: what the token is, and its format version, e.g.
-    /// `ren3-payload-v2.`.
+    /// `ren3-payload-v3.`.
     pub fn prefix(self) -> &'static str {
         self.info().prefix
     }
@@ -111,7 +154,7 @@ impl Kind {
     }
 
     /// The first line of the signed message (domain separation), e.g.
-    /// `ren3/license-payload/v2`.
+    /// `ren3/license-payload/v3`.
     pub fn domain(self) -> &'static str {
         self.info().domain
     }
@@ -173,20 +216,44 @@ pub enum TokenError {
     )]
     BadSignature { expected: Kind, signer: String },
     #[error(
-        "the {expected} is signed by key `{key_id}`, which is not among the trusted keys; \
-         ask the ReN3 team for their current trusted-keys file"
+        "the {expected} is certified by root `{found}`, not by the root this build trusts \
+         (`{pinned}`): it was not made for this build; ask the ReN3 team for one signed \
+         under this build's root, or use the build they ship"
     )]
-    UnknownKey { expected: Kind, key_id: String },
+    UntrustedRoot {
+        expected: Kind,
+        found: String,
+        pinned: String,
+    },
     #[error(
-        "the {expected} is signed by key `{key_id}`, which was retired at {retired_at}, \
-         before the {expected} was issued ({issued_at}); ask the ReN3 team for a {expected} \
-         signed with their current key"
+        "the {expected}'s {part} is not valid: {reason}; ask the ReN3 team for a new {expected}"
     )]
-    KeyRetired {
+    BadChain {
+        expected: Kind,
+        part: &'static str,
+        reason: String,
+    },
+    #[error(
+        "the {expected} was issued at {issued_at}, outside the validity of its signing key \
+         `{key_id}` ({not_before} to {not_after}); ask the ReN3 team for a {expected} \
+         signed with a current key"
+    )]
+    OutsideCertificate {
         expected: Kind,
         key_id: String,
-        retired_at: String,
         issued_at: String,
+        not_before: String,
+        not_after: String,
+    },
+    #[error(
+        "the {expected} is signed by key `{key_id}`, which the ReN3 team revoked at \
+         {revoked_at}; register again and import the {expected} they send back, which is \
+         signed with a current key"
+    )]
+    KeyRevoked {
+        expected: Kind,
+        key_id: String,
+        revoked_at: String,
     },
     #[error("the {expected} is correctly signed but its content is invalid: {reason}")]
     Invalid { expected: Kind, reason: String },
@@ -203,8 +270,10 @@ impl TokenError {
             TokenError::UnsupportedVersion { .. } => "token_unsupported_version",
             TokenError::Damaged { .. } => "token_damaged",
             TokenError::BadSignature { .. } => "signature_invalid",
-            TokenError::UnknownKey { .. } => "unknown_key",
-            TokenError::KeyRetired { .. } => "key_retired",
+            TokenError::UntrustedRoot { .. } => "untrusted_root",
+            TokenError::BadChain { .. } => "certificate_invalid",
+            TokenError::OutsideCertificate { .. } => "outside_certificate",
+            TokenError::KeyRevoked { .. } => "key_revoked",
             TokenError::Invalid { .. } => "token_invalid",
         }
     }
@@ -393,7 +462,7 @@ impl Envelope {
         &self.signature
     }
 
-    /// The signer line: a key id or a device public key, in base64url.
+    /// The signer line: a key id or a public key, in base64url.
     pub fn signer(&self) -> &str {
         let start = self.kind.domain().len() + 1;
         // from_parts and seal only accept ASCII signer lines.
@@ -408,10 +477,29 @@ impl Envelope {
     /// Parses the JSON body. It is checked as UTF-8 once, whole, rather
     /// than string by string as the parser would.
     pub(crate) fn parse_body<T: DeserializeOwned>(&self) -> Result<T, TokenError> {
-        let text = std::str::from_utf8(self.body()).map_err(|e| {
-            TokenError::invalid(self.kind, format!("the body is not UTF-8 text: {e}"))
-        })?;
-        serde_json::from_str(text).map_err(|e| TokenError::invalid(self.kind, e.to_string()))
+        parse_json(self.kind, self.body())
+    }
+}
+
+/// Parses signed JSON of a token of `kind`, checked as UTF-8 once, whole.
+pub(crate) fn parse_json<T: DeserializeOwned>(kind: Kind, json: &[u8]) -> Result<T, TokenError> {
+    let text = std::str::from_utf8(json)
+        .map_err(|e| TokenError::invalid(kind, format!("the body is not UTF-8 text: {e}")))?;
+    serde_json::from_str(text).map_err(|e| TokenError::invalid(kind, e.to_string()))
+}
+
+impl Envelope {
+    /// The message's lines after the signer line and before the JSON: a
+    /// payload carries its certificate and revocation list there.
+    pub(crate) fn split_body<const N: usize>(&self) -> Option<([&[u8]; N], &[u8])> {
+        let mut rest = self.body();
+        let mut lines = [&[][..]; N];
+        for line in &mut lines {
+            let end = rest.iter().position(|&b| b == b'\n')?;
+            *line = &rest[..end];
+            rest = &rest[end + 1..];
+        }
+        Some((lines, rest))
     }
 }
 
@@ -539,7 +627,7 @@ mod tests {
     fn token_round_trips() {
         let env = sample(Kind::Payload);
         let token = env.token();
-        assert!(token.starts_with("ren3-payload-v2."));
+        assert!(token.starts_with("ren3-payload-v3."));
         let back = Envelope::open(&token, Kind::Payload).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.signer(), "c2lnbmVy");
@@ -574,7 +662,7 @@ mod tests {
         }
         // 2. one character changed in the signed part
         let mut altered = token.clone().into_bytes();
-        let pos = "ren3-payload-v2.".len() + 3;
+        let pos = "ren3-payload-v3.".len() + 3;
         altered[pos] = if altered[pos] == b'A' { b'B' } else { b'A' };
         let err =
             Envelope::open(std::str::from_utf8(&altered).unwrap(), Kind::Payload).unwrap_err();
@@ -611,7 +699,7 @@ mod tests {
 
     #[test]
     fn other_versions_empty_and_oversized_inputs_are_named() {
-        let err = Envelope::open("ren3-payload-v1.abc.def.ghi", Kind::Payload).unwrap_err();
+        let err = Envelope::open("ren3-payload-v2.abc.def.ghi", Kind::Payload).unwrap_err();
         assert_eq!(err.code(), "token_unsupported_version");
         assert_eq!(
             Envelope::open(" \n ", Kind::Payload).unwrap_err().code(),

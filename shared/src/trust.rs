@@ -1,17 +1,24 @@
-//! The trusted-keys file: the issuer public keys a client accepts
-//! payloads from, as `ren3-issuer keys export-public` writes it.
+//! The trust root: the vendor's offline root key, whose public half is
+//! compiled into every client (docs/FORMAT.md §7). The root certifies
+//! issuer keys ([`crate::certificate`]) and signs revocation lists
+//! ([`crate::revocation`]); a payload is trusted only through that chain.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-use crate::binary::{Bytes, KeyId, PublicKey, tagged_hash};
-use crate::verify::PreparedKey;
+use crate::binary::{Bytes, Digest, KeyId, PublicKey, tagged_hash};
 
-/// The `format` field of a trusted-keys file.
-pub const TRUST_FILE_FORMAT: &str = "ren3-trusted-keys-v2";
 const KEY_ID_TAG: &[u8] = b"ren3/key-id/v1\n";
+const ROOT_FINGERPRINT_TAG: &[u8] = b"ren3/root-fingerprint/v1\n";
+/// The one line of a root public-key file that is not a comment.
+pub const ROOT_PUBLIC_FILE_LABEL: &str = "ren3-root-public-key-v1";
 
-/// The key id of an issuer public key: the first 8 bytes of a tagged
-/// SHA-256 of the key. It is derived, so it can never name another key.
+/// The public key of the TEST-ONLY root in `fixtures/`, whose seed is
+/// public. A client built for release refuses to pin it (`client/build.rs`).
+pub const TEST_ONLY_ROOT_PUBLIC_KEY: &str = "48qQvatcY_T7qnk0nANrYGpoyoWkVoyNwIOUMmDBW34";
+
+/// The key id of an issuer or root public key: the first 8 bytes of a
+/// tagged SHA-256 of the key. It is derived, so it can never name another
+/// key.
 pub fn key_id(public_key: &PublicKey) -> KeyId {
     let hash = tagged_hash(KEY_ID_TAG, &[&public_key.to_bytes()]);
     let mut id = [0u8; 8];
@@ -19,109 +26,104 @@ pub fn key_id(public_key: &PublicKey) -> KeyId {
     Bytes(id)
 }
 
-/// One trusted issuer key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TrustedKey {
-    pub key_id: KeyId,
-    pub public_key: PublicKey,
-    /// When the vendor created the key, Unix seconds.
-    pub created_at: i64,
-    /// When the vendor retired the key, if it did: payloads it signed with
-    /// an `issuedAt` from then on are refused (`key_retired`); earlier ones
-    /// stay valid. A key that may have leaked is removed from the file
-    /// instead, which refuses everything it signed (`unknown_key`).
-    pub retired_at: Option<i64>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrustFile {
-    format: String,
-    keys: Vec<TrustedKey>,
-}
-
-/// Why a trusted-keys file was refused.
+/// Why a root public-key file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
-    #[error("the trusted-keys file is not valid: {0}")]
-    Syntax(String),
-    #[error("the trusted-keys file has format `{0}`, but this build reads `{TRUST_FILE_FORMAT}`")]
-    WrongFormat(String),
-    #[error("the trusted-keys file lists no key")]
-    Empty,
     #[error(
-        "key `{0}` in the trusted-keys file does not match its public key: the file was altered"
+        "it has no `{ROOT_PUBLIC_FILE_LABEL}: <key>` line; use the `root.pub` file that \
+         `ren3-issuer init` or `ren3-issuer root init` wrote"
     )]
-    KeyIdMismatch(String),
-    #[error("key `{0}` is listed twice in the trusted-keys file")]
-    Duplicate(String),
+    Missing,
+    #[error("line {line} is not a comment and not `{ROOT_PUBLIC_FILE_LABEL}: <key>`")]
+    UnexpectedLine { line: usize },
+    #[error("it has more than one `{ROOT_PUBLIC_FILE_LABEL}` line")]
+    Repeated,
+    #[error("its key is not usable: {0}")]
+    BadKey(String),
 }
 
-/// The set of issuer keys a client trusts. A key id maps to exactly one key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedKeys {
-    keys: Vec<TrustedKey>,
-    /// Each key of `keys`, in the same order, prepared for checking many
-    /// payloads: a client checks every payload against these.
-    prepared: Vec<PreparedKey>,
+/// The vendor's root public key: the one key a client trusts directly.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TrustRoot {
+    public_key: PublicKey,
+    key_id: KeyId,
 }
 
-impl TrustedKeys {
-    pub fn new(keys: Vec<TrustedKey>) -> Result<Self, TrustError> {
-        if keys.is_empty() {
-            return Err(TrustError::Empty);
+impl TrustRoot {
+    pub fn new(public_key: PublicKey) -> Self {
+        Self {
+            public_key,
+            key_id: key_id(&public_key),
         }
-        for (i, key) in keys.iter().enumerate() {
-            if key_id(&key.public_key) != key.key_id {
-                return Err(TrustError::KeyIdMismatch(key.key_id.to_string()));
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// The root's key id: the signer line of what it signs.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// `H("ren3/root-fingerprint/v1\n", public key)`: what `--version`,
+    /// the client's status and its start-up log show, for a vendor to
+    /// compare with the root they meant to pin.
+    pub fn fingerprint(&self) -> Digest {
+        Bytes(tagged_hash(
+            ROOT_FINGERPRINT_TAG,
+            &[&self.public_key.to_bytes()],
+        ))
+    }
+
+    /// Whether this is the TEST-ONLY root of `fixtures/`.
+    pub fn is_test_only(&self) -> bool {
+        self.public_key.to_string() == TEST_ONLY_ROOT_PUBLIC_KEY
+    }
+
+    /// Reads a root public-key file: `#` comment lines, blank lines and
+    /// one `ren3-root-public-key-v1: <base64url key>` line.
+    pub fn parse_public_file(text: &str) -> Result<Self, TrustError> {
+        let mut found = None;
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
             }
-            if keys[..i].iter().any(|k| k.key_id == key.key_id) {
-                return Err(TrustError::Duplicate(key.key_id.to_string()));
+            let Some(value) = line
+                .strip_prefix(ROOT_PUBLIC_FILE_LABEL)
+                .and_then(|rest| rest.strip_prefix(':'))
+            else {
+                return Err(TrustError::UnexpectedLine { line: index + 1 });
+            };
+            if found.is_some() {
+                return Err(TrustError::Repeated);
             }
+            let key: PublicKey = value
+                .trim()
+                .parse()
+                .map_err(|e| TrustError::BadKey(format!("{e}")))?;
+            found = Some(Self::new(key));
         }
-        let prepared = keys
-            .iter()
-            .map(|k| PreparedKey::new(k.public_key))
-            .collect();
-        Ok(Self { keys, prepared })
+        found.ok_or(TrustError::Missing)
     }
 
-    pub fn parse(text: &str) -> Result<Self, TrustError> {
-        let file: TrustFile =
-            serde_json::from_str(text).map_err(|e| TrustError::Syntax(e.to_string()))?;
-        if file.format != TRUST_FILE_FORMAT {
-            return Err(TrustError::WrongFormat(
-                file.format.chars().take(64).collect(),
-            ));
-        }
-        Self::new(file.keys)
+    /// The root public-key file, with comments that say what it is.
+    pub fn to_public_file(&self) -> String {
+        format!(
+            "# The ReN3 trust root's public key. Clients are built pinned to it:\n\
+             #   REN3_TRUST_ROOT=/path/to/this/file cargo build --release -p ren3-client\n\
+             # Fingerprint: {}\n\
+             {ROOT_PUBLIC_FILE_LABEL}: {}\n",
+            self.fingerprint(),
+            self.public_key
+        )
     }
+}
 
-    /// The file text: pretty JSON with a final newline.
-    pub fn to_file(&self) -> String {
-        let file = TrustFile {
-            format: TRUST_FILE_FORMAT.to_owned(),
-            keys: self.keys.clone(),
-        };
-        let mut text = serde_json::to_string_pretty(&file)
-            .unwrap_or_else(|_| unreachable!("a TrustFile always serializes"));
-        text.push('\n');
-        text
-    }
-
-    pub fn get(&self, key_id: &KeyId) -> Option<&TrustedKey> {
-        self.get_prepared(key_id).map(|(key, _)| key)
-    }
-
-    /// The key with `key_id`, and the same key prepared for checking.
-    pub(crate) fn get_prepared(&self, key_id: &KeyId) -> Option<(&TrustedKey, &PreparedKey)> {
-        let index = self.keys.iter().position(|k| &k.key_id == key_id)?;
-        Some((&self.keys[index], &self.prepared[index]))
-    }
-
-    pub fn keys(&self) -> &[TrustedKey] {
-        &self.keys
+impl fmt::Debug for TrustRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TrustRoot({})", self.key_id)
     }
 }
 
@@ -130,42 +132,39 @@ mod tests {
     use super::*;
     use crate::device::DeviceKey;
 
-    fn key(seed: u8) -> TrustedKey {
-        let public_key = DeviceKey::from_seed(&[seed; 32]).public_key();
-        TrustedKey {
-            key_id: key_id(&public_key),
-            public_key,
-            created_at: 1_800_000_000,
-            retired_at: None,
-        }
+    fn root(seed: u8) -> TrustRoot {
+        TrustRoot::new(DeviceKey::from_seed(&[seed; 32]).public_key())
     }
 
     #[test]
-    fn file_round_trips() {
-        let trust = TrustedKeys::new(vec![key(1), key(2)]).unwrap();
-        assert_eq!(TrustedKeys::parse(&trust.to_file()).unwrap(), trust);
+    fn public_file_round_trips_and_names_its_fingerprint() {
+        let root = root(1);
+        let file = root.to_public_file();
+        assert!(file.contains(&root.fingerprint().to_string()));
+        assert_eq!(TrustRoot::parse_public_file(&file).unwrap(), root);
+        assert_ne!(root.fingerprint(), self::root(2).fingerprint());
+        assert!(!root.is_test_only());
     }
 
     #[test]
-    fn refusals_are_specific() {
-        let mut forged = key(1);
-        forged.key_id = key(2).key_id;
+    fn public_file_refusals_are_specific() {
+        let line = root(1).to_public_file();
+        assert_eq!(
+            TrustRoot::parse_public_file("# nothing\n"),
+            Err(TrustError::Missing)
+        );
+        assert_eq!(
+            TrustRoot::parse_public_file(&format!("{line}{line}")),
+            Err(TrustError::Repeated)
+        );
+        assert_eq!(
+            TrustRoot::parse_public_file("hello\n"),
+            Err(TrustError::UnexpectedLine { line: 1 })
+        );
+        let weak = format!("{ROOT_PUBLIC_FILE_LABEL}: {}\n", Bytes([0u8; 32]));
         assert!(matches!(
-            TrustedKeys::new(vec![forged]),
-            Err(TrustError::KeyIdMismatch(_))
-        ));
-        assert!(matches!(
-            TrustedKeys::new(vec![key(1), key(1)]),
-            Err(TrustError::Duplicate(_))
-        ));
-        assert_eq!(TrustedKeys::new(vec![]), Err(TrustError::Empty));
-        assert!(matches!(
-            TrustedKeys::parse("{"),
-            Err(TrustError::Syntax(_))
-        ));
-        assert!(matches!(
-            TrustedKeys::parse(r#"{"format":"other","keys":[]}"#),
-            Err(TrustError::WrongFormat(_))
+            TrustRoot::parse_public_file(&weak),
+            Err(TrustError::BadKey(_))
         ));
     }
 }

@@ -11,16 +11,23 @@ use std::path::PathBuf;
 
 use ren3_shared::binary::{Bytes, encode};
 use ren3_shared::{
-    ClockPolicy, DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey, LicenseRequest,
-    Product, ReleaseReceipt, TrustedKeys, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
+    Certificate, ClockPolicy, DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey,
+    LicenseRequest, PayloadSigner, Product, ReleaseReceipt, Revocation, RevocationList,
+    RevocationListBody, RootKey, TrustRoot, VerifiedCertificationRequest, VerifiedPayload,
+    VerifiedReceipt, VerifiedRequest,
 };
 use sha2::{Digest as _, Sha256};
 
+const ROOT_SEED_PHRASE: &str = "ren3 TEST-ONLY root key: never trust it outside tests";
 const ISSUER_SEED_PHRASE: &str = "ren3 TEST-ONLY issuer key: never trust it outside tests";
 const DEVICE_SEED_PHRASE: &str = "ren3 TEST-ONLY device key: never use it outside tests";
 const LICENSE_KEY: &str = "REN3K1-TESTK-EY0DE-M0ABC-DEFGH-2345Q";
 const DEVICE_ID: &str = "REN3D1-TEST0-DEV1C-E0000-00002";
 const KEY_CREATED_AT: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+/// The TEST-ONLY certificate's window starts well before today, so that
+/// tests may sign payloads at the real time.
+const KEY_NOT_BEFORE: i64 = 1_700_000_000; // 2023-11-14T22:13:20Z
+const KEY_NOT_AFTER: i64 = 2_114_380_800; // 2037-01-01T00:00:00Z
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
@@ -42,7 +49,27 @@ fn seed_file(phrase: &str, what: &str) -> String {
 
 /// Every golden file, by name, as this build produces it.
 fn golden_files() -> Vec<(&'static str, String)> {
+    let root = RootKey::from_seed(&seed(ROOT_SEED_PHRASE));
     let issuer = IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
+    let certification_request = issuer
+        .certification_request(KEY_NOT_BEFORE, KEY_NOT_AFTER, KEY_CREATED_AT)
+        .unwrap();
+    let certificate = root
+        .certify(&certification_request, KEY_CREATED_AT)
+        .unwrap();
+    let revocations = root
+        .sign_revocations(RevocationListBody {
+            version: 1,
+            issued_at: KEY_CREATED_AT,
+            revoked: vec![],
+        })
+        .unwrap();
+    let signer = PayloadSigner::new(
+        IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE)),
+        certificate.clone(),
+        revocations.clone(),
+    )
+    .unwrap();
     let device = DeviceKey::from_seed(&seed(DEVICE_SEED_PHRASE));
     let key = LicenseKey::parse(LICENSE_KEY).unwrap();
     let device_id = DeviceId::parse(DEVICE_ID).unwrap();
@@ -74,7 +101,7 @@ fn golden_files() -> Vec<(&'static str, String)> {
         device_public_key: device.public_key().into(),
         request_hash: request.hash(),
     };
-    let payload = issuer.sign_payload(&license).unwrap();
+    let payload = signer.sign_payload(&license).unwrap();
     let receipt = ReleaseReceipt {
         released_at: 1_810_000_000,
         client_device_id: license.client_device_id.clone(),
@@ -84,9 +111,12 @@ fn golden_files() -> Vec<(&'static str, String)> {
     }
     .sign(&device)
     .unwrap();
-    let trust = TrustedKeys::new(vec![issuer.trusted_key(KEY_CREATED_AT, None)]).unwrap();
-
     vec![
+        (
+            "TEST-ONLY-root.key",
+            seed_file(ROOT_SEED_PHRASE, "root key"),
+        ),
+        ("TEST-ONLY-root.pub", root.trust_root().to_public_file()),
         (
             "TEST-ONLY-issuer.key",
             seed_file(ISSUER_SEED_PHRASE, "issuer signing key"),
@@ -101,7 +131,12 @@ fn golden_files() -> Vec<(&'static str, String)> {
             format!("{}\n", key.fingerprint()),
         ),
         ("device-id.txt", format!("{DEVICE_ID}\n")),
-        ("trusted-keys.json", trust.to_file()),
+        (
+            "certification-request.token",
+            format!("{}\n", certification_request.token()),
+        ),
+        ("certificate.token", format!("{}\n", certificate.token())),
+        ("revocations.token", format!("{}\n", revocations.token())),
         ("request.token", format!("{}\n", request.token())),
         ("request.hash", format!("{}\n", request.hash())),
         ("payload.token", format!("{}\n", payload.token())),
@@ -141,16 +176,37 @@ fn read(name: &str) -> String {
     std::fs::read_to_string(fixtures().join(name)).unwrap()
 }
 
+fn test_only_root() -> TrustRoot {
+    TrustRoot::parse_public_file(&read("TEST-ONLY-root.pub")).unwrap()
+}
+
+#[test]
+fn the_test_only_root_is_the_one_builds_refuse_in_release() {
+    let root = test_only_root();
+    assert!(root.is_test_only());
+    assert_eq!(
+        root,
+        RootKey::from_seed(&seed(ROOT_SEED_PHRASE)).trust_root()
+    );
+}
+
 #[test]
 fn committed_vectors_verify_and_decode() {
-    let trust = TrustedKeys::parse(&read("trusted-keys.json")).unwrap();
+    let root = test_only_root();
     let request = VerifiedRequest::open(&read("request.token")).unwrap();
     assert_eq!(request.hash().to_string(), read("request.hash").trim());
-    let payload = VerifiedPayload::open(&read("payload.token"), &trust).unwrap();
+    let payload = VerifiedPayload::open(&read("payload.token"), &root).unwrap();
     assert_eq!(payload.license.request_hash, request.hash());
     assert_eq!(payload.license.device_public_key, request.device_public_key);
-    let armored = VerifiedPayload::open(&read("payload.armored"), &trust).unwrap();
+    let armored = VerifiedPayload::open(&read("payload.armored"), &root).unwrap();
     assert_eq!(armored, payload);
+    let certificate = Certificate::open(&read("certificate.token"), &root).unwrap();
+    assert_eq!(payload.certificate, certificate);
+    let revocations = RevocationList::open(&read("revocations.token"), &root).unwrap();
+    assert_eq!(payload.revocations, revocations);
+    let request_to_certify =
+        VerifiedCertificationRequest::open(&read("certification-request.token")).unwrap();
+    assert_eq!(request_to_certify.public_key, certificate.body.public_key);
     let receipt = VerifiedReceipt::open(&read("receipt.token")).unwrap();
     assert_eq!(receipt.device_public_key, request.device_public_key);
     assert_eq!(receipt.receipt.serial, payload.license.serial);
@@ -166,15 +222,17 @@ fn committed_vectors_verify_and_decode() {
 fn payload_message_layout_is_as_specified() {
     let token = read("payload.token");
     let token = token.trim();
-    let rest = token.strip_prefix("ren3-payload-v2.").unwrap();
+    let rest = token.strip_prefix("ren3-payload-v3.").unwrap();
     let parts: Vec<&str> = rest.split('.').collect();
     assert_eq!(parts.len(), 3);
     let message = ren3_shared::binary::decode(parts[0]).unwrap();
     let message = String::from_utf8(message).unwrap();
-    let mut lines = message.splitn(3, '\n');
-    assert_eq!(lines.next(), Some("ren3/license-payload/v2"));
+    let mut lines = message.splitn(5, '\n');
+    assert_eq!(lines.next(), Some("ren3/license-payload/v3"));
     let issuer = IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
     assert_eq!(lines.next(), Some(issuer.key_id().to_string().as_str()));
+    assert_eq!(lines.next(), Some(read("certificate.token").trim()));
+    assert_eq!(lines.next(), Some(read("revocations.token").trim()));
     let body: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(body["customer"], "ACME Test-Only GmbH");
     assert_eq!(body["clockPolicy"], "enforcing");
@@ -182,40 +240,148 @@ fn payload_message_layout_is_as_specified() {
     assert_eq!(parts[2].len(), 8);
 }
 
-/// Key rotation as the client sees it: an unknown key and a retired key
-/// are refused with their own codes; a payload issued before retirement
-/// stays valid.
+/// The signed messages of a certificate and a revocation list: the root's
+/// key id on the signer line, each in its own signing domain.
 #[test]
-fn payloads_of_unknown_and_retired_keys_are_refused() {
-    let payload = read("payload.token");
-    let issuer = IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
-    let other = IssuerKey::from_seed(&[42; 32]);
+fn root_signed_messages_have_their_own_domains() {
+    let root = test_only_root();
+    for (file, prefix, domain) in [
+        (
+            "certificate.token",
+            "ren3-certificate-v1.",
+            "ren3/issuer-certificate/v1",
+        ),
+        (
+            "revocations.token",
+            "ren3-revocations-v1.",
+            "ren3/revocation-list/v1",
+        ),
+    ] {
+        let token = read(file);
+        let rest = token.trim().strip_prefix(prefix).unwrap();
+        let message = ren3_shared::binary::decode(rest.split('.').next().unwrap()).unwrap();
+        let message = String::from_utf8(message).unwrap();
+        let mut lines = message.splitn(3, '\n');
+        assert_eq!(lines.next(), Some(domain), "{file}");
+        assert_eq!(
+            lines.next(),
+            Some(root.key_id().to_string().as_str()),
+            "{file}"
+        );
+    }
+    let domains: std::collections::BTreeSet<&str> = Kind::ALL.iter().map(|k| k.domain()).collect();
+    assert_eq!(
+        domains.len(),
+        Kind::ALL.len(),
+        "every kind has its own domain"
+    );
+}
+
+/// What the chain refuses, each with its own code: a payload under
+/// another root, a certificate whose window does not cover `issuedAt`, a
+/// payload whose key a newer list revokes, and a signature that is not the
+/// certified key's.
+#[test]
+fn payloads_outside_the_chain_are_refused_with_their_own_codes() {
+    let root_key = RootKey::from_seed(&seed(ROOT_SEED_PHRASE));
+    let root = root_key.trust_root();
+    let issuer = || IssuerKey::from_seed(&seed(ISSUER_SEED_PHRASE));
+    let list = |version, revoked| {
+        root_key
+            .sign_revocations(RevocationListBody {
+                version,
+                issued_at: KEY_CREATED_AT,
+                revoked,
+            })
+            .unwrap()
+    };
+    let payload = VerifiedPayload::open(&read("payload.token"), &root).unwrap();
+    let license = payload.license.clone();
+
+    // Another root: every step of the chain is refused at the first.
+    let stranger = RootKey::from_seed(&[42; 32]).trust_root();
+    let err = VerifiedPayload::open(&read("payload.token"), &stranger).unwrap_err();
+    assert_eq!(err.code(), "untrusted_root", "{err}");
+
+    // A window that ends at issuedAt.
+    let short = root_key
+        .certify(
+            &issuer()
+                .certification_request(KEY_NOT_BEFORE, license.issued_at, KEY_CREATED_AT)
+                .unwrap(),
+            KEY_CREATED_AT,
+        )
+        .unwrap();
+    let signer = PayloadSigner::new(issuer(), short.clone(), list(1, vec![])).unwrap();
+    assert_eq!(
+        signer.terms(license.clone()).unwrap_err().code(),
+        "outside_certificate"
+    );
+
+    // A certificate for another key in place of ours: found before the
+    // signature is checked. A swapped or stripped revocation list breaks
+    // the issuer's signature, which covers it.
+    let other = IssuerKey::from_seed(&[43; 32]);
+    let other_certificate = root_key
+        .certify(
+            &other
+                .certification_request(KEY_NOT_BEFORE, KEY_NOT_AFTER, KEY_CREATED_AT)
+                .unwrap(),
+            KEY_CREATED_AT,
+        )
+        .unwrap();
+    let token = read("payload.token");
+    let certificate = read("certificate.token");
+    let revocations = read("revocations.token");
     let cases = [
         (
-            vec![other.trusted_key(KEY_CREATED_AT, None)],
-            Some("unknown_key"),
+            certificate.trim(),
+            other_certificate.token(),
+            "certificate_invalid",
         ),
         (
-            vec![issuer.trusted_key(KEY_CREATED_AT, Some(1_800_000_100))],
-            Some("key_retired"),
+            revocations.trim(),
+            list(2, vec![]).token(),
+            "signature_invalid",
         ),
         (
-            vec![issuer.trusted_key(KEY_CREATED_AT, Some(1_800_000_101))],
-            None,
-        ),
-        (
-            vec![
-                other.trusted_key(KEY_CREATED_AT, None),
-                issuer.trusted_key(KEY_CREATED_AT, None),
-            ],
-            None,
+            &format!("{}\n", revocations.trim()),
+            String::new(),
+            "token_invalid",
         ),
     ];
-    for (i, (keys, expected)) in cases.into_iter().enumerate() {
-        let trust = TrustedKeys::new(keys).unwrap();
-        let got = VerifiedPayload::open(&payload, &trust)
-            .err()
-            .map(|e| e.code());
-        assert_eq!(got, expected, "case {i}");
+    for (i, (from, to, code)) in cases.into_iter().enumerate() {
+        let edited = reseal_payload(&token, |message| message.replacen(from, &to, 1));
+        let err = VerifiedPayload::open(&edited, &root).unwrap_err();
+        assert_eq!(err.code(), code, "case {i}: {err}");
     }
+
+    // A newer list that revokes the key: the payload's own chain still
+    // verifies, and the caller's newest list names the revocation.
+    let revocation = Revocation {
+        key_id: payload.key_id,
+        revoked_at: 1_800_000_200,
+        grace_until: 1_800_000_200,
+    };
+    let newer = list(2, vec![revocation.clone()]);
+    assert_eq!(payload.revocations.newest(&newer), &newer);
+    assert_eq!(payload.revocation_in(&newer), Some(&revocation));
+    assert_eq!(payload.revoked_error(&revocation).code(), "key_revoked");
+    assert_eq!(payload.revocation_in(&payload.revocations), None);
+}
+
+/// The payload token with its signed message edited and its checksum
+/// made right again, so that only the signature can refuse it.
+fn reseal_payload(token: &str, edit: impl FnOnce(String) -> String) -> String {
+    let rest = token.trim().strip_prefix("ren3-payload-v3.").unwrap();
+    let mut parts = rest.split('.');
+    let message = ren3_shared::binary::decode(parts.next().unwrap()).unwrap();
+    let message = edit(String::from_utf8(message).unwrap());
+    let signed = format!(
+        "ren3-payload-v3.{}.{}",
+        encode(message.as_bytes()),
+        parts.next().unwrap()
+    );
+    let check = &Sha256::digest(signed.as_bytes())[..6];
+    format!("{signed}.{}", encode(check))
 }

@@ -8,19 +8,37 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use ren3_shared::binary::{self, Bytes};
 use ren3_shared::{
-    ClockPolicy, DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey, LicenseRequest,
-    Product, ReleaseReceipt, TrustedKeys, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
+    Certificate, ClockPolicy, DeviceId, DeviceKey, IssuerKey, Kind, License, LicenseKey,
+    LicenseRequest, PayloadSigner, Product, ReleaseReceipt, RevocationList, RevocationListBody,
+    RootKey, TrustRoot, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
 };
 use sha2::{Digest as _, Sha256};
 
 const DEVICE_ID: &str = "REN3D1-TEST0-DEV1C-E0000-00002";
 
-fn issuer() -> IssuerKey {
-    IssuerKey::from_seed(&[11; 32])
+fn root() -> RootKey {
+    RootKey::from_seed(&[10; 32])
 }
 
-fn trust() -> TrustedKeys {
-    TrustedKeys::new(vec![issuer().trusted_key(0, None)]).unwrap()
+/// An issuer key certified by [`root`] for every representable time.
+fn signer() -> PayloadSigner {
+    let issuer = IssuerKey::from_seed(&[11; 32]);
+    let request = issuer
+        .certification_request(0, ren3_shared::timestamp::MAX, 0)
+        .unwrap();
+    let certificate = root().certify(&request, 0).unwrap();
+    let revocations = root()
+        .sign_revocations(RevocationListBody {
+            version: 1,
+            issued_at: 0,
+            revoked: vec![],
+        })
+        .unwrap();
+    PayloadSigner::new(issuer, certificate, revocations).unwrap()
+}
+
+fn trust() -> TrustRoot {
+    root().trust_root()
 }
 
 fn name() -> impl Strategy<Value = String> {
@@ -72,7 +90,7 @@ fn wrap(token: &str, width: usize) -> String {
 proptest! {
     #[test]
     fn payload_encode_then_decode_is_the_identity(license in license(), width in 1usize..100) {
-        let token = issuer().sign_payload(&license).unwrap().token();
+        let token = signer().sign_payload(&license).unwrap().token();
         for text in [token.clone(), wrap(&token, width), Kind::Payload.armor(&token)] {
             let opened = VerifiedPayload::open(&text, &trust()).unwrap();
             prop_assert_eq!(&opened.license, &license);
@@ -118,8 +136,8 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
-fn fixture_trust() -> TrustedKeys {
-    TrustedKeys::parse(&fixture("trusted-keys.json")).unwrap()
+fn fixture_trust() -> TrustRoot {
+    TrustRoot::parse_public_file(&fixture("TEST-ONLY-root.pub")).unwrap()
 }
 
 /// Opens `text` as the kind of the golden token it was made from.
@@ -128,13 +146,19 @@ fn accepted(kind: Kind, text: &str) -> bool {
         Kind::Request => VerifiedRequest::open(text).is_ok(),
         Kind::Payload => VerifiedPayload::open(text, &fixture_trust()).is_ok(),
         Kind::Receipt => VerifiedReceipt::open(text).is_ok(),
+        Kind::Certificate => Certificate::open(text, &fixture_trust()).is_ok(),
+        Kind::RevocationList => RevocationList::open(text, &fixture_trust()).is_ok(),
+        Kind::CertificationRequest => ren3_shared::VerifiedCertificationRequest::open(text).is_ok(),
     }
 }
 
-const GOLDEN: [(Kind, &str); 3] = [
+const GOLDEN: [(Kind, &str); 6] = [
     (Kind::Request, "request.token"),
     (Kind::Payload, "payload.token"),
     (Kind::Receipt, "receipt.token"),
+    (Kind::Certificate, "certificate.token"),
+    (Kind::RevocationList, "revocations.token"),
+    (Kind::CertificationRequest, "certification-request.token"),
 ];
 
 /// Every position of every golden token, replaced by every other byte

@@ -13,7 +13,7 @@ use rand::{RngExt as _, SeedableRng as _};
 use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product};
 use ren3_tests::{
     Client, ClientStoreSnapshot, Issuer, fixture, issuer_bin, request_hash, sqlite_integrity,
-    test_only_payload, test_only_trust_file,
+    test_only_payload,
 };
 use serde_json::{Value, json};
 
@@ -181,12 +181,10 @@ fn check_answer(call: &Call) {
 #[test]
 fn sixty_four_concurrent_callers_get_no_5xx_and_a_state_a_sequential_replay_gives() {
     let mut rng = ren3_tests::seeded_rng("64 callers");
-    let dir = tempfile::tempdir().unwrap();
-    let trust = test_only_trust_file(dir.path());
     let key = std::fs::read_to_string(fixture("license-key.txt")).unwrap();
     let key = key.trim();
     let device = std::fs::read_to_string(fixture("device-id.txt")).unwrap();
-    let client = Client::start(device.trim(), &trust);
+    let client = Client::start(device.trim());
     let serials = AtomicU64::new(0);
     let started = Instant::now();
     let deadline = started + load_duration();

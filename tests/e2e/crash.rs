@@ -24,7 +24,7 @@ use rand::{RngExt as _, SeedableRng as _};
 use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, VerifiedPayload};
 use ren3_tests::{
     Client, ClientStoreSnapshot, ConsoleSession, Issuer, console_agent, fixture, issuer_bin,
-    request_hash, sqlite_integrity, test_only_payload, test_only_trust_file,
+    request_hash, sqlite_integrity, test_only_payload, test_only_root_key,
 };
 use serde_json::{Value, json};
 
@@ -257,7 +257,7 @@ impl ClientModel {
 
     /// Every invariant a crash must not break, against the store read
     /// directly.
-    fn check_store(&mut self, store: &ClientStoreSnapshot, trust: &ren3_shared::TrustedKeys) {
+    fn check_store(&mut self, store: &ClientStoreSnapshot, trust: &ren3_shared::TrustRoot) {
         // The active license is wholly the old one or wholly the new one:
         // the model says which, from the answers and from `resolve`.
         assert_eq!(
@@ -406,12 +406,9 @@ fn drive(base: &str, key: &str, model: &mut ClientModel, rng: &mut StdRng) -> Op
 fn client_killed_at_random_moments_loses_no_acknowledged_operation() {
     let rounds = kill_rounds();
     let mut rng = ren3_tests::seeded_rng("client kill loop");
-    let dir = tempfile::tempdir().unwrap();
-    let trust_path = test_only_trust_file(dir.path());
-    let trust =
-        ren3_shared::TrustedKeys::parse(&std::fs::read_to_string(&trust_path).unwrap()).unwrap();
+    let trust = test_only_root_key().trust_root();
     let key = fixture_text("license-key.txt");
-    let mut client = Client::start(&fixture_text("device-id.txt"), &trust_path);
+    let mut client = Client::start(&fixture_text("device-id.txt"));
     let mut model = ClientModel::default();
     let started = Instant::now();
     let mut interrupted: HashMap<&'static str, usize> = HashMap::new();
@@ -615,7 +612,8 @@ impl IssuerRun {
             match (public_key, payload) {
                 (None, None) => {}
                 (Some(public_key), Some(payload)) => {
-                    let (_, license) = ren3_shared::payload::decode_unverified(&payload).unwrap();
+                    let (_, license, _, _) =
+                        ren3_shared::payload::decode_unverified(&payload).unwrap();
                     assert_eq!(license.device_public_key.to_string(), public_key);
                 }
                 other => panic!("round {round}: a half-done issuance: {other:?}"),
@@ -630,7 +628,7 @@ impl IssuerRun {
             .collect::<Result<_, _>>()
             .unwrap();
         for (payload, serial, hash) in issuances {
-            let (_, license) = ren3_shared::payload::decode_unverified(&payload).unwrap();
+            let (_, license, _, _) = ren3_shared::payload::decode_unverified(&payload).unwrap();
             assert_eq!(license.serial, serial.cast_unsigned(), "round {round}");
             assert_eq!(license.request_hash.to_string(), hash, "round {round}");
         }
@@ -1016,7 +1014,7 @@ impl ConsoleModel {
             "an acknowledged payload cannot be downloaded: {page}"
         );
         let payload = page.trim().to_owned();
-        let (_, license) = ren3_shared::payload::decode_unverified(&payload).unwrap();
+        let (_, license, _, _) = ren3_shared::payload::decode_unverified(&payload).unwrap();
         let request = &mut self.requests[index];
         assert_eq!(license.request_hash.to_string(), request.hash);
         if let Some(before) = &request.downloaded {
@@ -1269,14 +1267,11 @@ fn a_full_disk_refuses_the_import_with_storage_error_and_keeps_the_license() {
         eprintln!("SKIPPED: needs root to mount tmpfs");
         return;
     };
-    let trust_dir = tempfile::tempdir().unwrap();
-    let trust = test_only_trust_file(trust_dir.path());
     let store = disk.path().join("license.db");
     let key = fixture_text("license-key.txt");
     let client = Client::start_with(&[
         ("enable_offline_license", "true"),
         ("client_device_id", &fixture_text("device-id.txt")),
-        ("license_trusted_keys", trust.to_str().unwrap()),
         ("license_db_path", store.to_str().unwrap()),
     ]);
     let first = test_only_payload(&client.register(&key), 1);

@@ -29,7 +29,7 @@ fn offline_registration_follows_the_document_end_to_end() {
     assert!(device.starts_with("REN3D1-"), "{device}");
 
     // Step 2: enable_offline_license=true and client_device_id in the environment.
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     assert_eq!(client.get("/license").body["state"], "unlicensed");
 
     // Step 3: the document's exact curl body.
@@ -51,7 +51,7 @@ fn offline_registration_follows_the_document_end_to_end() {
 
     // Step 4: the ReN3 team turns the request into a payload.
     let payload = issuer.issue(&request);
-    assert!(payload.starts_with("ren3-payload-v2."));
+    assert!(payload.starts_with("ren3-payload-v3."));
     assert!(!payload.contains(&key));
 
     // Step 5: the document's exact curl body.
@@ -90,7 +90,7 @@ fn offline_registration_follows_the_document_end_to_end() {
 fn renewal_with_a_new_request_replaces_the_active_license() {
     let issuer = Issuer::init();
     let (key, device) = vendor_prepares(&issuer);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let first = issuer.issue(&client.register(&key));
     assert_eq!(client.import(&key, &first).status, 200);
 
@@ -111,7 +111,7 @@ fn renewal_with_a_new_request_replaces_the_active_license() {
 fn issuing_the_same_request_twice_gives_the_same_payload_and_one_seat() {
     let issuer = Issuer::init();
     let (key, device) = vendor_prepares(&issuer);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let request = client.register(&key);
     let first = issuer.issue(&request);
     // Handing the payload out again is audited, and changes nothing else.
@@ -127,7 +127,7 @@ fn issuing_the_same_request_twice_gives_the_same_payload_and_one_seat() {
 fn inspect_shows_and_verifies_both_kinds_of_token() {
     let issuer = Issuer::init();
     let (key, device) = vendor_prepares(&issuer);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let request = client.register(&key);
     let payload = issuer.issue(&request);
 

@@ -26,12 +26,9 @@ use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use ren3_shared::{IssuerKey, binary};
+use ren3_shared::binary;
 use ren3_tests::hostile::{self, CLIENT_4XX_CODES as DOCUMENTED_4XX, FLIP_CODES, TOKEN_CODES};
-use ren3_tests::{
-    Client, ClientStoreSnapshot, fixture, test_only_payload, test_only_payload_with,
-    test_only_trust_file,
-};
+use ren3_tests::{Client, ClientStoreSnapshot, fixture, test_only_payload, test_only_payload_with};
 use serde_json::{Value, json};
 
 /// How long one case may take before the test calls the server hung.
@@ -343,13 +340,11 @@ struct Setup {
     renewal: String,
 }
 
-fn setup(trust_dir: &std::path::Path) -> Setup {
-    let trust = test_only_trust_file(trust_dir);
+fn setup() -> Setup {
     let key = fixture_text("license-key.txt");
     let client = Client::start_logging_with(&[
         ("enable_offline_license", "true"),
         ("client_device_id", &fixture_text("device-id.txt")),
-        ("license_trusted_keys", trust.to_str().unwrap()),
     ]);
     let active = test_only_payload(&client.register(&key), 1);
     let answer = client.import(&key, &active);
@@ -817,8 +812,8 @@ fn signed_payload_cases(cases: &mut Cases, s: &Setup) {
             "license_not_yet_valid",
         ),
         (
-            "signed by an issuer key nobody trusts",
-            IssuerKey::from_seed(&[0x99; 32])
+            "signed by a key certified by a root the build does not pin",
+            ren3_tests::chain::rogue_signer()
                 .sign_payload(
                     &ren3_shared::payload::decode_unverified(&s.renewal)
                         .unwrap()
@@ -827,7 +822,7 @@ fn signed_payload_cases(cases: &mut Cases, s: &Setup) {
                 .unwrap()
                 .token(),
             400,
-            "unknown_key",
+            "untrusted_root",
         ),
     ];
     for (description, payload, status, code) in signed {
@@ -995,8 +990,7 @@ fn character_flip_cases(cases: &mut Cases, s: &Setup) {
 
 #[test]
 fn a_real_client_refuses_every_hostile_request_and_keeps_its_store_byte_for_byte() {
-    let trust_dir = tempfile::tempdir().unwrap();
-    let mut s = setup(trust_dir.path());
+    let mut s = setup();
     let address = s.client.base.trim_start_matches("http://").to_owned();
     let status_before = stable_status(&s.client.get("/license").body);
     assert_eq!(status_before["state"], "active", "{status_before}");

@@ -4,12 +4,14 @@
 //! injected clock, so it is tested in-process (`client/tests/api/clock.rs`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use ren3_shared::{
-    ClockPolicy, IssuerKey, License, TrustedKeys, VerifiedReceipt, VerifiedRequest, timestamp,
+    ClockPolicy, IssuerKey, License, PayloadSigner, VerifiedReceipt, VerifiedRequest, timestamp,
 };
-use ren3_tests::{Answer, Client, Issuer, fixture, test_only_issuer_key};
+use ren3_tests::{
+    Answer, Client, Issuer, chain, fixture, replace_bytes, resign_with_edited_message,
+    test_only_root_key,
+};
 use serde_json::json;
 
 fn vendor(issuer: &Issuer) -> (String, String) {
@@ -79,7 +81,7 @@ fn assert_refused(client: &Client, status: u16, code: &str, send: impl FnOnce() 
 fn renewal_replaces_the_license_keeps_history_and_refuses_downgrades() {
     let issuer = Issuer::init();
     let (key, device) = vendor(&issuer);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     // Two requests; the vendor answers the newer one first, so the older
     // one gets the higher serial.
     let older = client.register(&key);
@@ -123,7 +125,7 @@ fn renewal_replaces_the_license_keeps_history_and_refuses_downgrades() {
 fn deactivation_returns_a_device_signed_receipt_and_leaves_the_client_unlicensed() {
     let issuer = Issuer::init();
     let (key, device) = vendor(&issuer);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let payload = issuer.issue(&client.register(&key));
     assert_eq!(client.import(&key, &payload).status, 200);
 
@@ -165,7 +167,7 @@ fn deactivation_with_the_wrong_key_is_refused_and_changes_nothing() {
     let issuer = Issuer::init();
     let (key, device) = vendor(&issuer);
     let other = issuer.create_license("Someone Else", &[]);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let payload = issuer.issue(&client.register(&key));
     assert_eq!(client.import(&key, &payload).status, 200);
 
@@ -186,22 +188,8 @@ fn deactivation_with_the_wrong_key_is_refused_and_changes_nothing() {
     assert_eq!(client.get("/license").body["state"], "active");
 }
 
-/// A trusted-keys file with these keys (and retirement times), in a
-/// directory the caller keeps.
-fn trust_file(dir: &tempfile::TempDir, name: &str, keys: &[(&IssuerKey, Option<i64>)]) -> PathBuf {
-    let trust = TrustedKeys::new(
-        keys.iter()
-            .map(|(k, retired_at)| k.trusted_key(1_700_000_000, *retired_at))
-            .collect(),
-    )
-    .unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, trust.to_file()).unwrap();
-    path
-}
-
 /// The payload a vendor signing with `signer` would send for `request`.
-fn payload_for(request: &str, signer: &IssuerKey, serial: u64, issued_at: i64) -> String {
+fn payload_for(request: &str, signer: &PayloadSigner, serial: u64, issued_at: i64) -> String {
     let request = VerifiedRequest::open(request).unwrap();
     let license = License {
         customer: "Rotation AG".into(),
@@ -221,56 +209,65 @@ fn payload_for(request: &str, signer: &IssuerKey, serial: u64, issued_at: i64) -
     signer.sign_payload(&license).unwrap().token()
 }
 
+/// Key rotation needs nothing from the customer: any key the pinned root
+/// certified signs payloads the client accepts, within its certificate's
+/// window; a key under another root is refused whatever it signs.
 #[test]
-fn client_trusts_several_keys_and_refuses_unknown_and_retired_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let current = test_only_issuer_key();
-    let retired = IssuerKey::from_seed(&[21u8; 32]);
-    let unknown = IssuerKey::from_seed(&[22u8; 32]);
+fn client_accepts_every_key_its_root_certified_within_the_window_and_nothing_else() {
+    let root = test_only_root_key();
     let now = timestamp::now();
-    let retired_at = now - 86_400;
-    let trust = trust_file(
-        &dir,
-        "two-keys.json",
-        &[(&current, None), (&retired, Some(retired_at))],
+    let rotated = chain::signer(
+        &root,
+        IssuerKey::from_seed(&[21u8; 32]),
+        chain::revocations(&root, 1, &[]),
     );
+    let window_end = now - 86_400;
+    let ended = PayloadSigner::new(
+        IssuerKey::from_seed(&[22u8; 32]),
+        chain::certify(
+            &root,
+            &IssuerKey::from_seed(&[22u8; 32]),
+            chain::NOT_BEFORE,
+            window_end,
+        ),
+        chain::revocations(&root, 1, &[]),
+    )
+    .unwrap();
     let key = std::fs::read_to_string(fixture("license-key.txt")).unwrap();
     let key = key.trim();
     let device = std::fs::read_to_string(fixture("device-id.txt")).unwrap();
-    let client = Client::start(device.trim(), &trust);
+    let client = Client::start(device.trim());
     let request = client.register(key);
 
-    assert_refused(&client, 400, "unknown_key", || {
-        client.import(key, &payload_for(&request, &unknown, 1, now))
+    assert_refused(&client, 400, "untrusted_root", || {
+        client.import(key, &payload_for(&request, &chain::rogue_signer(), 1, now))
     });
-    assert_refused(&client, 400, "key_retired", || {
-        client.import(key, &payload_for(&request, &retired, 1, now))
+    // A window that ended cannot be signed into through the issuer's
+    // checks; the key's holder can sign anyway, and the client refuses it.
+    let inside = payload_for(&request, &ended, 1, window_end - 60);
+    let late = resign_with_edited_message(&inside, &[22u8; 32], |m| {
+        let issued = format!("\"issuedAt\":{}", window_end - 60);
+        replace_bytes(m, &issued, &format!("\"issuedAt\":{window_end}"));
     });
-    let answer = client.import(key, &payload_for(&request, &retired, 1, retired_at - 60));
+    assert_refused(&client, 400, "outside_certificate", || {
+        client.import(key, &late)
+    });
+    let answer = client.import(key, &inside);
     assert_eq!(
         answer.status, 200,
-        "issued before retirement: {}",
+        "issued inside the window: {}",
         answer.body
     );
 
-    let renewal = payload_for(&client.register(key), &current, 2, now);
+    let renewal = payload_for(&client.register(key), &rotated, 2, now);
     let answer = client.import(key, &renewal);
     assert_eq!(answer.status, 200, "{}", answer.body);
     let status = client.get("/license").body;
-    assert_eq!(status["keyId"], current.key_id().to_string());
+    assert_eq!(status["keyId"], rotated.key_id().to_string());
 
-    // The vendor drops the current key from the file: at the next start the
-    // stored license no longer verifies, and the store is left alone.
-    std::fs::write(
-        &trust,
-        std::fs::read_to_string(trust_file(&dir, "other.json", &[(&unknown, None)])).unwrap(),
-    )
-    .unwrap();
-    let before = client.store_dump();
+    // A restart verifies the stored license through the same chain.
     let client = client.restart();
     let status = client.get("/license").body;
-    assert_eq!(status["state"], "unlicensed", "{status}");
-    assert_eq!(status["reasonCode"], "unknown_key");
-    assert_eq!(status["keyId"], current.key_id().to_string());
-    assert_eq!(client.store_dump(), before);
+    assert_eq!(status["state"], "active", "{status}");
+    assert_eq!(status["keyId"], rotated.key_id().to_string());
 }

@@ -46,53 +46,122 @@ fn refused(issuer: &Issuer, args: &[&str], stdin: Option<&str>) -> String {
     stderr
 }
 
+/// Rotation through the offline root, as the vendor does it when the root
+/// lives on another machine: the new key asks to be certified, the root
+/// answers from its own directory, the issuer installs the answer. Until
+/// then the old key keeps signing; after it, the new one does, and a client
+/// that was running all along accepts its payloads with nothing new to read.
 #[test]
-fn rotated_key_signs_and_only_clients_with_the_new_trust_file_accept_it() {
+fn a_rotated_key_signs_once_the_offline_root_certifies_it_and_running_clients_accept_it() {
     let issuer = Issuer::init();
-    let old_trust = issuer.export_trust();
-    let old_trust_text = std::fs::read_to_string(&old_trust).unwrap();
-    let old_key = json_of(&old_trust_text)["keys"][0]["keyId"]
+    let keys = |issuer: &Issuer| json_of(&issuer.ok(&["--json", "keys", "list"], None));
+    let old_key = keys(&issuer)["keys"][0]["keyId"]
         .as_str()
         .unwrap()
         .to_owned();
     let key = license(&issuer, "2");
-    let stale_device = issuer.add_device(&key);
-    let fresh_device = issuer.add_device(&key);
-    let stale = Client::start(&stale_device, &old_trust);
+    let device = issuer.add_device(&key);
+    let client = Client::start(&device);
 
+    // 1. A new key without a certificate signs nothing: the old one signs.
     let new_key = issuer.ok(&["keys", "rotate"], None);
     assert_ne!(new_key, old_key);
-    let listed = json_of(&issuer.ok(&["--json", "keys", "list"], None));
+    let listed = keys(&issuer);
     assert_eq!(listed["keys"][1]["keyId"], new_key.as_str());
-    assert_eq!(listed["keys"][1]["signsNewPayloads"], true);
-    assert_eq!(listed["keys"][0]["signsNewPayloads"], false);
+    assert_eq!(listed["keys"][1]["signsNewPayloads"], false, "{listed}");
+    assert_eq!(listed["keys"][1]["certificate"], Value::Null, "{listed}");
+    assert_eq!(listed["keys"][0]["signsNewPayloads"], true, "{listed}");
 
-    // 1. the new key signs
+    // 2. The round trip through files: the root's directory is only ever
+    //    given to `root certify`.
+    let dir = tempfile::tempdir().unwrap();
+    let request_file = dir.path().join("certify-me.token");
+    let certificate_file = dir.path().join("certificate.token");
+    issuer.ok(
+        &[
+            "keys",
+            "certification-request",
+            &new_key,
+            "--out",
+            request_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let root_dir = issuer.root_dir();
+    issuer.ok(
+        &[
+            "root",
+            "certify",
+            "--root-dir",
+            root_dir.to_str().unwrap(),
+            "--request",
+            request_file.to_str().unwrap(),
+            "--out",
+            certificate_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let certificate = std::fs::read_to_string(&certificate_file).unwrap();
+    let inspected = issuer.ok(&["inspect", "-"], Some(&certificate));
+    assert!(inspected.contains(&new_key), "{inspected}");
+    issuer.ok(
+        &[
+            "keys",
+            "install-certificate",
+            certificate_file.to_str().unwrap(),
+        ],
+        None,
+    );
+    let listed = keys(&issuer);
+    assert_eq!(listed["keys"][1]["signsNewPayloads"], true, "{listed}");
+    assert_eq!(listed["keys"][0]["signsNewPayloads"], false, "{listed}");
+
+    // 3. The new key signs, and the client that was already running
+    //    accepts it: its root certified the key.
     let issued = json_of(&issuer.ok(
         &["--json", "issue", "--request", "-"],
-        Some(&stale.register(&key)),
+        Some(&client.register(&key)),
     ));
     assert_eq!(issued["keyId"], new_key.as_str());
-    // 2. a client whose trust file predates the rotation refuses it
-    let before = stale.store_dump();
-    let answer = stale.import(&key, issued["payload"].as_str().unwrap());
-    assert_eq!(answer.status, 400, "{}", answer.body);
-    assert_eq!(answer.code(), "unknown_key");
-    assert_eq!(stale.store_dump(), before);
-    // 3. a client with the new export accepts it, and the export lists both
-    let new_trust = issuer.export_trust();
-    let exported = json_of(&std::fs::read_to_string(&new_trust).unwrap());
-    assert_eq!(exported["keys"].as_array().unwrap().len(), 2);
-    let fresh = Client::start(&fresh_device, &new_trust);
-    activate(&issuer, &fresh, &key);
-    assert_eq!(
-        fresh.get("/license").body["license"]["keyId"],
-        new_key.as_str()
+    let answer = client.import(&key, issued["payload"].as_str().unwrap());
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(client.get("/license").body["keyId"], new_key.as_str());
+
+    // 4. A certificate from another root is refused and changes nothing.
+    let stranger = Issuer::init_with_own_root();
+    let stranger_key = stranger.ok(&["keys", "rotate"], None);
+    let foreign_request = dir.path().join("foreign.token");
+    stranger.ok(
+        &[
+            "keys",
+            "certification-request",
+            &stranger_key,
+            "--out",
+            foreign_request.to_str().unwrap(),
+        ],
+        None,
     );
+    let foreign = stranger.ok(
+        &[
+            "root",
+            "certify",
+            "--root-dir",
+            stranger.root_dir().to_str().unwrap(),
+            "--request",
+            foreign_request.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stderr = refused(
+        &issuer,
+        &["keys", "install-certificate", "-"],
+        Some(&foreign),
+    );
+    assert!(stderr.contains("untrusted_root"), "{stderr}");
 }
 
 #[test]
-fn retired_key_is_exported_with_its_window_and_its_earlier_payloads_stay_valid() {
+fn a_retired_keys_earlier_payloads_stay_valid_and_it_signs_nothing_more() {
     let issuer = Issuer::init();
     let old_key = json_of(&issuer.ok(&["--json", "keys", "list"], None))["keys"][0]["keyId"]
         .as_str()
@@ -100,44 +169,48 @@ fn retired_key_is_exported_with_its_window_and_its_earlier_payloads_stay_valid()
         .to_owned();
     let key = license(&issuer, "1");
     let device = issuer.add_device(&key);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let old_payload = issuer.issue(&client.register(&key));
 
-    // 1. the only unretired key cannot be retired
+    // 1. the only certified unretired key cannot be retired
     let stderr = refused(&issuer, &["keys", "retire", &old_key], None);
     assert!(stderr.contains("key_last_unretired"), "{stderr}");
     // 2. nor can an unknown one
     let stderr = refused(&issuer, &["keys", "retire", "AAAAAAAAAAA"], None);
     assert!(stderr.contains("key_unknown"), "{stderr}");
 
-    let new_key = issuer.ok(&["keys", "rotate"], None);
+    let root_dir = issuer.root_dir();
+    let new_key = issuer.ok(
+        &["keys", "rotate", "--root-dir", root_dir.to_str().unwrap()],
+        None,
+    );
     issuer.ok(&["keys", "retire", &old_key], None);
     let listed = json_of(&issuer.ok(&["--json", "keys", "list"], None));
     assert!(listed["keys"][0]["retiredAt"].is_string(), "{listed}");
-    let exported = json_of(&issuer.ok(&["keys", "export-public"], None));
-    assert!(exported["keys"][0]["retiredAt"].is_i64(), "{exported}");
-    assert_eq!(exported["keys"][1]["keyId"], new_key.as_str());
-    assert_eq!(exported["keys"][1]["retiredAt"], Value::Null);
+    assert_eq!(listed["keys"][1]["keyId"], new_key.as_str());
+    assert_eq!(listed["keys"][1]["signsNewPayloads"], true, "{listed}");
     // 3. retiring it again is refused
     let stderr = refused(&issuer, &["keys", "retire", &old_key], None);
     assert!(stderr.contains("key_already_retired"), "{stderr}");
 
-    // A payload the retired key signed before its retirement still imports
-    // once the client reads the file that records the retirement.
-    issuer.export_trust();
-    let client = client.restart();
+    // A payload the retired key signed before its retirement still imports:
+    // retirement stops signing; only revocation refuses what a key signed.
     let answer = client.import(&key, &old_payload);
     assert_eq!(answer.status, 200, "{}", answer.body);
+    let renewal = json_of(&issuer.ok(
+        &["--json", "issue", "--request", "-"],
+        Some(&client.register(&key)),
+    ));
+    assert_eq!(renewal["keyId"], new_key.as_str());
 }
 
 #[test]
 fn receipt_transfers_the_seat_to_another_installation_and_is_accepted_once() {
     let issuer = Issuer::init();
-    let trust = issuer.export_trust();
     let key = license(&issuer, "1");
-    let first = Client::start(&issuer.add_device(&key), &trust);
+    let first = Client::start(&issuer.add_device(&key));
     let second_device = issuer.add_device(&key);
-    let second = Client::start(&second_device, &trust);
+    let second = Client::start(&second_device);
     activate(&issuer, &first, &key);
 
     // The only seat is taken.
@@ -181,10 +254,9 @@ fn receipt_transfers_the_seat_to_another_installation_and_is_accepted_once() {
 #[test]
 fn forced_release_frees_a_lost_machines_seat_and_its_late_receipt_is_refused() {
     let issuer = Issuer::init();
-    let trust = issuer.export_trust();
     let key = license(&issuer, "1");
     let device = issuer.add_device(&key);
-    let lost = Client::start(&device, &trust);
+    let lost = Client::start(&device);
     activate(&issuer, &lost, &key);
     // The machine "is lost" with a receipt it signed but nobody sent.
     let late_receipt = deactivate(&lost, &key);
@@ -232,7 +304,7 @@ fn forced_release_frees_a_lost_machines_seat_and_its_late_receipt_is_refused() {
     );
 
     // A replacement installation takes the same device id.
-    let replacement = Client::start(&device, &trust);
+    let replacement = Client::start(&device);
     activate(&issuer, &replacement, &key);
     // The lost machine's receipt turns up: it is from another installation.
     let stderr = refused(&issuer, &["release", "--receipt", "-"], Some(&late_receipt));
@@ -261,7 +333,7 @@ fn renewal_carries_new_terms_grace_and_clock_policy_in_a_higher_serial() {
         ],
     );
     let device = issuer.add_device(&key);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let first = activate(&issuer, &client, &key);
     let inspected = json_of(&issuer.ok(&["--json", "inspect", "-"], Some(&first)));
     assert_eq!(inspected["fields"]["graceSeconds"], 14 * 86_400);
@@ -314,7 +386,7 @@ fn encrypted_key_signs_with_the_right_passphrase_and_nothing_with_a_wrong_one() 
     );
     let key = license(&issuer, "1");
     let device = issuer.add_device(&key);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let request = client.register(&key);
 
     for (name, env) in [("1. wrong passphrase", &wrong[..]), ("2. none", &[][..])] {

@@ -12,6 +12,6 @@ mod exchange;
 mod hostile_client;
 mod lifecycle_client;
 mod lifecycle_issuer;
-mod pinned;
 mod refusals;
 mod transit;
+mod trust;

@@ -22,7 +22,7 @@ fn ready_to_import() -> ReadyToImport {
     let issuer = Issuer::init();
     let key = issuer.create_license("Refusal Testers Inc", &["--max-devices", "3"]);
     let device = issuer.add_device(&key);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
     let payload = issuer.issue(&client.register(&key));
     ReadyToImport {
         issuer,
@@ -82,7 +82,7 @@ fn import_refuses_a_flipped_byte_in_the_signed_part() {
     let r = ready_to_import();
     // 1. Damage in transit: the checksum no longer matches.
     let mut damaged = r.payload.clone().into_bytes();
-    let at = "ren3-payload-v2.".len() + 40;
+    let at = "ren3-payload-v3.".len() + 40;
     damaged[at] = if damaged[at] == b'A' { b'B' } else { b'A' };
     let damaged = String::from_utf8(damaged).unwrap();
     assert_refused(&r.client, 400, "token_damaged", || {
@@ -110,27 +110,34 @@ fn import_refuses_a_flipped_byte_in_the_signed_part() {
     assert_eq!(r.client.import(&r.key, &r.payload).status, 200);
 }
 
+/// The customer's own "vendor": `ren3-issuer init` makes a root of its own,
+/// with the same license and device, and issues a payload the client's
+/// pinned root never certified.
 #[test]
-fn import_refuses_a_payload_signed_by_a_key_the_client_does_not_trust() {
+fn import_refuses_a_payload_from_an_issuer_under_another_root() {
     let r = ready_to_import();
-    let device = r.issuer.add_device(&r.key);
-    let stranger = Client::start(&device, &ren3_tests::fixture("trusted-keys.json"));
-    let payload = r.issuer.issue(&stranger.register(&r.key));
-    let answer = assert_refused(&stranger, 400, "unknown_key", || {
-        stranger.import(&r.key, &payload)
+    let own = Issuer::init_with_own_root();
+    let key = own.create_license("Self-Signed Ltd", &["--features", "everything"]);
+    let device = own.add_device(&key);
+    let client = Client::start(&device);
+    let payload = own.issue(&client.register(&key));
+    let answer = assert_refused(&client, 400, "untrusted_root", || {
+        client.import(&key, &payload)
     });
     assert!(
-        answer.body["detail"].as_str().unwrap().contains("trusted"),
+        answer.body["detail"].as_str().unwrap().contains("root"),
         "{}",
         answer.body
     );
+    // The genuine vendor's payload still imports on the first installation.
+    assert_eq!(r.client.import(&r.key, &r.payload).status, 200);
 }
 
 #[test]
 fn import_refuses_a_payload_for_another_device_id() {
     let r = ready_to_import();
     let other_device = r.issuer.add_device(&r.key);
-    let other = Client::start(&other_device, &r.issuer.export_trust());
+    let other = Client::start(&other_device);
     other.register(&r.key);
     assert_refused(&other, 422, "device_id_mismatch", || {
         other.import(&r.key, &r.payload)
@@ -140,7 +147,7 @@ fn import_refuses_a_payload_for_another_device_id() {
 #[test]
 fn import_refuses_a_payload_for_another_installation_with_the_same_device_id() {
     let r = ready_to_import();
-    let clone = Client::start(&r.device, &r.issuer.export_trust());
+    let clone = Client::start(&r.device);
     let clone_request = clone.register(&r.key);
     assert_refused(&clone, 422, "device_key_mismatch", || {
         clone.import(&r.key, &r.payload)
@@ -219,16 +226,16 @@ fn an_expired_license_is_refused_by_the_issuer_and_by_the_client() {
     assert!(stderr.contains("past"), "{stderr}");
 
     // A payload the real issuer would never sign: signed with the TEST-ONLY
-    // key, which this client trusts, and already expired.
-    let client = Client::start(&r.device, &ren3_tests::fixture("trusted-keys.json"));
+    // key, which this client's root certified, and already expired.
+    let client = Client::start(&r.device);
     let request = VerifiedRequest::open(&client.register(&r.key)).unwrap();
     let license = License {
         customer: "Late Ltd".into(),
         features: vec![],
         limits: BTreeMap::new(),
-        issued_at: 1_600_000_000,
-        not_before: 1_600_000_000,
-        expires_at: Some(1_700_000_000),
+        issued_at: 1_700_000_000,
+        not_before: 1_700_000_000,
+        expires_at: Some(1_700_100_000),
         grace_seconds: 0,
         clock_policy: ClockPolicy::Advisory,
         serial: 1,
@@ -237,7 +244,7 @@ fn an_expired_license_is_refused_by_the_issuer_and_by_the_client() {
         device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
-    let expired = ren3_tests::test_only_issuer_key()
+    let expired = ren3_tests::test_only_signer()
         .sign_payload(&license)
         .unwrap()
         .token();
@@ -251,7 +258,7 @@ fn an_expired_license_is_refused_by_the_issuer_and_by_the_client() {
         expires_at: None,
         ..license
     };
-    let foreign = ren3_tests::test_only_issuer_key()
+    let foreign = ren3_tests::test_only_signer()
         .sign_payload(&foreign)
         .unwrap()
         .token();

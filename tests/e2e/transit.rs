@@ -9,7 +9,7 @@ fn wrapped_and_armoured_tokens_are_accepted_on_both_sides() {
     let issuer = Issuer::init();
     let key = issuer.create_license("Wrapped Mail Ltd", &[]);
     let device = issuer.add_device(&key);
-    let client = Client::start(&device, &issuer.export_trust());
+    let client = Client::start(&device);
 
     // The vendor receives the request wrapped at 76 columns.
     let request = client.register(&key);

@@ -25,8 +25,10 @@ pub const CLIENT_4XX_CODES: &[&str] = &[
     "token_unsupported_version",
     "token_damaged",
     "signature_invalid",
-    "unknown_key",
-    "key_retired",
+    "untrusted_root",
+    "certificate_invalid",
+    "outside_certificate",
+    "key_revoked",
     "token_invalid",
     "not_found",
     "method_not_allowed",
@@ -53,19 +55,23 @@ pub const TOKEN_CODES: &[&str] = &[
     "token_unsupported_version",
     "token_damaged",
     "signature_invalid",
-    "unknown_key",
-    "key_retired",
+    "untrusted_root",
+    "certificate_invalid",
+    "outside_certificate",
+    "key_revoked",
     "token_invalid",
 ];
 
 /// The codes a token with one byte or character changed may get: it is
 /// damaged (checksum, structure), its signed message no longer starts or
-/// signs right, or its signer line names another key.
+/// signs right, its signer line names another key, or the certificate or
+/// revocation list it carries no longer reads or verifies.
 pub const FLIP_CODES: &[&str] = &[
     "token_damaged",
     "token_invalid",
     "signature_invalid",
-    "unknown_key",
+    "certificate_invalid",
+    "untrusted_root",
     "token_unrecognised",
     "token_unsupported_version",
     "token_wrong_kind",
@@ -294,9 +300,12 @@ pub fn token_cases(valid: &str, wrong_kinds: &[&str]) -> Vec<TokenCase> {
     );
     add(
         "an unknown version",
-        valid
-            .replacen("-v1.", "-v9.", 1)
-            .replacen("-v2.", "-v9.", 1),
+        {
+            // The prefix's version, whatever it is: `ren3-<kind>-v<N>.`.
+            let dot = valid.find('.').unwrap_or(valid.len());
+            let version = valid[..dot].rfind("-v").unwrap_or(dot);
+            format!("{}-v9{}", &valid[..version], &valid[dot..])
+        },
         "token_unsupported_version",
     );
     let label = if valid.starts_with("ren3-request-") {
@@ -401,22 +410,22 @@ pub fn token_cases(valid: &str, wrong_kinds: &[&str]) -> Vec<TokenCase> {
         );
     } else {
         add(
-            "an unknown key id as signer",
+            "a key id other than its certificate's as signer",
             reseal(
                 prefix,
                 &with_signer(message, &binary::encode(&[0x42u8; 8])),
                 signature,
             ),
-            "unknown_key",
+            "certificate_invalid",
         );
         add(
-            "an unknown key id as signer, with the repudiation signature",
+            "a key id other than its certificate's as signer, with the repudiation signature",
             reseal(
                 prefix,
                 &with_signer(message, &binary::encode(&[0u8; 8])),
                 &repudiation_signature(),
             ),
-            "unknown_key",
+            "certificate_invalid",
         );
         add(
             "the small-order identity key in place of a key id",
@@ -834,8 +843,8 @@ pub fn leaks(text: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
     use ren3_shared::{
-        DeviceId, DeviceKey, IssuerKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt,
-        TrustedKeys, VerifiedPayload, VerifiedReceipt, VerifiedRequest,
+        DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt, TrustRoot,
+        VerifiedPayload, VerifiedReceipt, VerifiedRequest,
     };
 
     #[test]
@@ -859,7 +868,7 @@ mod tests {
         assert!(ren3_shared::PublicKey::from_bytes(&IDENTITY_POINT).is_err());
     }
 
-    fn tokens() -> (String, String, String, TrustedKeys) {
+    fn tokens() -> (String, String, String, TrustRoot) {
         let key = LicenseKey::parse("REN3K1-00000-00000-00000-00000-00000").unwrap();
         let device = DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap();
         let device_key = DeviceKey::from_seed(&[1; 32]);
@@ -875,7 +884,6 @@ mod tests {
         .unwrap()
         .sign(&device_key)
         .unwrap();
-        let issuer = IssuerKey::from_seed(&[11; 32]);
         let license = ren3_shared::License {
             customer: "ACME".into(),
             features: vec![],
@@ -891,7 +899,10 @@ mod tests {
             device_public_key: device_key.public_key().into(),
             request_hash: request.hash(),
         };
-        let payload = issuer.sign_payload(&license).unwrap().token();
+        let payload = crate::test_only_signer()
+            .sign_payload(&license)
+            .unwrap()
+            .token();
         let receipt = ReleaseReceipt {
             released_at: 1_800_000_100,
             client_device_id: device,
@@ -902,7 +913,7 @@ mod tests {
         .sign(&device_key)
         .unwrap()
         .token();
-        let trust = TrustedKeys::new(vec![issuer.trusted_key(0, None)]).unwrap();
+        let trust = crate::test_only_root_key().trust_root();
         (request.token(), payload, receipt, trust)
     }
 

@@ -83,12 +83,55 @@ pub struct Issuer {
 }
 
 impl Issuer {
+    /// A store initialised under the TEST-ONLY root, the root every test
+    /// build of the client is pinned to, so its payloads are accepted.
     pub fn init() -> Self {
+        Self::init_with(&[], &[])
+    }
+
+    /// The root directory of this issuer: the TEST-ONLY root key, plain,
+    /// as `init --root-dir` adopts it.
+    pub fn root_dir(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    /// A store initialised under a root of its own, made by `init`: a
+    /// vendor no test build of the client trusts, or a customer playing one.
+    pub fn init_with_own_root() -> Self {
         let issuer = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        issuer.ok(&["init"], None);
+        let root_dir = issuer.root_dir();
+        issuer.ok(
+            &[
+                "init",
+                "--root-dir",
+                root_dir.to_str().unwrap(),
+                "--plain-root",
+            ],
+            None,
+        );
         issuer
+    }
+
+    /// Places the TEST-ONLY root key in [`Issuer::root_dir`] (0700, its key
+    /// file 0600), as a vendor brings an existing offline root.
+    fn place_test_only_root(&self) {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let dir = self.root_dir();
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        let seed = ren3_shared::binary::encode(test_only_root_key().seed());
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join("root.key"))
+            .unwrap();
+        writeln!(
+            file,
+            "# TEST ONLY: the root of fixtures/, whose seed is public\nren3-root-key-seed-v1: {seed}"
+        )
+        .unwrap();
     }
 
     pub fn db(&self) -> PathBuf {
@@ -149,11 +192,12 @@ impl Issuer {
         self.ok(&["device", "add", "--license", license_key], None)
     }
 
-    /// Writes the trusted-keys file and returns its path.
-    pub fn export_trust(&self) -> PathBuf {
-        let path = self.dir.path().join("trusted-keys.json");
+    /// Writes the root public file clients are built with (`trust
+    /// export-root`) and returns its path.
+    pub fn export_root(&self) -> PathBuf {
+        let path = self.dir.path().join("root.pub");
         self.ok(
-            &["keys", "export-public", "--out", path.to_str().unwrap()],
+            &["trust", "export-root", "--out", path.to_str().unwrap()],
             None,
         );
         path
@@ -193,12 +237,12 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts a client with offline licensing on, as the document says.
-    pub fn start(device_id: &str, trust: &Path) -> Self {
+    /// Starts a client with offline licensing on, as the document says:
+    /// its two variables are all it needs.
+    pub fn start(device_id: &str) -> Self {
         Self::start_with(&[
             ("enable_offline_license", "true"),
             ("client_device_id", device_id),
-            ("license_trusted_keys", trust.to_str().unwrap()),
         ])
     }
 
@@ -223,6 +267,28 @@ impl Client {
             .collect();
         let log = dir.path().join("stderr.log");
         Self::spawn(client_bin(), dir, env, Some(log))
+    }
+
+    /// Starts the client binary `bin` with exactly these variables, and
+    /// `files` (name, text) written to its working directory first, such
+    /// as a `.env`; its stderr goes to a file of its own
+    /// ([`Client::stderr_log`]).
+    pub fn start_with_files(bin: PathBuf, vars: &[(&str, &str)], files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let log = dir.path().join("stderr.log");
+        Self::spawn(bin, dir, env, Some(log))
+    }
+
+    /// The working directory the client runs in (its `.env` is read there).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Starts the client binary `bin` (another build of it) with exactly
@@ -274,6 +340,14 @@ impl Client {
             agent,
             log,
         }
+    }
+
+    /// Stops the process, runs `edit` (on the store, say), and starts it
+    /// again on the same store.
+    pub fn stopped(mut self, edit: impl FnOnce()) -> Self {
+        self.stop();
+        edit();
+        self.restart()
     }
 
     /// Stops the process and starts it again on the same store.
@@ -465,6 +539,34 @@ pub fn reseal_with_edited_message(token: &str, edit: impl FnOnce(&mut Vec<u8>)) 
     ))
 }
 
+/// The same token with its signed message changed by `edit` and signed
+/// again with the raw Ed25519 key of `seed`: what the holder of a leaked
+/// key can do, past every check the issuer would make.
+pub fn resign_with_edited_message(
+    token: &str,
+    seed: &[u8; 32],
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> String {
+    use ed25519_dalek::Signer as _;
+    let (prefix, rest) = token.split_at(token.find('.').unwrap() + 1);
+    let parts: Vec<&str> = rest.split('.').collect();
+    let mut message = ren3_shared::binary::decode(parts[0]).unwrap();
+    edit(&mut message);
+    let signature = ed25519_dalek::SigningKey::from_bytes(seed).sign(&message);
+    with_checksum(&format!(
+        "{prefix}{}.{}",
+        ren3_shared::binary::encode(&message),
+        ren3_shared::binary::encode(&signature.to_bytes())
+    ))
+}
+
+/// Replaces the first `from` in `message` by `to`.
+pub fn replace_bytes(message: &mut Vec<u8>, from: &str, to: &str) {
+    let text = String::from_utf8(std::mem::take(message)).unwrap();
+    assert!(text.contains(from), "{from} is not in the message");
+    *message = text.replacen(from, to, 1).into_bytes();
+}
+
 /// The same token with signature bytes changed by `edit` and a correct checksum.
 pub fn reseal_with_edited_signature(token: &str, edit: impl FnOnce(&mut Vec<u8>)) -> String {
     let (prefix, rest) = token.split_at(token.find('.').unwrap() + 1);
@@ -490,10 +592,95 @@ fn with_checksum(signed_part: &str) -> String {
 /// The TEST-ONLY issuer key of the golden vectors, for payloads the real
 /// issuer would refuse to sign (an expired one, say).
 pub fn test_only_issuer_key() -> ren3_shared::IssuerKey {
-    let text = std::fs::read_to_string(fixture("TEST-ONLY-issuer.key")).unwrap();
+    ren3_shared::IssuerKey::from_seed(&fixture_seed("TEST-ONLY-issuer.key"))
+}
+
+/// The TEST-ONLY root key of the golden vectors: the root every client of
+/// this workspace's builds is pinned to (`.cargo/config.toml`).
+pub fn test_only_root_key() -> ren3_shared::RootKey {
+    ren3_shared::RootKey::from_seed(&fixture_seed("TEST-ONLY-root.key"))
+}
+
+/// The seed in a TEST-ONLY key file of `fixtures/`.
+fn fixture_seed(name: &str) -> [u8; 32] {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
     let seed_line = text.lines().find(|l| !l.starts_with('#')).unwrap();
     let seed: ren3_shared::binary::Bytes<32> = seed_line.trim().parse().unwrap();
-    ren3_shared::IssuerKey::from_seed(&seed.0)
+    seed.0
+}
+
+/// The TEST-ONLY issuer key with the certificate and revocation list of
+/// `fixtures/`: it signs payloads every test build of the client accepts.
+pub fn test_only_signer() -> ren3_shared::PayloadSigner {
+    let root = test_only_root_key().trust_root();
+    let read = |name| std::fs::read_to_string(fixture(name)).unwrap();
+    let certificate = ren3_shared::Certificate::open(&read("certificate.token"), &root).unwrap();
+    let revocations = ren3_shared::RevocationList::open(&read("revocations.token"), &root).unwrap();
+    ren3_shared::PayloadSigner::new(test_only_issuer_key(), certificate, revocations).unwrap()
+}
+
+/// Chains of trust made in-process, for tests that need a key the pinned
+/// root never certified, a window that ends, or a newer revocation list.
+pub mod chain {
+    use ren3_shared::{
+        Certificate, IssuerKey, KeyId, PayloadSigner, Revocation, RevocationList,
+        RevocationListBody, RootKey,
+    };
+
+    /// The start of every window these helpers certify.
+    pub const NOT_BEFORE: i64 = 1_700_000_000;
+
+    /// A certificate of `issuer` by `root` for `[not_before, not_after)`.
+    pub fn certify(
+        root: &RootKey,
+        issuer: &IssuerKey,
+        not_before: i64,
+        not_after: i64,
+    ) -> Certificate {
+        let request = issuer
+            .certification_request(not_before, not_after, not_before)
+            .unwrap();
+        root.certify(&request, not_before).unwrap()
+    }
+
+    /// A revocation list by `root`: `version`, revoking each
+    /// `(key id, revoked at, grace until)`.
+    pub fn revocations(
+        root: &RootKey,
+        version: u64,
+        revoked: &[(KeyId, i64, i64)],
+    ) -> RevocationList {
+        let mut revoked: Vec<Revocation> = revoked
+            .iter()
+            .map(|&(key_id, revoked_at, grace_until)| Revocation {
+                key_id,
+                revoked_at,
+                grace_until,
+            })
+            .collect();
+        revoked.sort_by_key(|r| r.key_id);
+        root.sign_revocations(RevocationListBody {
+            version,
+            issued_at: NOT_BEFORE,
+            revoked,
+        })
+        .unwrap()
+    }
+
+    /// `issuer`, certified by `root` from [`NOT_BEFORE`] to the end of
+    /// representable time, carrying `list`.
+    pub fn signer(root: &RootKey, issuer: IssuerKey, list: RevocationList) -> PayloadSigner {
+        let certificate = certify(root, &issuer, NOT_BEFORE, ren3_shared::timestamp::MAX);
+        PayloadSigner::new(issuer, certificate, list).unwrap()
+    }
+
+    /// A root no build trusts, and a signer under it: a customer's own
+    /// "vendor".
+    pub fn rogue_signer() -> PayloadSigner {
+        let root = RootKey::from_seed(&[0x66; 32]);
+        let list = revocations(&root, 1, &[]);
+        signer(&root, IssuerKey::from_seed(&[0x67; 32]), list)
+    }
 }
 
 /// Wraps `text` at `width` columns with CRLF, as a mail client would.
@@ -623,11 +810,14 @@ impl Console {
 impl Issuer {
     /// `init` with extra arguments and environment, e.g. `--encrypt` with
     /// `REN3_ISSUER_PASSPHRASE`.
+    /// The root directory holds the TEST-ONLY root, which `init` adopts.
     pub fn init_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let issuer = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        let mut all = vec!["init"];
+        issuer.place_test_only_root();
+        let root_dir = issuer.root_dir();
+        let mut all = vec!["init", "--root-dir", root_dir.to_str().unwrap()];
         all.extend_from_slice(args);
         let out = issuer.run_with_env(&all, None, env);
         assert!(
@@ -693,16 +883,6 @@ impl Client {
     }
 }
 
-/// A trusted-keys file in `dir` that trusts only the TEST-ONLY issuer key,
-/// valid from long before any payload the tests sign.
-pub fn test_only_trust_file(dir: &Path) -> PathBuf {
-    let key = test_only_issuer_key().trusted_key(1_700_000_000, None);
-    let trust = ren3_shared::TrustedKeys::new(vec![key]).unwrap();
-    let path = dir.join("test-only-trusted-keys.json");
-    std::fs::write(&path, trust.to_file()).unwrap();
-    path
-}
-
 /// The payload a vendor would send for `request` with `serial`, signed
 /// in-process with the TEST-ONLY issuer key: much faster than running the
 /// issuer when a test needs hundreds of them.
@@ -736,10 +916,7 @@ pub fn test_only_payload_with(
         request_hash: request.hash(),
     };
     edit(&mut license);
-    test_only_issuer_key()
-        .sign_payload(&license)
-        .unwrap()
-        .token()
+    test_only_signer().sign_payload(&license).unwrap().token()
 }
 
 /// `PRAGMA integrity_check` of an SQLite file, read-only: `"ok"` when sound.
@@ -886,34 +1063,38 @@ pub fn request_hash(request: &str) -> String {
         .to_string()
 }
 
-/// A `ren3-client` built with its trusted keys pinned to
-/// `fixtures/trusted-keys.json` (the TEST-ONLY key), in a target directory
-/// of its own so that it never replaces the ordinary build. Built once per
-/// test run.
-pub fn pinned_client_bin() -> PathBuf {
+/// A development build of `ren3-client` (feature `dev-root`, debug
+/// assertions on), which takes its root from `REN3_DEV_TRUST_ROOT` at run
+/// time, in a target directory of its own so that it never replaces the
+/// pinned build the other tests run. Built once per test run.
+pub fn dev_client_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap()
             .to_path_buf();
-        let target = workspace.join("target").join("pinned");
+        let target = workspace.join("target").join("dev-root");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&workspace)
-            .env("REN3_PINNED_TRUSTED_KEYS", fixture("trusted-keys.json"))
             .env("CARGO_TARGET_DIR", &target)
             .args([
                 "build",
                 "--quiet",
                 "-p",
                 "ren3-client",
+                "--features",
+                "dev-root",
                 "--bin",
                 "ren3-client",
             ])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building a pinned ren3-client failed");
+        assert!(
+            status.success(),
+            "building a development ren3-client failed"
+        );
         target.join("debug").join("ren3-client")
     })
     .clone()

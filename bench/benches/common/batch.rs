@@ -5,7 +5,8 @@
 //! The batch goes through the library as `ren3-issuer issue` does: one
 //! call, one transaction, every check and write of a single issuance. The
 //! floor is a raw `verify_strict` of each request and a raw `sign` of a
-//! payload of the same size, one after the other on one core.
+//! payload of the same size (its certificate and revocation list lines
+//! included), one after the other on one core.
 
 use std::hint::black_box;
 use std::os::unix::fs::DirBuilderExt as _;
@@ -60,19 +61,19 @@ impl Batch {
         assert_eq!(requests.len(), REQUESTS);
 
         let paths = StorePaths::new(template.path().join("issuer.db"), None);
-        let issuer = {
-            let store = setup::open_store(&paths).unwrap();
-            let keys = setup::open_keys(&paths).unwrap();
-            let trusted = ren3_issuer::signing_keys::trusted_keys(&store).unwrap();
-            let key_id = trusted.keys()[0].key_id;
-            keys.load(&key_id).unwrap()
-        };
+        // The chain the store's issuance signs with, and its key's seed for
+        // the floor's raw `sign`.
+        let signer = fill::store_signer(&paths).unwrap();
+        let issuer = setup::open_keys(&paths)
+            .unwrap()
+            .load(&signer.key_id())
+            .unwrap();
         let floor_inputs = requests
             .iter()
             .map(|token| {
                 let (message, signature) = raw_parts(token);
                 let request = VerifiedRequest::open(token).unwrap();
-                let payload = issuer.sign_payload(&terms_for(&request, 1)).unwrap();
+                let payload = signer.sign_payload(&terms_for(&request, 1)).unwrap();
                 let (payload_message, _) = raw_parts(&payload.token());
                 (
                     request.device_public_key,

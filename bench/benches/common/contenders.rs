@@ -10,15 +10,45 @@ use ren3_bench::{
     Inputs, JwtClaims, JwtRequestClaims, NOW, ed25519_pkcs8_der, raw_parts, terms_for,
 };
 use ren3_shared::payload::Window;
-use ren3_shared::{PayloadTerms, PublicKey, VerifiedPayload, VerifiedRequest};
+use ren3_shared::{PublicKey, VerifiedPayload, VerifiedRequest};
+
+/// One signed message of the payload's chain, as the floor verifies it:
+/// the signer's key already decoded, the exact bytes and the signature.
+struct Signed {
+    key: PublicKey,
+    message: Vec<u8>,
+    signature: Signature,
+}
+
+impl Signed {
+    fn of(key: PublicKey, token: &str) -> Self {
+        let (message, signature) = raw_parts(token);
+        Self {
+            key,
+            message,
+            signature: Signature::from_bytes(&signature),
+        }
+    }
+
+    fn verify(&self) {
+        self.key
+            .verifying_key()
+            .verify_strict(black_box(&self.message), &self.signature)
+            .expect("the floor verifies");
+    }
+}
 
 /// Everything the contenders need, made once from fixed seeds.
 pub struct Contenders {
     inputs: Inputs,
-    /// The issuer's public key, parsed once, as a client holds it.
-    issuer_public: PublicKey,
-    payload_message: Vec<u8>,
-    payload_signature: Signature,
+    /// The chain a payload needs checked, in `VerifiedPayload::open`'s
+    /// order: the certificate (the root's signature), the payload (the
+    /// certified issuer key's), the revocation list (the root's).
+    certificate: Signed,
+    payload: Signed,
+    revocations: Signed,
+    /// The issuer key's bytes, as the certificate carries them.
+    issuer_public: [u8; 32],
     /// The request's device key, as the floor gets it already parsed.
     device_key: PublicKey,
     request_message: Vec<u8>,
@@ -38,12 +68,15 @@ pub struct Contenders {
 impl Contenders {
     pub fn new() -> Self {
         let inputs = Inputs::new();
-        let issuer_public = inputs.issuer.public_key();
-        let (payload_message, payload_signature) = raw_parts(&inputs.payload_token);
+        let root = inputs.root.public_key();
+        let issuer_public = inputs.signer.certificate().body.public_key;
+        let certificate = Signed::of(root, &inputs.signer.certificate().token());
+        let payload = Signed::of(issuer_public, &inputs.payload_token);
+        let revocations = Signed::of(root, &inputs.signer.revocations().token());
         let request = VerifiedRequest::open(&inputs.request_token).expect("the request verifies");
         let (request_message, request_signature) = raw_parts(&inputs.request_token);
         let header = Header::new(Algorithm::EdDSA);
-        let encoding = EncodingKey::from_ed_der(&ed25519_pkcs8_der(inputs.issuer.seed()));
+        let encoding = EncodingKey::from_ed_der(&ed25519_pkcs8_der(&Inputs::ISSUER_SEED));
 
         // jsonwebtoken checks nbf and exp against the system clock, so the
         // claims it verifies are shifted to now; the work is the same as
@@ -75,11 +108,12 @@ impl Contenders {
 
         let contenders = Self {
             claims: JwtClaims::of(&inputs.license),
-            signing: SigningKey::from_bytes(inputs.issuer.seed()),
+            signing: SigningKey::from_bytes(&Inputs::ISSUER_SEED),
             payload_decoding: DecodingKey::from_ed_der(&issuer_public.to_bytes()),
-            issuer_public,
-            payload_message,
-            payload_signature: Signature::from_bytes(&payload_signature),
+            issuer_public: issuer_public.to_bytes(),
+            certificate,
+            payload,
+            revocations,
             device_key: request.device_public_key,
             request_message,
             request_signature: Signature::from_bytes(&request_signature),
@@ -94,6 +128,7 @@ impl Contenders {
         };
         // Every contender must succeed before it is timed.
         contenders.floor_verify();
+        contenders.floor_verify_decoding_key();
         contenders.ren3_verify();
         contenders.jwt_verify();
         contenders.floor_issue();
@@ -105,24 +140,39 @@ impl Contenders {
         contenders
     }
 
-    /// Raw `verify_strict` of the payload's signed bytes.
+    /// The floor of a payload's check: the three raw `verify_strict` calls
+    /// its chain needs (certificate, payload, revocation list), over the
+    /// same bytes, every key already decoded.
     pub fn floor_verify(&self) {
-        self.issuer_public
-            .verifying_key()
-            .verify_strict(black_box(&self.payload_message), &self.payload_signature)
-            .expect("the floor verifies");
+        self.certificate.verify();
+        self.payload.verify();
+        self.revocations.verify();
     }
 
-    /// A client's whole payload check: decode, `verify_strict`, parse, window.
+    /// The floor as a client meets the chain: the issuer key travels in the
+    /// certificate, so it is decoded from bytes before the payload's
+    /// `verify_strict`, where [`Self::floor_verify`] is given it decoded.
+    pub fn floor_verify_decoding_key(&self) {
+        self.certificate.verify();
+        VerifyingKey::from_bytes(black_box(&self.issuer_public))
+            .expect("the floor's key decodes")
+            .verify_strict(black_box(&self.payload.message), &self.payload.signature)
+            .expect("the floor verifies");
+        self.revocations.verify();
+    }
+
+    /// A client's whole payload check: decode, the chain's three
+    /// `verify_strict` calls, parse, window.
     pub fn ren3_verify(&self) -> VerifiedPayload {
         let payload =
-            VerifiedPayload::open(black_box(&self.inputs.payload_token), &self.inputs.trust)
+            VerifiedPayload::open(black_box(&self.inputs.payload_token), &self.inputs.root)
                 .expect("the payload verifies");
         assert_eq!(payload.license.window_at(NOW), Window::Valid);
         payload
     }
 
-    /// jsonwebtoken's EdDSA decode with nbf and exp validation.
+    /// jsonwebtoken's EdDSA decode with nbf and exp validation: one
+    /// signature, where a ReN3 payload's chain has three.
     pub fn jwt_verify(&self) -> JwtClaims {
         jsonwebtoken::decode::<JwtClaims>(
             black_box(&self.payload_jwt),
@@ -139,7 +189,7 @@ impl Contenders {
             .verifying_key()
             .verify_strict(black_box(&self.request_message), &self.request_signature)
             .expect("the floor verifies");
-        self.signing.sign(black_box(&self.payload_message))
+        self.signing.sign(black_box(&self.payload.message))
     }
 
     /// The floor as RFC 8032 verifies a request: its device key is decoded
@@ -150,16 +200,20 @@ impl Contenders {
             .expect("the floor's key decodes")
             .verify_strict(black_box(&self.request_message), &self.request_signature)
             .expect("the floor verifies");
-        self.signing.sign(black_box(&self.payload_message))
+        self.signing.sign(black_box(&self.payload.message))
     }
 
     /// Issuing without storage, as the issuer does it: open the request,
-    /// check its terms, sign them, encode.
+    /// check its terms against the rules and the certificate's window, sign
+    /// them behind the certificate and revocation list lines, encode.
     pub fn ren3_issue(&self) -> String {
         let request = VerifiedRequest::open(black_box(&self.inputs.request_token))
             .expect("the request verifies");
-        let terms = PayloadTerms::new(terms_for(&request, 1)).expect("the terms are valid");
-        self.inputs.issuer.sign_terms(terms).token()
+        let signer = &self.inputs.signer;
+        let terms = signer
+            .terms(terms_for(&request, 1))
+            .expect("the terms are valid");
+        signer.sign_terms(terms).token()
     }
 
     /// Encoding and signing the payload's terms only, as the half of issuing
@@ -167,7 +221,7 @@ impl Contenders {
     /// and write the token with its checksum.
     pub fn ren3_sign_only(&self) -> String {
         self.inputs
-            .issuer
+            .signer
             .sign_payload(black_box(&self.inputs.license))
             .expect("the payload signs")
             .token()

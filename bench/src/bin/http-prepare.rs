@@ -1,11 +1,18 @@
-//! Prepares a `ren3-client` store for `bench/http.sh`, with the TEST-ONLY
-//! issuer key of `fixtures/` (public seed: never trust it outside tests).
+//! Prepares a `ren3-client` store for `bench/http.sh`, with payloads signed
+//! under the BENCH-ONLY root of `bench/bench-root.pub` (its seed is public:
+//! never trust it outside benchmarks), by an issuer key that root certified
+//! in-process (`ren3_bench::bench_signer`).
 //!
-//! In `--dir`, it writes `trusted-keys.json` (the TEST-ONLY key alone) and
-//! `license.db`, a client store with a license active: it registers and
-//! imports through the client's own library (`AppState::register`,
-//! `AppState::import`), as `POST /license/register` and
-//! `POST /license/import` do.
+//! A client trusts only the root compiled into it, so this binary, and the
+//! `ren3-client` it prepares the store for, must be built with
+//! `REN3_TRUST_ROOT=$PWD/bench/bench-root.pub` (`bench/http.sh` does); it
+//! checks the client library it links and stops with that explanation
+//! otherwise.
+//!
+//! In `--dir`, it writes `license.db`, a client store with a license
+//! active: it registers and imports through the client's own library
+//! (`AppState::register`, `AppState::import`), as `POST /license/register`
+//! and `POST /license/import` do.
 //!
 //! With `--pending N` it also records N more pending requests, signed with
 //! the store's device key, and writes `import-bodies.txt`: N
@@ -18,7 +25,8 @@
 //! same columns as `store::insert_pending_request`, in one transaction.
 //!
 //! ```text
-//! cargo run --release -p ren3-bench --bin http-prepare -- --dir /tmp/h --pending 20000
+//! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub \
+//!     cargo run --release -p ren3-bench --bin http-prepare -- --dir /tmp/h --pending 20000
 //! ```
 
 use std::io::{BufWriter, Write as _};
@@ -26,25 +34,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
+use ren3_bench::{Inputs, bench_signer, client_pinning_problem};
 use ren3_client::store::{self, StoreError};
 use ren3_client::{AppState, Config, Imported};
-use ren3_shared::binary::Bytes;
 use ren3_shared::{
-    ClockPolicy, DeviceId, IssuerKey, License, LicenseKey, LicenseRequest, Product, TrustedKeys,
+    ClockPolicy, DeviceId, IssuerKey, License, LicenseKey, LicenseRequest, PayloadSigner, Product,
     VerifiedRequest, timestamp,
 };
 
 #[derive(Debug, Parser)]
-#[command(about = "Prepares a ren3-client store for bench/http.sh (TEST-ONLY keys)")]
+#[command(about = "Prepares a ren3-client store for bench/http.sh (BENCH-ONLY root)")]
 struct Args {
-    /// The directory for `license.db`, `trusted-keys.json` and
-    /// `import-bodies.txt`; created if missing, and must not hold a store.
+    /// The directory for `license.db` and `import-bodies.txt`; created if
+    /// missing, and must not hold a store.
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
     /// How many more pending requests to record, with one import body each.
     #[arg(long, default_value_t = 0)]
     pending: u64,
-    /// The fixtures directory (TEST-ONLY keys, license key, device id).
+    /// The fixtures directory (the license key and device id).
     #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))]
     fixtures: PathBuf,
 }
@@ -65,31 +73,16 @@ fn read_fixture(fixtures: &Path, name: &str) -> Result<String> {
     Ok(text.trim().to_owned())
 }
 
-/// The TEST-ONLY issuer key: the first line of the file that is not a
-/// comment is its seed, base64url.
-fn test_only_issuer_key(fixtures: &Path) -> Result<IssuerKey> {
-    let text = read_fixture(fixtures, "TEST-ONLY-issuer.key")?;
-    let seed_line = text
-        .lines()
-        .find(|l| !l.starts_with('#'))
-        .context("TEST-ONLY-issuer.key holds no seed line")?;
-    let seed: Bytes<32> = seed_line
-        .trim()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("TEST-ONLY-issuer.key: {e:?}"))?;
-    Ok(IssuerKey::from_seed(&seed.0))
-}
-
 /// The payload the vendor would send for `request`, as the end-to-end tests
 /// make it (`tests/src/lib.rs`, `test_only_payload`).
 fn payload_for(
-    issuer: &IssuerKey,
+    signer: &PayloadSigner,
     request: &VerifiedRequest,
     serial: u64,
     now: i64,
 ) -> Result<String> {
     let license = License {
-        customer: "ReN3 HTTP bench (TEST-ONLY key)".into(),
+        customer: "ReN3 HTTP bench (BENCH-ONLY root)".into(),
         features: vec!["export".into(), "ingest".into()],
         limits: [("max-sources".to_owned(), 25)].into_iter().collect(),
         issued_at: now - 60,
@@ -103,7 +96,7 @@ fn payload_for(
         device_public_key: request.device_public_key.into(),
         request_hash: request.hash(),
     };
-    Ok(issuer
+    Ok(signer
         .sign_payload(&license)
         .context("cannot sign a payload")?
         .token())
@@ -122,23 +115,20 @@ async fn main() -> Result<()> {
     if db.exists() {
         bail!("`{}` exists; give an empty directory", db.display());
     }
-    let issuer = test_only_issuer_key(&args.fixtures)?;
+    // Payloads under a root the client does not trust would only fail at
+    // the first import, as `untrusted_root`: say what to do instead.
+    if let Some(problem) = client_pinning_problem() {
+        bail!("{problem}");
+    }
+    let signer = bench_signer(IssuerKey::from_seed(&Inputs::ISSUER_SEED));
     let license_key_text = read_fixture(&args.fixtures, "license-key.txt")?;
     let device_id_text = read_fixture(&args.fixtures, "device-id.txt")?;
     let license_key = LicenseKey::parse(&license_key_text).context("license-key.txt")?;
     let device_id = DeviceId::parse(&device_id_text).context("device-id.txt")?;
 
-    // As tests/src/lib.rs `test_only_trust_file`: created before any payload.
-    let trust = TrustedKeys::new(vec![issuer.trusted_key(1_700_000_000, None)])
-        .context("one trusted key")?;
-    let trust_path = args.dir.join("trusted-keys.json");
-    std::fs::write(&trust_path, trust.to_file())
-        .with_context(|| format!("cannot write `{}`", trust_path.display()))?;
-
     let vars = [
         ("enable_offline_license", "true".to_owned()),
         ("client_device_id", device_id_text.clone()),
-        ("license_trusted_keys", trust_path.display().to_string()),
         ("license_db_path", db.display().to_string()),
     ];
     let config = Config::from_lookup(|name| {
@@ -157,7 +147,7 @@ async fn main() -> Result<()> {
         .register(&license_key_text)
         .await
         .context("register")?;
-    let first = payload_for(&issuer, &registration.request, 1, now)?;
+    let first = payload_for(&signer, &registration.request, 1, now)?;
     let imported = state
         .import(&license_key_text, &first)
         .await
@@ -195,7 +185,7 @@ async fn main() -> Result<()> {
             .with_context(|| format!("cannot create `{}`", bodies_path.display()))?;
         let mut out = BufWriter::new(file);
         for (serial, request) in (2..).zip(&requests) {
-            let payload = payload_for(&issuer, request, serial, now)?;
+            let payload = payload_for(&signer, request, serial, now)?;
             writeln!(out, "{}", import_body(&license_key_text, &payload))?;
         }
         out.flush()

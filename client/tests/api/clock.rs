@@ -132,7 +132,10 @@ async fn import_with_a_wound_back_clock_is_judged_at_the_high_water_mark() {
         "license_expired",
         "wound back",
     );
+    // A refused import changes nothing: the list it carries revokes no
+    // key, so it is not kept either.
     assert_eq!((app.dump().await, app.installed()), before);
+    assert_eq!(app.stored_list_version().await, None);
 }
 
 #[tokio::test]

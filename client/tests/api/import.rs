@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::support::{
     DAY, DEVICE_ID, KEY, NOW, TestApp, answer, assemble_token, disassemble_token, key,
-    other_device_id, other_key, rogue_issuer, sign,
+    other_device_id, other_key, rogue_issuer, sign, test_only_root,
 };
 
 #[tokio::test]
@@ -46,6 +46,12 @@ async fn import_installs_the_license_and_the_handle_reports_it() {
                 "policy": "advisory",
                 "toleranceSeconds": 86_400,
                 "highWaterMark": timestamp::format(NOW),
+            },
+            "revocation": null,
+            "trust": {
+                "root": test_only_root().fingerprint().to_string(),
+                "pinned": true,
+                "revocationListVersion": 1,
             },
             "license": {
                 "customer": "ACME Logistics GmbH",
@@ -95,8 +101,8 @@ async fn import_refusals_change_nothing() {
         assemble_token(&prefix, text.as_bytes(), &signature)
     };
     let bad_signer = assemble_token(
-        "ren3-payload-v2.",
-        b"ren3/license-payload/v2\nAAAA\n{}",
+        "ren3-payload-v3.",
+        b"ren3/license-payload/v3\nAAAA\n{}",
         &[0u8; 64],
     );
     let other_key = other_key();
@@ -133,7 +139,7 @@ async fn import_refusals_change_nothing() {
         (
             "5. another format version",
             KEY,
-            "ren3-payload-v3.abc.def.ghi".into(),
+            "ren3-payload-v2.abc.def.ghi".into(),
             StatusCode::BAD_REQUEST,
             "token_unsupported_version",
         ),
@@ -152,11 +158,11 @@ async fn import_refusals_change_nothing() {
             "signature_invalid",
         ),
         (
-            "8. untrusted signer",
+            "8. signed under a root this build does not trust",
             KEY,
             rogue_issuer().sign_payload(&good).unwrap().token(),
             StatusCode::BAD_REQUEST,
-            "unknown_key",
+            "untrusted_root",
         ),
         (
             "9. signer is not a key id",

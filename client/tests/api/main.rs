@@ -14,6 +14,8 @@ mod keys;
 mod problems;
 mod register;
 mod restart;
+mod revocation;
 mod state_machine;
 mod status;
 mod support;
+mod trust;

@@ -1,6 +1,4 @@
-use ren3_client::LicenseState;
-
-use crate::support::{TestApp, issuer, path_text, rogue_issuer};
+use crate::support::TestApp;
 
 #[tokio::test]
 async fn restart_keeps_the_active_license_and_the_device_key() {
@@ -19,30 +17,6 @@ async fn restart_keeps_the_active_license_and_the_device_key() {
     assert!(handle.is_licensed());
     assert!(handle.has_feature("ingest"));
     assert_eq!(handle.limit("max-sources"), Some(12));
-}
-
-#[tokio::test]
-async fn restart_without_the_signing_key_in_the_trust_file_runs_unlicensed() {
-    let app = TestApp::new().await;
-    app.install(1).await;
-    let before = app.dump().await;
-    let trust = app.write_trust_file("rotated.json", &[rogue_issuer()]);
-
-    let app = app
-        .restart_with(&[("license_trusted_keys", &path_text(&trust))])
-        .await;
-    assert_eq!(
-        app.state.license().check().state(),
-        LicenseState::Unlicensed
-    );
-    assert_eq!(app.get_status().await.json["state"], "unlicensed");
-    assert_eq!(app.dump().await, before, "the stored license is kept");
-
-    let trust = app.write_trust_file("restored.json", &[rogue_issuer(), issuer()]);
-    let app = app
-        .restart_with(&[("license_trusted_keys", &path_text(&trust))])
-        .await;
-    assert!(app.state.license().is_licensed(), "it verifies again");
 }
 
 #[tokio::test]

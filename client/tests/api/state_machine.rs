@@ -10,7 +10,9 @@
 //! the same key only by a higher serial; history and receipts append-only;
 //! pending requests under the cap; the recorded high-water mark never
 //! lower and never ahead of the handle's; the handle's license is the
-//! stored one. A refusal changes nothing in the store or the handle.
+//! stored one. A refusal changes nothing in the store or the handle (the
+//! vendor's lists here revoke nothing, so no refusal keeps one); the first
+//! accepted import stores the revocation list its payload carries.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use ren3_client::store::MAX_PENDING_REQUESTS;
 use ren3_client::{InstalledLicense, LicenseCheck, StoreError};
 use ren3_shared::binary::Bytes;
 use ren3_shared::{
-    ClockPolicy, DeviceId, DeviceKey, Digest, IssuerKey, License, PublicKey, VerifiedReceipt,
+    ClockPolicy, DeviceId, DeviceKey, Digest, License, PayloadSigner, PublicKey, VerifiedReceipt,
     VerifiedRequest, payload, timestamp,
 };
 use serde_json::{Value, json};
@@ -364,6 +366,9 @@ struct Model {
     last_serial: u64,
     highest_installed: u64,
     built: Vec<Payload>,
+    /// Whether the revocation list (the fixtures', version 1, which every
+    /// payload of the vendor carries) is stored.
+    list_stored: bool,
 }
 
 impl Model {
@@ -380,6 +385,7 @@ impl Model {
             last_serial: 0,
             highest_installed: 0,
             built: Vec::new(),
+            list_stored: false,
         }
     }
 
@@ -409,7 +415,7 @@ impl Model {
             return Err((StatusCode::BAD_REQUEST, "invalid_license_key"));
         };
         if !offer.trusted {
-            return Err((StatusCode::BAD_REQUEST, "unknown_key"));
+            return Err((StatusCode::BAD_REQUEST, "untrusted_root"));
         }
         let l = &offer.license;
         if l.license_key_fingerprint != sent {
@@ -456,6 +462,9 @@ impl Model {
         self.deactivated_at = None;
         self.recorded = self.recorded.max(seen);
         self.read_status();
+        // The list it carries revokes nothing: it becomes effective, and
+        // is stored, with the import that stores its payload.
+        self.list_stored = true;
         Ok(Imported::Installed)
     }
 
@@ -621,6 +630,8 @@ struct Stored {
     clock: Option<i64>,
     /// (counter, serial)
     receipts: Vec<(i64, i64)>,
+    /// The stored revocation list's version.
+    list_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,11 +671,17 @@ async fn read_store(app: &TestApp) -> Stored {
                 .prepare("SELECT counter, serial FROM release_receipts ORDER BY counter")?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
+            let list_version = conn
+                .prepare("SELECT version FROM revocation_list")?
+                .query_map([], |row| row.get(0))?
+                .next()
+                .transpose()?;
             Ok::<_, StoreError>(Stored {
                 licenses,
                 pending,
                 clock: ren3_client::store::high_water_mark(conn)?,
                 receipts,
+                list_version,
             })
         })
         .await
@@ -805,6 +822,26 @@ async fn check_invariants(
         view
     );
     prop_assert!(app.state.stored_problem().is_none(), "{}", context);
+
+    // The revocation list: stored once a verified chain brought it; it
+    // revokes nothing, and the effective version matches it.
+    prop_assert_eq!(
+        stored.list_version,
+        model.list_stored.then_some(1),
+        "{}: the stored list",
+        context
+    );
+    prop_assert_eq!(
+        app.state.revocation_list_version(),
+        u64::from(model.list_stored),
+        "{}: the effective list",
+        context
+    );
+    prop_assert!(
+        installed.as_ref().is_none_or(|i| i.revocation.is_none()),
+        "{}",
+        context
+    );
     Ok(stored)
 }
 
@@ -941,7 +978,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     );
     prop_assert_eq!(app.state.record_step(), RECORD_STEP);
     let trusted = issuer();
-    let rogue: IssuerKey = rogue_issuer();
+    let rogue: PayloadSigner = rogue_issuer();
     let mut model = Model::new(app.state.device_public_key());
     let mut stored = check_invariants(&app, &model, &Stored::default(), "start").await?;
 
@@ -991,7 +1028,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 };
                 model.last_serial += bump;
                 let license = model.answer(&pending.token, model.last_serial, shape);
-                let offer = built(&mut model, &trusted, license);
+                let offer = built(&mut model, trusted, license);
                 import(&app, &mut model, &offer, context).await?;
             }
             Op::ImportOlder { pick, back, shape } => {
@@ -1004,7 +1041,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     .map_or(model.highest_installed, |a| a.license.serial);
                 let serial = base.saturating_sub(back).max(1);
                 let license = model.answer(&pending.token, serial, shape);
-                let offer = built(&mut model, &trusted, license);
+                let offer = built(&mut model, trusted, license);
                 import(&app, &mut model, &offer, context).await?;
             }
             Op::Replay { pick } => {
@@ -1030,7 +1067,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                     None => (model.answer_to_nothing(serial), Key::Ours),
                 };
                 let mut sent = payload_key;
-                let mut signer = &trusted;
+                let mut signer = trusted;
                 match forgery {
                     Forgery::NeverRequested => license.request_hash = Bytes([9u8; 32]),
                     Forgery::OtherDevice => license.client_device_id = other_device_id(),
@@ -1136,7 +1173,7 @@ fn pick_from<T: Clone>(items: &[T], pick: usize) -> Option<T> {
 }
 
 /// Signs `license` with the trusted issuer and remembers it for replays.
-fn built(model: &mut Model, issuer: &IssuerKey, license: License) -> Offer {
+fn built(model: &mut Model, issuer: &PayloadSigner, license: License) -> Offer {
     let key = key_of(&license);
     let token = issuer.sign_payload(&license).unwrap().token();
     model.built.push(Payload {

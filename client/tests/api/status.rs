@@ -37,6 +37,12 @@ async fn status_without_offline_licensing_says_how_to_enable_it() {
                 "toleranceSeconds": 86_400,
                 "highWaterMark": ren3_shared::timestamp::format(crate::support::NOW),
             },
+            "revocation": null,
+            "trust": {
+                "root": crate::support::test_only_root().fingerprint().to_string(),
+                "pinned": true,
+                "revocationListVersion": 0,
+            },
             "license": null,
         })
     );

@@ -2,9 +2,9 @@
 //! vendor that signs payloads in-process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::body::Body;
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use ren3_client::{AppState, Config, InstalledLicense, app};
 use ren3_shared::{
-    ClockPolicy, DeviceId, IssuerKey, License, LicenseKey, TrustedKeys, VerifiedRequest, binary,
+    ClockPolicy, DeviceId, License, LicenseKey, PayloadSigner, TrustRoot, VerifiedRequest, binary,
 };
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -25,14 +25,22 @@ pub const DAY: i64 = 86_400;
 pub const DEVICE_ID: &str = "REN3D1-00000-00000-00000-00000";
 pub const KEY: &str = "REN3K1-00000-00000-00000-00000-00000";
 
-/// The vendor's trusted signing key.
-pub fn issuer() -> IssuerKey {
-    IssuerKey::from_seed(&[11u8; 32])
+/// The vendor: the TEST-ONLY issuer key, certified by the TEST-ONLY root
+/// this build pins, with the fixtures' revocation list (version 1).
+pub fn issuer() -> &'static PayloadSigner {
+    static SIGNER: OnceLock<PayloadSigner> = OnceLock::new();
+    SIGNER.get_or_init(ren3_tests::test_only_signer)
 }
 
-/// A signing key the client does not trust.
-pub fn rogue_issuer() -> IssuerKey {
-    IssuerKey::from_seed(&[12u8; 32])
+/// A "vendor" under a root of its own, which this build does not trust:
+/// what a customer can make.
+pub fn rogue_issuer() -> PayloadSigner {
+    ren3_tests::chain::rogue_signer()
+}
+
+/// The root this build pins (`.cargo/config.toml`).
+pub fn test_only_root() -> TrustRoot {
+    ren3_tests::test_only_root_key().trust_root()
 }
 
 pub fn key() -> LicenseKey {
@@ -165,7 +173,7 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Offline licensing enabled, trusting [`issuer`].
+    /// Offline licensing enabled; the build trusts [`issuer`]'s root.
     pub async fn new() -> Self {
         Self::with_vars(&[]).await
     }
@@ -173,11 +181,9 @@ impl TestApp {
     /// As [`TestApp::new`], with more variables (or other values).
     pub async fn with_vars(extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let trust = write_trust_file(&dir, "trusted-keys.json", &[issuer()]);
         let vars = HashMap::from([
             ("enable_offline_license".to_owned(), "true".to_owned()),
             ("client_device_id".to_owned(), DEVICE_ID.to_owned()),
-            ("license_trusted_keys".to_owned(), path_text(&trust)),
             (
                 "license_db_path".to_owned(),
                 path_text(&dir.path().join("license.db")),
@@ -237,6 +243,24 @@ impl TestApp {
 
     pub async fn restart(self) -> Self {
         self.restart_with(&[]).await
+    }
+
+    /// Stops this app, lets `edit` change its store as an operator with a
+    /// SQLite shell would, and starts it again.
+    pub async fn restart_after_editing(self, edit: impl FnOnce(&rusqlite::Connection)) -> Self {
+        let Self {
+            dir,
+            state,
+            router,
+            clock,
+            vars,
+        } = self;
+        drop(router);
+        drop(state);
+        let conn = rusqlite::Connection::open(dir.path().join("license.db")).unwrap();
+        edit(&conn);
+        drop(conn);
+        Self::start(dir, vars, clock).await
     }
 
     pub fn set_now(&self, now: i64) {
@@ -376,6 +400,7 @@ impl TestApp {
                     "licenses",
                     "clock",
                     "release_receipts",
+                    "revocation_list",
                 ] {
                     let mut stmt =
                         conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;
@@ -417,30 +442,33 @@ impl TestApp {
             .count()
     }
 
-    pub fn write_trust_file(&self, name: &str, keys: &[IssuerKey]) -> PathBuf {
-        write_trust_file(&self.dir, name, keys)
+    /// The effective revocation list's version, as the status reports it.
+    pub async fn revocation_list_version(&self) -> u64 {
+        self.get_status().await.json["trust"]["revocationListVersion"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// The stored revocation list's version, if a row is stored.
+    pub async fn stored_list_version(&self) -> Option<i64> {
+        self.state
+            .store()
+            .call(|conn| {
+                use rusqlite::OptionalExtension as _;
+                Ok::<_, ren3_client::StoreError>(
+                    conn.query_row("SELECT version FROM revocation_list", [], |row| row.get(0))
+                        .optional()?,
+                )
+            })
+            .await
+            .unwrap()
     }
 }
 
-fn write_trust_file(dir: &TempDir, name: &str, keys: &[IssuerKey]) -> PathBuf {
-    let keys: Vec<(&IssuerKey, Option<i64>)> = keys.iter().map(|k| (k, None)).collect();
-    write_trust_file_with_retirement(dir, name, &keys)
-}
-
-/// A trusted-keys file where some keys are retired at the given time.
-pub fn write_trust_file_with_retirement(
-    dir: &TempDir,
-    name: &str,
-    keys: &[(&IssuerKey, Option<i64>)],
-) -> PathBuf {
-    let trust = TrustedKeys::new(
-        keys.iter()
-            .map(|(k, retired_at)| k.trusted_key(NOW - DAY, *retired_at))
-            .collect(),
-    )
-    .unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, trust.to_file()).unwrap();
+/// A file in `dir` with `text`.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
     path
 }
 

@@ -1,6 +1,8 @@
 //! The license-lifecycle commands: releasing seats (with a receipt or by
 //! force) and the signing keys' rotation, retirement and encryption.
 
+use std::path::Path;
+
 use anyhow::{Context as _, Result};
 use ren3_shared::{DeviceId, KeyId, timestamp};
 use serde_json::json;
@@ -11,6 +13,7 @@ use crate::inspect::{self, Fields, Inspection, ReceiptFields, ReleaseVerdict};
 use crate::keystore::{AtRest, KeyStoreError};
 use crate::passphrase::PassphraseSource;
 use crate::releases::{self, Released};
+use crate::root::RootDir;
 use crate::setup::{self, StorePaths};
 use crate::signing_keys::{self, SigningKeyEntry};
 use crate::store::ReleaseRecord;
@@ -71,6 +74,8 @@ pub(super) fn keys_rotate(
     paths: &StorePaths,
     json: bool,
     encrypt: bool,
+    root_dir: Option<&Path>,
+    valid_days: u32,
     now: i64,
 ) -> Result<Outcome> {
     let mut store = setup::open_store(paths)?;
@@ -80,14 +85,41 @@ pub(super) fn keys_rotate(
     } else {
         AtRest::Plain
     };
-    let key = signing_keys::rotate(&mut store, &keys, &Actor::cli(), at_rest, now)?;
+    let key = match root_dir {
+        None => signing_keys::rotate(&mut store, &keys, &Actor::cli(), at_rest, now),
+        Some(dir) => {
+            let root = RootDir::open(dir)
+                .and_then(|d| d.with_passphrase(passphrase_source()).load_key())
+                .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
+                .context("no key was made")?;
+            signing_keys::rotate_certified(
+                &mut store,
+                &keys,
+                &Actor::cli(),
+                at_rest,
+                &root,
+                valid_days,
+                now,
+            )
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))?;
     let key_id = key.key_id.to_string();
     let stdout = result(json, &key_id, &key)?;
-    Ok(Outcome::new(stdout).note(format!(
-        "created signing key {key_id}, which signs every payload from now on; export the \
-         trusted keys (`ren3-issuer keys export-public`) and ship them to customers now: \
-         a client whose file lacks this key refuses its payloads (unknown_key)"
-    )))
+    Ok(Outcome::new(stdout).note(if root_dir.is_some() {
+        format!(
+            "created signing key {key_id}, certified by the root: it signs every payload from \
+             now on. Clients need nothing new: each payload carries its key's certificate"
+        )
+    } else {
+        format!(
+            "created signing key {key_id}; it signs nothing until the root certifies it: \
+             `ren3-issuer keys certification-request {key_id} --out req.token`, then \
+             `ren3-issuer root certify --root-dir DIR --request req.token --out cert.token` \
+             on the root's machine, then `ren3-issuer keys install-certificate cert.token`. \
+             Until then the current key keeps signing"
+        )
+    }))
 }
 
 pub(super) fn keys_retire(
@@ -104,8 +136,8 @@ pub(super) fn keys_retire(
     let stdout = result(json, "", &key)?;
     Ok(Outcome::new(stdout).note(format!(
         "retired signing key {key_id} at {retired_at}: it signs nothing more, and the payloads \
-         it signed before stay valid; export the trusted keys again so that clients refuse \
-         anything it signs from then on"
+         it signed before stay valid (each carries its certificate); to stop clients from \
+         trusting it, revoke it with `ren3-issuer root revoke`"
     )))
 }
 

@@ -1,6 +1,8 @@
-//! The signing keys, and the trusted-keys file clients need; rotating to a
-//! new key and retiring old ones (`signing_keys::rotate` and `retire`, as
-//! `ren3-issuer keys rotate` and `keys retire`).
+//! The signing keys with their certificates, the store's root and the
+//! installed revocation list, each downloadable; rotating to a new key and
+//! retiring old ones (`signing_keys::rotate` and `retire`, as
+//! `ren3-issuer keys rotate` and `keys retire`). The console never holds
+//! the root key: a rotated key is certified on the root's machine.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -14,8 +16,21 @@ use serde::Deserialize;
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
+use crate::chain;
 use crate::keystore::{AtRest, KeyStoreError};
 use crate::signing_keys::{self, SigningKeyEntry, SigningKeyError};
+
+/// The store's root as the page shows it.
+pub(crate) struct RootView {
+    key_id: String,
+    fingerprint: String,
+}
+
+/// The installed revocation list as the page shows it.
+pub(crate) struct RevocationsView {
+    version: u64,
+    revoked: usize,
+}
 
 /// A key as the page shows it: with how its private half is kept.
 pub(crate) struct KeyRow {
@@ -29,6 +44,8 @@ pub(crate) struct KeyRow {
 #[template(path = "keys.html")]
 pub(crate) struct KeysPage {
     layout: Layout,
+    root: Option<RootView>,
+    revocations: Option<RevocationsView>,
     keys: Vec<KeyRow>,
     /// What the last change did.
     done: Option<String>,
@@ -41,7 +58,8 @@ impl KeysPage {
         view::time(*at)
     }
 
-    /// Whether more than one key is unretired, so one of them may retire.
+    /// Whether more than one key is unretired, so one of them may retire
+    /// (the library still refuses to retire the only certified one).
     fn can_retire(&self) -> bool {
         self.keys
             .iter()
@@ -59,9 +77,9 @@ pub(crate) struct DoneQuery {
 }
 
 async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError> {
-    let keys = state
+    let (keys, trust) = state
         .call(|store, keys| {
-            signing_keys::list(store).map(|entries| {
+            let rows = signing_keys::list(store).map(|entries| {
                 entries
                     .into_iter()
                     .map(|entry| {
@@ -74,7 +92,8 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
                         KeyRow { entry, at_rest }
                     })
                     .collect::<Vec<_>>()
-            })
+            })?;
+            Ok::<_, crate::store::StoreError>((rows, chain::overview(store)?))
         })
         .await??;
     Ok(KeysPage {
@@ -83,6 +102,14 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
             csrf: user.csrf_token.clone(),
             section: "keys",
         },
+        root: trust.root.map(|root| RootView {
+            key_id: root.key_id().to_string(),
+            fingerprint: root.fingerprint().to_string(),
+        }),
+        revocations: trust.revocations.map(|list| RevocationsView {
+            version: list.version(),
+            revoked: list.body.revoked.len(),
+        }),
         keys,
         done: None,
         notice: None,
@@ -100,18 +127,20 @@ pub(crate) async fn list(
         let id = text.as_deref()?.parse::<KeyId>().ok()?;
         page.keys.iter().find(|k| k.entry.key.key_id == id)
     };
-    page.done = if let Some(key) = find(&query.rotated).filter(|k| k.entry.signs_new_payloads) {
+    page.done = if let Some(key) = find(&query.rotated) {
         Some(format!(
-            "Signing key {} was created and signs every payload from now on. Download the \
-             trusted-keys file and ship it to customers now: a client whose file lacks this \
-             key refuses its payloads (unknown_key).",
-            key.entry.key.key_id
+            "Signing key {id} was created. It signs nothing until the root certifies it: run \
+             `ren3-issuer keys certification-request {id} --out req.token`, certify it on the \
+             root's machine (`ren3-issuer root certify`), then `ren3-issuer keys \
+             install-certificate cert.token`. Until then the current key keeps signing.",
+            id = key.entry.key.key_id
         ))
     } else if let Some(key) = find(&query.retired) {
         key.entry.key.retired_at.map(|at| {
             format!(
                 "Signing key {} was retired at {}: it signs nothing more, and the payloads it \
-                 signed before stay valid. Download the trusted-keys file and ship it again.",
+                 signed before stay valid. To stop clients trusting it, revoke it on the \
+                 root's machine (`ren3-issuer root revoke`).",
                 key.entry.key.key_id,
                 view::time(at)
             )
@@ -130,8 +159,9 @@ pub(crate) struct RotateForm {
     encrypt: String,
 }
 
-/// Creates a new signing key, which signs from now on; encrypted at rest
-/// with the passphrase the console was started with, if asked.
+/// Creates a new signing key, which signs once its certificate is
+/// installed; encrypted at rest with the passphrase the console was
+/// started with, if asked.
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -203,21 +233,55 @@ async fn refused(
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
-/// The same file as `ren3-issuer keys export-public`.
-pub(crate) async fn trust_file(
-    State(state): State<AppState>,
-) -> Result<impl IntoResponse, WebError> {
-    let trust = state
-        .call(|store, _| signing_keys::trusted_keys(store))
-        .await??;
-    Ok((
+/// A download of public trust material.
+fn download(content_type: &'static str, name: &str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    (
         [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"trusted-keys.json\"",
-            ),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
-        trust.to_file(),
+        body,
+    )
+        .into_response()
+}
+
+/// The same file as `ren3-issuer trust export-root`: what clients are
+/// built pinned to.
+pub(crate) async fn root_file(State(state): State<AppState>) -> Result<Response, WebError> {
+    let root = state
+        .call(|store, _| chain::stored_root(store))
+        .await??
+        .ok_or(WebError::NotFound)?;
+    Ok(download(
+        "text/plain; charset=utf-8",
+        "root.pub",
+        root.to_public_file(),
+    ))
+}
+
+/// The certificate of one signing key, as installed.
+pub(crate) async fn certificate(
+    State(state): State<AppState>,
+    Path(key_id): Path<String>,
+) -> Result<Response, WebError> {
+    let key_id: KeyId = key_id.parse().map_err(|_| WebError::NotFound)?;
+    let trust = state.call(|store, _| chain::overview(store)).await??;
+    let certificate = trust.certificate(&key_id).ok_or(WebError::NotFound)?;
+    Ok(download(
+        "text/plain; charset=utf-8",
+        &format!("certificate-{key_id}.token"),
+        format!("{}\n", certificate.token()),
+    ))
+}
+
+/// The installed revocation list: the one every payload carries.
+pub(crate) async fn revocations_file(State(state): State<AppState>) -> Result<Response, WebError> {
+    let trust = state.call(|store, _| chain::overview(store)).await??;
+    let list = trust.revocations.ok_or(WebError::NotFound)?;
+    Ok(download(
+        "text/plain; charset=utf-8",
+        &format!("revocations-v{}.token", list.version()),
+        format!("{}\n", list.token()),
     ))
 }

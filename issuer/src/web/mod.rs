@@ -175,7 +175,9 @@ pub fn app(state: AppState) -> Router {
         .route("/keys", get(keys::list))
         .route("/keys/rotate", post(keys::rotate))
         .route("/keys/{key_id}/retire", post(keys::retire))
-        .route("/keys/trusted-keys.json", get(keys::trust_file))
+        .route("/keys/root.pub", get(keys::root_file))
+        .route("/keys/revocations.token", get(keys::revocations_file))
+        .route("/keys/{key_id}/certificate.token", get(keys::certificate))
         .route("/audit", get(audit_log::list))
         .route("/logout", post(auth::logout))
         .route_layer(middleware::from_fn_with_state(

@@ -255,7 +255,9 @@ async fn every_page_requires_a_login_but_the_login_page_and_static_assets() {
         "/payloads/AAAA",
         "/payloads/AAAA/download",
         "/keys",
-        "/keys/trusted-keys.json",
+        "/keys/root.pub",
+        "/keys/revocations.token",
+        "/keys/AAAAAAAAAAA/certificate.token",
         "/audit",
         "/release",
     ];
@@ -502,7 +504,7 @@ async fn the_issue_page_checks_then_issues_and_serves_the_payload() {
         .post_multipart("/issue/check", &[("csrf", &csrf), ("request", &wrapped)])
         .await;
     assert_eq!(checked.status, StatusCode::OK, "{}", checked.body);
-    assert_eq!(checked.body.matches("class=\"verdict pass\"").count(), 7);
+    assert_eq!(checked.body.matches("class=\"verdict pass\"").count(), 8);
     assert!(checked.body.contains(device.as_str()));
     assert!(!checked.body.contains("disabled"));
     assert_eq!(console.t.snapshot(), before, "checking writes nothing");
@@ -511,7 +513,7 @@ async fn the_issue_page_checks_then_issues_and_serves_the_payload() {
     let uploaded = console
         .post_multipart("/issue/check", &[("csrf", &csrf), ("file", &token)])
         .await;
-    assert_eq!(uploaded.body.matches("class=\"verdict pass\"").count(), 7);
+    assert_eq!(uploaded.body.matches("class=\"verdict pass\"").count(), 8);
 
     let issued = console
         .post("/issue", &[("csrf", &csrf), ("request", &wrapped)])
@@ -983,13 +985,34 @@ async fn dashboard_keys_and_trust_file_show_what_the_store_holds() {
     let keys = console.get("/keys").await;
     let listed = crate::signing_keys::list(&console.t.store).unwrap();
     assert!(keys.body.contains(&listed[0].key.key_id.to_string()));
-    let file = console.get("/keys/trusted-keys.json").await;
-    assert_eq!(
-        file.body,
-        crate::signing_keys::trusted_keys(&console.t.store)
-            .unwrap()
-            .to_file()
+    let root = console.t.trust_root();
+    assert!(keys.body.contains(&root.fingerprint().to_string()));
+    assert!(
+        keys.body.contains("version 1, 0 revoked keys"),
+        "{}",
+        keys.body
     );
+    let file = console.get("/keys/root.pub").await;
+    assert_eq!(file.body, root.to_public_file());
+    assert_eq!(
+        ren3_shared::TrustRoot::parse_public_file(&file.body).unwrap(),
+        root
+    );
+    let key_id = listed[0].key.key_id;
+    let certificate = console
+        .get(&format!("/keys/{key_id}/certificate.token"))
+        .await;
+    let opened = ren3_shared::Certificate::open(certificate.body.trim(), &root).unwrap();
+    assert_eq!(opened.key_id(), key_id);
+    let list = console.get("/keys/revocations.token").await;
+    let opened = ren3_shared::RevocationList::open(list.body.trim(), &root).unwrap();
+    assert_eq!(opened.version(), 1);
+    // A key without a certificate has none to download.
+    let stranger = ren3_shared::IssuerKey::from_seed(&[9; 32]).key_id();
+    let missing = console
+        .get(&format!("/keys/{stranger}/certificate.token"))
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
 // ---- the lifecycle pages: grace and clock policy, releases, key rotation
@@ -1449,7 +1472,8 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
         .await;
     assert_eq!(last.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        last.body.contains("the only key that is not retired"),
+        last.body
+            .contains("the only certified key that is not retired"),
         "{}",
         last.body
     );
@@ -1466,20 +1490,53 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
     let keys = crate::signing_keys::list(&console.t.store).unwrap();
     assert_eq!(keys.len(), 2);
     let new = keys[1].key.key_id;
-    assert!(keys[1].signs_new_payloads && !keys[0].signs_new_payloads);
+    assert!(!keys[1].signs_new_payloads && keys[0].signs_new_payloads);
+    assert_eq!(keys[1].certificate, None);
     assert_eq!(rotated.location(), format!("/keys?rotated={new}"));
     assert_eq!(console.key_files().len(), files + 1);
     assert_eq!(console.audit_since(audit_rows), [alice("key.rotate", "ok")]);
     let page = console.get(rotated.location()).await;
     assert!(
-        page.body
-            .contains(&format!("Signing key {new} was created")),
+        page.body.contains(&format!(
+            "Signing key {new} was created. It signs nothing until"
+        )),
         "{}",
         page.body
     );
+    assert!(page.body.contains("awaiting certificate"), "{}", page.body);
     assert_eq!(page.body.matches("Retire</button>").count(), 2);
 
-    // 2. not confirmed
+    // 2. the only certified key, while the new one awaits its certificate
+    let before = console.t.snapshot();
+    let early = console
+        .post(
+            &format!("/keys/{first}/retire"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(console.t.snapshot(), before);
+    // The root, offline, certifies the new key; the certificate is installed.
+    let request = crate::signing_keys::certification_request(
+        &console.t.store,
+        &console.t.keys,
+        &new,
+        30,
+        NOW,
+    )
+    .unwrap();
+    let certificate = console.t.root.certify(&request, NOW).unwrap();
+    crate::chain::install_certificate(
+        &mut console.t.store,
+        &crate::audit::Actor::cli(),
+        &certificate.token(),
+        NOW,
+    )
+    .unwrap();
+    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    assert!(keys[1].signs_new_payloads && !keys[0].signs_new_payloads);
+
+    // 3. not confirmed
     let before = console.t.snapshot();
     let unconfirmed = console
         .post(&format!("/keys/{first}/retire"), &[("csrf", &csrf)])

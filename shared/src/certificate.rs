@@ -1,0 +1,213 @@
+//! Issuer certificates: the root's statement that an issuer key may sign
+//! license payloads for a product within a window (docs/FORMAT.md §6),
+//! and the certification request a new issuer key sends to the offline
+//! root to get one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::binary::{KeyId, PublicKey};
+use crate::timestamp;
+use crate::token::{Envelope, Kind, TokenError};
+use crate::trust::{TrustRoot, key_id};
+
+/// The product every certificate of this build names.
+pub const PRODUCT: &str = "ren3-ingestor";
+/// The one purpose a certificate grants today.
+pub const PURPOSE_ISSUE_PAYLOADS: &str = "issue-payloads";
+
+/// The signed content of an issuer certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateBody {
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+    /// What the key may do: `issue-payloads`.
+    pub purpose: String,
+    /// The product whose payloads it may sign: `ren3-ingestor`.
+    pub product: String,
+    /// A payload's `issuedAt` must lie in `[notBefore, notAfter)`.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// When the root signed it.
+    pub issued_at: i64,
+}
+
+impl CertificateBody {
+    pub fn validate(&self) -> Result<(), String> {
+        if key_id(&self.public_key) != self.key_id {
+            return Err(format!(
+                "its key id `{}` is not that of its public key",
+                self.key_id
+            ));
+        }
+        if self.purpose != PURPOSE_ISSUE_PAYLOADS {
+            return Err(format!(
+                "its purpose is `{}`, not `{PURPOSE_ISSUE_PAYLOADS}`",
+                self.purpose.escape_debug()
+            ));
+        }
+        if self.product != PRODUCT {
+            return Err(format!(
+                "it is for product `{}`, not `{PRODUCT}`",
+                self.product.escape_debug()
+            ));
+        }
+        for (field, value) in [
+            ("notBefore", self.not_before),
+            ("notAfter", self.not_after),
+            ("issuedAt", self.issued_at),
+        ] {
+            if !timestamp::is_in_range(value) {
+                return Err(format!("{field} is out of range"));
+            }
+        }
+        if self.not_after <= self.not_before {
+            return Err("notAfter must be later than notBefore".into());
+        }
+        Ok(())
+    }
+
+    /// Whether a payload issued at `issued_at` lies in the window.
+    pub fn covers(&self, issued_at: i64) -> bool {
+        self.not_before <= issued_at && issued_at < self.not_after
+    }
+}
+
+/// A certificate whose root signature verified against a [`TrustRoot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    pub body: CertificateBody,
+    envelope: Envelope,
+}
+
+impl Certificate {
+    /// Decodes pasted text, checks that its signer is `root`, checks the
+    /// root's signature over the exact bytes, then parses and checks the
+    /// body.
+    pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
+        let envelope = Envelope::open(input, Kind::Certificate)?;
+        check_root_signature(&envelope, root)?;
+        let body: CertificateBody = envelope.parse_body()?;
+        body.validate()
+            .map_err(|r| TokenError::invalid(Kind::Certificate, r))?;
+        Ok(Self { body, envelope })
+    }
+
+    #[cfg(feature = "signing")]
+    pub(crate) fn from_parts(body: CertificateBody, envelope: Envelope) -> Self {
+        Self { body, envelope }
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        self.body.key_id
+    }
+
+    /// The canonical single-line token.
+    pub fn token(&self) -> String {
+        self.envelope.token()
+    }
+}
+
+/// Checks that `envelope` names `root` on its signer line and carries the
+/// root's signature: the first check of everything a root signs.
+pub(crate) fn check_root_signature(
+    envelope: &Envelope,
+    root: &TrustRoot,
+) -> Result<(), TokenError> {
+    let kind = envelope.kind();
+    let signer: KeyId = envelope
+        .signer()
+        .parse()
+        .map_err(|e| TokenError::invalid(kind, format!("the signer line is not a key id: {e}")))?;
+    if signer != root.key_id() {
+        return Err(TokenError::UntrustedRoot {
+            expected: kind,
+            found: signer.to_string(),
+            pinned: root.key_id().to_string(),
+        });
+    }
+    if !root
+        .public_key()
+        .verify_strict(envelope.message(), envelope.signature())
+    {
+        return Err(TokenError::BadSignature {
+            expected: kind,
+            signer: format!("the root key `{}`", root.key_id()),
+        });
+    }
+    Ok(())
+}
+
+/// The signed content of a certification request: what a new issuer key
+/// asks the root to certify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificationRequestBody {
+    pub key_id: KeyId,
+    pub purpose: String,
+    pub product: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub created_at: i64,
+}
+
+/// A certification request whose signature verified under the key it
+/// asks to certify (its signer line): proof that its sender holds that key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCertificationRequest {
+    pub public_key: PublicKey,
+    pub body: CertificationRequestBody,
+    envelope: Envelope,
+}
+
+impl VerifiedCertificationRequest {
+    pub fn open(input: &str) -> Result<Self, TokenError> {
+        let kind = Kind::CertificationRequest;
+        let envelope = Envelope::open(input, kind)?;
+        let public_key: PublicKey = envelope.signer().parse().map_err(|e| {
+            TokenError::invalid(kind, format!("the signer line is not a usable key: {e}"))
+        })?;
+        if !public_key.verify_strict(envelope.message(), envelope.signature()) {
+            return Err(TokenError::BadSignature {
+                expected: kind,
+                signer: "the key it asks to certify".into(),
+            });
+        }
+        let body: CertificationRequestBody = envelope.parse_body()?;
+        // The same rules as the certificate it asks for.
+        CertificateBody {
+            key_id: body.key_id,
+            public_key,
+            purpose: body.purpose.clone(),
+            product: body.product.clone(),
+            not_before: body.not_before,
+            not_after: body.not_after,
+            issued_at: body.created_at,
+        }
+        .validate()
+        .map_err(|r| TokenError::invalid(kind, r))?;
+        Ok(Self {
+            public_key,
+            body,
+            envelope,
+        })
+    }
+
+    #[cfg(feature = "signing")]
+    pub(crate) fn from_parts(
+        public_key: PublicKey,
+        body: CertificationRequestBody,
+        envelope: Envelope,
+    ) -> Self {
+        Self {
+            public_key,
+            body,
+            envelope,
+        }
+    }
+
+    /// The canonical single-line token.
+    pub fn token(&self) -> String {
+        self.envelope.token()
+    }
+}
