@@ -21,6 +21,9 @@ for target in "${targets[@]}"; do
         cp ../fixtures/*.token ../fixtures/payload.armored "$corpus"/
     fi
     echo "== $target: ${seconds}s"
+    # Built first, on its own, so that a build failure fails this script
+    # instead of vanishing in the filter below.
+    cargo +nightly fuzz build "$target"
     cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 \
         | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==|SUMMARY|thread .* panicked)' || true
     if [ -d "artifacts/$target" ] && [ -n "$(ls -A "artifacts/$target" 2>/dev/null)" ]; then

@@ -189,6 +189,34 @@ pub fn record(store: &mut Store, entry: &NewEntry<'_>, now: i64) -> Result<(), S
     store.write(|tx| record_in(tx, entry, now))
 }
 
+/// The detail of a refusal with a stable code: `code: message`.
+pub(crate) fn coded(code: &str, error: &dyn fmt::Display) -> String {
+    format!("{code}: {error}")
+}
+
+/// Records a refusal after its transaction rolled back; `detail` says why
+/// (`code: message` for an error with a stable code). The refusal is what
+/// the caller reports; a failure to audit it is only logged.
+pub(crate) fn refused(
+    store: &mut Store,
+    actor: &Actor,
+    action: Action,
+    subject: &str,
+    detail: impl fmt::Display,
+    now: i64,
+) {
+    let entry = NewEntry {
+        actor,
+        action,
+        subject: subject.to_owned(),
+        outcome: Outcome::Refused,
+        detail: detail.to_string(),
+    };
+    if let Err(e) = record(store, &entry, now) {
+        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
+    }
+}
+
 /// Which rows to show; every field narrows the result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {

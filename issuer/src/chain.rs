@@ -208,14 +208,43 @@ pub fn install_certificate(
     text: &str,
     now: i64,
 ) -> Result<Certificate, ChainError> {
-    let result = store.write(|tx| {
-        let root = root(tx)?;
-        let certificate = Certificate::open(text, &root).map_err(ChainError::Certificate)?;
-        install_certificate_in(tx, actor, &certificate, now)?;
-        Ok(certificate)
+    install(
+        store,
+        actor,
+        text,
+        now,
+        (Action::KeyCertify, "(certificate)"),
+        |text, root| Certificate::open(text, root).map_err(ChainError::Certificate),
+        install_certificate_in,
+    )
+}
+
+/// Opens `text` under the store's root and installs it with `install_in`,
+/// in one transaction; a refusal is audited as `action` on `subject` once
+/// the transaction rolled back.
+fn install<T>(
+    store: &mut Store,
+    actor: &Actor,
+    text: &str,
+    now: i64,
+    (action, subject): (Action, &str),
+    open: impl FnOnce(&str, &TrustRoot) -> Result<T, ChainError>,
+    install_in: impl FnOnce(&Connection, &Actor, &T, i64) -> Result<(), ChainError>,
+) -> Result<T, ChainError> {
+    let result: Result<T, ChainError> = store.write(|tx| {
+        let value = open(text, &root(tx)?)?;
+        install_in(tx, actor, &value, now)?;
+        Ok(value)
     });
     if let Err(e) = &result {
-        refused(store, actor, Action::KeyCertify, "(certificate)", e, now);
+        audit::refused(
+            store,
+            actor,
+            action,
+            subject,
+            audit::coded(e.code(), e),
+            now,
+        );
     }
     result
 }
@@ -271,23 +300,15 @@ pub fn install_revocations(
     text: &str,
     now: i64,
 ) -> Result<RevocationList, ChainError> {
-    let result = store.write(|tx| {
-        let root = root(tx)?;
-        let list = RevocationList::open(text, &root).map_err(ChainError::RevocationList)?;
-        install_revocations_in(tx, actor, &list, now)?;
-        Ok(list)
-    });
-    if let Err(e) = &result {
-        refused(
-            store,
-            actor,
-            Action::RevocationsInstall,
-            "(revocation list)",
-            e,
-            now,
-        );
-    }
-    result
+    install(
+        store,
+        actor,
+        text,
+        now,
+        (Action::RevocationsInstall, "(revocation list)"),
+        |text, root| RevocationList::open(text, root).map_err(ChainError::RevocationList),
+        install_revocations_in,
+    )
 }
 
 /// Stores a verified revocation list and audits it, in the caller's
@@ -307,12 +328,7 @@ pub(crate) fn install_revocations_in(
         });
     }
     store::insert_revocation_list(tx, list.version(), &list.token(), now)?;
-    let revoked: Vec<String> = list
-        .body
-        .revoked
-        .iter()
-        .map(|r| r.key_id.to_string())
-        .collect();
+    let revoked = revoked_key_ids(list);
     audit::record_in(
         tx,
         &NewEntry {
@@ -331,26 +347,13 @@ pub(crate) fn install_revocations_in(
     Ok(())
 }
 
-/// Records a refusal after its transaction rolled back; a failure to audit
-/// it is only logged, the refusal is what the caller reports.
-fn refused(
-    store: &mut Store,
-    actor: &Actor,
-    action: Action,
-    subject: &str,
-    error: &ChainError,
-    now: i64,
-) {
-    let entry = NewEntry {
-        actor,
-        action,
-        subject: subject.to_owned(),
-        outcome: Outcome::Refused,
-        detail: format!("{}: {error}", error.code()),
-    };
-    if let Err(e) = audit::record(store, &entry, now) {
-        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
-    }
+/// The key ids `list` revokes, as audit rows and the CLI show them.
+pub(crate) fn revoked_key_ids(list: &RevocationList) -> Vec<String> {
+    list.body
+        .revoked
+        .iter()
+        .map(|r| r.key_id.to_string())
+        .collect()
 }
 
 /// A certificate's window, as lists show it.

@@ -4,7 +4,7 @@
 
 use ren3_shared::{DeviceId, RandomSourceError};
 
-use crate::audit::{Action, Actor, NewEntry, Outcome, record_in};
+use crate::audit::{self, Action, Actor, NewEntry, Outcome, record_in};
 use crate::licenses::{self, LicenseError, LicenseRef};
 use crate::store::{self, DeviceRecord, LicenseRecord, LicenseStatus, Store, StoreError};
 
@@ -66,7 +66,7 @@ pub fn add<'a>(
             LicenseRef::Key(key) => key.hint(),
             LicenseRef::Id(id) => format!("#{id}"),
         };
-        licenses::refused(store, actor, Action::DeviceAdd, &subject, e, now);
+        audit::refused(store, actor, Action::DeviceAdd, &subject, e, now);
     }
     result
 }

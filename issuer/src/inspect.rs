@@ -15,6 +15,7 @@ use ren3_shared::{
     VerifiedPayload, VerifiedReceipt, VerifiedRequest,
 };
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::rfc3339;
 
@@ -238,22 +239,46 @@ fn inspect_rooted<T>(
             Some(root_text(root, source)),
         ),
     };
-    match result {
-        Ok(value) => Inspection {
+    inspection(
+        kind,
+        checked_against,
+        result.map(|value| verified_fields(&value)),
+        || unverified_fields(input),
+    )
+}
+
+/// The inspection of a token of `kind`: its verified fields, or why it
+/// does not verify and what `unverified` reads without the signature check.
+fn inspection(
+    kind: &'static str,
+    checked_against: Option<String>,
+    verified: Result<Fields, Problem>,
+    unverified: impl FnOnce() -> Option<Fields>,
+) -> Inspection {
+    match verified {
+        Ok(fields) => Inspection {
             kind,
             verified: true,
             checked_against,
             problem: None,
-            fields: Some(verified_fields(&value)),
+            fields: Some(fields),
         },
         Err(problem) => Inspection {
             kind,
             verified: false,
             checked_against,
             problem: Some(problem),
-            fields: unverified_fields(input),
+            fields: unverified(),
         },
     }
+}
+
+/// A token's signer line and body, read without checking its signature;
+/// `None` if the envelope or the body cannot be read at all.
+fn decode_unverified<B: DeserializeOwned>(input: &str, kind: Kind) -> Option<(String, B)> {
+    let envelope = Envelope::open(input, kind).ok()?;
+    let body = serde_json::from_slice(envelope.body()).ok()?;
+    Some((envelope.signer().to_owned(), body))
 }
 
 fn root_text(root: &TrustRoot, source: &str) -> String {
@@ -287,36 +312,43 @@ fn inspect_revocations(input: &str, trust: &TrustSource) -> Inspection {
 }
 
 fn inspect_certification_request(input: &str) -> Inspection {
-    let kind = "certification-request";
-    let checked_against = Some("the key it asks to certify".to_owned());
-    match VerifiedCertificationRequest::open(input) {
-        Ok(request) => Inspection {
-            kind,
-            verified: true,
-            checked_against,
-            problem: None,
-            fields: Some(Fields::CertificationRequest(certification_request_fields(
-                &request.body,
-                request.public_key.to_string(),
-            ))),
+    inspect_self_signed(
+        "certification-request",
+        Kind::CertificationRequest,
+        "the key it asks to certify",
+        input,
+        VerifiedCertificationRequest::open,
+        |r| {
+            Fields::CertificationRequest(certification_request_fields(
+                &r.body,
+                r.public_key.to_string(),
+            ))
         },
-        Err(e) => Inspection {
-            kind,
-            verified: false,
-            checked_against,
-            problem: Some(problem(&e)),
-            fields: Envelope::open(input, Kind::CertificationRequest)
-                .ok()
-                .and_then(|envelope| {
-                    let body: CertificationRequestBody =
-                        serde_json::from_slice(envelope.body()).ok()?;
-                    Some(Fields::CertificationRequest(certification_request_fields(
-                        &body,
-                        envelope.signer().to_owned(),
-                    )))
-                }),
+        |signer, body| Fields::CertificationRequest(certification_request_fields(&body, signer)),
+    )
+}
+
+/// A token that carries the key it is signed with: `open` verifies it,
+/// `verified_fields` reads a verified one and `unverified_fields` the signer
+/// line and body of one that does not verify.
+fn inspect_self_signed<T, B: DeserializeOwned>(
+    kind: &'static str,
+    token_kind: Kind,
+    checked_against: &str,
+    input: &str,
+    open: impl FnOnce(&str) -> Result<T, TokenError>,
+    verified_fields: impl FnOnce(T) -> Fields,
+    unverified_fields: impl FnOnce(String, B) -> Fields,
+) -> Inspection {
+    inspection(
+        kind,
+        Some(checked_against.to_owned()),
+        open(input).map(verified_fields).map_err(|e| problem(&e)),
+        || {
+            decode_unverified(input, token_kind)
+                .map(|(signer, body)| unverified_fields(signer, body))
         },
-    }
+    )
 }
 
 fn certification_request_fields(
@@ -373,48 +405,24 @@ fn revocation_fields(body: &RevocationListBody, token: &str) -> RevocationFields
 
 /// A certificate's fields without checking its signature.
 fn unverified_certificate(token: &str) -> Option<CertificateFields> {
-    let envelope = Envelope::open(token, Kind::Certificate).ok()?;
-    let body: CertificateBody = serde_json::from_slice(envelope.body()).ok()?;
-    Some(certificate_fields(&body, token))
+    decode_unverified(token, Kind::Certificate).map(|(_, body)| certificate_fields(&body, token))
 }
 
 /// A revocation list's fields without checking its signature.
 fn unverified_revocations(token: &str) -> Option<RevocationFields> {
-    let envelope = Envelope::open(token, Kind::RevocationList).ok()?;
-    let body: RevocationListBody = serde_json::from_slice(envelope.body()).ok()?;
-    Some(revocation_fields(&body, token))
+    decode_unverified(token, Kind::RevocationList).map(|(_, body)| revocation_fields(&body, token))
 }
 
 fn inspect_receipt(input: &str) -> Inspection {
-    let checked_against = Some("the device key it carries".to_owned());
-    match VerifiedReceipt::open(input) {
-        Ok(receipt) => Inspection {
-            kind: "receipt",
-            verified: true,
-            checked_against,
-            problem: None,
-            fields: Some(Fields::Receipt(receipt_fields(
-                &receipt.receipt,
-                receipt.device_public_key.to_string(),
-            ))),
-        },
-        Err(e) => Inspection {
-            kind: "receipt",
-            verified: false,
-            checked_against,
-            problem: Some(problem(&e)),
-            fields: decode_unverified_receipt(input)
-                .map(|(signer, receipt)| Fields::Receipt(receipt_fields(&receipt, signer))),
-        },
-    }
-}
-
-/// Reads a receipt's fields without checking its signature; `None` if the
-/// envelope or the body cannot be read at all.
-fn decode_unverified_receipt(input: &str) -> Option<(String, ReleaseReceipt)> {
-    let envelope = Envelope::open(input, Kind::Receipt).ok()?;
-    let receipt = serde_json::from_slice(envelope.body()).ok()?;
-    Some((envelope.signer().to_owned(), receipt))
+    inspect_self_signed(
+        "receipt",
+        Kind::Receipt,
+        "the device key it carries",
+        input,
+        VerifiedReceipt::open,
+        |r| Fields::Receipt(receipt_fields(&r.receipt, r.device_public_key.to_string())),
+        |signer, receipt| Fields::Receipt(receipt_fields(&receipt, signer)),
+    )
 }
 
 fn receipt_fields(receipt: &ReleaseReceipt, device_public_key: String) -> ReceiptFields {
@@ -453,36 +461,18 @@ pub(crate) fn request(input: &str) -> Inspection {
 }
 
 fn inspect_request(input: &str) -> Inspection {
-    let checked_against = Some("the device key it carries".to_owned());
-    match VerifiedRequest::open(input) {
-        Ok(request) => Inspection {
-            kind: "request",
-            verified: true,
-            checked_against,
-            problem: None,
-            fields: Some(Fields::Request(request_fields(
-                &request.request,
-                request.device_public_key.to_string(),
-                Some(request.hash()),
-            ))),
+    inspect_self_signed(
+        "request",
+        Kind::Request,
+        "the device key it carries",
+        input,
+        VerifiedRequest::open,
+        |r| {
+            let public_key = r.device_public_key.to_string();
+            Fields::Request(request_fields(&r.request, public_key, Some(r.hash())))
         },
-        Err(e) => Inspection {
-            kind: "request",
-            verified: false,
-            checked_against,
-            problem: Some(problem(&e)),
-            fields: decode_unverified_request(input)
-                .map(|(signer, request)| Fields::Request(request_fields(&request, signer, None))),
-        },
-    }
-}
-
-/// Reads a request's fields without checking its signature; `None` if the
-/// envelope or the body cannot be read at all.
-fn decode_unverified_request(input: &str) -> Option<(String, LicenseRequest)> {
-    let envelope = Envelope::open(input, Kind::Request).ok()?;
-    let request = serde_json::from_slice(envelope.body()).ok()?;
-    Some((envelope.signer().to_owned(), request))
+        |signer, request| Fields::Request(request_fields(&request, signer, None)),
+    )
 }
 
 fn request_fields(

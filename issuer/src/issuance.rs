@@ -493,7 +493,7 @@ fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> Ne
         action: Action::Issue,
         subject: request_subject(request_text),
         outcome: Outcome::Refused,
-        detail: format!("{}: {e}", e.code()),
+        detail: audit::coded(e.code(), e),
     }
 }
 

@@ -114,6 +114,22 @@ impl KeyStoreError {
             source,
         }
     }
+
+    /// The key directory (or a key file, once `Missing` is handled) at
+    /// `path` is not private.
+    fn not_private(path: &Path, e: NotPrivate) -> Self {
+        let path = path.to_path_buf();
+        match e {
+            NotPrivate::Missing => Self::Missing { dir: path },
+            NotPrivate::NotADirectory => Self::NotADirectory { path },
+            NotPrivate::TooOpen { mode, fix } => Self::TooOpen { path, mode, fix },
+            NotPrivate::Io { action, source } => Self::Io {
+                action,
+                path,
+                source,
+            },
+        }
+    }
 }
 
 /// How a private key is kept in its file.
@@ -139,26 +155,17 @@ impl KeyStore {
     /// Opens an existing key directory, refusing one that group or others
     /// can reach.
     pub fn open(dir: &Path) -> Result<Self, KeyStoreError> {
-        let meta = match fs::metadata(dir) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(KeyStoreError::Missing {
-                    dir: dir.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(KeyStoreError::io("read", dir)(e)),
-        };
-        if !meta.is_dir() {
-            return Err(KeyStoreError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-        check_private(dir, meta.permissions().mode(), DIR_MODE)?;
-        Ok(Self {
+        check_private_dir(dir).map_err(|e| KeyStoreError::not_private(dir, e))?;
+        Ok(Self::at(dir))
+    }
+
+    /// The key directory `dir`, already checked.
+    fn at(dir: &Path) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             passphrase: PassphraseSource::environment(),
             cost: sealed_key::DEFAULT_COST,
-        })
+        }
     }
 
     /// Takes passphrases from `source` instead of the environment.
@@ -179,25 +186,15 @@ impl KeyStore {
     /// that is private and holds no key. Also says whether it was created, so
     /// that a failed `init` can remove what it made.
     pub(crate) fn create(dir: &Path) -> Result<(Self, bool), KeyStoreError> {
-        match DirBuilder::new().mode(DIR_MODE).create(dir) {
-            Ok(()) => {
-                // The umask may have narrowed the mode further, never widened it;
-                // set it exactly so that the check in `open` always passes.
-                fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-                    .map_err(KeyStoreError::io("set the mode of", dir))?;
-                Ok((Self::open(dir)?, true))
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let store = Self::open(dir)?;
-                if !store.key_files()?.is_empty() {
-                    return Err(KeyStoreError::NotEmpty {
-                        dir: dir.to_path_buf(),
-                    });
-                }
-                Ok((store, false))
-            }
-            Err(e) => Err(KeyStoreError::io("create the key directory", dir)(e)),
+        let created = create_private_dir(dir, "create the key directory")
+            .map_err(|e| KeyStoreError::not_private(dir, e))?;
+        let store = Self::at(dir);
+        if !created && !store.key_files()?.is_empty() {
+            return Err(KeyStoreError::NotEmpty {
+                dir: dir.to_path_buf(),
+            });
         }
+        Ok((store, created))
     }
 
     pub fn dir(&self) -> &Path {
@@ -213,17 +210,13 @@ impl KeyStore {
     /// and a file whose content is not the key its name says.
     pub fn load(&self, key_id: &KeyId) -> Result<IssuerKey, KeyStoreError> {
         let path = self.key_path(key_id);
-        let meta = match fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(KeyStoreError::KeyFileMissing {
-                    key_id: *key_id,
-                    path,
-                });
-            }
-            Err(e) => return Err(KeyStoreError::io("read", &path)(e)),
-        };
-        check_private(&path, meta.permissions().mode(), FILE_MODE)?;
+        check_private_file(&path).map_err(|e| match e {
+            NotPrivate::Missing => KeyStoreError::KeyFileMissing {
+                key_id: *key_id,
+                path: path.clone(),
+            },
+            e => KeyStoreError::not_private(&path, e),
+        })?;
         let text = fs::read_to_string(&path).map_err(KeyStoreError::io("read", &path))?;
         let seed = match parse_key_file(&text, ISSUER_LABELS).map_err(|reason| {
             KeyStoreError::Malformed {
@@ -348,20 +341,81 @@ impl KeyStore {
     }
 }
 
-fn check_private(path: &Path, mode: u32, fix: u32) -> Result<(), KeyStoreError> {
-    if let Some(mode) = too_open(mode) {
-        return Err(KeyStoreError::TooOpen {
-            path: path.to_path_buf(),
-            mode,
-            fix,
-        });
+/// Why a directory of private keys, or a private key file, cannot be used;
+/// each caller turns it into its own error, naming the path.
+#[derive(Debug)]
+pub(crate) enum NotPrivate {
+    /// There is nothing at the path.
+    Missing,
+    /// A directory was asked for, and something else is there.
+    NotADirectory,
+    /// Group or others can reach it: it has `mode`, and needs `fix`.
+    TooOpen { mode: u32, fix: u32 },
+    /// The filesystem refused to `action` it.
+    Io {
+        action: &'static str,
+        source: io::Error,
+    },
+}
+
+/// Checks that `dir` is a directory its owner alone can reach.
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), NotPrivate> {
+    let meta = private_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(NotPrivate::NotADirectory);
     }
-    Ok(())
+    check_mode(meta.permissions().mode(), DIR_MODE)
+}
+
+/// Checks that the file at `path` exists and its owner alone can read it.
+pub(crate) fn check_private_file(path: &Path) -> Result<(), NotPrivate> {
+    check_mode(private_metadata(path)?.permissions().mode(), FILE_MODE)
+}
+
+/// Creates `dir` with mode 0700, or checks the one that is there; says
+/// whether it was created. `action` names a failure to create it.
+pub(crate) fn create_private_dir(dir: &Path, action: &'static str) -> Result<bool, NotPrivate> {
+    match DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => {
+            // The umask may have narrowed the mode further, never widened it;
+            // set it exactly so that the check always passes.
+            fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)).map_err(|source| {
+                NotPrivate::Io {
+                    action: "set the mode of",
+                    source,
+                }
+            })?;
+            check_private_dir(dir)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            check_private_dir(dir)?;
+            Ok(false)
+        }
+        Err(source) => Err(NotPrivate::Io { action, source }),
+    }
+}
+
+fn private_metadata(path: &Path) -> Result<fs::Metadata, NotPrivate> {
+    fs::metadata(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => NotPrivate::Missing,
+        _ => NotPrivate::Io {
+            action: "read",
+            source,
+        },
+    })
+}
+
+fn check_mode(mode: u32, fix: u32) -> Result<(), NotPrivate> {
+    match too_open(mode) {
+        Some(mode) => Err(NotPrivate::TooOpen { mode, fix }),
+        None => Ok(()),
+    }
 }
 
 /// The permission bits of `mode` if group or others have any access: a
 /// private key, or a directory of them, must be its owner's alone.
-pub(crate) fn too_open(mode: u32) -> Option<u32> {
+fn too_open(mode: u32) -> Option<u32> {
     (mode & 0o077 != 0).then_some(mode & 0o7777)
 }
 

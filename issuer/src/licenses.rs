@@ -274,31 +274,9 @@ pub fn create(
 ) -> Result<CreatedLicense, LicenseError> {
     let result = create_audited(store, actor, new, now);
     if let Err(e) = &result {
-        refused(store, actor, Action::LicenseCreate, &new.customer, e, now);
+        audit::refused(store, actor, Action::LicenseCreate, &new.customer, e, now);
     }
     result
-}
-
-/// Records a refusal after its transaction rolled back. The refusal is
-/// what the caller reports; a failure to audit it is only logged.
-pub(crate) fn refused(
-    store: &mut Store,
-    actor: &Actor,
-    action: Action,
-    subject: &str,
-    error: &dyn std::fmt::Display,
-    now: i64,
-) {
-    let entry = NewEntry {
-        actor,
-        action,
-        subject: subject.to_owned(),
-        outcome: Outcome::Refused,
-        detail: error.to_string(),
-    };
-    if let Err(e) = audit::record(store, &entry, now) {
-        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
-    }
 }
 
 /// The terms of a license in words, for the audit log.
@@ -527,7 +505,7 @@ pub fn set_status<'a>(
         Ok(LicenseRecord { status, ..license })
     });
     if let Err(e) = &result {
-        refused(
+        audit::refused(
             store,
             actor,
             Action::LicenseStatus,
@@ -648,7 +626,7 @@ pub fn update_with<'a>(
         Ok(updated)
     });
     if let Err(e) = &result {
-        refused(
+        audit::refused(
             store,
             actor,
             Action::LicenseUpdate,

@@ -128,7 +128,14 @@ pub fn release(
             |_| "(unreadable receipt)".to_owned(),
             |r| r.receipt.client_device_id.to_string(),
         );
-        refused(store, actor, Action::DeviceRelease, &subject, e, now);
+        audit::refused(
+            store,
+            actor,
+            Action::DeviceRelease,
+            &subject,
+            audit::coded(e.code(), e),
+            now,
+        );
     }
     result
 }
@@ -276,12 +283,12 @@ pub fn force_release(
             store.write(|tx| force_release_in(tx, actor, client_device_id, reason, now))
         });
     if let Err(e) = &result {
-        refused(
+        audit::refused(
             store,
             actor,
             Action::DeviceForceRelease,
             client_device_id.as_str(),
-            e,
+            audit::coded(e.code(), e),
             now,
         );
     }
@@ -388,26 +395,6 @@ pub fn reason_problem(reason: &str) -> Option<String> {
         Some("the reason contains a control character".into())
     } else {
         None
-    }
-}
-
-fn refused(
-    store: &mut Store,
-    actor: &Actor,
-    action: Action,
-    subject: &str,
-    error: &ReleaseError,
-    now: i64,
-) {
-    let entry = NewEntry {
-        actor,
-        action,
-        subject: subject.to_owned(),
-        outcome: Outcome::Refused,
-        detail: format!("{}: {error}", error.code()),
-    };
-    if let Err(e) = audit::record(store, &entry, now) {
-        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
     }
 }
 

@@ -17,9 +17,8 @@
 //! Certifying a key and revoking one work on files: a certification request
 //! comes in, a certificate goes out; a revocation list goes out.
 
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use ren3_shared::revocation::MAX_REVOCATION_GRACE_SECONDS;
@@ -30,7 +29,7 @@ use ren3_shared::{
 use serde::Serialize;
 
 use crate::atomic_file::{self, Existing};
-use crate::keystore::{self, AtRest, DIR_MODE, FILE_MODE, KeyFile, KeyFileLabels};
+use crate::keystore::{self, AtRest, FILE_MODE, KeyFile, KeyFileLabels, NotPrivate};
 use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
 use crate::sealed_key::{self, Cost, SealedSeed};
 
@@ -182,6 +181,22 @@ impl RootError {
             source,
         }
     }
+
+    /// The root directory (or the root key file, once `Missing` is
+    /// handled) at `path` is not private.
+    fn not_private(path: &Path, e: NotPrivate) -> Self {
+        let path = path.to_path_buf();
+        match e {
+            NotPrivate::Missing => Self::Missing { dir: path },
+            NotPrivate::NotADirectory => Self::NotADirectory { path },
+            NotPrivate::TooOpen { mode, fix } => Self::TooOpen { path, mode, fix },
+            NotPrivate::Io { action, source } => Self::Io {
+                action,
+                path,
+                source,
+            },
+        }
+    }
 }
 
 /// A checked root directory, and where the root key's passphrase comes
@@ -197,41 +212,25 @@ impl RootDir {
     /// Opens an existing root directory, refusing one that group or others
     /// can reach.
     pub fn open(dir: &Path) -> Result<Self, RootError> {
-        let meta = match fs::metadata(dir) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(RootError::Missing {
-                    dir: dir.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(RootError::io("read", dir)(e)),
-        };
-        if !meta.is_dir() {
-            return Err(RootError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-        check_private(dir, meta.permissions().mode(), DIR_MODE)?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            passphrase: PassphraseSource::environment(),
-            cost: sealed_key::DEFAULT_COST,
-        })
+        keystore::check_private_dir(dir).map_err(|e| RootError::not_private(dir, e))?;
+        Ok(Self::at(dir))
     }
 
     /// Opens the root directory, creating it (mode 0700) if it does not
     /// exist; also says whether it was created, so a failed `init` can
     /// remove it again.
     pub fn open_or_create(dir: &Path) -> Result<(Self, bool), RootError> {
-        match DirBuilder::new().mode(DIR_MODE).create(dir) {
-            Ok(()) => {
-                // The umask may have narrowed the mode, never widened it.
-                fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
-                    .map_err(RootError::io("set the mode of", dir))?;
-                Ok((Self::open(dir)?, true))
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok((Self::open(dir)?, false)),
-            Err(e) => Err(RootError::io("create the root directory", dir)(e)),
+        let created = keystore::create_private_dir(dir, "create the root directory")
+            .map_err(|e| RootError::not_private(dir, e))?;
+        Ok((Self::at(dir), created))
+    }
+
+    /// The root directory `dir`, already checked.
+    fn at(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            passphrase: PassphraseSource::environment(),
+            cost: sealed_key::DEFAULT_COST,
         }
     }
 
@@ -274,14 +273,10 @@ impl RootDir {
     /// `root.pub` when that exists.
     pub fn load_key(&self) -> Result<RootKey, RootError> {
         let path = self.key_path();
-        let meta = match fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(RootError::NoKey { path });
-            }
-            Err(e) => return Err(RootError::io("read", &path)(e)),
-        };
-        check_private(&path, meta.permissions().mode(), FILE_MODE)?;
+        keystore::check_private_file(&path).map_err(|e| match e {
+            NotPrivate::Missing => RootError::NoKey { path: path.clone() },
+            e => RootError::not_private(&path, e),
+        })?;
         let text = fs::read_to_string(&path).map_err(RootError::io("read", &path))?;
         let seed = match keystore::parse_key_file(&text, ROOT_LABELS).map_err(|reason| {
             RootError::Malformed {
@@ -396,17 +391,6 @@ impl RootDir {
         )
         .map_err(RootError::io("write", &path))?;
         Ok(path)
-    }
-}
-
-fn check_private(path: &Path, mode: u32, fix: u32) -> Result<(), RootError> {
-    match keystore::too_open(mode) {
-        Some(mode) => Err(RootError::TooOpen {
-            path: path.to_path_buf(),
-            mode,
-            fix,
-        }),
-        None => Ok(()),
     }
 }
 

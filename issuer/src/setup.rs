@@ -548,32 +548,37 @@ mod tests {
 
     #[test]
     fn init_refuses_a_root_dir_or_root_key_others_can_read_and_makes_nothing() {
-        // 1. the root directory is group-readable
         let temp = tempfile::tempdir().unwrap();
         let root_dir = temp.path().join("root");
         place_root(&root_dir, &ROOT_SEED);
-        fs::set_permissions(&root_dir, fs::Permissions::from_mode(0o750)).unwrap();
-        let before = tree(temp.path());
-        let err = init_in(temp.path()).unwrap_err();
-        assert!(
-            matches!(err, InitError::Root(RootError::TooOpen { mode: 0o750, .. })),
-            "1. {err}"
-        );
-        assert!(err.to_string().contains("chmod 700"), "1. {err}");
-        assert_eq!(tree(temp.path()), before, "1.");
-
-        // 2. root.key is group-readable
-        fs::set_permissions(&root_dir, fs::Permissions::from_mode(0o700)).unwrap();
         let key_file = root_dir.join(root::ROOT_KEY_FILE);
-        fs::set_permissions(&key_file, fs::Permissions::from_mode(0o640)).unwrap();
-        let before = tree(temp.path());
-        let err = init_in(temp.path()).unwrap_err();
-        assert!(
-            matches!(err, InitError::Root(RootError::TooOpen { mode: 0o640, .. })),
-            "2. {err}"
-        );
-        assert!(err.to_string().contains("chmod 600"), "2. {err}");
-        assert_eq!(tree(temp.path()), before, "2.");
+        let set_mode =
+            |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode));
+        for (case, path, open, fix) in [
+            (
+                "1. the root directory is group-readable",
+                &root_dir,
+                0o750,
+                "chmod 700",
+            ),
+            (
+                "2. root.key is group-readable",
+                &key_file,
+                0o640,
+                "chmod 600",
+            ),
+        ] {
+            set_mode(&root_dir, 0o700).unwrap();
+            set_mode(path, open).unwrap();
+            let before = tree(temp.path());
+            let err = init_in(temp.path()).unwrap_err();
+            assert!(
+                matches!(err, InitError::Root(RootError::TooOpen { mode, .. }) if mode == open),
+                "{case}: {err}"
+            );
+            assert!(err.to_string().contains(fix), "{case}: {err}");
+            assert_eq!(tree(temp.path()), before, "{case}");
+        }
     }
 
     #[test]

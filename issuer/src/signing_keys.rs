@@ -180,22 +180,30 @@ pub fn certification_request(
     now: i64,
 ) -> Result<VerifiedCertificationRequest, SigningKeyError> {
     let (not_before, not_after) = certificate_window(valid_days, now)?;
-    let record = store
-        .read(store::signing_keys)?
-        .into_iter()
+    let all = store.read(store::signing_keys)?;
+    let key = load_checked(keys, unretired(&all, key_id)?)?;
+    key.certification_request(not_before, not_after, now)
+        .map_err(SigningKeyError::Token)
+}
+
+/// The record of `key_id` among `all`, refusing an unknown or retired key.
+fn unretired<'a>(
+    all: &'a [SigningKeyRecord],
+    key_id: &KeyId,
+) -> Result<&'a SigningKeyRecord, SigningKeyError> {
+    let key = all
+        .iter()
         .find(|k| k.key_id == *key_id)
         .ok_or_else(|| SigningKeyError::Unknown {
             key_id: key_id.to_string(),
         })?;
-    if let Some(retired_at) = record.retired_at {
+    if let Some(retired_at) = key.retired_at {
         return Err(SigningKeyError::AlreadyRetired {
             key_id: key_id.to_string(),
             retired_at,
         });
     }
-    let key = load_checked(keys, &record)?;
-    key.certification_request(not_before, not_after, now)
-        .map_err(SigningKeyError::Token)
+    Ok(key)
 }
 
 /// Creates a new signing key, kept `at_rest` in the key directory. It has
@@ -237,7 +245,14 @@ fn rotate_with(
 ) -> Result<SigningKeyRecord, SigningKeyError> {
     let result = rotate_audited(store, keys, actor, at_rest, root, now);
     if let Err(e) = &result {
-        refused(store, actor, Action::KeyRotate, "(new key)", e, now);
+        audit::refused(
+            store,
+            actor,
+            Action::KeyRotate,
+            "(new key)",
+            audit::coded(e.code(), e),
+            now,
+        );
     }
     result
 }
@@ -333,18 +348,7 @@ pub fn retire(
 ) -> Result<SigningKeyRecord, SigningKeyError> {
     let result = store.write(|tx| {
         let all = store::signing_keys(tx)?;
-        let key =
-            all.iter()
-                .find(|k| k.key_id == *key_id)
-                .ok_or_else(|| SigningKeyError::Unknown {
-                    key_id: key_id.to_string(),
-                })?;
-        if let Some(retired_at) = key.retired_at {
-            return Err(SigningKeyError::AlreadyRetired {
-                key_id: key_id.to_string(),
-                retired_at,
-            });
-        }
+        let key = unretired(&all, key_id)?;
         let certified: Vec<KeyId> = store::certificates(tx)?
             .into_iter()
             .map(|c| c.key_id)
@@ -383,7 +387,14 @@ pub fn retire(
         })
     });
     if let Err(e) = &result {
-        refused(store, actor, Action::KeyRetire, &key_id.to_string(), e, now);
+        audit::refused(
+            store,
+            actor,
+            Action::KeyRetire,
+            &key_id.to_string(),
+            audit::coded(e.code(), e),
+            now,
+        );
     }
     result
 }
@@ -415,12 +426,12 @@ pub fn encrypt(
             };
             audit::record(store, &entry, now)?;
         }
-        Err(e) => refused(
+        Err(e) => audit::refused(
             store,
             actor,
             Action::KeyEncrypt,
             &key_id.to_string(),
-            e,
+            audit::coded(e.code(), e),
             now,
         ),
     }
@@ -434,28 +445,6 @@ fn at_rest_text(at_rest: AtRest) -> &'static str {
     }
 }
 
-/// Records a refusal after its transaction rolled back; a failure to audit
-/// it is only logged, the refusal is what the caller reports.
-fn refused(
-    store: &mut Store,
-    actor: &Actor,
-    action: Action,
-    subject: &str,
-    error: &SigningKeyError,
-    now: i64,
-) {
-    let entry = NewEntry {
-        actor,
-        action,
-        subject: subject.to_owned(),
-        outcome: Outcome::Refused,
-        detail: format!("{}: {error}", error.code()),
-    };
-    if let Err(e) = audit::record(store, &entry, now) {
-        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use ren3_shared::{DeviceKey, VerifiedPayload};
@@ -465,10 +454,15 @@ mod tests {
     use crate::passphrase::{Passphrase, PassphraseSource};
     use crate::testing::{NOW, TestStore, actor, request};
 
-    fn issue_at(t: &mut TestStore, seed: u8, at: i64) -> VerifiedPayload {
+    /// A request for a new license's new device, from installation `seed`.
+    fn new_request(t: &mut TestStore, seed: u8) -> String {
         let key = t.license(1);
         let device = t.device(&key);
-        let text = request(&key, &device, &DeviceKey::from_seed(&[seed; 32]));
+        request(&key, &device, &DeviceKey::from_seed(&[seed; 32]))
+    }
+
+    fn issue_at(t: &mut TestStore, seed: u8, at: i64) -> VerifiedPayload {
+        let text = new_request(t, seed);
         issuance::issue(&mut t.store, &t.keys, &actor(), &text, at)
             .unwrap()
             .payload
@@ -476,6 +470,40 @@ mod tests {
 
     fn first_key(t: &TestStore) -> KeyId {
         list(&t.store).unwrap()[0].key.key_id
+    }
+
+    /// Rotates to a plain key that `root` certifies for 10 days at once.
+    fn rotate_under(
+        t: &mut TestStore,
+        root: &RootKey,
+        at: i64,
+    ) -> Result<SigningKeyRecord, SigningKeyError> {
+        rotate_certified(&mut t.store, &t.keys, &actor(), AtRest::Plain, root, 10, at)
+    }
+
+    /// Rotates under the tests' own root.
+    fn rotate_under_the_root(t: &mut TestStore, at: i64) -> SigningKeyRecord {
+        rotate_under(t, &RootKey::from_seed(&crate::testing::ROOT_SEED), at).unwrap()
+    }
+
+    /// The number of files in the key directory.
+    fn key_files(t: &TestStore) -> usize {
+        std::fs::read_dir(t.keys.dir()).unwrap().count()
+    }
+
+    /// The refused audit rows of `action`.
+    fn refusals(t: &TestStore, action: &str) -> Vec<audit::Entry> {
+        audit::page(
+            &t.store,
+            &audit::Filter {
+                action: Some(action.into()),
+                result: Some("refused".into()),
+                ..audit::Filter::default()
+            },
+            10,
+        )
+        .unwrap()
+        .entries
     }
 
     fn install(t: &mut TestStore, key_id: &KeyId, at: i64) -> Certificate {
@@ -534,35 +562,15 @@ mod tests {
     #[test]
     fn rotate_certified_signs_at_once_but_only_with_the_stores_root() {
         let mut t = TestStore::new();
-        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
-        let new = rotate_certified(
-            &mut t.store,
-            &t.keys,
-            &actor(),
-            AtRest::Plain,
-            &root,
-            10,
-            NOW,
-        )
-        .unwrap();
+        let new = rotate_under_the_root(&mut t, NOW);
         assert_eq!(issue_at(&mut t, 1, NOW).key_id, new.key_id);
 
-        let files = || std::fs::read_dir(t.keys.dir()).unwrap().count();
-        let (before, files_before) = (t.snapshot(), files());
+        let (before, files_before) = (t.snapshot(), key_files(&t));
         let stranger = RootKey::from_seed(&[7; 32]);
-        let err = rotate_certified(
-            &mut t.store,
-            &t.keys,
-            &actor(),
-            AtRest::Plain,
-            &stranger,
-            10,
-            NOW,
-        )
-        .unwrap_err();
+        let err = rotate_under(&mut t, &stranger, NOW).unwrap_err();
         assert_eq!(err.code(), "untrusted_root", "{err}");
         assert_eq!(t.snapshot(), before);
-        assert_eq!(files(), files_before, "no key file is left behind");
+        assert_eq!(key_files(&t), files_before, "no key file is left behind");
     }
 
     #[test]
@@ -659,18 +667,8 @@ mod tests {
     #[test]
     fn keys_list_shows_a_revoked_key_and_it_stops_signing() {
         let mut t = TestStore::new();
-        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
         let old = first_key(&t);
-        let new = rotate_certified(
-            &mut t.store,
-            &t.keys,
-            &actor(),
-            AtRest::Plain,
-            &root,
-            10,
-            NOW,
-        )
-        .unwrap();
+        let new = rotate_under_the_root(&mut t, NOW);
         let list = t.revocations(2, &[new.key_id]);
         chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap();
         let listed = list_keys(&t);
@@ -678,9 +676,7 @@ mod tests {
         assert!(!listed[1].signs_new_payloads);
         assert!(listed[0].revoked.is_none());
         // The revoked key is the newest certified one: it refuses, and says so.
-        let key = t.license(1);
-        let device = t.device(&key);
-        let text = request(&key, &device, &DeviceKey::from_seed(&[5; 32]));
+        let text = new_request(&mut t, 5);
         let err = issuance::issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap_err();
         assert_eq!(err.code(), "key_revoked", "{err}");
         // Retiring it lets the older certified key sign again.
@@ -697,17 +693,7 @@ mod tests {
         let mut t = TestStore::new();
         let old = first_key(&t);
         let signed_late = issue_at(&mut t, 1, NOW + 100);
-        let root = RootKey::from_seed(&crate::testing::ROOT_SEED);
-        rotate_certified(
-            &mut t.store,
-            &t.keys,
-            &actor(),
-            AtRest::Plain,
-            &root,
-            10,
-            NOW + 100,
-        )
-        .unwrap();
+        rotate_under_the_root(&mut t, NOW + 100);
         // Retired "now", which is before the last payload it signed: the
         // retirement moves past that payload.
         let retired = retire(&mut t.store, &actor(), &old, NOW + 50).unwrap();
@@ -740,46 +726,24 @@ mod tests {
         let err = retire(&mut t.store, &actor(), &first, NOW + 1).unwrap_err();
         assert_eq!(err.code(), "key_already_retired", "4. {err}");
         assert_eq!(t.snapshot(), before, "4.");
-        let refusals = audit::page(
-            &t.store,
-            &audit::Filter {
-                action: Some("key.retire".into()),
-                result: Some("refused".into()),
-                ..audit::Filter::default()
-            },
-            10,
-        )
-        .unwrap();
-        assert_eq!(refusals.entries.len(), 4);
+        assert_eq!(refusals(&t, "key.retire").len(), 4);
     }
 
     #[test]
     fn rotate_refuses_to_encrypt_without_a_passphrase_and_audits_the_refusal() {
         let mut t = TestStore::new();
         t.keys = t.keys.clone().with_passphrase(PassphraseSource::none());
-        let files = || std::fs::read_dir(t.keys.dir()).unwrap().count();
-        let (before, files_before) = (t.snapshot(), files());
+        let (before, files_before) = (t.snapshot(), key_files(&t));
         let err = rotate(&mut t.store, &t.keys, &actor(), AtRest::Encrypted, NOW).unwrap_err();
         assert_eq!(err.code(), "passphrase_missing", "{err}");
         assert_eq!(t.snapshot(), before);
-        assert_eq!(files(), files_before, "no key file is left behind");
-        let refusals = audit::page(
-            &t.store,
-            &audit::Filter {
-                action: Some("key.rotate".into()),
-                result: Some("refused".into()),
-                ..audit::Filter::default()
-            },
-            10,
-        )
-        .unwrap();
-        assert_eq!(refusals.entries.len(), 1);
+        assert_eq!(key_files(&t), files_before, "no key file is left behind");
+        let refusals = refusals(&t, "key.rotate");
+        assert_eq!(refusals.len(), 1);
         assert!(
-            refusals.entries[0]
-                .detail
-                .starts_with("passphrase_missing: "),
+            refusals[0].detail.starts_with("passphrase_missing: "),
             "{:?}",
-            refusals.entries[0]
+            refusals[0]
         );
     }
 
@@ -799,9 +763,7 @@ mod tests {
         install(&mut t, &new.key_id, NOW);
         assert_eq!(issue_at(&mut t, 1, NOW).key_id, new.key_id);
 
-        let key = t.license(1);
-        let device = t.device(&key);
-        let text = request(&key, &device, &DeviceKey::from_seed(&[2; 32]));
+        let text = new_request(&mut t, 2);
         let with_wrong = t.keys.clone().with_passphrase(wrong);
         let before = t.snapshot();
         let err = issuance::issue(&mut t.store, &with_wrong, &actor(), &text, NOW).unwrap_err();

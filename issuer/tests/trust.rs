@@ -84,8 +84,9 @@ impl Machine {
             .unwrap()
     }
 
-    /// Issues a payload for a new license and device; returns its token.
-    fn issue_one(&self, seed: u8) -> String {
+    /// Writes a request for a new license and device, signed by
+    /// installation `seed`; returns the file's name.
+    fn request_file(&self, seed: u8) -> String {
         let key = LicenseKey::parse(
             self.ok(&["license", "create", "--customer", "ACME"])
                 .trim_end(),
@@ -105,11 +106,45 @@ impl Machine {
             .sign(&DeviceKey::from_seed(&[seed; 32]))
             .unwrap()
             .token();
-        let file = self.path(&format!("request-{seed}.txt"));
-        fs::write(&file, request).unwrap();
-        self.ok(&["issue", "--request", file.to_str().unwrap()])
+        let file = format!("request-{seed}.txt");
+        fs::write(self.path(&file), request).unwrap();
+        file
+    }
+
+    /// Issues a payload for a new license and device; returns its token.
+    fn issue_one(&self, seed: u8) -> String {
+        let file = self.request_file(seed);
+        self.ok(&["issue", "--request", &file])
             .trim_end()
             .to_owned()
+    }
+
+    /// `root certify`: the root in `root` answers `req.token` with `cert.token`.
+    fn certify(&self) {
+        self.ok(&[
+            "root",
+            "certify",
+            "--root-dir",
+            "root",
+            "--request",
+            "req.token",
+            "--out",
+            "cert.token",
+        ]);
+    }
+
+    /// `root revoke`: the root in `root` revokes `key_id` into `rev.token`.
+    fn revoke(&self, key_id: &str) {
+        self.ok(&[
+            "root",
+            "revoke",
+            "--root-dir",
+            "root",
+            "--key",
+            key_id,
+            "--out",
+            "rev.token",
+        ]);
     }
 }
 
@@ -175,16 +210,7 @@ fn certification_and_revocation_cross_between_two_machines_as_files() {
         shown.contains("certification request") && shown.contains(&new),
         "{shown}"
     );
-    offline.ok(&[
-        "root",
-        "certify",
-        "--root-dir",
-        "root",
-        "--request",
-        "req.token",
-        "--out",
-        "cert.token",
-    ]);
+    offline.certify();
     assert!(!offline.path("ren3-issuer.db").exists());
     copy(&offline.path("cert.token"), &issuer.path("cert.token"));
     assert_eq!(
@@ -263,47 +289,16 @@ fn a_revoked_only_key_cannot_issue_and_says_what_to_do() {
         .split_whitespace()
         .next()
         .unwrap();
-    m.ok(&[
-        "root",
-        "revoke",
-        "--root-dir",
-        "root",
-        "--key",
-        key_id,
-        "--out",
-        "rev.token",
-    ]);
+    m.revoke(key_id);
     m.ok(&["revocations", "install", "rev.token"]);
-    let out = {
-        let key =
-            LicenseKey::parse(m.ok(&["license", "create", "--customer", "A"]).trim_end()).unwrap();
-        let device = DeviceId::parse(
-            m.ok(&["device", "add", "--license", key.reveal()])
-                .trim_end(),
-        )
-        .unwrap();
-        let request = LicenseRequest::new(
-            device,
-            &key,
-            Product {
-                name: "ren3-ingestor".into(),
-                version: "1.0.0".into(),
-            },
-            ren3_shared::timestamp::now(),
-        )
-        .unwrap()
-        .sign(&DeviceKey::from_seed(&[1; 32]))
-        .unwrap()
-        .token();
-        fs::write(m.path("req.txt"), request).unwrap();
-        m.fails(&["issue", "--request", "req.txt"])
-    };
+    let request = m.request_file(1);
+    let out = m.fails(&["issue", "--request", &request]);
     assert!(out.contains("[key_revoked]"), "{out}");
     assert!(out.contains("keys rotate --root-dir"), "{out}");
 
     // One machine: rotating with the root certifies at once, and issuing works.
     m.ok(&["keys", "rotate", "--root-dir", "root"]);
-    m.ok(&["issue", "--request", "req.txt"]);
+    m.ok(&["issue", "--request", &request]);
 }
 
 #[test]
@@ -401,26 +396,8 @@ fn inspect_reads_every_kind_of_the_chain_and_exits_by_its_verdict() {
     m.ok(&["init", "--root-dir", "root", "--plain-root"]);
     let new = m.ok(&["keys", "rotate"]).trim_end().to_owned();
     m.ok(&["keys", "certification-request", &new, "--out", "req.token"]);
-    m.ok(&[
-        "root",
-        "certify",
-        "--root-dir",
-        "root",
-        "--request",
-        "req.token",
-        "--out",
-        "cert.token",
-    ]);
-    m.ok(&[
-        "root",
-        "revoke",
-        "--root-dir",
-        "root",
-        "--key",
-        &new,
-        "--out",
-        "rev.token",
-    ]);
+    m.certify();
+    m.revoke(&new);
     let payload = m.issue_one(1);
     fs::write(m.path("payload.token"), &payload).unwrap();
 

@@ -40,24 +40,41 @@ impl Keypair {
     }
 }
 
+/// What both kinds of vendor key share: each is an Ed25519 key pair under
+/// a type of its own, so that neither can stand in for the other.
+macro_rules! vendor_key {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            #[doc = concat!("A new ", $what, " from the operating system's secure random source.")]
+            pub fn generate() -> Result<Self, RandomSourceError> {
+                Ok(Self::from_seed(&os_random::<32>()?))
+            }
+
+            pub fn from_seed(seed: &[u8; 32]) -> Self {
+                Self(Keypair::from_seed(seed))
+            }
+
+            #[doc = concat!("The secret seed, for the ", $what, "'s key file only.")]
+            pub fn seed(&self) -> &[u8; 32] {
+                self.0.key.as_bytes()
+            }
+        }
+
+        /// Shows only the key id.
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.0.key_id)
+            }
+        }
+    };
+}
+
 /// The vendor's root key. It lives offline, in a directory of its own,
 /// and signs only certificates and revocation lists.
 pub struct RootKey(Keypair);
+vendor_key!(RootKey, "root key");
 
 impl RootKey {
-    pub fn generate() -> Result<Self, RandomSourceError> {
-        Ok(Self::from_seed(&os_random::<32>()?))
-    }
-
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self(Keypair::from_seed(seed))
-    }
-
-    /// The secret seed, for the root's key file only.
-    pub fn seed(&self) -> &[u8; 32] {
-        self.0.key.as_bytes()
-    }
-
     pub fn trust_root(&self) -> TrustRoot {
         TrustRoot::new(self.0.public_key())
     }
@@ -102,30 +119,11 @@ impl RootKey {
     }
 }
 
-impl fmt::Debug for RootKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RootKey({})", self.0.key_id)
-    }
-}
-
-/// An issuer signing key. `Debug` shows only its key id.
+/// An issuer signing key.
 pub struct IssuerKey(Keypair);
+vendor_key!(IssuerKey, "issuer key");
 
 impl IssuerKey {
-    /// A new key from the operating system's secure random source.
-    pub fn generate() -> Result<Self, RandomSourceError> {
-        Ok(Self::from_seed(&os_random::<32>()?))
-    }
-
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self(Keypair::from_seed(seed))
-    }
-
-    /// The secret seed, for the issuer's key store only.
-    pub fn seed(&self) -> &[u8; 32] {
-        self.0.key.as_bytes()
-    }
-
     pub fn key_id(&self) -> KeyId {
         self.0.key_id
     }
@@ -156,12 +154,6 @@ impl IssuerKey {
         let envelope = self.0.seal(kind, &self.public_key().to_string(), &json);
         VerifiedCertificationRequest::open(&envelope.token())
             .map(|_| VerifiedCertificationRequest::from_parts(self.public_key(), body, envelope))
-    }
-}
-
-impl fmt::Debug for IssuerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IssuerKey({})", self.0.key_id)
     }
 }
 

@@ -208,7 +208,11 @@ async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
         .find_all(Locator::Css(".verdict.pass"))
         .await
         .unwrap();
-    assert_eq!(checks.len(), 8, "every check passes, the signing key's certificate among them");
+    assert_eq!(
+        checks.len(),
+        8,
+        "every check passes, the signing key's certificate among them"
+    );
     screenshot(&browser, "issue-check").await;
     click(&browser, "#confirm").await;
     let payload = value_of(&browser, "#payload").await;

@@ -3,14 +3,10 @@
 //! with a release receipt, and key rotation. Clock behaviour needs an
 //! injected clock, so it is tested in-process (`client/tests/api/clock.rs`).
 
-use std::collections::BTreeMap;
-
-use ren3_shared::{
-    ClockPolicy, IssuerKey, License, PayloadSigner, VerifiedReceipt, VerifiedRequest, timestamp,
-};
+use ren3_shared::{IssuerKey, PayloadSigner, VerifiedReceipt, VerifiedRequest, timestamp};
 use ren3_tests::{
-    Answer, Client, Issuer, chain, fixture, replace_bytes, resign_with_edited_message,
-    test_only_root_key,
+    Answer, Client, Issuer, chain, fixture, payload_signed_by, replace_bytes,
+    resign_with_edited_message, test_only_root_key,
 };
 use serde_json::json;
 
@@ -190,23 +186,11 @@ fn deactivation_with_the_wrong_key_is_refused_and_changes_nothing() {
 
 /// The payload a vendor signing with `signer` would send for `request`.
 fn payload_for(request: &str, signer: &PayloadSigner, serial: u64, issued_at: i64) -> String {
-    let request = VerifiedRequest::open(request).unwrap();
-    let license = License {
-        customer: "Rotation AG".into(),
-        features: vec!["ingest".into()],
-        limits: BTreeMap::new(),
-        issued_at,
-        not_before: issued_at,
-        expires_at: Some(4_000_000_000),
-        grace_seconds: 0,
-        clock_policy: ClockPolicy::Advisory,
-        serial,
-        license_key_fingerprint: request.request.license_key_fingerprint,
-        client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key.into(),
-        request_hash: request.hash(),
-    };
-    signer.sign_payload(&license).unwrap().token()
+    payload_signed_by(signer, request, serial, |license| {
+        license.customer = "Rotation AG".into();
+        license.issued_at = issued_at;
+        license.not_before = issued_at;
+    })
 }
 
 /// Key rotation needs nothing from the customer: any key the pinned root

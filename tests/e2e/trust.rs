@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use ren3_shared::{IssuerKey, PayloadSigner, TrustRoot, VerifiedPayload, VerifiedRequest};
+use ren3_shared::{IssuerKey, PayloadSigner, TrustRoot, VerifiedPayload};
 use ren3_tests::{
-    Client, Issuer, chain, client_bin, dev_client_bin, fixture, test_only_root_key,
-    test_only_signer,
+    Client, Issuer, chain, client_bin, dev_client_bin, fixture, payload_signed_by,
+    test_only_root_key, test_only_signer,
 };
 use serde_json::{Value, json};
 
@@ -18,26 +18,15 @@ fn fixture_text(name: &str) -> String {
         .to_owned()
 }
 
-/// The payload `signer` would make for `request`, with `serial`.
+/// The payload `signer` would make for `request`, with `serial`: the
+/// terms the issue's attack gave itself.
 fn payload(signer: &PayloadSigner, request: &str, serial: u64) -> String {
-    let request = VerifiedRequest::open(request).unwrap();
-    let issued_at = ren3_shared::timestamp::now() - 60;
-    let license = ren3_shared::License {
-        customer: "Trust Test GmbH".into(),
-        features: vec!["everything".into()],
-        limits: [("max-sources".to_owned(), 999_999)].into(),
-        issued_at,
-        not_before: issued_at,
-        expires_at: None,
-        grace_seconds: 0,
-        clock_policy: ren3_shared::ClockPolicy::Advisory,
-        serial,
-        license_key_fingerprint: request.request.license_key_fingerprint,
-        client_device_id: request.request.client_device_id.clone(),
-        device_public_key: request.device_public_key.into(),
-        request_hash: request.hash(),
-    };
-    signer.sign_payload(&license).unwrap().token()
+    payload_signed_by(signer, request, serial, |license| {
+        license.customer = "Trust Test GmbH".into();
+        license.features = vec!["everything".into()];
+        license.limits = [("max-sources".to_owned(), 999_999)].into();
+        license.expires_at = None;
+    })
 }
 
 /// A trusted-keys file in the old format, trusting `signer`'s key: what
@@ -206,34 +195,23 @@ fn revocation_ships_in_the_next_payload_and_ends_the_revoked_license_after_grace
 
     let list_file = issuer.root_dir().join("out.token");
     let list_path = list_file.to_str().unwrap();
-    issuer.ok(
-        &[
+    let revoke = |key_id: &str, grace_days: &str| {
+        let args = [
             "root",
             "revoke",
             "--root-dir",
             root_dir,
             "--key",
-            &first,
-            "--out",
-            list_path,
-        ],
-        None,
-    );
-    issuer.ok(
-        &[
-            "root",
-            "revoke",
-            "--root-dir",
-            root_dir,
-            "--key",
-            &second,
+            key_id,
             "--grace-days",
-            "7",
+            grace_days,
             "--out",
             list_path,
-        ],
-        None,
-    );
+        ];
+        issuer.ok(&args, None);
+    };
+    revoke(&first, "0");
+    revoke(&second, "7");
     issuer.ok(&["revocations", "install", list_path], None);
 
     let shipped = issuer.issue(&a.register(&key));

@@ -898,6 +898,17 @@ pub fn test_only_payload_with(
     serial: u64,
     edit: impl FnOnce(&mut ren3_shared::License),
 ) -> String {
+    payload_signed_by(&test_only_signer(), request, serial, edit)
+}
+
+/// The payload `signer` makes for `request` with `serial`: issued a minute
+/// ago, expiring in 2096, then changed by `edit` before signing.
+pub fn payload_signed_by(
+    signer: &ren3_shared::PayloadSigner,
+    request: &str,
+    serial: u64,
+    edit: impl FnOnce(&mut ren3_shared::License),
+) -> String {
     let request = ren3_shared::VerifiedRequest::open(request).unwrap();
     let issued_at = ren3_shared::timestamp::now() - 60;
     let mut license = ren3_shared::License {
@@ -916,7 +927,7 @@ pub fn test_only_payload_with(
         request_hash: request.hash(),
     };
     edit(&mut license);
-    test_only_signer().sign_payload(&license).unwrap().token()
+    signer.sign_payload(&license).unwrap().token()
 }
 
 /// `PRAGMA integrity_check` of an SQLite file, read-only: `"ok"` when sound.

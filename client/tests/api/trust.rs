@@ -69,8 +69,12 @@ async fn a_payload_from_a_self_made_root_is_refused_and_changes_nothing() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
 }
 
+/// A program embedding the library has the configuration API and nothing
+/// else: every variable a customer could try (the old trust file, the
+/// build's and the development build's root variables, a floor) leaves the
+/// trust this build compiled in.
 #[tokio::test]
-async fn license_trusted_keys_trusting_a_rogue_key_changes_nothing_and_is_warned_about() {
+async fn a_program_embedding_the_library_cannot_add_trust_through_any_variable() {
     let rogue = rogue_issuer();
     let app = TestApp::new().await;
     // What a customer writes: a file in the old trusted-keys format naming
@@ -93,9 +97,34 @@ async fn license_trusted_keys_trusting_a_rogue_key_changes_nothing_and_is_warned
     // configuration (`config::tests`) and on the real binary's stderr
     // (`tests/e2e/trust.rs`); a thread-local log capture here raced with
     // tracing's per-callsite interest cache.
-    let app = app
-        .restart_with(&[("license_trusted_keys", &path_text(&file))])
-        .await;
+    let rogue_root = write_file(
+        app.dir.path(),
+        "root.pub",
+        &RootKey::from_seed(&[0x73; 32])
+            .trust_root()
+            .to_public_file(),
+    );
+    let file = path_text(&file);
+    let rogue_root = path_text(&rogue_root);
+    let variables = [
+        ("license_trusted_keys", file.as_str()),
+        ("REN3_TRUST_ROOT", rogue_root.as_str()),
+        ("REN3_DEV_TRUST_ROOT", rogue_root.as_str()),
+        ("REN3_REVOCATION_FLOOR", file.as_str()),
+        ("REN3_PINNED_TRUSTED_KEYS", file.as_str()),
+    ];
+    let config = ren3_client::Config::from_lookup(|name| {
+        variables
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| (name == "enable_offline_license").then(|| "true".to_owned()))
+            .or_else(|| (name == "client_device_id").then(|| crate::support::DEVICE_ID.to_owned()))
+    })
+    .unwrap();
+    assert_eq!(*config.trust().root(), test_only_root());
+    assert!(config.trust().is_pinned());
+    let app = app.restart_with(&variables).await;
 
     let request = app.register(&key()).await;
     let before = (app.dump().await, app.installed());

@@ -424,12 +424,7 @@ pub(super) fn revocations(
     let list = chain::install_revocations(&mut store, &Actor::cli(), &text, now)
         .map_err(|e| refusal(&e, e.code()))
         .context("no revocation list was installed; nothing changed")?;
-    let revoked: Vec<String> = list
-        .body
-        .revoked
-        .iter()
-        .map(|r| r.key_id.to_string())
-        .collect();
+    let revoked = chain::revoked_key_ids(&list);
     let stdout = result(
         json,
         &list.version().to_string(),
