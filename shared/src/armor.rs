@@ -39,7 +39,7 @@ pub fn armor(label: &str, token: &str) -> String {
 }
 
 fn marker<'a>(line: &'a str, word: &str) -> Option<&'a str> {
-    line.trim()
+    line.trim_matches(crate::token::is_token_space)
         .strip_prefix(DASHES)?
         .strip_prefix(word)?
         .strip_prefix(' ')?

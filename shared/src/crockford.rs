@@ -32,8 +32,9 @@ pub enum CodeError {
         got: usize,
     },
     #[error(
-        "the {what} contains `{ch}`, which is not a character a {what} uses \
-         (digits and letters except I, L, O and U)"
+        "the {what} contains `{}`, which is not a character a {what} uses \
+         (digits and letters except I, L, O and U)",
+        ch.escape_debug()
     )]
     BadCharacter { what: &'static str, ch: char },
     #[error(
@@ -146,11 +147,7 @@ impl CodeShape {
         let mut got = 0;
         for b in typed {
             let Some(value) = value_of(b) else {
-                let ch = if b.is_ascii_graphic() {
-                    char::from(b)
-                } else {
-                    '\u{FFFD}'
-                };
+                let ch = offending_char(input, b);
                 return Err(CodeError::BadCharacter { what, ch });
             };
             if let Some(slot) = values.get_mut(got) {
@@ -172,6 +169,21 @@ impl CodeShape {
             return Err(CodeError::CheckFailed { what });
         }
         Ok(self.format(data))
+    }
+}
+
+/// The character a refused byte `b` of `input` belongs to, whole. The
+/// parser reads bytes and skips only ASCII separators, so the first
+/// non-ASCII byte it meets starts the first non-ASCII character of the
+/// input: naming that one never shows half a UTF-8 character.
+fn offending_char(input: &str, b: u8) -> char {
+    if b.is_ascii() {
+        char::from(b)
+    } else {
+        input
+            .chars()
+            .find(|c| !c.is_ascii())
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
     }
 }
 
@@ -246,6 +258,24 @@ mod tests {
             SHAPE.parse("TST1-0123U-56789"),
             Err(CodeError::BadCharacter { ch: 'U', .. })
         ));
+        // A character of several bytes is named whole, a control one escaped.
+        for (input, ch, shown) in [
+            ("TST1-0123é-56789", 'é', "`é`"),
+            ("TST1-0123\u{3000}-5678", '\u{3000}', "`\\u{3000}`"),
+            ("TST1-01😀23", '😀', "`😀`"),
+            ("TST1-0123\u{7}", '\u{7}', "`\\u{7}`"),
+        ] {
+            let err = SHAPE.parse(input).unwrap_err();
+            assert_eq!(
+                err,
+                CodeError::BadCharacter {
+                    what: "test code",
+                    ch
+                },
+                "{input:?}"
+            );
+            assert!(err.to_string().contains(shown), "{input:?}: {err}");
+        }
     }
 
     /// The first implementation, by the letter of the rules: the table
@@ -277,11 +307,7 @@ mod tests {
         let mut values = Vec::new();
         for &b in &compact[prefix.len()..] {
             let Some(v) = reference_value(b) else {
-                let ch = if b.is_ascii_graphic() {
-                    char::from(b)
-                } else {
-                    '\u{FFFD}'
-                };
+                let ch = offending_char(input, b);
                 return Err(CodeError::BadCharacter { what, ch });
             };
             values.push(v);

@@ -199,6 +199,12 @@ pub enum TokenError {
     #[error("this is not a {expected}: a {expected} starts with `{}`", expected.prefix())]
     NotAToken { expected: Kind },
     #[error(
+        "this is not a {expected}: its armoured block is labelled `{label}`, which no ReN3 \
+         token uses; a {expected} is in a `{}` block",
+        expected.armor_label()
+    )]
+    UnknownArmor { expected: Kind, label: String },
+    #[error(
         "this {expected} is in format version {version}, which this build cannot read \
          (it reads version {}); ask for a version {} token, or upgrade",
         expected.version(),
@@ -266,7 +272,7 @@ impl TokenError {
             TokenError::Empty { .. } => "token_empty",
             TokenError::TooLarge { .. } => "token_too_large",
             TokenError::WrongKind { .. } => "token_wrong_kind",
-            TokenError::NotAToken { .. } => "token_unrecognised",
+            TokenError::NotAToken { .. } | TokenError::UnknownArmor { .. } => "token_unrecognised",
             TokenError::UnsupportedVersion { .. } => "token_unsupported_version",
             TokenError::Damaged { .. } => "token_damaged",
             TokenError::BadSignature { .. } => "signature_invalid",
@@ -503,13 +509,39 @@ impl Envelope {
     }
 }
 
-/// Strips an armoured block and all whitespace, and checks the alphabet.
+/// The white space a reader removes anywhere in pasted text, as
+/// docs/FORMAT.md §3.2 names it: CR, LF, space and tab. Other white space
+/// (a no-break space, U+2028, an ideographic space) is no part of what a
+/// mail client inserts into a token, and is reported where it stands.
+pub(crate) fn is_token_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+/// A byte-order mark at the very start of a pasted file, which editors on
+/// some systems write: not part of the text.
+fn without_bom(input: &str) -> &str {
+    input.strip_prefix('\u{FEFF}').unwrap_or(input)
+}
+
+/// Strips a leading byte-order mark, an armoured block and all white space
+/// (§3.2), and checks the alphabet.
 fn compact_token_text(input: &str, expected: Kind) -> Result<Cow<'_, str>, TokenError> {
+    let input = without_bom(input);
     let inner: Cow<'_, str> = match armor::unarmor(input) {
         Ok(Some(block)) => {
-            if let Some(kind) = Kind::ALL.iter().find(|k| k.armor_label() == block.label)
-                && *kind != expected
-            {
+            let Some(kind) = Kind::ALL.iter().find(|k| k.armor_label() == block.label) else {
+                return Err(TokenError::UnknownArmor {
+                    expected,
+                    label: block
+                        .label
+                        .chars()
+                        .take(64)
+                        .collect::<String>()
+                        .escape_debug()
+                        .to_string(),
+                });
+            };
+            if *kind != expected {
                 return Err(TokenError::WrongKind {
                     expected,
                     found: kind.with_article(),
@@ -528,12 +560,12 @@ fn compact_token_text(input: &str, expected: Kind) -> Result<Cow<'_, str>, Token
     // A token pasted whole is already compact: borrow it rather than copy
     // it character by character (the copy was a tenth of a payload check).
     if let Cow::Borrowed(text) = inner {
-        let text = text.trim();
+        let text = text.trim_matches(is_token_space);
         if !text.is_empty() && all_token_bytes(text.as_bytes()) {
             return Ok(Cow::Borrowed(text));
         }
     }
-    let compact: String = inner.chars().filter(|c| !c.is_whitespace()).collect();
+    let compact: String = inner.chars().filter(|&c| !is_token_space(c)).collect();
     if compact.is_empty() {
         return Err(TokenError::Empty { expected });
     }
@@ -600,6 +632,7 @@ fn classify_foreign(compact: &str, expected: Kind) -> TokenError {
 
 /// Which kind of token `input` holds, for tools that accept any (`inspect`).
 pub fn detect(input: &str) -> Option<Kind> {
+    let input = without_bom(input);
     if let Ok(Some(block)) = armor::unarmor(input)
         && let Some(kind) = Kind::ALL.iter().find(|k| k.armor_label() == block.label)
     {
@@ -607,7 +640,7 @@ pub fn detect(input: &str) -> Option<Kind> {
     }
     let start: String = input
         .chars()
-        .filter(|c| !c.is_whitespace())
+        .filter(|&c| !is_token_space(c))
         .take(32)
         .collect();
     Kind::ALL
@@ -755,6 +788,50 @@ mod tests {
         ] {
             assert!(!checksum_matches(signed, other), "{other}");
         }
+    }
+
+    /// FORMAT.md §3.2, to the letter: CR, LF, space and tab are removed
+    /// anywhere; a leading byte-order mark is dropped; any other white
+    /// space is damage, named; an armoured block with a label no token
+    /// uses is refused, not read.
+    #[test]
+    fn only_the_white_space_the_format_names_is_removed() {
+        let env = sample(Kind::Payload);
+        let token = env.token();
+        let (head, tail) = token.split_at(30);
+        for ok in [
+            format!(" \t\r\n{head}\r\n {tail}\t "),
+            format!("\u{FEFF}{token}"),
+            format!("\u{FEFF}{}", Kind::Payload.armor(&token)),
+        ] {
+            assert_eq!(Envelope::open(&ok, Kind::Payload).unwrap(), env, "{ok:?}");
+        }
+        for (space, shown) in [
+            ('\u{A0}', "U+00A0"),
+            ('\u{2028}', "U+2028"),
+            ('\u{3000}', "U+3000"),
+            ('\u{FEFF}', "U+FEFF"),
+            ('\u{C}', "U+000C"),
+        ] {
+            for text in [
+                format!("{space}{token}"),
+                format!("{head}{space}{tail}"),
+                format!("{token}{space}"),
+            ] {
+                if space == '\u{FEFF}' && text.starts_with(space) {
+                    continue;
+                }
+                let err = Envelope::open(&text, Kind::Payload).unwrap_err();
+                assert_eq!(err.code(), "token_damaged", "{text:?}: {err}");
+                assert!(err.to_string().contains(shown), "{text:?}: {err}");
+            }
+        }
+        let foreign = format!("-----BEGIN FOO-----\n{token}\n-----END FOO-----\n");
+        let err = Envelope::open(&foreign, Kind::Payload).unwrap_err();
+        assert_eq!(err.code(), "token_unrecognised", "{err}");
+        assert!(err.to_string().contains("`FOO`"), "{err}");
+        assert!(err.to_string().contains("REN3 LICENSE PAYLOAD"), "{err}");
+        assert_eq!(detect(&format!("\u{FEFF}{token}")), Some(Kind::Payload));
     }
 
     #[test]

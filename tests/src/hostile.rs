@@ -289,9 +289,29 @@ pub fn token_cases(valid: &str, wrong_kinds: &[&str]) -> Vec<TokenCase> {
         "token_damaged",
     );
     add(
-        "a byte-order mark before the token",
-        format!("\u{feff}{valid}"),
+        "a byte-order mark inside the token (one before it is dropped, FORMAT.md 3.2)",
+        format!("{}\u{feff}{}", &valid[..30], &valid[30..]),
         "token_damaged",
+    );
+    add(
+        "a no-break space inside the token",
+        format!("{}\u{a0}{}", &valid[..30], &valid[30..]),
+        "token_damaged",
+    );
+    add(
+        "a line separator (U+2028) after the token",
+        format!("{valid}\u{2028}"),
+        "token_damaged",
+    );
+    add(
+        "an ideographic space (U+3000) before the token",
+        format!("\u{3000}{valid}"),
+        "token_damaged",
+    );
+    add(
+        "an armoured block with a label no token uses",
+        format!("-----BEGIN FOO-----\n{valid}\n-----END FOO-----\n"),
+        "token_unrecognised",
     );
     add(
         "a non-ASCII letter inside the token",
