@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ren3_shared::DeviceId;
 
+use crate::http::host::AllowedHost;
 use crate::trust::{self, Trust};
 
 pub const ENABLE_OFFLINE_LICENSE: &str = "enable_offline_license";
@@ -22,6 +23,10 @@ pub const LISTEN_ADDR: &str = "listen_addr";
 pub const LICENSE_TRUSTED_KEYS: &str = "license_trusted_keys";
 pub const LICENSE_CLOCK_TOLERANCE: &str = "license_clock_tolerance";
 pub const LICENSE_WARNING_DAYS: &str = "license_warning_days";
+/// Names, besides `localhost`, the loopback addresses and the listen
+/// address, under which the licensing endpoints answer (the `Host` check,
+/// [`crate::http::host`]).
+pub const LICENSE_ALLOWED_HOSTS: &str = "license_allowed_hosts";
 
 pub const DEFAULT_LICENSE_DB_PATH: &str = "./ren3-license.db";
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
@@ -49,6 +54,9 @@ pub struct Config {
     pub clock_tolerance_seconds: i64,
     /// How many days before expiry status and the log warn.
     pub warning_days: i64,
+    /// The host names and addresses of `license_allowed_hosts`, normalised
+    /// (lower case, no trailing dot, addresses in their canonical form).
+    pub allowed_hosts: Vec<AllowedHost>,
     /// Variables that are set but that this build does not read
     /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
     /// build). Start-up warns about each.
@@ -73,6 +81,7 @@ impl fmt::Debug for Config {
             .field("listen_addr", &self.listen_addr)
             .field("clock_tolerance_seconds", &self.clock_tolerance_seconds)
             .field("warning_days", &self.warning_days)
+            .field("allowed_hosts", &self.allowed_hosts)
             .field("ignored_variables", &self.ignored_variables)
             .field("trust", &self.trust)
             .finish()
@@ -198,6 +207,11 @@ impl Config {
                 })?,
         };
 
+        let allowed_hosts = match get(LICENSE_ALLOWED_HOSTS) {
+            None => Vec::new(),
+            Some(value) => parse_allowed_hosts(&value)?,
+        };
+
         let offline = if enabled {
             Some(offline_config(&get)?)
         } else {
@@ -219,6 +233,7 @@ impl Config {
             listen_addr,
             clock_tolerance_seconds,
             warning_days,
+            allowed_hosts,
             ignored_variables,
             trust,
         })
@@ -248,6 +263,29 @@ fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig
     })?;
 
     Ok(OfflineConfig { client_device_id })
+}
+
+/// `a.example, 10.0.0.5,[fe80::1]`: names and addresses, without ports or
+/// wildcards. Every entry must be valid, so that a typo is found at start-up
+/// rather than as a refused request.
+fn parse_allowed_hosts(value: &str) -> Result<Vec<AllowedHost>, ConfigError> {
+    let mut hosts = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let host = AllowedHost::parse_configured(entry).map_err(|problem| {
+            ConfigError::invalid(
+                LICENSE_ALLOWED_HOSTS,
+                format!(
+                    "`{}` {problem}; list host names or IP addresses separated by commas, \
+                     without ports or wildcards, such as ingestor.example,10.0.0.5",
+                    shown(entry)
+                ),
+            )
+        })?;
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    Ok(hosts)
 }
 
 /// `90`, `90s`, `30m`, `24h` or `1d`, in seconds.
@@ -383,6 +421,21 @@ mod tests {
                 CLIENT_DEVICE_ID,
                 "starts with `REN3D1-`",
             ),
+            (
+                &[(LICENSE_ALLOWED_HOSTS, "a.example,*.example")],
+                LICENSE_ALLOWED_HOSTS,
+                "`*.example` is a wildcard",
+            ),
+            (
+                &[(LICENSE_ALLOWED_HOSTS, "a.example:8080")],
+                LICENSE_ALLOWED_HOSTS,
+                "`a.example:8080` has a port",
+            ),
+            (
+                &[(LICENSE_ALLOWED_HOSTS, "a.example b.example")],
+                LICENSE_ALLOWED_HOSTS,
+                "separated by commas",
+            ),
         ];
         for (n, (vars, variable, needle)) in cases.iter().enumerate() {
             let err = config(vars).expect_err(&format!("{n}. must be refused"));
@@ -394,6 +447,22 @@ mod tests {
             );
             assert!(message.contains(needle), "{n}. {message}");
         }
+    }
+
+    #[test]
+    fn allowed_hosts_are_optional_and_normalised() {
+        assert!(config(&[]).unwrap().allowed_hosts.is_empty());
+        let config = config(&[(
+            LICENSE_ALLOWED_HOSTS,
+            " Ingestor.Example. , 10.0.0.5,,fe80::1, [FE80::1], ingestor.example",
+        )])
+        .unwrap();
+        let shown: Vec<String> = config
+            .allowed_hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["ingestor.example", "10.0.0.5", "[fe80::1]"]);
     }
 
     #[test]

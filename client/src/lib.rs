@@ -32,7 +32,7 @@ pub use guard::{Licensed, RequireLicense};
 pub use http::{ApiError, BODY_LIMIT, app, serve};
 pub use license::{
     Clock, ClockRules, ClockSuspicion, InstalledLicense, LicenseCheck, LicenseHandle, LicenseState,
-    Refusal, system_clock,
+    MarkProblem, Refusal, system_clock,
 };
 pub use registration::{Imported, LicensingError, Registration};
 pub use state::{AppState, StoredLicenseProblem};

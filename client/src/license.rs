@@ -53,6 +53,24 @@ pub struct InstalledLicense {
     /// the clock's high-water mark. Looked up when the snapshot is made, so
     /// a check compares two integers.
     pub revocation: Option<Revocation>,
+    /// Whether the store's clock mark was missing or lowered when this
+    /// license was loaded at start-up: the clock is then suspect, and
+    /// licensed work refused, until another license is imported or this
+    /// one deactivated. Always `None` for a license imported since.
+    pub mark_problem: Option<MarkProblem>,
+}
+
+/// What start-up found wrong with the store's clock mark while a license
+/// was installed. Every change that writes a time to the store writes a
+/// mark at least as late in the same transaction, so either means the
+/// store was edited: this installation no longer knows the latest time it
+/// has seen, and so cannot tell a wound-back clock from a right one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkProblem {
+    /// The store holds no mark.
+    Missing,
+    /// The mark is below another time the store records.
+    Lowered { recorded: i64, newest_recorded: i64 },
 }
 
 impl InstalledLicense {
@@ -126,10 +144,24 @@ impl LicenseState {
 pub enum ClockSuspicion {
     /// The clock reads more than the tolerance before the latest time this
     /// installation has seen.
-    BehindHighWaterMark { high_water_mark: i64 },
+    BehindHighWaterMark {
+        high_water_mark: i64,
+    },
     /// The clock reads before the license was issued (less the skew
     /// tolerance).
-    BeforeIssuedAt { issued_at: i64 },
+    BeforeIssuedAt {
+        issued_at: i64,
+    },
+    /// The store's mark was missing or lowered at start-up
+    /// ([`MarkProblem`]). Unlike the others, it refuses licensed work under
+    /// either clock policy: it is not a clock that may be a little wrong,
+    /// but a record that was removed, and an advisory license would
+    /// otherwise outlive its expiry for anyone who deletes one row.
+    MarkMissing,
+    MarkLowered {
+        recorded: i64,
+        newest_recorded: i64,
+    },
 }
 
 impl ClockSuspicion {
@@ -138,9 +170,29 @@ impl ClockSuspicion {
         match self {
             ClockSuspicion::BehindHighWaterMark { .. } => "clock_behind_high_water_mark",
             ClockSuspicion::BeforeIssuedAt { .. } => "clock_before_issued_at",
+            ClockSuspicion::MarkMissing => "clock_mark_missing",
+            ClockSuspicion::MarkLowered { .. } => "clock_mark_lowered",
         }
     }
+
+    /// Whether licensed work is refused whatever the license's clock
+    /// policy says.
+    pub fn refuses_under_any_policy(self) -> bool {
+        matches!(
+            self,
+            ClockSuspicion::MarkMissing | ClockSuspicion::MarkLowered { .. }
+        )
+    }
 }
+
+/// What the operator is told to do when the store's mark is missing or
+/// lowered.
+pub(crate) const MARK_NEXT_ACTION: &str = "check this machine's clock (date, time and time \
+     zone); the license stays refused until the ReN3 team's next payload is imported, \
+     because their signed time re-establishes the record: export a new request with \
+     POST /license/register, send it to the ReN3 team and import their payload (or \
+     deactivate the license with POST /license/deactivate); restoring license.db from a \
+     backup also brings the record back";
 
 /// Why licensed work is refused, with a stable code: the guard's 403.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +265,25 @@ impl fmt::Display for Refusal {
                         "before the license was issued ({})",
                         timestamp::format(*issued_at)
                     )?,
+                    ClockSuspicion::MarkMissing => f.write_str(
+                        "and the record of the latest time this installation has seen is \
+                         missing from its store, so a wound-back clock cannot be told apart; \
+                         licensed work is refused; ",
+                    )?,
+                    ClockSuspicion::MarkLowered {
+                        recorded,
+                        newest_recorded,
+                    } => write!(
+                        f,
+                        "and the record of the latest time this installation has seen was \
+                         lowered in its store ({}, though the store records {}), so a \
+                         wound-back clock cannot be told apart; licensed work is refused; ",
+                        timestamp::format(*recorded),
+                        timestamp::format(*newest_recorded)
+                    )?,
+                }
+                if suspicion.refuses_under_any_policy() {
+                    return f.write_str(MARK_NEXT_ACTION);
                 }
                 f.write_str(
                     "; the license refuses licensed work while the clock looks wound back, \
@@ -286,7 +357,19 @@ impl LicenseCheck {
             .as_ref()
             .and_then(|i| i.revocation.as_ref())
             .is_some_and(|r| high_water_mark >= r.grace_until);
-        let clock_suspicion = if now < high_water_mark.saturating_sub(rules.tolerance_seconds) {
+        let mark_problem = installed.as_ref().and_then(|i| i.mark_problem);
+        let clock_suspicion = if let Some(problem) = mark_problem {
+            Some(match problem {
+                MarkProblem::Missing => ClockSuspicion::MarkMissing,
+                MarkProblem::Lowered {
+                    recorded,
+                    newest_recorded,
+                } => ClockSuspicion::MarkLowered {
+                    recorded,
+                    newest_recorded,
+                },
+            })
+        } else if now < high_water_mark.saturating_sub(rules.tolerance_seconds) {
             Some(ClockSuspicion::BehindHighWaterMark { high_water_mark })
         } else if now < l.issued_at.saturating_sub(CLOCK_SKEW_TOLERANCE) {
             Some(ClockSuspicion::BeforeIssuedAt {
@@ -343,7 +426,10 @@ impl LicenseCheck {
         }
         match self.window? {
             Window::Valid | Window::Grace => match self.clock_suspicion {
-                Some(suspicion) if license.clock_policy == ClockPolicy::Enforcing => {
+                Some(suspicion)
+                    if license.clock_policy == ClockPolicy::Enforcing
+                        || suspicion.refuses_under_any_policy() =>
+                {
                     Some(Refusal::ClockSuspect {
                         now: self.now,
                         suspicion,
@@ -403,6 +489,13 @@ struct Shared {
     rules: ClockRules,
     /// The latest time any check has seen.
     high_water_mark: AtomicI64,
+    /// Whether the store's mark was missing or lowered at start-up and no
+    /// import or deactivation has written one since: then nothing else
+    /// may write it. Set even when the stored license was not loaded
+    /// (offline licensing disabled, say), so that a restart in between
+    /// does not re-create the mark. Changed only with the store's
+    /// connection held.
+    mark_doubted: AtomicBool,
     /// Whether the clock was suspect at the last check, to log changes once.
     clock_suspect: AtomicBool,
     /// Whether the expiry warning was logged since start-up.
@@ -431,12 +524,14 @@ impl fmt::Debug for LicenseHandle {
 
 impl LicenseHandle {
     /// A handle on `installed`, whose clock has already reached
-    /// `high_water_mark` (as recorded in the store).
+    /// `high_water_mark` (as recorded in the store). `mark_doubted`: see
+    /// [`Self::mark_doubted`].
     pub(crate) fn new(
         installed: Option<InstalledLicense>,
         clock: Clock,
         rules: ClockRules,
         high_water_mark: i64,
+        mark_doubted: bool,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -444,6 +539,7 @@ impl LicenseHandle {
                 clock,
                 rules,
                 high_water_mark: AtomicI64::new(high_water_mark),
+                mark_doubted: AtomicBool::new(mark_doubted),
                 clock_suspect: AtomicBool::new(false),
                 warning_logged: AtomicBool::new(false),
                 revoked_logged: AtomicBool::new(false),
@@ -451,8 +547,13 @@ impl LicenseHandle {
         }
     }
 
-    /// Publishes a newly committed license to every clone of this handle.
+    /// Publishes a newly committed license to every clone of this handle:
+    /// an imported one (whose transaction wrote the mark), or the same one
+    /// judged against a newer revocation list (which keeps its doubt).
     pub(crate) fn replace(&self, installed: InstalledLicense) {
+        self.shared
+            .mark_doubted
+            .store(installed.mark_problem.is_some(), Ordering::Relaxed);
         self.shared.installed.store(Some(Arc::new(installed)));
         self.shared.revoked_logged.store(false, Ordering::Relaxed);
     }
@@ -480,8 +581,24 @@ impl LicenseHandle {
         }
     }
 
-    /// Stops using the license, after a deactivation committed.
+    /// Raises the high-water mark to `at`: an imported payload's
+    /// vendor-signed times are times this installation can vouch for.
+    pub(crate) fn raise_mark(&self, at: i64) {
+        self.observe(at);
+    }
+
+    /// Whether the store's mark was found missing or lowered at start-up,
+    /// and no import or deactivation has written one since: nothing else
+    /// may write a mark then ([`crate::store::high_water_mark`]). Read with
+    /// the store's connection held to decide a write.
+    pub(crate) fn mark_doubted(&self) -> bool {
+        self.shared.mark_doubted.load(Ordering::Relaxed)
+    }
+
+    /// Stops using the license, after a deactivation (which wrote the
+    /// mark) committed.
     pub(crate) fn clear(&self) {
+        self.shared.mark_doubted.store(false, Ordering::Relaxed);
         self.shared.installed.store(None);
     }
 
@@ -639,6 +756,7 @@ mod tests {
                 request_hash: Bytes([4u8; 32]),
             },
             revocation: None,
+            mark_problem: None,
         }
     }
 
@@ -827,7 +945,13 @@ mod tests {
             .unwrap()
         };
         let (now, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
+        let handle = LicenseHandle::new(
+            Some(installed(ClockPolicy::Advisory)),
+            clock,
+            rules(),
+            0,
+            false,
+        );
         let key_id = handle.installed().unwrap().key_id;
 
         let before = handle.installed().unwrap();
@@ -887,7 +1011,13 @@ mod tests {
     #[test]
     fn handle_grants_features_and_limits_only_while_licensed() {
         let (now, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
+        let handle = LicenseHandle::new(
+            Some(installed(ClockPolicy::Advisory)),
+            clock,
+            rules(),
+            0,
+            false,
+        );
         assert!(handle.is_licensed());
         assert!(handle.has_feature("ingest"));
         assert!(!handle.has_feature("export"));
@@ -906,7 +1036,13 @@ mod tests {
     #[test]
     fn high_water_mark_only_rises_and_a_suspect_clock_recovers() {
         let (now, clock) = stepped_clock(NOT_BEFORE + 10 * DAY);
-        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Enforcing)), clock, rules(), 0);
+        let handle = LicenseHandle::new(
+            Some(installed(ClockPolicy::Enforcing)),
+            clock,
+            rules(),
+            0,
+            false,
+        );
         assert!(handle.is_licensed());
         assert_eq!(handle.high_water_mark(), NOT_BEFORE + 10 * DAY);
 
@@ -923,7 +1059,7 @@ mod tests {
     #[test]
     fn replacing_and_clearing_the_license_reaches_every_clone() {
         let (_, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(None, clock, rules(), 0);
+        let handle = LicenseHandle::new(None, clock, rules(), 0, false);
         let clone = handle.clone();
         assert!(!clone.is_licensed());
         assert_eq!(clone.expires_at(), None);
@@ -966,7 +1102,13 @@ mod tests {
             .with_ansi(false)
             .finish();
         let (now, clock) = stepped_clock(NOT_BEFORE);
-        let handle = LicenseHandle::new(Some(installed(ClockPolicy::Advisory)), clock, rules(), 0);
+        let handle = LicenseHandle::new(
+            Some(installed(ClockPolicy::Advisory)),
+            clock,
+            rules(),
+            0,
+            false,
+        );
         tracing::subscriber::with_default(subscriber, || {
             for at in [
                 NOT_BEFORE,

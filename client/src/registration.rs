@@ -55,8 +55,9 @@ pub enum LicensingError {
         configured: DeviceId,
     },
     #[error(
-        "the license payload answers a request made by another installation with the same \
-         client device id; export a new request from this installation with \
+        "the license payload is bound to another device key: that of another installation \
+         with the same client device id, or this installation's own before a deactivation \
+         replaced it; export a new request from this installation with \
          POST /license/register and send it to the ReN3 team"
     )]
     DeviceKeyMismatch,
@@ -91,6 +92,19 @@ pub enum LicensingError {
          GET /license shows the state"
     )]
     NoActiveLicense,
+    #[error(
+        "this installation already keeps {pending} license requests awaiting the ReN3 team's \
+         payloads, the newest of {max} different license keys, and it never forgets a \
+         license key's newest request to make room for another key's; so no request is \
+         made for this key now. Import the payloads the ReN3 team sends for the requests \
+         already made (POST /license/import; each import also forgets every older request), \
+         or deactivate the active license (POST /license/deactivate forgets every pending \
+         request), then register again; a new request for a license key that already has \
+         one pending is still accepted. GET /license shows how many are pending. If your \
+         operators did not make these requests, something else reaches this port: keep \
+         listen_addr on a loopback address"
+    )]
+    TooManyPendingRequests { pending: u64, max: i64 },
     #[error("the license store failed: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -116,6 +130,7 @@ impl LicensingError {
             LicensingError::Expired { .. } => "license_expired",
             LicensingError::Downgrade { .. } => "downgrade_rejected",
             LicensingError::NoActiveLicense => "no_active_license",
+            LicensingError::TooManyPendingRequests { .. } => "too_many_pending_requests",
             LicensingError::Store(_) => "storage_error",
             LicensingError::RandomSource(_) | LicensingError::Signing(_) => "internal_error",
         }
@@ -141,29 +156,63 @@ pub enum Imported {
 
 impl AppState {
     /// Creates a license request for `license_key`, signed with the device
-    /// key, and records it durably before returning it.
+    /// key and the installation's next sequence number, and records it
+    /// durably before returning it, with the number it took and the clock's
+    /// mark (a request's time is one the store records, so the mark is never
+    /// below it). Refused, with nothing written and no number taken, when
+    /// recording it would forget another license key's newest request.
     pub async fn register(&self, license_key: &str) -> Result<Registration, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
+        let license_key_hint = key.hint();
         let now = self.now();
         let product = Product {
             name: PRODUCT_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
         };
-        let request = LicenseRequest::new(offline.client_device_id.clone(), &key, product, now)?
-            .sign(self.device_key())
-            .map_err(LicensingError::Signing)?;
-        let pending = request.clone();
-        self.store()
-            .call(move |conn| store::insert_pending_request(conn, &pending, now))
+        // Made outside the store's lock (it reads the OS's random source);
+        // numbered and signed inside, where the sequence is taken.
+        let unsigned = LicenseRequest::new(offline.client_device_id.clone(), &key, product, now)?;
+        let seen = self.license().check_at(now).high_water_mark;
+        let state = self.clone();
+        let request = self
+            .store()
+            .call(move |conn| {
+                // Read under the connection's lock, which the import or
+                // deactivation that clears a doubted mark holds, and which a
+                // deactivation holds while it replaces the device key.
+                let mark = (!state.license().mark_doubted()).then_some(seen);
+                let device_key = state.device_key();
+                let sign = |counter| {
+                    unsigned
+                        .with_counter(counter)
+                        .sign(&device_key)
+                        .map_err(LicensingError::Signing)
+                };
+                match store::insert_pending_request(conn, now, mark, sign)? {
+                    store::PendingOutcome::Recorded(request) => {
+                        if let Some(mark) = mark {
+                            state.note_recorded_mark(mark);
+                        }
+                        Ok(*request)
+                    }
+                    store::PendingOutcome::Refused { pending } => {
+                        Err(LicensingError::TooManyPendingRequests {
+                            pending,
+                            max: store::MAX_PENDING_REQUESTS,
+                        })
+                    }
+                }
+            })
             .await?;
         tracing::info!(
             request_id = %request.request.request_id,
+            counter = request.request.counter,
             "exported a license request"
         );
         Ok(Registration {
             request,
-            license_key_hint: key.hint(),
+            license_key_hint,
         })
     }
 
@@ -212,6 +261,11 @@ impl AppState {
         // Judged at the latest time seen, so that winding the clock back
         // does not let an expired payload in.
         let seen = handle.check_at(now).high_water_mark;
+        // The payload's vendor-signed times are times this installation
+        // can vouch for from now on: the mark never stays below them.
+        let mark = seen
+            .max(payload.license.issued_at)
+            .max(payload.license.not_before);
         let state = self.clone();
         let imported = self
             .store()
@@ -225,6 +279,11 @@ impl AppState {
                 let revocations = state.revocation_list();
                 if let Some(list) = &revocations {
                     check_not_revoked(&payload, list)?;
+                }
+                // Again under the lock: a deactivation that committed since
+                // the check above replaced the key this payload names.
+                if license.device_public_key != state.device_public_key() {
+                    return Err(LicensingError::DeviceKeyMismatch);
                 }
                 let active = store::active_license(&tx)?;
                 if active.as_ref().is_some_and(|a| a.token == token) {
@@ -247,9 +306,10 @@ impl AppState {
                     });
                 }
                 let forgotten = store::install_license(&tx, &payload, &token, answered, now)?;
-                store::raise_high_water_mark(&tx, seen)?;
+                store::raise_high_water_mark(&tx, mark)?;
                 tx.commit().map_err(StoreError::from)?;
-                state.note_recorded_mark(seen);
+                handle.raise_mark(mark);
+                state.note_recorded_mark(mark);
                 // Published while the connection is still held, so concurrent
                 // imports publish in the order they committed.
                 handle.replace(InstalledLicense {
@@ -257,6 +317,8 @@ impl AppState {
                     license: payload.license,
                     // Checked above: its key is not revoked.
                     revocation: None,
+                    // The mark was just written with it.
+                    mark_problem: None,
                 });
                 // What a status reports after this import, known without
                 // counting the pending requests again: the ones it forgot

@@ -8,10 +8,9 @@
 //! and it rises when an import brings a newer one, before any other check
 //! of that import.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use ren3_shared::{RevocationList, payload};
+use ren3_shared::RevocationList;
 use rusqlite::Connection;
 
 use crate::state::AppState;
@@ -19,12 +18,15 @@ use crate::store::{self, StoreError};
 use crate::trust::Trust;
 
 /// The newest list this installation knows, read at start-up on the store's
-/// thread. When it is newer than the stored row (or that row does not
-/// verify), it is stored, so that the row again holds the newest list.
-pub(crate) fn effective_at_start(
+/// thread; `carried` are the distinct lists of the stored payloads (each
+/// payload's list line, unverified). When it is newer than the stored row (or that
+/// row does not verify), it is stored, so that the row again holds the
+/// newest list.
+pub(crate) fn effective_at_start<'a>(
     conn: &Connection,
     trust: &Trust,
     now: i64,
+    carried: impl IntoIterator<Item = &'a str>,
 ) -> Result<Option<RevocationList>, StoreError> {
     let mut newest = trust.floor().cloned();
     let mut consider = |list: RevocationList| {
@@ -50,17 +52,10 @@ pub(crate) fn effective_at_start(
     if let Some(list) = stored {
         consider(list);
     }
-    // Payloads of one key and period share a list: open each distinct one
-    // once. A payload that no longer verifies as a whole (its key revoked,
-    // say) still carries a list the root signed.
-    let mut seen = HashSet::new();
-    for token in store::license_tokens(conn)? {
-        let Ok((_, _, _, list)) = payload::decode_unverified(&token) else {
-            continue;
-        };
-        if seen.insert(list.clone())
-            && let Ok(list) = RevocationList::open(&list, trust.root())
-        {
+    // A payload that no longer verifies as a whole (its key revoked, say)
+    // still carries a list the root signed.
+    for list in carried {
+        if let Ok(list) = RevocationList::open(list, trust.root()) {
             consider(list);
         }
     }

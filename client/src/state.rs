@@ -1,18 +1,20 @@
 //! The licensing service's state: configuration, store, device key and the
 //! published license, shared by the HTTP handlers and the ingestor.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use axum::extract::FromRef;
 use ren3_shared::{DeviceKey, KeyId, PublicKey, RevocationList, VerifiedPayload, payload};
 
 use crate::config::{Config, OfflineConfig};
+use crate::http::host::AllowedHosts;
 use crate::license::{
-    Clock, ClockRules, InstalledLicense, LicenseHandle, SECONDS_PER_DAY, system_clock,
+    Clock, ClockRules, InstalledLicense, LicenseHandle, MarkProblem, SECONDS_PER_DAY, system_clock,
 };
 use crate::revocations;
 use crate::status::RenderedStatus;
@@ -39,8 +41,10 @@ struct Inner {
     store: Store,
     /// The installation's private key. It signs license requests and
     /// release receipts and is never shown: `DeviceKey`'s `Debug` prints
-    /// the public half only.
-    device_key: DeviceKey,
+    /// the public half only. Replaced by a new one with every deactivation
+    /// ([`AppState::replace_device_key`]), only with the store's connection
+    /// held, so a closure of [`Store::call`] reads the one the store has.
+    device_key: ArcSwap<DeviceKey>,
     license: LicenseHandle,
     clock: Clock,
     /// Why the license in the store was not loaded at start-up, if it was not.
@@ -49,6 +53,8 @@ struct Inner {
     recorded_mark: AtomicI64,
     /// The last `GET /license` body, with what it was built from.
     last_status: ArcSwapOption<RenderedStatus>,
+    /// The names the licensing endpoints answer to.
+    allowed_hosts: AllowedHosts,
 }
 
 /// Why the license in the store is not in use: found when it was checked
@@ -103,17 +109,41 @@ impl AppState {
         let trust = config.trust().clone();
         log_trust(config);
         let store_trust = trust.clone();
-        let (device_key, active, recorded_mark, effective) = store
+        let (device_key, active, start_mark, effective) = store
             .call(move |conn| {
                 let key = store::load_or_create_device_key(conn, now)?;
                 let active = store::active_license(conn)?;
-                let mut recorded = store::high_water_mark(conn)?;
-                if recorded.is_none_or(|r| now.saturating_sub(r) >= step) {
-                    store::raise_high_water_mark(conn, now)?;
-                    recorded = Some(recorded.map_or(now, |r| r.max(now)));
+                // Every stored payload, read once for the two things its
+                // signed part vouches for: its times, and its list (payloads
+                // of one key and period share one).
+                let mut vouched = None;
+                let mut lists = HashSet::new();
+                for token in store::license_tokens(conn)? {
+                    if let Ok((_, l, _, list)) = payload::decode_unverified(&token) {
+                        vouched = vouched.max(Some(l.issued_at.max(l.not_before)));
+                        lists.insert(list);
+                    }
                 }
-                let effective = revocations::effective_at_start(conn, &store_trust, now)?;
-                Ok::<_, StoreError>((key, active, recorded, effective))
+                let mark = start_mark(
+                    active.is_some(),
+                    store::high_water_mark(conn)?,
+                    store::recorded_times(conn)?,
+                    vouched,
+                    now,
+                    step,
+                );
+                if mark.problem.is_none()
+                    && let Some(record) = mark.record
+                {
+                    store::raise_high_water_mark(conn, record)?;
+                }
+                let effective = revocations::effective_at_start(
+                    conn,
+                    &store_trust,
+                    now,
+                    lists.iter().map(String::as_str),
+                )?;
+                Ok::<_, StoreError>((key, active, mark, effective))
             })
             .await?;
         tracing::info!(
@@ -130,6 +160,7 @@ impl AppState {
                             .as_ref()
                             .and_then(|list| list.find(&installed.key_id))
                             .cloned();
+                        installed.mark_problem = start_mark.problem;
                         (Some(installed), None)
                     }
                     Err(problem) => (None, Some(problem)),
@@ -149,6 +180,14 @@ impl AppState {
                 key_id = %installed.key_id,
                 "loaded the active license"
             );
+            if let Some(problem) = installed.mark_problem {
+                tracing::warn!(
+                    ?problem,
+                    "the store's record of the latest time this installation has seen is \
+                     missing or was lowered; licensed work is refused until a new license \
+                     payload is imported; GET /license says what to do"
+                );
+            }
             if let Some(revocation) = &installed.revocation {
                 tracing::warn!(
                     key_id = %installed.key_id,
@@ -162,8 +201,14 @@ impl AppState {
             tolerance_seconds: config.clock_tolerance_seconds,
             warning_seconds: config.warning_days.saturating_mul(SECONDS_PER_DAY),
         };
-        let recorded_mark = recorded_mark.unwrap_or(i64::MIN);
-        let license = LicenseHandle::new(installed, Arc::clone(&clock), rules, recorded_mark);
+        let recorded_mark = start_mark.recorded.unwrap_or(i64::MIN);
+        let license = LicenseHandle::new(
+            installed,
+            Arc::clone(&clock),
+            rules,
+            start_mark.judged,
+            start_mark.problem.is_some(),
+        );
         // The first check at start-up: it logs a suspect clock or an open
         // warning window once.
         license.check_at(now);
@@ -174,11 +219,12 @@ impl AppState {
                 revocations: ArcSwapOption::from(effective.map(Arc::new)),
                 license,
                 store,
-                device_key,
+                device_key: ArcSwap::from_pointee(device_key),
                 clock,
                 stored_problem,
                 recorded_mark: AtomicI64::new(recorded_mark),
                 last_status: ArcSwapOption::empty(),
+                allowed_hosts: AllowedHosts::new(config.listen_addr, &config.allowed_hosts),
             }),
         };
         spawn_clock_task(Arc::downgrade(&state.inner));
@@ -208,13 +254,23 @@ impl AppState {
         &self.inner.store
     }
 
-    /// This installation's public key, which every payload must name.
+    /// This installation's public key, which every payload must name. It
+    /// changes with every deactivation.
     pub fn device_public_key(&self) -> PublicKey {
-        self.inner.device_key.public_key()
+        self.inner.device_key.load().public_key()
     }
 
-    pub(crate) fn device_key(&self) -> &DeviceKey {
-        &self.inner.device_key
+    /// The device key now. Read it inside a closure of [`Store::call`] to
+    /// sign with it: a deactivation replaces it with the connection held.
+    pub(crate) fn device_key(&self) -> Arc<DeviceKey> {
+        self.inner.device_key.load_full()
+    }
+
+    /// Uses `key` from now on. Called only by a deactivation, with the
+    /// store's connection held, after the transaction that stored `key`
+    /// committed.
+    pub(crate) fn replace_device_key(&self, key: DeviceKey) {
+        self.inner.device_key.store(Arc::new(key));
     }
 
     /// The current time by the injected clock, in Unix seconds.
@@ -251,17 +307,37 @@ impl AppState {
         record_step(self.license().clock_rules().tolerance_seconds)
     }
 
+    /// A doubted mark is never written here (see
+    /// [`store::high_water_mark`]).
     async fn record_mark_if_ahead_by(&self, step: i64) -> Result<(), StoreError> {
         let mark = self.license().high_water_mark();
         let recorded = self.recorded_high_water_mark();
-        if mark <= recorded || mark.saturating_sub(recorded) < step {
+        if mark <= recorded || mark.saturating_sub(recorded) < step || self.license().mark_doubted()
+        {
             return Ok(());
         }
-        self.store()
-            .call(move |conn| store::raise_high_water_mark(conn, mark))
+        let state = self.clone();
+        let written = self
+            .store()
+            .call(move |conn| {
+                // Decided again under the connection's lock, which an import
+                // that clears a doubted mark holds.
+                if state.license().mark_doubted() {
+                    return Ok::<_, StoreError>(false);
+                }
+                store::raise_high_water_mark(conn, mark)?;
+                Ok(true)
+            })
             .await?;
-        self.note_recorded_mark(mark);
+        if written {
+            self.note_recorded_mark(mark);
+        }
         Ok(())
+    }
+
+    /// The names and addresses the licensing endpoints answer to.
+    pub fn allowed_hosts(&self) -> &AllowedHosts {
+        &self.inner.allowed_hosts
     }
 
     /// The last `GET /license` body, with what it was built from.
@@ -273,6 +349,72 @@ impl AppState {
     /// of an import or a deactivation).
     pub(crate) fn note_recorded_mark(&self, mark: i64) {
         self.inner.recorded_mark.fetch_max(mark, Ordering::Relaxed);
+    }
+}
+
+/// The clock's mark at start-up, as the store leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StartMark {
+    /// The mark recorded in the store, after start-up recorded one.
+    recorded: Option<i64>,
+    /// What start-up records, if it records anything (it does not when
+    /// `problem` is set).
+    record: Option<i64>,
+    /// The mark the handle starts from: never below the vendor-signed
+    /// times of the stored payloads, nor any other time the store records.
+    judged: i64,
+    problem: Option<MarkProblem>,
+}
+
+/// Judges the store's mark at start-up. `licensed`: whether a license is
+/// active in the store; `recorded`: its mark; `newest_recorded`: the
+/// newest other time it records ([`store::recorded_times`]); `vouched`: the
+/// newest `issuedAt` or `notBefore` of its payloads, which the vendor
+/// signed, so no edit lowers it short of deleting payloads.
+///
+/// A mark missing or below `newest_recorded` while a license is active
+/// cannot happen without an edit (every write of a time writes a mark in
+/// its transaction): it is a [`MarkProblem`], and nothing is recorded, so
+/// that the next start finds it too.
+///
+/// The handle starts from the latest of all of these. Only `vouched` is a
+/// floor no edit can lower: an editor can rewrite the device-written times
+/// (and re-sign what the device signed, its key being in the store). They
+/// count all the same, since in a store nobody edited they are never
+/// above the mark; so they change nothing for an honest store, and after
+/// an edit the next import or deactivation writes a mark no lower than
+/// any of them, which leaves the store consistent again.
+fn start_mark(
+    licensed: bool,
+    recorded: Option<i64>,
+    newest_recorded: Option<i64>,
+    vouched: Option<i64>,
+    now: i64,
+    step: i64,
+) -> StartMark {
+    let problem = match recorded {
+        _ if !licensed => None,
+        None => Some(MarkProblem::Missing),
+        Some(recorded) => {
+            newest_recorded
+                .filter(|newest| recorded < *newest)
+                .map(|newest_recorded| MarkProblem::Lowered {
+                    recorded,
+                    newest_recorded,
+                })
+        }
+    };
+    let judged = [recorded, newest_recorded, vouched]
+        .into_iter()
+        .flatten()
+        .fold(now, i64::max);
+    let due = recorded.is_none_or(|r| judged.saturating_sub(r) >= step);
+    let record = (problem.is_none() && due).then_some(judged);
+    StartMark {
+        recorded: record.or(recorded),
+        record,
+        judged,
+        problem,
     }
 }
 
@@ -396,6 +538,7 @@ fn reverify(
         key_id: payload.key_id,
         license: payload.license,
         revocation: None,
+        mark_problem: None,
     })
 }
 

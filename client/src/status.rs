@@ -16,7 +16,8 @@ use ren3_shared::{ClockPolicy, DeviceId, timestamp};
 use serde::Serialize;
 
 use crate::license::{
-    ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, REGISTER_AGAIN, SECONDS_PER_DAY,
+    ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, MARK_NEXT_ACTION, REGISTER_AGAIN,
+    SECONDS_PER_DAY,
 };
 use crate::state::{AppState, UNVERIFIABLE};
 use crate::store::StoreError;
@@ -116,8 +117,9 @@ pub struct ClockStatus {
     /// The license's clock policy: whether a suspect clock only warns.
     pub policy: Option<ClockPolicy>,
     pub tolerance_seconds: i64,
-    /// The latest time this installation has recorded in its store.
-    pub high_water_mark: String,
+    /// The latest time this installation has recorded in its store; `null`
+    /// when the store holds none (`clock_mark_missing`).
+    pub high_water_mark: Option<String>,
 }
 
 /// The installed license as operators see it; times are RFC 3339.
@@ -262,7 +264,13 @@ impl AppState {
         let (pending_requests, deactivated_at) = (*pending_requests, *deactivated_at);
         let installed = check.installed.as_deref();
         let license = installed.map(|i| &i.license);
-        let problem = self.stored_problem().filter(|_| installed.is_none());
+        // The problem found at start-up is the active row's: once it is
+        // deactivated (or another license installed) it is history, and
+        // judging it against the device key is meaningless, the key having
+        // been replaced with the deactivation.
+        let problem = self
+            .stored_problem()
+            .filter(|_| installed.is_none() && deactivated_at.is_none());
         let explained = self.explain(pending_requests, deactivated_at, check);
         LicenseStatus {
             state: explained.state,
@@ -298,7 +306,8 @@ impl AppState {
                 suspect: check.clock_suspicion.is_some(),
                 policy: license.map(|l| l.clock_policy),
                 tolerance_seconds: self.license().clock_rules().tolerance_seconds,
-                high_water_mark: timestamp::format(*recorded_mark),
+                high_water_mark: (*recorded_mark > i64::MIN)
+                    .then(|| timestamp::format(*recorded_mark)),
             },
             revocation: installed.and_then(|i| {
                 i.revocation.as_ref().map(|r| RevocationStatus {
@@ -436,6 +445,31 @@ impl AppState {
             }
         }
         if let Some(suspicion) = check.clock_suspicion {
+            if suspicion.refuses_under_any_policy() {
+                let record = match suspicion {
+                    ClockSuspicion::MarkLowered {
+                        recorded,
+                        newest_recorded,
+                    } => format!(
+                        "was lowered in its store (to {}, though the store records {})",
+                        timestamp::format(recorded),
+                        timestamp::format(newest_recorded)
+                    ),
+                    _ => "is missing from its store".to_owned(),
+                };
+                return Explained {
+                    state: StatusState::ClockSuspect,
+                    reason_code: suspicion.code(),
+                    reason: format!(
+                        "this machine's clock reads {}, and the record of the latest time this \
+                         installation has seen {record}; that happens only when the store is \
+                         edited, and without it a wound-back clock cannot be told apart, so \
+                         licensed work is refused under either clock policy",
+                        timestamp::format(check.now)
+                    ),
+                    next_action: MARK_NEXT_ACTION.into(),
+                };
+            }
             let seen = match suspicion {
                 ClockSuspicion::BehindHighWaterMark { high_water_mark } => format!(
                     "more than the tolerance ({} s) before {}, which this installation has \
@@ -447,6 +481,8 @@ impl AppState {
                     "before the license was issued ({})",
                     timestamp::format(issued_at)
                 ),
+                // Returned above.
+                ClockSuspicion::MarkMissing | ClockSuspicion::MarkLowered { .. } => String::new(),
             };
             let effect = match (check.is_licensed(), license.clock_policy) {
                 (false, ClockPolicy::Enforcing) => {

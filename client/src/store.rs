@@ -1,5 +1,6 @@
-//! The local SQLite store: the device key, pending license requests and
-//! every imported license.
+//! The local SQLite store: the device key, the sequence number it signs
+//! with, pending license requests, every imported license and every
+//! release receipt.
 //!
 //! One connection, behind a mutex, used only from blocking threads through
 //! [`Store::call`]: the async executor never waits on SQLite, and a
@@ -20,8 +21,11 @@ use rusqlite_migration::{M, Migrations};
 /// `sqlite3` shell, a second process) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Requests beyond this many are forgotten, oldest first: an operator who
-/// registers again and again must not grow the store without bound.
+/// At most this many requests are kept pending: an operator who registers
+/// again and again must not grow the store without bound. Beyond it the
+/// oldest request that is not its license key's newest is forgotten, and a
+/// register that could only make room by forgetting some key's newest
+/// request is refused ([`insert_pending_request`]).
 pub const MAX_PENDING_REQUESTS: i64 = 16;
 
 /// Append-only: never edit a migration that has shipped, add a new one.
@@ -114,7 +118,62 @@ const MIGRATIONS: &[M<'static>] = &[
     ) STRICT;
     "#,
     ),
+    M::up(
+        r#"
+    -- From now on the clock's high-water mark is written in the same
+    -- transaction as every time column of newest_recorded_time!, so a mark below
+    -- one of them means the mark was lowered. Registers did not record it
+    -- before, so a pending request can be a little newer than the mark:
+    -- raise the mark to every recorded time once. A missing mark stays
+    -- missing: this store had one (see `open_connection`).
+    UPDATE clock SET high_water_mark = max(high_water_mark,
+        coalesce((SELECT max(imported_at) FROM licenses), high_water_mark),
+        coalesce((SELECT max(replaced_at) FROM licenses), high_water_mark),
+        coalesce((SELECT max(deactivated_at) FROM licenses), high_water_mark),
+        coalesce((SELECT max(released_at) FROM release_receipts), high_water_mark),
+        coalesce((SELECT max(created_at) FROM pending_requests), high_water_mark));
+    "#,
+    ),
+    M::up(
+        r#"
+    -- The installation's sequence number (docs/FORMAT.md §6): every license
+    -- request and every release receipt the device key signs takes the next
+    -- value, in the transaction that records it, so the vendor can tell a
+    -- receipt signed after a request from one kept back since. One row;
+    -- `last_counter` is the value taken last. Receipts were counted alone
+    -- before, and requests (ren3-request-v1) carried no counter, so the
+    -- sequence goes on above the last receipt.
+    CREATE TABLE signing_sequence (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        last_counter  INTEGER NOT NULL CHECK (last_counter >= 0)
+    ) STRICT;
+    INSERT INTO signing_sequence (id, last_counter)
+        SELECT 1, coalesce(max(counter), 0) FROM release_receipts;
+
+    -- The sequence number each request took; NULL on requests made before
+    -- this migration, which carried none.
+    ALTER TABLE pending_requests ADD COLUMN counter INTEGER CHECK (counter >= 1);
+    "#,
+    ),
 ];
+
+/// SQL for the newest time the store records besides the mark, or
+/// `i64::MIN` when it records none: every column written in the same
+/// transaction as a mark at least as late. (Not `revocation_list.stored_at`
+/// or `device_key.created_at`, which are written alone.) The device writes
+/// these, so they only tell that the mark was lowered; they are never a
+/// time the license is judged at. A macro, so that the statements using it
+/// are literals.
+macro_rules! newest_recorded_time {
+    () => {
+        "max(
+            coalesce((SELECT max(imported_at) FROM licenses), -9223372036854775808),
+            coalesce((SELECT max(replaced_at) FROM licenses), -9223372036854775808),
+            coalesce((SELECT max(deactivated_at) FROM licenses), -9223372036854775808),
+            coalesce((SELECT max(released_at) FROM release_receipts), -9223372036854775808),
+            coalesce((SELECT max(created_at) FROM pending_requests), -9223372036854775808))"
+    };
+}
 
 /// Forgotten pending requests are deleted once this many may have piled
 /// up, by the import that forgets them, or by the next register.
@@ -289,7 +348,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     create_private(path)?;
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
     Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+    // A store of the first schema never had a mark (migration 2 made the
+    // table): its first one is the newest time it records, so that an
+    // upgrade is not taken for a deleted mark.
+    if version == 1 {
+        execute_cached(
+            &conn,
+            concat!(
+                "INSERT INTO clock (id, high_water_mark)
+                 SELECT 1, t FROM (SELECT ",
+                newest_recorded_time!(),
+                " AS t) WHERE t > -9223372036854775808
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            [],
+        )?;
+    }
     Ok(conn)
 }
 
@@ -415,26 +491,99 @@ fn load_device_key(conn: &Connection) -> Result<Option<DeviceKey>, StoreError> {
     Ok(Some(key))
 }
 
-/// Records an exported request durably, deleting the forgotten ones and
-/// the oldest beyond [`MAX_PENDING_REQUESTS`] in the same transaction.
-pub fn insert_pending_request(
+/// Whether a register was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PendingOutcome {
+    /// The request, signed with the sequence number it took, is stored.
+    /// Boxed: a request is some 460 bytes, a refusal 8.
+    Recorded(Box<VerifiedRequest>),
+    /// Nothing was written, and no sequence number taken:
+    /// [`MAX_PENDING_REQUESTS`] license keys each have a pending request,
+    /// and this one is for yet another key.
+    Refused { pending: u64 },
+}
+
+/// Records a new request durably, in one transaction: `sign` makes it with
+/// the installation's next sequence number ([`take_sequence_number`]), and
+/// the request, the number it took and the clock's mark `mark` (when given:
+/// `None` leaves a doubted mark as it is, see [`high_water_mark`]) are
+/// written together, deleting the forgotten requests.
+///
+/// Beyond [`MAX_PENDING_REQUESTS`], the oldest requests that are not the
+/// newest of their license key go: a key's newest request is never
+/// forgotten for a register under another key, so whoever can reach the
+/// port cannot push out the request a customer already sent to the vendor
+/// by registering other keys. When every pending request is its key's
+/// newest and this one is for another key, nothing is written: the signed
+/// request is dropped and its number is taken again by the next one, so no
+/// number is ever shown for a request the store does not keep.
+pub fn insert_pending_request<E: From<StoreError>>(
     conn: &mut Connection,
+    now: i64,
+    mark: Option<i64>,
+    sign: impl FnOnce(u64) -> Result<VerifiedRequest, E>,
+) -> Result<PendingOutcome, E> {
+    let tx = write_transaction(conn)?;
+    let counter = take_sequence_number(&tx)?;
+    let request = sign(counter)?;
+    if request.request.counter != counter {
+        return Err(StoreError::Damaged(format!(
+            "a request was signed with sequence number {} instead of {counter}",
+            request.request.counter
+        ))
+        .into());
+    }
+    let recorded = record_pending_request(&tx, &request, now, mark)?;
+    if let Some(pending) = recorded {
+        // Dropping `tx` rolls back: the forgotten rows and the number stay.
+        return Ok(PendingOutcome::Refused { pending });
+    }
+    tx.commit().map_err(StoreError::from)?;
+    Ok(PendingOutcome::Recorded(Box::new(request)))
+}
+
+/// The writes of [`insert_pending_request`] inside `tx`; `Some(pending)`
+/// when the register must be refused, after which `tx` must not commit.
+fn record_pending_request(
+    tx: &Transaction<'_>,
     request: &VerifiedRequest,
     now: i64,
-) -> Result<(), StoreError> {
-    let tx = write_transaction(conn)?;
-    write_pending_request(&tx, request, now)?;
+    mark: Option<i64>,
+) -> Result<Option<u64>, StoreError> {
     execute_cached(
-        &tx,
+        tx,
         concat!(
             "DELETE FROM pending_requests WHERE seq <= ",
-            forgotten_through!(),
-            " OR seq NOT IN (SELECT seq FROM pending_requests ORDER BY seq DESC LIMIT ?1)"
+            forgotten_through!()
         ),
-        [MAX_PENDING_REQUESTS],
+        [],
     )?;
-    tx.commit()?;
-    Ok(())
+    write_pending_request(tx, request, now)?;
+    // Every stored row is pending now; each key keeps its newest.
+    let (count, keys): (i64, i64) = query_row_cached(
+        tx,
+        "SELECT count(*), count(DISTINCT license_key_fingerprint) FROM pending_requests",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if keys > MAX_PENDING_REQUESTS {
+        return Ok(Some(u64::try_from(count - 1).unwrap_or_default()));
+    }
+    if count > MAX_PENDING_REQUESTS {
+        execute_cached(
+            tx,
+            "DELETE FROM pending_requests WHERE seq IN (
+                 SELECT seq FROM pending_requests AS p
+                 WHERE seq < (SELECT max(seq) FROM pending_requests
+                              WHERE license_key_fingerprint = p.license_key_fingerprint)
+                 ORDER BY seq LIMIT ?1)",
+            [count - MAX_PENDING_REQUESTS],
+        )?;
+    }
+    if let Some(mark) = mark {
+        raise_high_water_mark(tx, mark)?;
+    }
+    Ok(None)
 }
 
 /// Writes the row of one exported request, and nothing else: unlike
@@ -448,14 +597,15 @@ pub fn write_pending_request(
     execute_cached(
         conn,
         "INSERT INTO pending_requests
-             (request_id, token, request_hash, license_key_fingerprint, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+             (request_id, token, request_hash, license_key_fingerprint, created_at, counter)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             request.request.request_id.to_string(),
             request.token(),
             request.hash().to_string(),
             request.request.license_key_fingerprint.to_string(),
             now,
+            counter_column(request.request.counter)?,
         ],
     )?;
     Ok(())
@@ -651,7 +801,28 @@ pub fn install_license(
     u64::try_from(forgotten).map_err(|_| StoreError::Damaged("a negative row count".into()))
 }
 
+/// The newest time the store records besides the clock's mark (see
+/// `newest_recorded_time!`); `None` when it records none. A mark below it was
+/// lowered.
+pub fn recorded_times(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let newest: i64 = query_row_cached(
+        conn,
+        concat!("SELECT ", newest_recorded_time!()),
+        [],
+        |row| row.get(0),
+    )?;
+    Ok((newest > i64::MIN).then_some(newest))
+}
+
 /// The high-water mark of the clock recorded in the store, if any.
+///
+/// With a license installed the mark is never missing, and never below
+/// [`recorded_times`], unless the store was edited: every change that
+/// writes a time also writes a mark at least as late in the same
+/// transaction. Start-up tells the handle ([`crate::license::MarkProblem`]),
+/// and from then on nothing raises or re-creates a doubted mark but the
+/// import or deactivation that ends its license: rewriting it again would
+/// erase the evidence.
 pub fn high_water_mark(conn: &Connection) -> Result<Option<i64>, StoreError> {
     Ok(query_row_cached(
         conn,
@@ -688,26 +859,70 @@ pub fn deactivated_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
     .flatten())
 }
 
-/// The counter the next release receipt carries: one more than any before.
-pub fn next_receipt_counter(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+/// Takes the installation's next sequence number inside `tx` (docs/FORMAT.md
+/// §6): one more than the last one taken, by a request or a receipt. It
+/// counts only once `tx` commits with the row it signs, so a refused
+/// register or deactivation, which rolls back, takes none.
+///
+/// It is never below a number a stored request or receipt carries either,
+/// so a store whose sequence row was lost still never signs a number twice.
+pub fn take_sequence_number(tx: &Transaction<'_>) -> Result<u64, StoreError> {
     let last: i64 = query_row_cached(
         tx,
-        "SELECT coalesce(max(counter), 0) FROM release_receipts",
+        "SELECT max(
+             coalesce((SELECT last_counter FROM signing_sequence WHERE id = 1), 0),
+             coalesce((SELECT max(counter) FROM release_receipts), 0),
+             coalesce((SELECT max(counter) FROM pending_requests), 0))",
         [],
         |row| row.get(0),
     )?;
-    last.checked_add(1)
-        .and_then(|next| u64::try_from(next).ok())
-        .ok_or_else(|| StoreError::Damaged("the release receipt counter is exhausted".into()))
+    let next = last
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Damaged("the sequence number is exhausted".into()))?;
+    execute_cached(
+        tx,
+        "INSERT INTO signing_sequence (id, last_counter) VALUES (1, ?1)
+         ON CONFLICT (id) DO UPDATE SET last_counter = excluded.last_counter",
+        [next],
+    )?;
+    u64::try_from(next).map_err(|_| StoreError::Damaged("a negative sequence number".into()))
+}
+
+/// The sequence number taken last (0 before any), as the store records it.
+pub fn last_sequence_number(conn: &Connection) -> Result<u64, StoreError> {
+    let last: i64 = query_row_cached(
+        conn,
+        "SELECT coalesce((SELECT last_counter FROM signing_sequence WHERE id = 1), 0)",
+        [],
+        |row| row.get(0),
+    )?;
+    u64::try_from(last).map_err(|_| StoreError::Damaged("a negative sequence number".into()))
+}
+
+/// A counter as the store keeps it: every one this installation signs came
+/// from [`take_sequence_number`], so it fits.
+fn counter_column(counter: u64) -> Result<i64, StoreError> {
+    i64::try_from(counter)
+        .map_err(|_| StoreError::Damaged(format!("the counter {counter} is out of range")))
 }
 
 /// Stops using the active license `license_id` inside `tx`: it stays in
-/// history as deactivated, every pending request is forgotten, and the
-/// receipt that proves it is recorded.
+/// history as deactivated, every pending request is forgotten, the receipt
+/// that proves it is recorded, and the device key that signed the receipt
+/// is replaced by `next_key`, created at `now`.
+///
+/// The old key is bound to the released seat at the vendor: once the
+/// receipt is signed, nothing more may be signed with it, or a request
+/// made after the release could still be answered under the old binding
+/// (and a second receipt could outrun the first). The pending requests
+/// were all signed with it, so no payload for them could be imported
+/// under the new key anyway.
 pub fn deactivate_license(
     tx: &Transaction<'_>,
     license_id: i64,
     receipt: &VerifiedReceipt,
+    next_key: &DeviceKey,
+    now: i64,
 ) -> Result<(), StoreError> {
     let r = &receipt.receipt;
     let changed = execute_cached(
@@ -728,7 +943,7 @@ pub fn deactivate_license(
              (counter, license_id, token, serial, license_key_fingerprint, released_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            r.counter.cast_signed(),
+            counter_column(r.counter)?,
             license_id,
             receipt.token(),
             r.serial.cast_signed(),
@@ -736,6 +951,22 @@ pub fn deactivate_license(
             r.released_at,
         ],
     )?;
+    let replaced = execute_cached(
+        tx,
+        "UPDATE device_key SET seed = ?1, public_key = ?2, created_at = ?3
+         WHERE id = 1 AND public_key = ?4",
+        params![
+            next_key.seed().as_slice(),
+            next_key.public_key().to_string(),
+            now,
+            receipt.device_public_key.to_string(),
+        ],
+    )?;
+    if replaced != 1 {
+        return Err(StoreError::Damaged(
+            "the stored device key is not the one that signed the release receipt".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -767,6 +998,10 @@ mod tests {
     use ren3_shared::{DeviceId, LicenseKey, LicenseRequest, Product};
 
     fn request(device: &DeviceKey, created_at: i64) -> VerifiedRequest {
+        request_numbered(device, created_at, 1)
+    }
+
+    fn request_numbered(device: &DeviceKey, created_at: i64, counter: u64) -> VerifiedRequest {
         let key = LicenseKey::parse("REN3K1-00000-00000-00000-00000-00000").unwrap();
         let id = DeviceId::parse("REN3D1-00000-00000-00000-00000").unwrap();
         let product = Product {
@@ -775,6 +1010,7 @@ mod tests {
         };
         LicenseRequest::new(id, &key, product, created_at)
             .unwrap()
+            .with_counter(counter)
             .sign(device)
             .unwrap()
     }
@@ -905,15 +1141,22 @@ mod tests {
     async fn pending_requests_keep_the_newest_sixteen() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("license.db")).await.unwrap();
-        let device = DeviceKey::from_seed(&[7u8; 32]);
-        let requests: Vec<VerifiedRequest> = (0..20)
-            .map(|i| request(&device, 1_800_000_000 + i))
-            .collect();
-        for request in requests.clone() {
-            store
-                .call(move |conn| insert_pending_request(conn, &request, 1_800_000_000))
+        let mut requests = Vec::new();
+        for i in 0..20 {
+            let outcome = store
+                .call(move |conn| {
+                    insert_pending_request::<StoreError>(conn, 1_800_000_000, None, |counter| {
+                        let device = DeviceKey::from_seed(&[7u8; 32]);
+                        Ok(request_numbered(&device, 1_800_000_000 + i, counter))
+                    })
+                })
                 .await
                 .unwrap();
+            let PendingOutcome::Recorded(request) = outcome else {
+                panic!("{i}. refused: {outcome:?}");
+            };
+            assert_eq!(request.request.counter, u64::try_from(i + 1).unwrap());
+            requests.push(*request);
         }
         let (count, kept) = store
             .call(|conn| {
@@ -961,6 +1204,117 @@ mod tests {
         )
         .unwrap();
         assert_eq!(active_license(&conn).unwrap().unwrap().serial, u64::MAX);
+    }
+
+    #[test]
+    fn an_upgrade_leaves_the_mark_no_lower_than_any_recorded_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = DeviceKey::from_seed(&[4; 32]);
+        // (schema before the upgrade, mark then, the mark after)
+        let cases = [
+            (1, None, Some(500)),
+            (4, Some(100), Some(500)),
+            (4, None, None),
+        ];
+        for (n, (version, mark, expected)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("{n}.db"));
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::from_slice(MIGRATIONS)
+                .to_version(&mut conn, version)
+                .unwrap();
+            conn.execute(
+                "INSERT INTO licenses
+                     (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+                 VALUES ('t', 1, 'f', 'k', NULL, 300)",
+                [],
+            )
+            .unwrap();
+            // The columns of that schema.
+            let pending = request(&device, 500);
+            conn.execute(
+                "INSERT INTO pending_requests
+                     (request_id, token, request_hash, license_key_fingerprint, created_at)
+                 VALUES (?1, ?2, ?3, 'f', 500)",
+                params![
+                    pending.request.request_id.to_string(),
+                    pending.token(),
+                    pending.hash().to_string()
+                ],
+            )
+            .unwrap();
+            if let Some(mark) = mark {
+                raise_high_water_mark(&conn, mark).unwrap();
+            }
+            drop(conn);
+            // Only the first schema had no mark: a later store without
+            // one lost it, and keeps it lost.
+            let conn = open_connection(&path).unwrap();
+            assert_eq!(high_water_mark(&conn).unwrap(), expected, "{n}.");
+            assert_eq!(recorded_times(&conn).unwrap(), Some(500), "{n}.");
+        }
+    }
+
+    #[test]
+    fn an_upgrade_continues_the_sequence_above_every_receipt() {
+        // (receipt counters before the upgrade, the next number after it)
+        let cases: [(&[i64], u64); 3] = [(&[], 1), (&[1], 2), (&[1, 2, 5], 6)];
+        for (n, (counters, next)) in cases.into_iter().enumerate() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            let migrations = Migrations::from_slice(MIGRATIONS);
+            migrations.to_version(&mut conn, 5).unwrap();
+            conn.execute(
+                "INSERT INTO licenses
+                     (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
+                 VALUES ('t', 1, 'f', 'k', NULL, 1)",
+                [],
+            )
+            .unwrap();
+            for counter in counters {
+                conn.execute(
+                    "INSERT INTO release_receipts
+                         (counter, license_id, token, serial, license_key_fingerprint,
+                          released_at)
+                     VALUES (?1, 1, 'r', 1, 'f', 1)",
+                    [counter],
+                )
+                .unwrap();
+            }
+            // A request of the old format, which carried no counter.
+            conn.execute(
+                "INSERT INTO pending_requests
+                     (request_id, token, request_hash, license_key_fingerprint, created_at)
+                 VALUES ('i', 't', 'h', 'f', 1)",
+                [],
+            )
+            .unwrap();
+            migrations.to_latest(&mut conn).unwrap();
+            assert_eq!(last_sequence_number(&conn).unwrap(), next - 1, "{n}.");
+            let tx = write_transaction(&mut conn).unwrap();
+            assert_eq!(take_sequence_number(&tx).unwrap(), next, "{n}.");
+            assert_eq!(take_sequence_number(&tx).unwrap(), next + 1, "{n}.");
+            drop(tx);
+            assert_eq!(
+                last_sequence_number(&conn).unwrap(),
+                next - 1,
+                "{n}. rolled back"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sequence_never_falls_below_a_stored_counter() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .unwrap();
+        let device = DeviceKey::from_seed(&[4; 32]);
+        write_pending_request(&conn, &request_numbered(&device, 1, 7), 1).unwrap();
+        // An operator deleted the row.
+        conn.execute("DELETE FROM signing_sequence", []).unwrap();
+        let tx = write_transaction(&mut conn).unwrap();
+        assert_eq!(take_sequence_number(&tx).unwrap(), 8);
+        tx.commit().unwrap();
+        assert_eq!(last_sequence_number(&conn).unwrap(), 8);
     }
 
     #[test]

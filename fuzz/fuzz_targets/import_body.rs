@@ -44,7 +44,10 @@ static TARGET: LazyLock<Target> = LazyLock::new(|| {
 
 fuzz_target!(|body: &[u8]| {
     let target = &*TARGET;
+    // The licensing routes answer only this machine's names: without a
+    // `Host`, every input would stop at the host check, not reach import.
     let request = Request::post("/license/import")
+        .header("host", "localhost")
         .header("content-type", "application/json")
         .body(Body::from(body.to_vec()))
         .expect("a well-formed request");

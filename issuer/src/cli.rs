@@ -967,6 +967,7 @@ fn inspection_text(inspection: &Inspection) -> String {
                 "product",
                 &format!("{} {}", r.product.name, r.product.version),
             );
+            f.add("counter", &r.counter.to_string());
             f.add("device public key", &r.device_public_key);
             if let Some(hash) = &r.request_hash {
                 f.add("request hash", &hash.to_string());

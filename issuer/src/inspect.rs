@@ -168,6 +168,8 @@ pub struct RequestFields {
     pub client_device_id: String,
     pub license_key_fingerprint: Digest,
     pub product: Product,
+    /// The installation's sequence number (FORMAT.md §6).
+    pub counter: u64,
     /// The signer line: the installation's public key.
     pub device_public_key: String,
     /// Known only for a request that verifies.
@@ -486,6 +488,7 @@ fn request_fields(
         client_device_id: request.client_device_id.to_string(),
         license_key_fingerprint: request.license_key_fingerprint,
         product: request.product.clone(),
+        counter: request.counter,
         device_public_key,
         request_hash,
     }

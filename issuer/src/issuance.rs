@@ -824,7 +824,8 @@ fn evaluate(
             answered = store::issuance_by_request_hash(conn, &request.hash())?;
             if let Some(done) = &answered {
                 let reason = format!(
-                    "this request was answered before (serial {}): the same payload is                      returned, no seat or serial is used",
+                    "this request was answered before (serial {}): the same payload is \
+                     returned, no seat or serial is used",
                     done.serial
                 );
                 checks.pass(Check::Installation, reason.clone());
@@ -950,6 +951,8 @@ struct Decided {
     license: LicenseRecord,
     device: DeviceRecord,
     request_id: RequestId,
+    /// The request's counter: the installation's sequence number.
+    request_counter: u64,
 }
 
 impl Decided {
@@ -962,6 +965,7 @@ impl Decided {
             license: self.license,
             device: self.device,
             request_id: self.request_id,
+            request_counter: self.request_counter,
         }
     }
 }
@@ -973,6 +977,7 @@ struct Signed {
     license: LicenseRecord,
     device: DeviceRecord,
     request_id: RequestId,
+    request_counter: u64,
 }
 
 /// The checks and writes of an issuance but its issuance row, for [`issue`]
@@ -1078,6 +1083,7 @@ fn decide(
         license,
         device,
         request_id: fields.request_id,
+        request_counter: fields.counter,
     })))
 }
 
@@ -1090,6 +1096,7 @@ fn record(tx: &Connection, signed: Signed) -> Result<Issued, StoreError> {
         license,
         device,
         request_id,
+        request_counter,
     } = signed;
     let terms = &payload.license;
     store::insert_issuance(
@@ -1104,6 +1111,10 @@ fn record(tx: &Connection, signed: Signed) -> Result<Issued, StoreError> {
             key_id: payload.key_id,
             payload: token,
             issued_at: terms.issued_at,
+            // What a release receipt of this installation must come after
+            // (`releases`): the seat's highest answered counter.
+            public_key: device.public_key,
+            request_counter: Some(request_counter),
         },
     )?;
     Ok(Issued {

@@ -5,10 +5,13 @@
 //! A receipt frees the seat only if it is signed by the very installation
 //! the device is bound to, names that device's license, has a counter above
 //! every counter accepted from that installation before (so it is accepted
-//! once), and names a serial that was issued to that installation. Every
-//! check and the write happen in one immediate transaction. A freed device
-//! is unbound: a new installation can bind the same device id, or another
-//! device of the license can take the seat.
+//! once) and above the counter of every request of that installation the
+//! vendor answered for the seat (so it was signed after the last payload
+//! the vendor sent was asked for: FORMAT.md §6), and names a serial that
+//! was issued to that installation. Every check and the write happen in one
+//! immediate transaction. A freed device is unbound: a new installation can
+//! bind the same device id, or another device of the license can take the
+//! seat.
 
 use ren3_shared::{DeviceId, PublicKey, TokenError, VerifiedPayload, VerifiedReceipt, timestamp};
 use rusqlite::Connection;
@@ -63,6 +66,20 @@ pub enum ReleaseError {
         receipt_key: String,
     },
     #[error(
+        "this receipt (counter {counter}) was signed before request {request_counter} of the \
+         same installation, which was answered with serial {serial}: the installation \
+         registered again after releasing, and may still use that payload on device \
+         {client_device_id}. Ask the customer for the receipt of their latest deactivation; \
+         if the machine is gone, free the seat by force (`ren3-issuer device release \
+         --device {client_device_id} --force --reason TEXT`)"
+    )]
+    Stale {
+        client_device_id: String,
+        counter: u64,
+        request_counter: u64,
+        serial: u64,
+    },
+    #[error(
         "the receipt names serial {serial}, which was never issued to this installation of \
          device {client_device_id}"
     )]
@@ -90,6 +107,7 @@ impl ReleaseError {
             ReleaseError::Replayed { .. } => "receipt_replayed",
             ReleaseError::NotBound { .. } => "device_not_bound",
             ReleaseError::WrongDevice { .. } => "receipt_wrong_device",
+            ReleaseError::Stale { .. } => "receipt_stale",
             ReleaseError::UnknownSerial { .. } => "receipt_serial_unknown",
             ReleaseError::Reason(_) => "release_reason_invalid",
             ReleaseError::Conflict => "conflict",
@@ -111,9 +129,10 @@ pub struct Released {
 }
 
 /// Frees the seat a release receipt (pasted text: a token, wrapped or
-/// armoured) gives back. Refuses, changing nothing, a receipt that is
-/// damaged or forged (`signature_invalid`), replayed, from another
-/// installation or for another license.
+/// armoured) gives back. Refuses, changing nothing but the audit log, a
+/// receipt that is damaged or forged (`signature_invalid`), replayed, from
+/// another installation, signed before a request of that installation that
+/// was answered (`receipt_stale`), or for another license.
 pub fn release(
     store: &mut Store,
     actor: &Actor,
@@ -196,6 +215,20 @@ fn evaluate(conn: &Connection, receipt: &VerifiedReceipt) -> Result<Ready, Relea
             client_device_id,
             bound_key: bound_key.to_string(),
             receipt_key: receipt.device_public_key.to_string(),
+        });
+    }
+    // One sequence number counts the installation's requests and receipts:
+    // a receipt not above an answered request was signed before that
+    // request, and the payload answering it may be installed behind it.
+    if let Some((request_counter, serial)) =
+        store::last_answered_request(conn, device.id, &bound_key)?
+        && fields.counter <= request_counter
+    {
+        return Err(ReleaseError::Stale {
+            client_device_id,
+            counter: fields.counter,
+            request_counter,
+            serial,
         });
     }
     let issued_to_this_installation =
@@ -405,7 +438,7 @@ mod tests {
     use super::*;
     use crate::issuance;
     use crate::licenses;
-    use crate::testing::{NOW, TestStore, actor, request, tamper};
+    use crate::testing::{NOW, TestStore, actor, numbered_request, request, tamper};
 
     fn installation(n: u8) -> DeviceKey {
         DeviceKey::from_seed(&[n; 32])
@@ -468,13 +501,13 @@ mod tests {
                 .code(),
             "no_free_seat"
         );
-        let text = signed(&receipt(&key, &device, 1, 1), &installation(1));
+        let text = signed(&receipt(&key, &device, 1, 2), &installation(1));
         assert_eq!(check(&t.store, &text).unwrap().ok(), Some(()));
 
         let released = release(&mut t.store, &actor(), &text, NOW + 20).unwrap();
         assert!(!released.device.is_bound());
         assert!(!released.release.forced);
-        assert_eq!(released.release.counter, Some(1));
+        assert_eq!(released.release.counter, Some(2));
         let details = licenses::show(&t.store, &key).unwrap();
         assert_eq!(details.bound_devices(), 0);
         assert_eq!(details.releases, vec![released.release]);
@@ -494,7 +527,7 @@ mod tests {
     #[test]
     fn a_released_device_id_binds_a_new_installation_with_the_next_serial() {
         let (mut t, key, device) = bound(1);
-        let text = signed(&receipt(&key, &device, 1, 1), &installation(1));
+        let text = signed(&receipt(&key, &device, 1, 2), &installation(1));
         release(&mut t.store, &actor(), &text, NOW + 20).unwrap();
         let issued = issue(&mut t, &key, &device, &installation(2)).unwrap();
         assert_eq!(issued.payload.license.serial, 2);
@@ -582,7 +615,7 @@ mod tests {
         release(
             &mut t.store,
             &actor(),
-            &signed(&receipt(&key, &device, 1, 1), &installation(1)),
+            &signed(&receipt(&key, &device, 1, 2), &installation(1)),
             NOW + 20,
         )
         .unwrap();
@@ -590,9 +623,185 @@ mod tests {
         // Serial 1 went to installation 1, not to installation 2.
         let err = refused(
             &mut t,
-            &signed(&receipt(&key, &device, 1, 1), &installation(2)),
+            &signed(&receipt(&key, &device, 1, 2), &installation(2)),
         );
         assert_eq!(err.code(), "receipt_serial_unknown", "{err}");
+    }
+
+    /// Issues the request of installation `by` with sequence number
+    /// `counter`; returns the serial it was answered with.
+    fn issue_numbered(
+        t: &mut TestStore,
+        key: &LicenseKey,
+        device: &DeviceId,
+        by: &DeviceKey,
+        counter: u64,
+    ) -> u64 {
+        let text = numbered_request(key, device, by, counter);
+        issuance::issue(&mut t.store, &t.keys, &actor(), &text, NOW)
+            .unwrap()
+            .payload
+            .license
+            .serial
+    }
+
+    #[test]
+    fn a_receipt_kept_back_while_the_installation_registered_again_is_stale() {
+        // Installation 1 imports serial 1 (request 1) and deactivates: its
+        // receipt has counter 2 and is kept back. It registers again
+        // (request 3) and is answered with serial 2.
+        let (mut t, key, device) = bound(1);
+        let kept_back = signed(&receipt(&key, &device, 1, 2), &installation(1));
+        assert_eq!(
+            issue_numbered(&mut t, &key, &device, &installation(1), 3),
+            2
+        );
+
+        let err = refused(&mut t, &kept_back);
+        assert_eq!(err.code(), "receipt_stale", "{err}");
+        let message = err.to_string();
+        for says in [
+            "counter 2",
+            "before request 3",
+            "serial 2",
+            "latest deactivation",
+            "--force --reason TEXT",
+        ] {
+            assert!(message.contains(says), "{says}: {message}");
+        }
+        assert_eq!(
+            check(&t.store, &kept_back).unwrap().unwrap_err().code(),
+            "receipt_stale"
+        );
+        let (result, subject) = &t.audited("device.release")[0];
+        assert_eq!(
+            (result.as_str(), subject.as_str()),
+            ("refused", device.as_str())
+        );
+        let audit = crate::audit::page(&t.store, &crate::audit::Filter::default(), 1).unwrap();
+        assert!(
+            audit.entries[0].detail.starts_with("receipt_stale: "),
+            "{:?}",
+            audit.entries[0]
+        );
+        // The seat stays bound; the other device of the license cannot take it.
+        let other = t.device(&key);
+        assert_eq!(
+            issue(&mut t, &key, &other, &installation(2))
+                .unwrap_err()
+                .code(),
+            "no_free_seat"
+        );
+
+        // The receipt of the latest deactivation (counter 4) frees it.
+        let latest = signed(&receipt(&key, &device, 2, 4), &installation(1));
+        assert!(release(&mut t.store, &actor(), &latest, NOW + 30).is_ok());
+    }
+
+    #[test]
+    fn a_receipt_after_every_answered_request_frees_the_seat_though_a_payload_was_lost() {
+        let cases: [(&str, &[u64], u64, u64); 3] = [
+            // register (1), issue, the payload is lost; the receipt has 2
+            ("1. the first payload lost", &[1], 1, 2),
+            // serial 1 imported; a renewal (2) answered and lost; receipt 3
+            ("2. a renewal lost", &[1, 2], 1, 3),
+            // counters may skip: requests never sent use numbers too
+            ("3. gaps in the sequence", &[1, 5], 2, 9),
+        ];
+        for (name, requests, serial, counter) in cases {
+            let mut t = TestStore::new();
+            let key = t.license(1);
+            let device = t.device(&key);
+            for &n in requests {
+                issue_numbered(&mut t, &key, &device, &installation(1), n);
+            }
+            let text = signed(&receipt(&key, &device, serial, counter), &installation(1));
+            assert_eq!(check(&t.store, &text).unwrap().ok(), Some(()), "{name}");
+            let released = release(&mut t.store, &actor(), &text, NOW + 20);
+            assert!(released.is_ok(), "{name}: {:?}", released.err());
+        }
+    }
+
+    #[test]
+    fn answering_the_same_request_again_does_not_lower_the_answered_counter() {
+        let mut t = TestStore::new();
+        let key = t.license(1);
+        let device = t.device(&key);
+        let first = numbered_request(&key, &device, &installation(1), 1);
+        issuance::issue(&mut t.store, &t.keys, &actor(), &first, NOW).unwrap();
+        issue_numbered(&mut t, &key, &device, &installation(1), 3);
+        // Request 1 again: its stored payload (serial 1), nothing recorded.
+        let again = issuance::issue(&mut t.store, &t.keys, &actor(), &first, NOW).unwrap();
+        assert!(again.repeated);
+        assert_eq!(again.payload.license.serial, 1);
+
+        let stale = signed(&receipt(&key, &device, 1, 3), &installation(1));
+        assert_eq!(refused(&mut t, &stale).code(), "receipt_stale");
+        let fresh = signed(&receipt(&key, &device, 2, 4), &installation(1));
+        assert!(release(&mut t.store, &actor(), &fresh, NOW + 20).is_ok());
+    }
+
+    #[test]
+    fn a_new_installation_on_the_seat_is_not_held_to_the_old_ones_counter() {
+        let mut t = TestStore::new();
+        let key = t.license(1);
+        let device = t.device(&key);
+        issue_numbered(&mut t, &key, &device, &installation(1), 40);
+        force_release(&mut t.store, &actor(), &device, "machine stolen", NOW).unwrap();
+        // A new machine with the same device id: its own sequence, from 1.
+        assert_eq!(
+            issue_numbered(&mut t, &key, &device, &installation(2), 1),
+            2
+        );
+        let text = signed(&receipt(&key, &device, 2, 2), &installation(2));
+        assert!(release(&mut t.store, &actor(), &text, NOW + 20).is_ok());
+    }
+
+    #[test]
+    fn a_batch_records_the_answered_counters_as_single_issues_do() {
+        let mut t = TestStore::new();
+        let key = t.license(2);
+        let device = t.device(&key);
+        let other = t.device(&key);
+        let requests = [
+            numbered_request(&key, &device, &installation(1), 1),
+            numbered_request(&key, &other, &installation(2), 7),
+            numbered_request(&key, &device, &installation(1), 3),
+        ];
+        let results =
+            issuance::issue_batch(&mut t.store, &t.keys, &actor(), &requests, NOW).unwrap();
+        assert!(results.iter().all(Result::is_ok));
+
+        for (name, text, code) in [
+            (
+                "1. before request 3 of installation 1",
+                signed(&receipt(&key, &device, 1, 2), &installation(1)),
+                Some("receipt_stale"),
+            ),
+            (
+                "2. before request 7 of installation 2",
+                signed(&receipt(&key, &other, 1, 7), &installation(2)),
+                Some("receipt_stale"),
+            ),
+            (
+                "3. installation 1's other requests do not count for installation 2",
+                signed(&receipt(&key, &other, 1, 8), &installation(2)),
+                None,
+            ),
+            (
+                "4. after request 3",
+                signed(&receipt(&key, &device, 2, 4), &installation(1)),
+                None,
+            ),
+        ] {
+            match code {
+                Some(code) => assert_eq!(refused(&mut t, &text).code(), code, "{name}"),
+                None => assert!(
+                    release(&mut t.store, &actor(), &text, NOW + 20).is_ok(),
+                    "{name}"
+                ),
+            }
+        }
     }
 
     #[test]

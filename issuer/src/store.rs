@@ -35,6 +35,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_search_indexes.sql")),
     M::up(include_str!("migrations/0005_seat_counts.sql")),
     M::up(include_str!("migrations/0006_trust_chain.sql")),
+    M::up(include_str!("migrations/0007_sequence_numbers.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
@@ -388,6 +389,12 @@ pub struct IssuanceRecord {
     pub payload: String,
     #[serde(serialize_with = "rfc3339::serialize")]
     pub issued_at: i64,
+    /// The installation key the payload is bound to, and the counter of the
+    /// request it answers (the installation's sequence number, FORMAT.md
+    /// §6). `None` for an issuance made before migration 0007: a version 1
+    /// request had no counter.
+    pub public_key: Option<PublicKey>,
+    pub request_counter: Option<u64>,
 }
 
 /// Reads a text column with `parse`, reporting a bad value as a conversion
@@ -419,6 +426,16 @@ fn serial_from(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     let value: i64 = row.get(idx)?;
     u64::try_from(value)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+}
+
+fn optional_serial(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
+    row.get::<_, Option<i64>>(idx)?
+        .map(|value| {
+            u64::try_from(value).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e))
+            })
+        })
+        .transpose()
 }
 
 fn serial_to(serial: u64) -> rusqlite::Result<i64> {
@@ -1092,7 +1109,7 @@ pub(crate) fn bind_device(
 // ---- issuances
 
 const ISSUANCE_COLUMNS: &str = "i.license_id, i.device_id, d.client_device_id, i.request_hash, \
-     i.request_id, i.serial, i.key_id, i.payload, i.issued_at";
+     i.request_id, i.serial, i.key_id, i.payload, i.issued_at, i.public_key, i.request_counter";
 
 fn issuance_from_row(row: &Row<'_>) -> rusqlite::Result<IssuanceRecord> {
     Ok(IssuanceRecord {
@@ -1105,6 +1122,8 @@ fn issuance_from_row(row: &Row<'_>) -> rusqlite::Result<IssuanceRecord> {
         key_id: parsed(row, 6)?,
         payload: row.get(7)?,
         issued_at: row.get(8)?,
+        public_key: parsed_opt(row, 9)?,
+        request_counter: optional_serial(row, 10)?,
     })
 }
 
@@ -1115,8 +1134,8 @@ pub(crate) fn insert_issuance(
     execute_cached(
         conn,
         "INSERT INTO issuances (license_id, device_id, request_hash, request_id, serial,
-                                key_id, payload, issued_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                key_id, payload, issued_at, public_key, request_counter)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             issuance.license_id,
             issuance.device_id,
@@ -1126,6 +1145,8 @@ pub(crate) fn insert_issuance(
             issuance.key_id.to_string(),
             issuance.payload,
             issuance.issued_at,
+            issuance.public_key.as_ref().map(ToString::to_string),
+            issuance.request_counter.map(serial_to).transpose()?,
         ],
     )?;
     Ok(())
@@ -1170,7 +1191,7 @@ pub(crate) fn latest_issuances(
          JOIN devices d ON d.id = i.device_id JOIN licenses l ON l.id = i.license_id
          ORDER BY i.id DESC LIMIT ?1"
     ))?;
-    let rows = stmt.query_map([limit], |row| Ok((issuance_from_row(row)?, row.get(9)?)))?;
+    let rows = stmt.query_map([limit], |row| Ok((issuance_from_row(row)?, row.get(11)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -1217,15 +1238,6 @@ const RELEASE_COLUMNS: &str = "r.license_id, r.device_id, d.client_device_id, r.
      r.released_at";
 
 fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
-    let optional_serial = |idx| -> rusqlite::Result<Option<u64>> {
-        row.get::<_, Option<i64>>(idx)?
-            .map(|v| {
-                u64::try_from(v).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e))
-                })
-            })
-            .transpose()
-    };
     Ok(ReleaseRecord {
         license_id: row.get(0)?,
         device_id: row.get(1)?,
@@ -1233,8 +1245,8 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
         public_key: parsed(row, 3)?,
         forced: row.get(4)?,
         receipt: row.get(5)?,
-        serial: optional_serial(6)?,
-        counter: optional_serial(7)?,
+        serial: optional_serial(row, 6)?,
+        counter: optional_serial(row, 7)?,
         receipt_released_at: row.get(8)?,
         reason: row.get(9)?,
         actor: row.get(10)?,
@@ -1276,6 +1288,25 @@ pub(crate) fn last_receipt_counter(
         [public_key.to_string()],
         |row| serial_from(row, 0),
     )?)
+}
+
+/// The request with the highest counter among those answered with a
+/// payload for `device_id` bound to the installation `public_key`, as
+/// `(counter, serial)`; `None` if no such issuance recorded a counter.
+pub(crate) fn last_answered_request(
+    conn: &Connection,
+    device_id: i64,
+    public_key: &PublicKey,
+) -> Result<Option<(u64, u64)>, StoreError> {
+    Ok(query_row_cached(
+        conn,
+        "SELECT request_counter, serial FROM issuances
+         WHERE device_id = ?1 AND public_key = ?2 AND request_counter IS NOT NULL
+         ORDER BY request_counter DESC, serial DESC LIMIT 1",
+        params![device_id, public_key.to_string()],
+        |row| Ok((serial_from(row, 0)?, serial_from(row, 1)?)),
+    )
+    .optional()?)
 }
 
 /// The releases of a license, oldest first.
@@ -1504,6 +1535,56 @@ mod tests {
                 if e.kind() == io::ErrorKind::AlreadyExists),
             "{err}"
         );
+    }
+
+    #[test]
+    fn issuances_from_before_sequence_numbers_migrate_without_a_counter() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        MIGRATIONS.to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO signing_keys (key_id, public_key, created_at) VALUES ('k', 'kp', 0);
+             INSERT INTO licenses (id, key_fingerprint, key_hint, customer, features, limits,
+                                   max_devices, created_at)
+                 VALUES (1, 'f', 'h', 'c', '[]', '{}', 1, 0);
+             INSERT INTO devices (id, license_id, client_device_id, public_key, created_at,
+                                  bound_at)
+                 VALUES (1, 1, 'd', 'p', 0, 0);
+             INSERT INTO issuances (license_id, device_id, request_hash, request_id, serial,
+                                    key_id, payload, issued_at)
+                 VALUES (1, 1, 'h1', 'r1', 1, 'k', 'token', 0);",
+        )
+        .unwrap();
+        MIGRATIONS.to_latest(&mut conn).unwrap();
+        let migrated: (Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT public_key, request_counter FROM issuances",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(migrated, (None, None));
+
+        let cases = [
+            (
+                "1. a counter with its installation",
+                Some("p"),
+                Some(1),
+                true,
+            ),
+            ("2. neither, as before", None, None, true),
+            ("3. a counter of 0", Some("p"), Some(0), false),
+            ("4. a counter without an installation", None, Some(1), false),
+        ];
+        for (serial, (name, key, counter, allowed)) in (2..).zip(cases) {
+            let inserted = conn.execute(
+                "INSERT INTO issuances (license_id, device_id, request_hash, request_id, serial,
+                                        key_id, payload, issued_at, public_key,
+                                        request_counter)
+                 VALUES (1, 1, ?1, 'r', ?2, 'k', 'token', 0, ?3, ?4)",
+                params![format!("h{serial}"), serial, key, counter],
+            );
+            assert_eq!(inserted.is_ok(), allowed, "{name}: {inserted:?}");
+        }
     }
 
     #[test]

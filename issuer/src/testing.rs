@@ -184,14 +184,26 @@ pub(crate) fn actor() -> Actor {
     Actor::console("test")
 }
 
-/// A request signed by `installation` for the device `device` of `key`.
+/// A request signed by `installation` for the device `device` of `key`:
+/// the installation's first, with counter 1.
 pub(crate) fn request(key: &LicenseKey, device: &DeviceId, installation: &DeviceKey) -> String {
+    numbered_request(key, device, installation, 1)
+}
+
+/// A request with the installation's sequence number `counter`.
+pub(crate) fn numbered_request(
+    key: &LicenseKey,
+    device: &DeviceId,
+    installation: &DeviceKey,
+    counter: u64,
+) -> String {
     let product = Product {
         name: "ren3-ingestor".into(),
         version: "1.0.0".into(),
     };
     LicenseRequest::new(device.clone(), key, product, NOW)
         .unwrap()
+        .with_counter(counter)
         .sign(installation)
         .unwrap()
         .token()

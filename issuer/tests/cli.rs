@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use ren3_shared::{
-    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustRoot, VerifiedPayload, binary,
+    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt, TrustRoot,
+    VerifiedPayload, binary,
 };
 
 /// `init` with a throwaway root beside the store.
@@ -134,10 +135,44 @@ impl Workdir {
 
     /// Writes a request signed by installation `n` to a file; returns its path.
     fn request(&self, key: &LicenseKey, device: &DeviceId, n: u8) -> String {
-        let token = request_token(key, device, n);
+        self.numbered_request(key, device, n, 1)
+    }
+
+    /// Writes a request of installation `n` with its sequence number
+    /// `counter` to a file; returns its path.
+    fn numbered_request(&self, key: &LicenseKey, device: &DeviceId, n: u8, counter: u64) -> String {
+        let token = request_token(key, device, n, counter);
+        self.token_file("request", &token)
+    }
+
+    /// Writes the release receipt installation `n` signs when it
+    /// deactivates serial `serial`, with its sequence number `counter`, to
+    /// a file; returns its path.
+    fn receipt(
+        &self,
+        key: &LicenseKey,
+        device: &DeviceId,
+        n: u8,
+        serial: u64,
+        counter: u64,
+    ) -> String {
+        let token = ReleaseReceipt {
+            released_at: ren3_shared::timestamp::now(),
+            client_device_id: device.clone(),
+            license_key_fingerprint: key.fingerprint(),
+            serial,
+            counter,
+        }
+        .sign(&DeviceKey::from_seed(&[n; 32]))
+        .unwrap()
+        .token();
+        self.token_file("receipt", &token)
+    }
+
+    fn token_file(&self, kind: &str, token: &str) -> String {
         let path = self.path(&format!(
-            "request-{}.txt",
-            binary::encode(&Sha256::digest(&token)[..6])
+            "{kind}-{}.txt",
+            binary::encode(&Sha256::digest(token)[..6])
         ));
         fs::write(&path, token).unwrap();
         path.to_str().unwrap().to_owned()
@@ -160,13 +195,14 @@ fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn request_token(key: &LicenseKey, device: &DeviceId, installation: u8) -> String {
+fn request_token(key: &LicenseKey, device: &DeviceId, installation: u8, counter: u64) -> String {
     let product = Product {
         name: "ren3-ingestor".into(),
         version: "1.0.0".into(),
     };
     LicenseRequest::new(device.clone(), key, product, ren3_shared::timestamp::now())
         .unwrap()
+        .with_counter(counter)
         .sign(&DeviceKey::from_seed(&[installation; 32]))
         .unwrap()
         .token()
@@ -490,7 +526,7 @@ fn issue_reads_stdin_and_writes_out_file() {
     let w = Workdir::initialised();
     let key = w.create_license("ACME", 1);
     let device = w.add_device(&key);
-    let armoured = ren3_shared::Kind::Request.armor(&request_token(&key, &device, 1));
+    let armoured = ren3_shared::Kind::Request.armor(&request_token(&key, &device, 1, 1));
     let out = w.run_with_stdin(
         &["issue", "--request", "-", "--out", "payload.txt"],
         &armoured,
@@ -736,9 +772,9 @@ fn inspect_names_what_it_expects_for_other_input() {
     let err = stderr(&out);
     assert!(err.contains("not a token this tool reads"), "{err}");
     for prefix in [
-        "ren3-request-v1.",
+        "ren3-request-v2.",
         "ren3-payload-v3.",
-        "ren3-receipt-v1.",
+        "ren3-receipt-v2.",
         "ren3-certificate-v1.",
         "ren3-revocations-v1.",
         "ren3-certification-request-v1.",
@@ -792,4 +828,140 @@ fn license_update_suspend_and_revoke_change_a_license_by_key() {
         w.fails(&["license", "update", key, "--features", "x"])
             .contains("final")
     );
+}
+
+// ---- seats: release receipts and the installation's sequence number
+
+/// The newest audit row, as (action, result, detail).
+fn newest_audit(w: &Workdir) -> (String, String, String) {
+    let store =
+        ren3_issuer::setup::open_store(&ren3_issuer::StorePaths::new(w.db(), None)).unwrap();
+    let page = ren3_issuer::audit::page(&store, &ren3_issuer::audit::Filter::default(), 1).unwrap();
+    let entry = page.entries.into_iter().next().unwrap();
+    (entry.action, entry.result, entry.detail)
+}
+
+/// Issue 14's attack: installation A deactivates and its receipt R1 is kept
+/// back; A registers again and is answered with serial 2. R1 must not free
+/// the seat, or A and a second installation B would both run on one seat.
+#[test]
+fn a_receipt_kept_back_while_the_installation_registered_again_is_refused_as_stale() {
+    let w = Workdir::initialised();
+    let key = w.create_license("ACME", 1);
+    let device = w.add_device(&key);
+    // A (installation 1): request 1 → serial 1, imported; deactivates: R1
+    // has counter 2.
+    let first = w.json(&[
+        "issue",
+        "--request",
+        &w.numbered_request(&key, &device, 1, 1),
+    ]);
+    assert_eq!(first["serial"], 1);
+    let r1 = w.receipt(&key, &device, 1, 1, 2);
+    // A registers again (request 3): "already bound to this installation".
+    let second = w.json(&[
+        "issue",
+        "--request",
+        &w.numbered_request(&key, &device, 1, 3),
+    ]);
+    assert_eq!(second["serial"], 2);
+
+    let inspected = w.run(&["inspect", &r1]);
+    assert!(
+        stdout(&inspected).contains("would be refused (receipt_stale)"),
+        "{}",
+        stdout(&inspected)
+    );
+    let before = w.show(&key);
+    let err = w.fails(&["release", "--receipt", &r1]);
+    for says in [
+        "the seat was not released; nothing changed",
+        "counter 2",
+        "before request 3",
+        "serial 2",
+        "Ask the customer for the receipt of their latest deactivation",
+        "if the machine is gone",
+        &format!("`ren3-issuer device release --device {device} --force --reason TEXT`"),
+        "[receipt_stale]",
+    ] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    assert_eq!(w.show(&key), before, "the seat stays bound");
+    let (action, result, detail) = newest_audit(&w);
+    assert_eq!(
+        (action.as_str(), result.as_str()),
+        ("device.release", "refused")
+    );
+    assert!(detail.starts_with("receipt_stale: "), "{detail}");
+
+    // B (installation 2), the same device id on another machine, cannot
+    // take the seat.
+    let b_request = w.numbered_request(&key, &device, 2, 1);
+    let err = w.fails(&["issue", "--request", &b_request]);
+    assert!(
+        err.contains("[device_bound_to_other_installation]"),
+        "{err}"
+    );
+
+    // A forced release still frees it, and B gets serial 3.
+    w.ok(&[
+        "device",
+        "release",
+        "--device",
+        device.as_str(),
+        "--force",
+        "--reason",
+        "customer sent a stale receipt; machine A retired",
+    ]);
+    let third = w.json(&["issue", "--request", &b_request]);
+    assert_eq!(third["serial"], 3);
+    let bound: Vec<Value> = w.show(&key)["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["publicKey"].clone())
+        .collect();
+    assert_eq!(
+        bound,
+        [Value::from(
+            DeviceKey::from_seed(&[2; 32]).public_key().to_string()
+        )]
+    );
+}
+
+/// The honest sequence: register, the vendor issues, the payload is lost
+/// in the mail, the customer deactivates (the receipt comes after the
+/// request) and sends the receipt. It frees the seat.
+#[test]
+fn a_receipt_signed_after_a_request_whose_payload_was_lost_frees_the_seat() {
+    let cases: [(&str, &[u64], u64, u64); 2] = [
+        ("1. the first payload lost", &[1], 1, 2),
+        ("2. serial 1 imported, a renewal lost", &[1, 2], 1, 3),
+    ];
+    for (name, requests, serial, counter) in cases {
+        let w = Workdir::initialised();
+        let key = w.create_license("ACME", 1);
+        let device = w.add_device(&key);
+        for &n in requests {
+            w.ok(&[
+                "issue",
+                "--request",
+                &w.numbered_request(&key, &device, 1, n),
+            ]);
+        }
+        let receipt = w.receipt(&key, &device, 1, serial, counter);
+        let out = w.run(&["release", "--receipt", &receipt]);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{device}\n"), "{name}");
+        let details = w.show(&key);
+        assert_eq!(details["devices"][0]["publicKey"], Value::Null, "{name}");
+        assert_eq!(details["releases"][0]["counter"], counter, "{name}");
+        // The seat is free for another installation.
+        let other = w.json(&[
+            "issue",
+            "--request",
+            &w.numbered_request(&key, &device, 2, 1),
+        ]);
+        assert_eq!(other["repeated"], false, "{name}");
+    }
 }

@@ -20,8 +20,10 @@ pub struct ReleaseReceipt {
     pub license_key_fingerprint: Digest,
     /// The serial of the license that was active when it was released.
     pub serial: u64,
-    /// Increases with every receipt this installation signs, so that the
-    /// vendor can refuse a receipt it has seen (or an older one) again.
+    /// The installation's sequence number, shared with its license
+    /// requests: above every request it signed before this receipt. The
+    /// vendor refuses a receipt it has seen (or an older one) again, and one
+    /// signed before a request it answered (FORMAT.md §6).
     pub counter: u64,
 }
 
@@ -93,7 +95,7 @@ mod tests {
     fn receipt_round_trips_and_names_its_signer() {
         let device = DeviceKey::from_seed(&[5; 32]);
         let signed = receipt().sign(&device).unwrap();
-        assert!(signed.token().starts_with("ren3-receipt-v1."));
+        assert!(signed.token().starts_with("ren3-receipt-v2."));
         let opened = VerifiedReceipt::open(&signed.token()).unwrap();
         assert_eq!(opened.receipt, receipt());
         assert_eq!(opened.device_public_key, device.public_key());

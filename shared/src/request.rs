@@ -33,10 +33,16 @@ pub struct LicenseRequest {
     /// The fingerprint of the license key: the key itself never travels.
     pub license_key_fingerprint: Digest,
     pub product: Product,
+    /// The installation's sequence number: one counter, shared with its
+    /// release receipts, that rises with everything the device key signs.
+    /// The vendor frees a seat only for a receipt whose counter is above
+    /// every request it answered for that installation (FORMAT.md §6).
+    pub counter: u64,
 }
 
 impl LicenseRequest {
-    /// A new request with a fresh random id.
+    /// A new request with a fresh random id and counter 1; an installation
+    /// sets its own sequence number with [`LicenseRequest::with_counter`].
     pub fn new(
         client_device_id: DeviceId,
         license_key: &LicenseKey,
@@ -49,12 +55,21 @@ impl LicenseRequest {
             client_device_id,
             license_key_fingerprint: license_key.fingerprint(),
             product,
+            counter: 1,
         })
+    }
+
+    /// The same request with the installation's sequence number.
+    pub fn with_counter(self, counter: u64) -> Self {
+        Self { counter, ..self }
     }
 
     fn validate(&self) -> Result<(), String> {
         if !timestamp::is_in_range(self.created_at) {
             return Err("createdAt is out of range".into());
+        }
+        if self.counter == 0 {
+            return Err("the counter starts at 1".into());
         }
         for (field, value) in [
             ("product.name", &self.product.name),

@@ -82,9 +82,9 @@ impl Kind {
         match self {
             Kind::Request => &KindInfo {
                 family: "ren3-request-v",
-                version: 1,
-                prefix: "ren3-request-v1.",
-                domain: "ren3/license-request/v1",
+                version: 2,
+                prefix: "ren3-request-v2.",
+                domain: "ren3/license-request/v2",
                 armor_label: "REN3 LICENSE REQUEST",
                 noun: "license request",
                 with_article: "a license request",
@@ -100,9 +100,9 @@ impl Kind {
             },
             Kind::Receipt => &KindInfo {
                 family: "ren3-receipt-v",
-                version: 1,
-                prefix: "ren3-receipt-v1.",
-                domain: "ren3/release-receipt/v1",
+                version: 2,
+                prefix: "ren3-receipt-v2.",
+                domain: "ren3/release-receipt/v2",
                 armor_label: "REN3 RELEASE RECEIPT",
                 noun: "release receipt",
                 with_article: "a release receipt",

@@ -83,6 +83,7 @@ fn golden_files() -> Vec<(&'static str, String)> {
             name: "ren3-ingestor".into(),
             version: "1.0.0".into(),
         },
+        counter: 1,
     };
     let request = request.sign(&device).unwrap();
 
@@ -107,7 +108,7 @@ fn golden_files() -> Vec<(&'static str, String)> {
         client_device_id: license.client_device_id.clone(),
         license_key_fingerprint: key.fingerprint(),
         serial: 1,
-        counter: 1,
+        counter: 2,
     }
     .sign(&device)
     .unwrap();

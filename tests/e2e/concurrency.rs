@@ -166,6 +166,9 @@ fn check_answer(call: &Call) {
             (200, ""),
             (409, "downgrade_rejected"),
             (422, "unknown_request"),
+            // A payload answering a request made before a deactivation,
+            // which replaced the device key it is bound to.
+            (422, "device_key_mismatch"),
         ],
         Kind::Deactivate => &[(200, ""), (409, "no_active_license")],
     };

@@ -191,7 +191,8 @@ impl ClientModel {
                     (409, "downgrade_rejected") => {
                         assert!(active_serial.is_some_and(|a| a >= serial), "{body}");
                     }
-                    (422, "unknown_request") => {}
+                    // Or bound to the key a deactivation replaced.
+                    (422, "unknown_request") | (422, "device_key_mismatch") => {}
                     _ => panic!("import answered {status}: {body}"),
                 }
             }

@@ -41,7 +41,7 @@ fn offline_registration_follows_the_document_end_to_end() {
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
     let request = answer.body["licenseRequest"].as_str().unwrap().to_owned();
-    assert!(request.starts_with("ren3-request-v1."));
+    assert!(request.starts_with("ren3-request-v2."));
     assert_eq!(answer.body["clientDeviceId"], device.as_str());
     assert!(
         !answer.body.to_string().contains(&key),

@@ -122,7 +122,8 @@ fn deactivation_returns_a_device_signed_receipt_and_leaves_the_client_unlicensed
     let issuer = Issuer::init();
     let (key, device) = vendor(&issuer);
     let client = Client::start(&device);
-    let payload = issuer.issue(&client.register(&key));
+    let request = client.register(&key);
+    let payload = issuer.issue(&request);
     assert_eq!(client.import(&key, &payload).status, 200);
 
     let answer = deactivate(&client, &key);
@@ -136,12 +137,18 @@ fn deactivation_returns_a_device_signed_receipt_and_leaves_the_client_unlicensed
         ren3_shared::LicenseKey::parse(&key).unwrap().fingerprint()
     );
     assert_eq!(receipt.receipt.serial, 1);
-    assert_eq!(receipt.receipt.counter, 1);
-    let request = VerifiedRequest::open(&client.register(&key)).unwrap();
+    // One sequence for requests and receipts: the request took 1.
+    assert_eq!(receipt.receipt.counter, 2);
+    let request = VerifiedRequest::open(&request).unwrap();
+    assert_eq!(request.request.counter, 1);
     assert_eq!(
         receipt.device_public_key, request.device_public_key,
-        "signed by this installation's device key"
+        "signed by the device key the payload is bound to"
     );
+    // That key signs nothing more: the next request has a new one.
+    let next = VerifiedRequest::open(&client.register(&key)).unwrap();
+    assert_ne!(next.device_public_key, request.device_public_key);
+    assert_eq!(next.request.counter, 3);
 
     let client = client.restart();
     let status = client.get("/license").body;

@@ -231,7 +231,7 @@ fn receipt_transfers_the_seat_to_another_installation_and_is_accepted_once() {
     assert!(released.starts_with("REN3D1-"), "{released}");
     let shown = json_of(&issuer.ok(&["--json", "license", "show", &key], None));
     assert_eq!(shown["releases"][0]["forced"], false, "{shown}");
-    assert_eq!(shown["releases"][0]["counter"], 1);
+    assert_eq!(shown["releases"][0]["counter"], 2);
 
     // 1. the same receipt again
     let stderr = refused(&issuer, &["release", "--receipt", "-"], Some(&receipt));
@@ -239,7 +239,7 @@ fn receipt_transfers_the_seat_to_another_installation_and_is_accepted_once() {
     // 2. a forged one
     let forged = ren3_tests::reseal_with_edited_message(&receipt, |m| {
         let text = String::from_utf8(m.clone()).unwrap();
-        *m = text.replace("\"counter\":1", "\"counter\":2").into_bytes();
+        *m = text.replace("\"counter\":2", "\"counter\":3").into_bytes();
     });
     let stderr = refused(&issuer, &["release", "--receipt", "-"], Some(&forged));
     assert!(stderr.contains("signature_invalid"), "{stderr}");
@@ -249,6 +249,78 @@ fn receipt_transfers_the_seat_to_another_installation_and_is_accepted_once() {
     let answer = second.import(&key, &payload);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(second.get("/license").body["state"], "active");
+}
+
+/// Issue 14's attack, step by step, with documented commands only: the
+/// customer deactivates A and keeps the receipt back, registers A again,
+/// then sends the old receipt to free the seat for a second machine B
+/// with the same device id. One seat, one machine: A's new key cannot be
+/// answered until its seat is released; once it is, the receipt is spent
+/// and B is refused.
+#[test]
+fn a_receipt_kept_back_cannot_put_two_machines_on_one_seat() {
+    let issuer = Issuer::init();
+    let key = license(&issuer, "1");
+    let device = issuer.add_device(&key);
+    let a = Client::start(&device);
+    activate(&issuer, &a, &key);
+    let kept_back = deactivate(&a, &key);
+
+    // A registers again: a new device key, whose seat is still bound to
+    // the old one until the receipt comes.
+    let again = a.register(&key);
+    let stderr = refused(&issuer, &["issue", "--request", "-"], Some(&again));
+    assert!(
+        stderr.contains("device_bound_to_other_installation"),
+        "{stderr}"
+    );
+
+    // The receipt frees the seat; A's new request is answered.
+    issuer.ok(&["release", "--receipt", "-"], Some(&kept_back));
+    let payload = issuer.issue(&again);
+    assert_eq!(a.import(&key, &payload).status, 200);
+
+    // The receipt again, and a second machine with the same device id:
+    // refused; only A is active, and the issuer counts one seat.
+    let stderr = refused(&issuer, &["release", "--receipt", "-"], Some(&kept_back));
+    assert!(
+        stderr.contains("receipt_replayed") || stderr.contains("receipt_wrong_device"),
+        "{stderr}"
+    );
+    let b = Client::start(&device);
+    let stderr = refused(
+        &issuer,
+        &["issue", "--request", "-"],
+        Some(&b.register(&key)),
+    );
+    assert!(
+        stderr.contains("device_bound_to_other_installation") || stderr.contains("no free seat"),
+        "{stderr}"
+    );
+    assert_eq!(a.get("/license").body["state"], "active");
+    assert_ne!(b.get("/license").body["state"], "active");
+}
+
+/// The honest sequence the sequence number must let through: the customer
+/// registers, the vendor answers, the payload is lost in the mail, and the
+/// customer deactivates. The receipt was signed after the request the
+/// vendor answered, so it frees the seat.
+#[test]
+fn a_payload_lost_in_the_mail_does_not_stop_the_honest_release() {
+    let issuer = Issuer::init();
+    let key = license(&issuer, "1");
+    let device = issuer.add_device(&key);
+    let a = Client::start(&device);
+    activate(&issuer, &a, &key);
+    // A renewal is asked for and answered, and the answer never arrives.
+    let _lost = issuer.issue(&a.register(&key));
+    let receipt = deactivate(&a, &key);
+    let released = issuer.ok(&["release", "--receipt", "-"], Some(&receipt));
+    assert_eq!(released, device);
+    // The seat is free: a new installation takes it.
+    let b = Client::start(&device);
+    activate(&issuer, &b, &key);
+    assert_eq!(b.get("/license").body["state"], "active");
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod exchange;
 mod hostile_client;
 mod lifecycle_client;
 mod lifecycle_issuer;
+mod operator;
 mod refusals;
 mod transit;
 mod trust;

@@ -44,6 +44,9 @@ pub const CLIENT_4XX_CODES: &[&str] = &[
     "unknown_request",
     "license_not_yet_valid",
     "license_expired",
+    "too_many_pending_requests",
+    "host_not_allowed",
+    "host_invalid",
 ];
 
 /// Every stable code of a refused token (`ren3_shared::TokenError::code`).
@@ -881,7 +884,7 @@ mod tests {
         use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
         let key = VerifyingKey::from_bytes(&IDENTITY_POINT).unwrap();
         let signature = Signature::from_bytes(&repudiation_signature());
-        for message in [&b"anything"[..], b"", b"ren3/license-request/v1\n"] {
+        for message in [&b"anything"[..], b"", b"ren3/license-request/v2\n"] {
             assert!(key.verify(message, &signature).is_ok());
             assert!(key.verify_strict(message, &signature).is_err());
         }

@@ -2,6 +2,7 @@
 //! `GET /license` for the status.
 
 mod handlers;
+pub mod host;
 pub mod problem;
 
 use std::future::Future;
@@ -33,7 +34,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// take milliseconds; a caller that stalls holds a connection open.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The licensing router, with problem+json for unknown routes and methods.
+/// The licensing router, with problem+json for unknown routes and methods,
+/// answering only requests addressed to an allowed host ([`host`]).
 /// To merge it into another router that has its own fallback, call
 /// `reset_fallback` on one of them first.
 pub fn app(state: AppState) -> Router {
@@ -47,6 +49,13 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(middleware::from_fn(refuse_oversize))
+        // Before anything reads the request: a request addressed to another
+        // name gets nothing but the refusal. A layer of these routes only,
+        // so routes an ingestor merges in are not checked.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::check_host,
+        ))
         // Responses describe this installation's licensing and must not be
         // kept by caches or sniffed as another content type.
         .layer(SetResponseHeaderLayer::if_not_present(

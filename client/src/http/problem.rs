@@ -152,6 +152,9 @@ impl From<LicensingError> for ApiError {
             E::Expired { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "License has expired"),
             E::Downgrade { .. } => (StatusCode::CONFLICT, "License downgrade refused"),
             E::NoActiveLicense => (StatusCode::CONFLICT, "No active license"),
+            E::TooManyPendingRequests { .. } => {
+                (StatusCode::CONFLICT, "Too many pending license requests")
+            }
             E::Store(_) | E::RandomSource(_) | E::Signing(_) => {
                 tracing::error!(code, "{error}");
                 return Self::internal(code);
@@ -173,6 +176,43 @@ impl ApiError {
                  the payload",
                 super::BODY_LIMIT / 1024
             ),
+        )
+    }
+}
+
+impl ApiError {
+    /// A request addressed to a name the licensing endpoints do not answer
+    /// to. 421 Misdirected Request (RFC 9110 §15.5.20), not 403: the
+    /// request reached a server that does not serve that name, and no
+    /// credential would change that.
+    pub fn host_not_allowed(host: &str) -> Self {
+        let shown: String = host.chars().take(64).flat_map(char::escape_debug).collect();
+        Self::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "host_not_allowed",
+            "Host not allowed",
+            format!(
+                "this ingestor's licensing endpoints answer only requests addressed to \
+                 localhost, a loopback address, the address in listen_addr, or a name in \
+                 license_allowed_hosts, and `{shown}` is none of them (the check keeps web \
+                 pages from reaching these endpoints through DNS rebinding); call them as \
+                 http://localhost:<port>/license, or add `{shown}` to license_allowed_hosts \
+                 (names or addresses separated by commas, without ports) in the ingestor's \
+                 environment or .env file and restart it"
+            ),
+        )
+    }
+
+    /// A request without exactly one valid `Host` (and no absolute-form
+    /// target): 400, as RFC 9112 §3.2 requires.
+    pub fn host_invalid() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "host_invalid",
+            "Missing or invalid Host header",
+            "the request has no Host header, more than one, or one that is not a host and \
+             port; send exactly one, such as `Host: localhost:5000` (every HTTP client does \
+             this by itself when given a URL such as http://localhost:5000/license)",
         )
     }
 }

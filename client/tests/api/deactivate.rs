@@ -15,21 +15,25 @@ async fn deactivate_stops_the_license_and_returns_a_signed_receipt() {
     app.set_now(NOW + DAY);
     let handle = app.state.license();
     assert!(handle.is_licensed());
+    let released_key = app.state.device_public_key();
 
     let reply = app.deactivate(KEY).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(!reply.text.contains(KEY), "the key is echoed");
     let token = reply.json["releaseReceipt"].as_str().unwrap();
-    assert!(token.starts_with("ren3-receipt-v1."), "{token}");
+    assert!(token.starts_with("ren3-receipt-v2."), "{token}");
     let receipt = VerifiedReceipt::open(token).unwrap();
-    assert_eq!(receipt.device_public_key, app.state.device_public_key());
+    // Signed with the key bound at the vendor, which is then retired.
+    assert_eq!(receipt.device_public_key, released_key);
+    assert_ne!(app.state.device_public_key(), released_key);
     assert_eq!(receipt.receipt.client_device_id.as_str(), DEVICE_ID);
     assert_eq!(receipt.receipt.license_key_fingerprint, key().fingerprint());
     assert_eq!(receipt.receipt.serial, 3);
-    assert_eq!(receipt.receipt.counter, 1);
+    // After the two requests: one sequence for everything the key signs.
+    assert_eq!(receipt.receipt.counter, 3);
     assert_eq!(receipt.receipt.released_at, NOW + DAY);
     assert_eq!(reply.json["serial"], 3);
-    assert_eq!(reply.json["counter"], 1);
+    assert_eq!(reply.json["counter"], 3);
     assert_eq!(reply.json["releasedAt"], timestamp::format(NOW + DAY));
     assert_eq!(reply.json["clientDeviceId"], DEVICE_ID);
     assert!(reply.json["sendTo"].as_str().unwrap().contains("ReN3 team"));
@@ -40,6 +44,7 @@ async fn deactivate_stops_the_license_and_returns_a_signed_receipt() {
     assert_eq!(status["state"], "unlicensed", "{status}");
     assert_eq!(status["reasonCode"], "deactivated");
     assert_eq!(status["pendingRequests"], 0, "pending requests are dropped");
+    assert_eq!(status["deviceMatches"], json!(null), "{status}");
     assert!(
         status["nextAction"]
             .as_str()
@@ -152,12 +157,13 @@ async fn receipt_counter_grows_and_a_released_payload_cannot_come_back() {
     let app = TestApp::new().await;
     let first = app.install(1).await;
     let reply = app.deactivate(KEY).await;
-    assert_eq!(reply.json["counter"], 1);
+    assert_eq!(reply.json["counter"], 2, "after the request");
 
+    // Bound to the key the deactivation retired.
     let before = (app.dump().await, app.installed());
     app.import(&key(), &first).await.assert_problem(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "unknown_request",
+        "device_key_mismatch",
         "the released payload",
     );
     assert_eq!((app.dump().await, app.installed()), before);
@@ -167,7 +173,7 @@ async fn receipt_counter_grows_and_a_released_payload_cannot_come_back() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert!(app.state.license().is_licensed());
     let reply = app.deactivate(KEY).await;
-    assert_eq!(reply.json["counter"], 2);
+    assert_eq!(reply.json["counter"], 4);
     assert_eq!(reply.json["serial"], 2);
     assert_eq!(app.licenses().await.len(), 2);
 }

@@ -8,6 +8,7 @@
 mod clock;
 mod deactivate;
 mod guard;
+mod host;
 mod hostile;
 mod import;
 mod keys;
@@ -15,6 +16,7 @@ mod problems;
 mod register;
 mod restart;
 mod revocation;
+mod sequence;
 mod state_machine;
 mod status;
 mod support;

@@ -1,6 +1,6 @@
 use axum::http::StatusCode;
 use ren3_client::store::MAX_PENDING_REQUESTS;
-use ren3_shared::{VerifiedRequest, timestamp};
+use ren3_shared::{LicenseKey, VerifiedRequest, timestamp};
 use serde_json::json;
 
 use crate::support::{DEVICE_ID, KEY, NOW, TestApp, answer, key, sign};
@@ -160,4 +160,83 @@ async fn register_keeps_at_most_sixteen_pending_requests() {
         "unknown_request",
         "evicted request",
     );
+}
+
+#[tokio::test]
+async fn registers_under_strangers_keys_never_push_out_the_customers_request() {
+    let app = TestApp::new().await;
+    let genuine = app.register(&key()).await;
+    // Anyone who reaches the port, with well-formed keys of their own.
+    let strangers: Vec<LicenseKey> = (0..MAX_PENDING_REQUESTS)
+        .map(|_| LicenseKey::generate().unwrap())
+        .collect();
+    let (fit, beyond) = strangers.split_at(strangers.len() - 1);
+    for stranger in fit {
+        app.register(stranger).await;
+    }
+    assert_eq!(app.pending().await, 16);
+
+    // A seventeenth key: refused, and nothing changes.
+    let before = (app.dump().await, app.installed());
+    let reply = app
+        .post(
+            "/license/register",
+            json!({"licenseKey": beyond[0].reveal(), "export": true}),
+        )
+        .await;
+    reply.assert_problem(
+        StatusCode::CONFLICT,
+        "too_many_pending_requests",
+        "a seventeenth key",
+    );
+    let detail = reply.json["detail"].as_str().unwrap();
+    for needle in ["POST /license/import", "POST /license/deactivate", "16"] {
+        assert!(detail.contains(needle), "{needle}: {detail}");
+    }
+    assert_eq!((app.dump().await, app.installed()), before);
+
+    // Another request under a key already pending is accepted: it replaces
+    // that key's older one, never another key's newest.
+    let again = app.register(&fit[0]).await;
+    let again_too = app.register(&key()).await;
+    assert_eq!(app.pending().await, 16);
+    let dump = app.dump().await;
+    let stored = |token: &str| {
+        let hash = VerifiedRequest::open(token).unwrap().hash().to_string();
+        dump.iter().any(|row| row.contains(&hash))
+    };
+    assert!(stored(&again) && stored(&again_too));
+    assert!(
+        !stored(&genuine),
+        "the customer's own newer request replaced it"
+    );
+
+    // Had the customer sent the first request, its payload is gone with it;
+    // the newest is what they send, and its payload imports.
+    let reply = app.import(&key(), &sign(&answer(&again_too, 1))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["state"], "active");
+}
+
+#[tokio::test]
+async fn the_genuine_request_survives_a_flood_and_its_payload_imports() {
+    let app = TestApp::new().await;
+    let genuine = app.register(&key()).await;
+    for n in 0..MAX_PENDING_REQUESTS {
+        let reply = app
+            .post(
+                "/license/register",
+                json!({"licenseKey": LicenseKey::generate().unwrap().reveal(), "export": true}),
+            )
+            .await;
+        let expected = if n + 1 < MAX_PENDING_REQUESTS {
+            StatusCode::OK
+        } else {
+            StatusCode::CONFLICT
+        };
+        assert_eq!(reply.status, expected, "{n}. {}", reply.text);
+    }
+    let reply = app.import(&key(), &sign(&answer(&genuine, 1))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["state"], "active");
 }

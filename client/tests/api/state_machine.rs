@@ -1,16 +1,22 @@
-//! A state-machine property: under any sequence of registrations, imports
-//! (fresh, older, replayed and forged), deactivations, status reads,
-//! restarts and clock changes, the client answers what a small reference
-//! model predicts and never reaches an illegal state.
+//! A state-machine property: under any sequence of registrations (under
+//! our keys and floods of strangers' keys), imports (fresh, older, replayed
+//! and forged), deactivations, status reads, restarts (some after an
+//! operator deleted or lowered the clock's mark in the store) and clock
+//! changes, the client answers what a small reference model predicts and
+//! never reaches an illegal state.
 //!
 //! After every operation the test checks the reply's status and code
 //! against the model, and then, without reading the clock (a read would
 //! move the high-water mark), the `LicenseHandle` and the store: at most
 //! one active license and only the newest; a license replaced by one for
 //! the same key only by a higher serial; history and receipts append-only;
-//! pending requests under the cap; the recorded high-water mark never
-//! lower and never ahead of the handle's; the handle's license is the
-//! stored one. A refusal changes nothing in the store or the handle (the
+//! pending requests under the cap, each license key's newest kept; one
+//! sequence number across requests and receipts, each taking the next one
+//! and a refusal none; every request and receipt signed with the device key
+//! of the moment, which each deactivation replaces by a new one; the
+//! recorded high-water mark never lower (but by an edit) and never ahead
+//! of the handle's, and never below another time the store records unless
+//! an edit lowered it; the handle's license is the stored one. A refusal changes nothing in the store or the handle (the
 //! vendor's lists here revoke nothing, so no refusal keeps one); the first
 //! accepted import stores the revocation list its payload carries.
 
@@ -24,8 +30,8 @@ use ren3_client::store::MAX_PENDING_REQUESTS;
 use ren3_client::{InstalledLicense, LicenseCheck, StoreError};
 use ren3_shared::binary::Bytes;
 use ren3_shared::{
-    ClockPolicy, DeviceId, DeviceKey, Digest, License, PayloadSigner, PublicKey, VerifiedReceipt,
-    VerifiedRequest, payload, timestamp,
+    ClockPolicy, DeviceId, DeviceKey, Digest, License, LicenseKey, PayloadSigner, PublicKey,
+    VerifiedReceipt, VerifiedRequest, payload, timestamp,
 };
 use serde_json::{Value, json};
 
@@ -53,6 +59,19 @@ enum Key {
     Other,
     /// Fails its check character.
     Typo,
+    /// A well-formed key someone who reaches the port made up.
+    Stranger(u8),
+}
+
+/// The `n`th made-up key: well formed, with its check character.
+fn stranger_key(n: u8) -> LicenseKey {
+    for last in b"0123456789ABCDEFGHJKMNPQRSTVWXYZ" {
+        let text = format!("REN3K1-22222-22222-22222-{n:05}-2222{}", char::from(*last));
+        if let Ok(key) = LicenseKey::parse(&text) {
+            return key;
+        }
+    }
+    unreachable!("one check character fits")
 }
 
 impl Key {
@@ -61,6 +80,7 @@ impl Key {
             Key::Ours => KEY.to_owned(),
             Key::Other => other_key().reveal().to_owned(),
             Key::Typo => "REN3K1-00000-00000-00000-00000-00001".to_owned(),
+            Key::Stranger(n) => stranger_key(n).reveal().to_owned(),
         }
     }
 
@@ -70,6 +90,7 @@ impl Key {
             Key::Ours => Some(key().fingerprint()),
             Key::Other => Some(other_key().fingerprint()),
             Key::Typo => None,
+            Key::Stranger(n) => Some(stranger_key(n).fingerprint()),
         }
     }
 
@@ -126,6 +147,15 @@ enum Forgery {
     WrongKey,
     /// Sent with a license key that fails its check character.
     TypoKey,
+}
+
+/// An edit of the store's clock mark with an SQLite shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tamper {
+    /// `DELETE FROM clock`.
+    Delete,
+    /// `UPDATE clock SET high_water_mark = 0`.
+    Lower,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -193,6 +223,13 @@ enum Op {
     Restart {
         /// Whether the clock is persisted first, as `serve` does on shutdown.
         clean: bool,
+        /// What an operator does to the clock's mark while it is stopped.
+        tamper: Option<Tamper>,
+    },
+    /// Registers `count` strangers' keys, one request each, from `first`.
+    Flood {
+        first: u8,
+        count: usize,
     },
     Clock(Step),
 }
@@ -223,6 +260,8 @@ fn op() -> impl Strategy<Value = Op> {
         // Sometimes a burst, up to one more than the cap.
         4 => (valid_key(), prop_oneof![5 => Just(1), 1 => 2..=PENDING_CAP + 1])
             .prop_map(|(key, times)| Op::Register { key, times }),
+        1 => (0u8..24).prop_map(|n| Op::Register { key: Key::Stranger(n), times: 1 }),
+        1 => (0u8..8, 1..=PENDING_CAP + 2).prop_map(|(first, count)| Op::Flood { first, count }),
         1 => Just(Op::Register { key: Key::Typo, times: 1 }),
         6 => (pick(), 1u64..=3, shape())
             .prop_map(|(pick, bump, shape)| Op::ImportFresh { pick, bump, shape }),
@@ -244,7 +283,15 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop_oneof![3 => Just(Key::Ours), 1 => Just(Key::Other), 1 => Just(Key::Typo)]
             .prop_map(Op::Deactivate),
         3 => Just(Op::Status),
-        1 => any::<bool>().prop_map(|clean| Op::Restart { clean }),
+        1 => (
+            any::<bool>(),
+            prop_oneof![
+                3 => Just(None),
+                1 => Just(Some(Tamper::Delete)),
+                1 => Just(Some(Tamper::Lower)),
+            ],
+        )
+            .prop_map(|(clean, tamper)| Op::Restart { clean, tamper }),
         4 => prop::sample::select(vec![
             Step::Minute,
             Step::Hour,
@@ -279,6 +326,7 @@ proptest! {
 struct Pending {
     token: String,
     hash: Digest,
+    key: Key,
 }
 
 /// A payload signed by the trusted issuer for a request of this
@@ -354,14 +402,28 @@ struct Model {
     now: i64,
     /// The handle's high-water mark.
     mark: i64,
-    /// The high-water mark recorded in the store.
-    recorded: i64,
+    /// The high-water mark recorded in the store; `None` once deleted.
+    recorded: Option<i64>,
+    /// Whether an edit lowered the recorded mark and nothing wrote one since.
+    lowered: bool,
+    /// The mark start-up found missing or lowered with a license active
+    /// (`clock_mark_missing` or `clock_mark_lowered`), until an import or a
+    /// deactivation writes one.
+    doubt: Option<&'static str>,
+    /// The newest `issuedAt` or `notBefore` of the payloads installed.
+    vouched: i64,
     /// Oldest first.
     pending: Vec<Pending>,
     active: Option<Payload>,
     /// When the newest license was deactivated, if it was.
     deactivated_at: Option<i64>,
-    receipts: u64,
+    /// The sequence number taken last (docs/FORMAT.md §6), by a request
+    /// or a receipt.
+    counter: u64,
+    /// The counters of the receipts signed, oldest first.
+    receipts: Vec<u64>,
+    /// The device keys deactivations retired, oldest first.
+    retired: Vec<PublicKey>,
     /// The vendor's last serial for this device.
     last_serial: u64,
     highest_installed: u64,
@@ -377,11 +439,16 @@ impl Model {
             device,
             now: NOW,
             mark: NOW,
-            recorded: NOW,
+            recorded: Some(NOW),
+            lowered: false,
+            doubt: None,
+            vouched: i64::MIN,
             pending: Vec::new(),
             active: None,
             deactivated_at: None,
-            receipts: 0,
+            counter: 0,
+            receipts: Vec::new(),
+            retired: Vec::new(),
             last_serial: 0,
             highest_installed: 0,
             built: Vec::new(),
@@ -394,19 +461,48 @@ impl Model {
         self.mark = self.mark.max(self.now);
     }
 
-    /// `GET /license` (also the answer to an accepted import).
-    fn read_status(&mut self) {
-        self.observe();
-        if self.mark - self.recorded >= RECORD_STEP {
-            self.recorded = self.mark;
+    /// Writes the mark `at` to the store, unless it is doubted.
+    fn record(&mut self, at: i64) {
+        if self.doubt.is_none() {
+            self.recorded = Some(self.recorded.map_or(at, |r| r.max(at)));
+            self.lowered = false;
         }
     }
 
-    fn register(&mut self, pending: Pending) {
-        self.pending.push(pending);
-        if self.pending.len() > PENDING_CAP {
-            self.pending.remove(0);
+    /// `GET /license` (also the answer to an accepted import).
+    fn read_status(&mut self) {
+        self.observe();
+        if self.recorded.is_some_and(|r| self.mark - r >= RECORD_STEP) {
+            self.record(self.mark);
         }
+    }
+
+    /// A register under a valid key: the rules of `insert_pending_request`.
+    /// Each key's newest request stays; the oldest other one goes beyond the
+    /// cap; a request for one more key than the cap is refused.
+    fn register(&mut self, pending: Pending) -> Result<(), Refusal> {
+        self.observe();
+        self.pending.push(pending);
+        let mut keys: Vec<Key> = self.pending.iter().map(|p| p.key).collect();
+        keys.sort_by_key(|k| k.fingerprint());
+        keys.dedup();
+        if keys.len() > PENDING_CAP {
+            self.pending.pop();
+            return Err((StatusCode::CONFLICT, "too_many_pending_requests"));
+        }
+        while self.pending.len() > PENDING_CAP {
+            let oldest_superseded = (0..self.pending.len())
+                .find(|&i| {
+                    self.pending[i + 1..]
+                        .iter()
+                        .any(|p| p.key == self.pending[i].key)
+                })
+                .expect("beyond the cap some key has two requests");
+            self.pending.remove(oldest_superseded);
+        }
+        self.counter += 1;
+        self.record(self.mark);
+        Ok(())
     }
 
     /// The rules of `AppState::import`, in their order.
@@ -460,7 +556,13 @@ impl Model {
         });
         self.highest_installed = self.highest_installed.max(l.serial);
         self.deactivated_at = None;
-        self.recorded = self.recorded.max(seen);
+        // The payload's signed times count from now on; the import ends a
+        // doubted mark by writing one.
+        let vouched = l.issued_at.max(l.not_before);
+        self.vouched = self.vouched.max(vouched);
+        self.mark = self.mark.max(vouched);
+        self.doubt = None;
+        self.record(self.mark);
         self.read_status();
         // The list it carries revokes nothing: it becomes effective, and
         // is stored, with the import that stores its payload.
@@ -469,7 +571,8 @@ impl Model {
     }
 
     /// The rules of `AppState::deactivate`: the receipt's serial, counter
-    /// and time.
+    /// and time. The caller then tells the new device key
+    /// ([`Model::replace_device`]).
     fn deactivate(&mut self, sent: Key) -> Result<(u64, u64, i64), Refusal> {
         let Some(sent) = sent.fingerprint() else {
             return Err((StatusCode::BAD_REQUEST, "invalid_license_key"));
@@ -483,24 +586,59 @@ impl Model {
             return Err((StatusCode::UNPROCESSABLE_ENTITY, "license_key_mismatch"));
         }
         let serial = active.license.serial;
-        self.receipts += 1;
+        self.counter += 1;
+        self.receipts.push(self.counter);
         self.active = None;
         self.pending.clear();
         self.deactivated_at = Some(released_at);
-        self.recorded = self.recorded.max(released_at);
-        Ok((serial, self.receipts, released_at))
+        self.doubt = None;
+        self.record(released_at);
+        Ok((serial, self.counter, released_at))
     }
 
-    fn restart(&mut self, clean: bool) {
+    /// The key a deactivation made: new, and never one retired before.
+    fn replace_device(&mut self, next: PublicKey) -> Result<(), TestCaseError> {
+        prop_assert_ne!(next, self.device);
+        prop_assert!(!self.retired.contains(&next));
+        self.retired.push(self.device);
+        self.device = next;
+        Ok(())
+    }
+
+    /// A restart, after `tamper` if any; `newest_recorded` is the newest
+    /// other time the store records, read from it.
+    fn restart(&mut self, clean: bool, tamper: Option<Tamper>, newest_recorded: Option<i64>) {
         if clean {
-            self.recorded = self.recorded.max(self.mark);
+            self.record(self.mark);
         }
-        // Start-up records the clock if it moved on by a step since.
-        if self.now - self.recorded >= RECORD_STEP {
-            self.recorded = self.now;
+        match tamper {
+            None => {}
+            Some(Tamper::Delete) => self.recorded = None,
+            // An UPDATE finds no row to lower once the mark is deleted.
+            Some(Tamper::Lower) if self.recorded.is_some() => {
+                self.recorded = Some(0);
+                self.lowered = true;
+            }
+            Some(Tamper::Lower) => {}
         }
-        // The in-memory mark starts from the store's, then sees the clock.
-        self.mark = self.recorded.max(self.now);
+        // A missing or lowered mark is doubted while a license is active.
+        self.doubt = match (&self.active, self.recorded) {
+            (None, _) => None,
+            (Some(_), None) => Some("clock_mark_missing"),
+            (Some(_), Some(_)) if self.lowered => Some("clock_mark_lowered"),
+            (Some(_), Some(_)) => None,
+        };
+        // The mark starts from the store's, every other time it records,
+        // the payloads' signed times and the clock.
+        let judged = [self.recorded, newest_recorded, Some(self.vouched)]
+            .into_iter()
+            .flatten()
+            .fold(self.now, i64::max);
+        // Start-up records it if it moved on by a step since, unless doubted.
+        if self.recorded.is_none_or(|r| judged - r >= RECORD_STEP) {
+            self.record(judged);
+        }
+        self.mark = judged;
     }
 
     /// What a check would say now, without raising the mark.
@@ -527,7 +665,9 @@ impl Model {
             };
         };
         let l = &active.license;
-        let suspicion = if self.now < mark - TOLERANCE {
+        let suspicion = if let Some(code) = self.doubt {
+            Some(code)
+        } else if self.now < mark - TOLERANCE {
             Some("clock_behind_high_water_mark")
         } else if self.now < l.issued_at - SKEW {
             Some("clock_before_issued_at")
@@ -536,8 +676,10 @@ impl Model {
         };
         let window = window(l, mark);
         let working = matches!(window, Window::Valid | Window::Grace);
-        let licensed =
-            working && !(suspicion.is_some() && l.clock_policy == ClockPolicy::Enforcing);
+        // A doubted mark refuses under either policy.
+        let licensed = working
+            && self.doubt.is_none()
+            && !(suspicion.is_some() && l.clock_policy == ClockPolicy::Enforcing);
         let warning = working && l.expires_at.is_some_and(|e| mark >= e - WARNING);
         let (state, reason_code) = match (suspicion, window) {
             (Some(code), _) => ("clock_suspect", code),
@@ -630,6 +772,10 @@ struct Stored {
     clock: Option<i64>,
     /// (counter, serial)
     receipts: Vec<(i64, i64)>,
+    /// The sequence number taken last.
+    sequence: u64,
+    /// The stored device key's public half.
+    device: String,
     /// The stored revocation list's version.
     list_version: Option<i64>,
 }
@@ -676,11 +822,15 @@ async fn read_store(app: &TestApp) -> Stored {
                 .query_map([], |row| row.get(0))?
                 .next()
                 .transpose()?;
+            let device =
+                conn.query_row("SELECT public_key FROM device_key", [], |row| row.get(0))?;
             Ok::<_, StoreError>(Stored {
                 licenses,
                 pending,
                 clock: ren3_client::store::high_water_mark(conn)?,
                 receipts,
+                sequence: ren3_client::store::last_sequence_number(conn)?,
+                device,
                 list_version,
             })
         })
@@ -693,6 +843,7 @@ async fn check_invariants(
     app: &TestApp,
     model: &Model,
     previous: &Stored,
+    edited: bool,
     context: &str,
 ) -> Result<Stored, TestCaseError> {
     let stored = read_store(app).await;
@@ -776,28 +927,60 @@ async fn check_invariants(
         previous.receipts,
         stored.receipts
     );
-    let counters: Vec<i64> = stored.receipts.iter().map(|r| r.0).collect();
-    let expected: Vec<i64> = (1..=i64::try_from(model.receipts).unwrap()).collect();
-    prop_assert_eq!(counters, expected, "{}: receipt counters", context);
+    let counters: Vec<u64> = stored
+        .receipts
+        .iter()
+        .map(|r| u64::try_from(r.0).unwrap())
+        .collect();
+    prop_assert_eq!(&counters, &model.receipts, "{}: receipt counters", context);
 
-    // Pending requests: the model's, under the cap.
+    // One sequence: it never goes down, and is where the model says.
+    prop_assert!(stored.sequence >= previous.sequence, "{}", context);
+    prop_assert_eq!(stored.sequence, model.counter, "{}: sequence", context);
+    prop_assert!(
+        counters.last().is_none_or(|&last| last <= stored.sequence),
+        "{}",
+        context
+    );
+
+    // The device key: the model's, in the store and in the state alike.
+    prop_assert_eq!(app.state.device_public_key(), model.device, "{}", context);
+    prop_assert_eq!(&stored.device, &model.device.to_string(), "{}", context);
+
+    // Pending requests: the model's, under the cap, and every key's newest
+    // still there (the model forgets only older ones beyond the cap).
     prop_assert!(stored.pending.len() <= PENDING_CAP, "{}", context);
     let pending: Vec<String> = model.pending.iter().map(|p| p.hash.to_string()).collect();
     prop_assert_eq!(&stored.pending, &pending, "{}: pending requests", context);
 
-    // The clock's high-water mark: recorded never goes down and never
-    // passes the handle's.
-    prop_assert!(stored.clock >= previous.clock, "{}", context);
-    prop_assert_eq!(stored.clock, Some(model.recorded), "{}: recorded", context);
+    // The clock's high-water mark: recorded never goes down but by an
+    // edit, never passes the handle's, and is never below another time the
+    // store records unless an edit lowered or deleted it.
+    if !edited {
+        prop_assert!(stored.clock >= previous.clock, "{}", context);
+    }
+    prop_assert_eq!(stored.clock, model.recorded, "{}: recorded", context);
     prop_assert_eq!(
         app.state.recorded_high_water_mark(),
-        model.recorded,
+        model.recorded.unwrap_or(i64::MIN),
         "{}",
         context
     );
     let handle = app.state.license();
     prop_assert_eq!(handle.high_water_mark(), model.mark, "{}: mark", context);
-    prop_assert!(model.recorded <= model.mark, "{}", context);
+    prop_assert!(model.recorded <= Some(model.mark), "{}", context);
+    if let Some(recorded) = stored.clock
+        && !model.lowered
+    {
+        let newest = newest_recorded_time(app).await;
+        prop_assert!(
+            newest.is_none_or(|newest| newest <= recorded),
+            "{}: the store records {:?}, after the mark {}",
+            context,
+            newest,
+            recorded
+        );
+    }
 
     // What a check would say now.
     let check = LicenseCheck::evaluate(
@@ -873,7 +1056,7 @@ fn check_status(json: &Value, model: &Model, context: &str) -> Result<(), TestCa
         "warning": view.warning,
         "inGrace": view.in_grace,
         "suspect": view.suspect,
-        "highWaterMark": timestamp::format(model.recorded),
+        "highWaterMark": model.recorded.map(timestamp::format),
         "daysRemaining": view.days_remaining,
         "serial": view.serial,
         "keyId": key_id,
@@ -970,6 +1153,101 @@ async fn import(
     Ok(())
 }
 
+/// One `POST /license/register` under `key`, against the model.
+async fn register(
+    app: &TestApp,
+    model: &mut Model,
+    key: Key,
+    context: &str,
+) -> Result<(), TestCaseError> {
+    let before = before(app).await;
+    let reply = app
+        .post(
+            "/license/register",
+            json!({"licenseKey": key.text(), "export": true}),
+        )
+        .await;
+    let Some(fingerprint) = key.fingerprint() else {
+        check_refusal(
+            &reply,
+            (StatusCode::BAD_REQUEST, "invalid_license_key"),
+            context,
+        )?;
+        return unchanged_but(app, &before, &[], context).await;
+    };
+    if reply.status != StatusCode::OK {
+        // The model decides whether it must be refused.
+        let pending = Pending {
+            token: String::new(),
+            hash: Bytes([0; 32]),
+            key,
+        };
+        let expected = model.register(pending);
+        prop_assert!(expected.is_err(), "{}: {}", context, reply.text);
+        check_refusal(&reply, expected.unwrap_err(), context)?;
+        let detail = reply.json["detail"].as_str().unwrap_or_default();
+        prop_assert!(
+            detail.contains("POST /license/import"),
+            "{}: {}",
+            context,
+            detail
+        );
+        return unchanged_but(app, &before, &[], context).await;
+    }
+    let token = reply.json["licenseRequest"].as_str().unwrap().to_owned();
+    let request = VerifiedRequest::open(&token).unwrap();
+    prop_assert_eq!(
+        request.request.license_key_fingerprint,
+        fingerprint,
+        "{}",
+        context
+    );
+    prop_assert_eq!(request.device_public_key, model.device, "{}", context);
+    prop_assert_eq!(request.request.created_at, model.now, "{}", context);
+    let expected = model.register(Pending {
+        hash: request.hash(),
+        token,
+        key,
+    });
+    prop_assert!(
+        expected.is_ok(),
+        "{}: accepted, expected {:?}",
+        context,
+        expected
+    );
+    prop_assert_eq!(request.request.counter, model.counter, "{}", context);
+    unchanged_but(
+        app,
+        &before,
+        &["pending_requests", "clock", "signing_sequence"],
+        context,
+    )
+    .await
+}
+
+/// The newest time the store records besides the mark: the columns written
+/// in the same transaction as a mark, read here on their own.
+async fn newest_recorded_time(app: &TestApp) -> Option<i64> {
+    app.state
+        .store()
+        .call(|conn| {
+            let mut newest: Option<i64> = None;
+            for sql in [
+                "SELECT max(imported_at) FROM licenses",
+                "SELECT max(replaced_at) FROM licenses",
+                "SELECT max(deactivated_at) FROM licenses",
+                "SELECT max(released_at) FROM release_receipts",
+                "SELECT max(created_at) FROM pending_requests",
+            ] {
+                let at: Option<i64> = conn.query_row(sql, [], |row| row.get(0))?;
+                newest = newest.max(at);
+            }
+            Ok::<_, StoreError>(newest)
+        })
+        .await
+        .unwrap()
+}
+
 async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut app = TestApp::new().await;
     prop_assert_eq!(
@@ -980,7 +1258,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let trusted = issuer();
     let rogue: PayloadSigner = rogue_issuer();
     let mut model = Model::new(app.state.device_public_key());
-    let mut stored = check_invariants(&app, &model, &Stored::default(), "start").await?;
+    let mut stored = check_invariants(&app, &model, &Stored::default(), false, "start").await?;
 
     for (n, op) in ops.iter().enumerate() {
         let context = format!("{n}. {op:?}");
@@ -988,38 +1266,13 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         match *op {
             Op::Register { key, times } => {
                 for _ in 0..times {
-                    let before = before(&app).await;
-                    let reply = app
-                        .post(
-                            "/license/register",
-                            json!({"licenseKey": key.text(), "export": true}),
-                        )
-                        .await;
-                    let Some(fingerprint) = key.fingerprint() else {
-                        check_refusal(
-                            &reply,
-                            (StatusCode::BAD_REQUEST, "invalid_license_key"),
-                            context,
-                        )?;
-                        unchanged_but(&app, &before, &[], context).await?;
-                        continue;
-                    };
-                    prop_assert_eq!(reply.status, StatusCode::OK, "{}: {}", context, reply.text);
-                    let token = reply.json["licenseRequest"].as_str().unwrap().to_owned();
-                    let request = VerifiedRequest::open(&token).unwrap();
-                    prop_assert_eq!(
-                        request.request.license_key_fingerprint,
-                        fingerprint,
-                        "{}",
-                        context
-                    );
-                    prop_assert_eq!(request.device_public_key, model.device, "{}", context);
-                    prop_assert_eq!(request.request.created_at, model.now, "{}", context);
-                    model.register(Pending {
-                        hash: request.hash(),
-                        token,
-                    });
-                    unchanged_but(&app, &before, &["pending_requests"], context).await?;
+                    register(&app, &mut model, key, context).await?;
+                }
+            }
+            Op::Flood { first, count } => {
+                for n in 0..count {
+                    let n = first.wrapping_add(u8::try_from(n).unwrap());
+                    register(&app, &mut model, Key::Stranger(n), context).await?;
                 }
             }
             Op::ImportFresh { pick, bump, shape } => {
@@ -1089,6 +1342,7 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Deactivate(key) => {
                 let before = before(&app).await;
+                let signer = model.device;
                 let expected = model.deactivate(key);
                 let reply = app.deactivate(&key.text()).await;
                 match expected {
@@ -1103,7 +1357,10 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                         let receipt =
                             VerifiedReceipt::open(reply.json["releaseReceipt"].as_str().unwrap())
                                 .unwrap();
-                        prop_assert_eq!(receipt.device_public_key, model.device, "{}", context);
+                        // The key bound at the vendor signs; a new one
+                        // takes over.
+                        prop_assert_eq!(receipt.device_public_key, signer, "{}", context);
+                        model.replace_device(app.state.device_public_key())?;
                         let r = &receipt.receipt;
                         prop_assert_eq!(
                             (r.serial, r.counter, r.released_at),
@@ -1137,13 +1394,44 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 check_status(&reply.json, &model, context)?;
                 unchanged_but(&app, &before, &["clock"], context).await?;
             }
-            Op::Restart { clean } => {
+            Op::Restart { clean, tamper } => {
                 let before = before(&app).await;
                 if clean {
                     app.state.persist_clock().await.unwrap();
                 }
-                model.restart(clean);
-                app = app.restart().await;
+                let newest_recorded = newest_recorded_time(&app).await;
+                model.restart(clean, tamper, newest_recorded);
+                app = match tamper {
+                    None => app.restart().await,
+                    Some(tamper) => {
+                        app.restart_after_editing(|conn| {
+                            let sql = match tamper {
+                                Tamper::Delete => "DELETE FROM clock",
+                                Tamper::Lower => "UPDATE clock SET high_water_mark = 0",
+                            };
+                            conn.execute(sql, []).unwrap();
+                        })
+                        .await
+                    }
+                };
+                // The license published is the same, doubted or not.
+                let installed = app.installed();
+                let problem = installed.as_ref().and_then(|i| i.mark_problem);
+                prop_assert_eq!(
+                    problem.is_some(),
+                    model.doubt.is_some(),
+                    "{}: {:?}",
+                    context,
+                    problem
+                );
+                let strip = |i: Option<Arc<InstalledLicense>>| {
+                    i.map(|i| InstalledLicense {
+                        mark_problem: None,
+                        ..(*i).clone()
+                    })
+                };
+                prop_assert_eq!(strip(installed), strip(before.1.clone()), "{}", context);
+                let before = (before.0, app.installed());
                 unchanged_but(&app, &before, &["clock"], context).await?;
             }
             Op::Clock(step) => {
@@ -1153,18 +1441,25 @@ async fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 unchanged_but(&app, &before, &[], context).await?;
             }
         }
-        stored = check_invariants(&app, &model, &stored, context).await?;
+        let edited = matches!(
+            op,
+            Op::Restart {
+                tamper: Some(_),
+                ..
+            }
+        );
+        stored = check_invariants(&app, &model, &stored, edited, context).await?;
     }
     Ok(())
 }
 
 /// The license key a payload was issued for.
 fn key_of(license: &License) -> Key {
-    if Some(license.license_key_fingerprint) == Key::Ours.fingerprint() {
-        Key::Ours
-    } else {
-        Key::Other
-    }
+    [Key::Ours, Key::Other]
+        .into_iter()
+        .chain((0..32).map(Key::Stranger))
+        .find(|k| k.fingerprint() == Some(license.license_key_fingerprint))
+        .expect("every payload here is for a key the test made")
 }
 
 /// The element `pick` chooses, modulo their number.

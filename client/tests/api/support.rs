@@ -267,7 +267,19 @@ impl TestApp {
         self.clock.store(now, Ordering::SeqCst);
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    /// Sends `request` as an HTTP client would: with `Host: localhost`
+    /// unless it names its own host (or removes it, [`Self::send_raw`]).
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key(header::HOST) {
+            request
+                .headers_mut()
+                .insert(header::HOST, "localhost:5000".parse().unwrap());
+        }
+        self.send_raw(request).await
+    }
+
+    /// Sends `request` exactly as it is.
+    pub async fn send_raw(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
@@ -401,6 +413,7 @@ impl TestApp {
                     "clock",
                     "release_receipts",
                     "revocation_list",
+                    "signing_sequence",
                 ] {
                     let mut stmt =
                         conn.prepare(&format!("SELECT * FROM {table} ORDER BY rowid"))?;

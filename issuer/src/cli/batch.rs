@@ -3,7 +3,7 @@
 //!
 //! A stream is split into requests this way: if it holds armoured request
 //! blocks, each block is one request and the text around them is ignored;
-//! otherwise each line starting with the request prefix (`ren3-request-v1.`)
+//! otherwise each line starting with the request prefix (`ren3-request-v2.`)
 //! begins a request, and a line that does not continues the one before (a
 //! token wrapped over lines). Blank lines are ignored.
 //!

@@ -198,7 +198,8 @@ pub(super) fn receipt_lines(f: &mut LabelledLines, r: &ReceiptFields) {
             ..
         }) => f.add(
             "release",
-            "would free the seat: signed by the installation the device is bound to",
+            "would free the seat: signed by the installation the device is bound to, after \
+             every request of it that was answered",
         ),
         Some(ReleaseVerdict {
             problem: Some(problem),

@@ -1101,7 +1101,7 @@ async fn lifecycle_forms_refuse_a_missing_or_wrong_csrf_token_and_cross_site_pos
         .key
         .key_id
         .to_string();
-    let text = receipt(&key, &device, 1, 1, &installation(1));
+    let text = receipt(&key, &device, 1, 2, &installation(1));
     let device_text = device.to_string();
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/release".into(), vec![("receipt", &text)]),
@@ -1163,7 +1163,7 @@ async fn the_release_page_checks_then_frees_the_seat_once() {
     console.log_in().await;
     let (key, id, device) = console.bound(1, None);
     let csrf = console.csrf.clone();
-    let text = receipt(&key, &device, 1, 1, &installation(1));
+    let text = receipt(&key, &device, 1, 2, &installation(1));
 
     let nav = console.get("/release").await;
     assert_eq!(nav.status, StatusCode::OK);
@@ -1224,7 +1224,7 @@ async fn the_release_page_checks_then_frees_the_seat_once() {
     // The license page shows the release.
     let page = console.get(&format!("/licenses/{id}")).await;
     assert!(
-        page.body.contains("receipt, serial 1, counter 1"),
+        page.body.contains("receipt, serial 1, counter 2"),
         "{}",
         page.body
     );
@@ -1257,29 +1257,34 @@ async fn the_release_page_refuses_forged_foreign_damaged_and_wrong_kind_input_ch
     console.log_in().await;
     let (key, _, device) = console.bound(1, None);
     let csrf = console.csrf.clone();
-    let good = receipt(&key, &device, 1, 1, &installation(1));
+    let good = receipt(&key, &device, 1, 2, &installation(1));
     let cases = [
         (
             "1. forged: content changed after signing",
-            crate::testing::tamper(&good, |m| m.replace("\"counter\":1", "\"counter\":2")),
+            crate::testing::tamper(&good, |m| m.replace("\"counter\":2", "\"counter\":3")),
             "signature_invalid",
         ),
         (
             "2. from another installation with the same device id",
-            receipt(&key, &device, 1, 1, &installation(9)),
+            receipt(&key, &device, 1, 2, &installation(9)),
             "receipt_wrong_device",
         ),
         (
-            "3. damaged in transit",
+            "3. signed before the request the vendor answered (counter 1)",
+            receipt(&key, &device, 1, 1, &installation(1)),
+            "receipt_stale",
+        ),
+        (
+            "4. damaged in transit",
             good[..good.len() - 4].to_owned(),
             "token_damaged",
         ),
         (
-            "4. a license request, not a receipt",
+            "5. a license request, not a receipt",
             request(&key, &device, &installation(1)),
             "token_wrong_kind",
         ),
-        ("5. nothing", String::new(), "token_empty"),
+        ("6. nothing", String::new(), "token_empty"),
     ];
     for (name, text, code) in cases {
         let before = console.t.snapshot();
