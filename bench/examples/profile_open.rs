@@ -1,28 +1,59 @@
 //! Opens the benchmark payload N times (default 200), its chain's three
 //! signatures under the BENCH-ONLY root, for an instruction profile of
-//! payload verification that does not depend on the machine's load:
+//! payload verification that does not depend on the machine's load; with
+//! `floor` as the second argument, runs the floor it is judged against
+//! instead (the chain's three raw `verify_strict` calls over the same
+//! bytes, keys already decoded):
 //!
 //! ```text
 //! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub cargo build --release -p ren3-bench --example profile_open
 //! valgrind --tool=callgrind target/release/examples/profile_open 200
+//! valgrind --tool=callgrind target/release/examples/profile_open 200 floor
 //! callgrind_annotate --inclusive=yes callgrind.out.*
 //! ```
 
 #![allow(clippy::expect_used)]
 
-use ren3_bench::Inputs;
+use std::hint::black_box;
+
+use ren3_bench::{Inputs, raw_parts};
 use ren3_shared::VerifiedPayload;
 
 fn main() {
     let inputs = Inputs::new();
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .map(|arg| arg.parse().expect("the argument is a number of rounds"))
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args
+        .next()
+        .map(|arg| {
+            arg.parse()
+                .expect("the first argument is a number of rounds")
+        })
         .unwrap_or(200);
+    if args.next().as_deref() == Some("floor") {
+        let payload = VerifiedPayload::open(&inputs.payload_token, &inputs.root)
+            .expect("the benchmark payload verifies");
+        let signed = [
+            (inputs.root.public_key(), payload.certificate.token()),
+            (
+                payload.certificate.body.public_key,
+                inputs.payload_token.clone(),
+            ),
+            (inputs.root.public_key(), payload.revocations.token()),
+        ]
+        .map(|(key, token)| {
+            let (message, signature) = raw_parts(&token);
+            (key, message, signature)
+        });
+        for _ in 0..rounds {
+            for (key, message, signature) in &signed {
+                assert!(key.verify_strict(black_box(message), signature));
+            }
+        }
+        return;
+    }
     for _ in 0..rounds {
-        let payload =
-            VerifiedPayload::open(std::hint::black_box(&inputs.payload_token), &inputs.root)
-                .expect("the benchmark payload verifies");
-        std::hint::black_box(payload);
+        let payload = VerifiedPayload::open(black_box(&inputs.payload_token), &inputs.root)
+            .expect("the benchmark payload verifies");
+        black_box(payload);
     }
 }

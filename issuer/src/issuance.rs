@@ -506,11 +506,17 @@ fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> Ne
 struct Signer<'k> {
     keys: &'k KeyStore,
     loaded: Option<Arc<PayloadSigner>>,
+    /// The signing key's check, for every request of the transaction.
+    chain: ChainCheck,
 }
 
 impl<'k> Signer<'k> {
     fn new(keys: &'k KeyStore) -> Self {
-        Self { keys, loaded: None }
+        Self {
+            keys,
+            loaded: None,
+            chain: ChainCheck::default(),
+        }
     }
 
     fn get(&mut self, tx: &Connection, now: i64) -> Result<Arc<PayloadSigner>, IssueError> {
@@ -519,6 +525,43 @@ impl<'k> Signer<'k> {
         }
         let signer = Arc::new(signing_keys::signer(tx, self.keys, now)?);
         Ok(Arc::clone(self.loaded.insert(signer)))
+    }
+}
+
+/// The check that a key can sign now (a current certificate, not revoked),
+/// made once per transaction and kept while it passes: reading the chain
+/// verifies the certificate and the revocation list under the root, two
+/// signature checks, which a batch must not repeat for every request. A
+/// transaction holds its lock and one `now`, so the verdict holds for all
+/// its requests; a failing one is made again, with its error, for each.
+#[derive(Default)]
+struct ChainCheck {
+    passed: Option<String>,
+}
+
+impl ChainCheck {
+    /// The reason the check passes, or why no key can sign.
+    fn verdict(
+        &mut self,
+        conn: &Connection,
+        now: i64,
+    ) -> Result<Result<String, ChainError>, StoreError> {
+        if let Some(reason) = &self.passed {
+            return Ok(Ok(reason.clone()));
+        }
+        match chain::signing_chain(conn, now) {
+            Ok(chain) => {
+                let reason = format!(
+                    "key {}, certified until {}; revocation list version {}",
+                    chain.record.key_id,
+                    timestamp::format(chain.certificate.body.not_after),
+                    chain.revocations.version()
+                );
+                Ok(Ok(self.passed.insert(reason).clone()))
+            }
+            Err(ChainError::Store(e)) => Err(e),
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 
@@ -662,7 +705,7 @@ pub fn check(store: &Store, request_text: &str, now: i64) -> Result<IssueReport,
         }
     };
     store.read(|conn| {
-        let evaluation = evaluate(conn, &request, now)?;
+        let evaluation = evaluate(conn, &request, now, &mut ChainCheck::default())?;
         Ok(IssueReport {
             request: request_fields,
             answered_before: matches!(&evaluation.outcome, Ok(r) if r.answered.is_some()),
@@ -728,6 +771,7 @@ fn evaluate(
     conn: &Connection,
     request: &VerifiedRequest,
     now: i64,
+    chain: &mut ChainCheck,
 ) -> Result<Evaluation, StoreError> {
     let fields = &request.request;
     let mut checks = Checks {
@@ -842,17 +886,8 @@ fn evaluate(
             "not needed: the stored payload is returned".to_owned(),
         );
     } else {
-        match chain::signing_chain(conn, now) {
-            Ok(chain) => checks.pass(
-                Check::SigningKey,
-                format!(
-                    "key {}, certified until {}; revocation list version {}",
-                    chain.record.key_id,
-                    timestamp::format(chain.certificate.body.not_after),
-                    chain.revocations.version()
-                ),
-            ),
-            Err(ChainError::Store(e)) => return Err(e),
+        match chain.verdict(conn, now)? {
+            Ok(reason) => checks.pass(Check::SigningKey, reason),
             Err(e) => checks.fail(Check::SigningKey, IssueError::Chain(e)),
         }
     }
@@ -995,7 +1030,7 @@ fn decide(
         license,
         device,
         answered,
-    } = evaluate(tx, request, now)?.outcome?;
+    } = evaluate(tx, request, now, &mut signer.chain)?.outcome?;
     if let Some(done) = answered {
         let root = chain::root(tx)?;
         let payload =

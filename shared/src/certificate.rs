@@ -85,7 +85,12 @@ impl Certificate {
     /// root's signature over the exact bytes, then parses and checks the
     /// body.
     pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
-        let envelope = Envelope::open(input, Kind::Certificate)?;
+        Self::verified(Envelope::open(input, Kind::Certificate)?, root)
+    }
+
+    /// [`Certificate::open`] after the envelope is read: the root's
+    /// signature, then the body.
+    pub(crate) fn verified(envelope: Envelope, root: &TrustRoot) -> Result<Self, TokenError> {
         check_root_signature(&envelope, root)?;
         let body: CertificateBody = envelope.parse_body()?;
         body.validate()

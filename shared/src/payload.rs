@@ -237,8 +237,16 @@ impl VerifiedPayload {
                 "the signed message has no certificate and revocation list lines",
             ));
         };
-        let certificate = Certificate::open(chain_text(certificate), root)
+        // Both inner envelopes are read first, then the three signatures
+        // are checked with as little other work between them as the order
+        // allows (the certificate's body names the payload's key): the
+        // curve arithmetic's tables stay in the cache.
+        let certificate = Envelope::open(chain_text(certificate), Kind::Certificate)
             .map_err(|e| chain_error("certificate", e))?;
+        let revocations = Envelope::open(chain_text(revocations), Kind::RevocationList)
+            .map_err(|e| chain_error("revocation list", e))?;
+        let certificate =
+            Certificate::verified(certificate, root).map_err(|e| chain_error("certificate", e))?;
         if certificate.key_id() != key_id {
             return Err(TokenError::BadChain {
                 expected: kind,
@@ -259,7 +267,7 @@ impl VerifiedPayload {
                 signer: format!("its certified key `{key_id}`"),
             });
         }
-        let revocations = RevocationList::open(chain_text(revocations), root)
+        let revocations = RevocationList::verified(revocations, root)
             .map_err(|e| chain_error("revocation list", e))?;
         let license: License = parse_json(kind, license)?;
         license

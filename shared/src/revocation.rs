@@ -85,7 +85,12 @@ pub struct RevocationList {
 
 impl RevocationList {
     pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
-        let envelope = Envelope::open(input, Kind::RevocationList)?;
+        Self::verified(Envelope::open(input, Kind::RevocationList)?, root)
+    }
+
+    /// [`RevocationList::open`] after the envelope is read: the root's
+    /// signature, then the body.
+    pub(crate) fn verified(envelope: Envelope, root: &TrustRoot) -> Result<Self, TokenError> {
         check_root_signature(&envelope, root)?;
         let body: RevocationListBody = envelope.parse_body()?;
         body.validate()
