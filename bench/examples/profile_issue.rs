@@ -22,15 +22,8 @@ use ren3_shared::VerifiedRequest;
 
 fn main() {
     let inputs = Inputs::new();
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = args
-        .next()
-        .map(|arg| {
-            arg.parse()
-                .expect("the first argument is a number of rounds")
-        })
-        .unwrap_or(200);
-    if args.next().as_deref() == Some("floor") {
+    let (rounds, floor) = ren3_bench::profile_args();
+    if floor {
         let request = VerifiedRequest::open(&inputs.request_token).expect("the request verifies");
         let (request_message, request_signature) = raw_parts(&inputs.request_token);
         let request_signature = Signature::from_bytes(&request_signature);

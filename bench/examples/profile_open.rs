@@ -21,15 +21,8 @@ use ren3_shared::VerifiedPayload;
 
 fn main() {
     let inputs = Inputs::new();
-    let mut args = std::env::args().skip(1);
-    let rounds: usize = args
-        .next()
-        .map(|arg| {
-            arg.parse()
-                .expect("the first argument is a number of rounds")
-        })
-        .unwrap_or(200);
-    if args.next().as_deref() == Some("floor") {
+    let (rounds, floor) = ren3_bench::profile_args();
+    if floor {
         let payload = VerifiedPayload::open(&inputs.payload_token, &inputs.root)
             .expect("the benchmark payload verifies");
         let signed = [

@@ -297,6 +297,21 @@ pub async fn serve_announced(
         .context("the HTTP server failed")
 }
 
+/// The arguments of the profiling examples (`examples/profile_*.rs`): a
+/// number of rounds (200 without one), then `floor` to run the floor the
+/// path is judged against instead of the path.
+pub fn profile_args() -> (usize, bool) {
+    let mut args = std::env::args().skip(1);
+    let rounds = args
+        .next()
+        .map(|arg| {
+            arg.parse()
+                .expect("the first argument is a number of rounds")
+        })
+        .unwrap_or(200);
+    (rounds, args.next().as_deref() == Some("floor"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

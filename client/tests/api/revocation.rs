@@ -181,12 +181,10 @@ async fn deleting_the_stored_list_while_stopped_does_not_lower_the_effective_ver
     }
 }
 
-#[tokio::test]
-async fn a_revoked_keys_payload_with_the_highest_serial_does_not_lock_out_later_payloads() {
-    let app = TestApp::new().await;
-    // A leaked key, certified and not yet revoked, signs the highest serial
-    // there is; the client imports it before any list names the key.
-    let leaked = vendor(24, 1, &[]);
+/// A leaked key, certified and not yet revoked, signs the highest serial
+/// there is, and the client imports it before any list names the key.
+async fn install_the_highest_serial_of_a_leaked_key(app: &TestApp, seed: u8) -> PayloadSigner {
+    let leaked = vendor(seed, 1, &[]);
     let request = app.register(&key()).await;
     let reply = app
         .import(
@@ -198,6 +196,13 @@ async fn a_revoked_keys_payload_with_the_highest_serial_does_not_lock_out_later_
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    leaked
+}
+
+#[tokio::test]
+async fn a_revoked_keys_payload_with_the_highest_serial_does_not_lock_out_later_payloads() {
+    let app = TestApp::new().await;
+    let leaked = install_the_highest_serial_of_a_leaked_key(&app, 24).await;
 
     // Before the key is revoked, a genuine lower serial is a downgrade.
     let request = app.register(&key()).await;
@@ -226,18 +231,7 @@ async fn a_revoked_keys_payload_with_the_highest_serial_does_not_lock_out_later_
 #[tokio::test]
 async fn a_revoked_keys_installed_highest_serial_does_not_lock_out_the_list_bearer_either() {
     let app = TestApp::new().await;
-    let leaked = vendor(26, 1, &[]);
-    let request = app.register(&key()).await;
-    let reply = app
-        .import(
-            &key(),
-            &leaked
-                .sign_payload(&answer(&request, u64::MAX))
-                .unwrap()
-                .token(),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let leaked = install_the_highest_serial_of_a_leaked_key(&app, 26).await;
     // The list arrives in a refused import (another license key); then a
     // genuine payload of a lower serial, carrying an older list, installs.
     let next = vendor(27, 2, &[(leaked.key_id(), NOW, NOW + DAY)]);
