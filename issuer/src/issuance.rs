@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
-use crate::chain::{self, ChainError};
+use crate::chain::{self, ChainError, SigningChain};
 use crate::inspect::{self, Fields, RequestFields};
 use crate::keystore::KeyStore;
 use crate::signing_keys::{self, SigningKeyError};
@@ -523,7 +523,14 @@ impl<'k> Signer<'k> {
         if let Some(signer) = &self.loaded {
             return Ok(Arc::clone(signer));
         }
-        let signer = Arc::new(signing_keys::signer(tx, self.keys, now)?);
+        // The chain the transaction's checks verified: it is not read and
+        // verified a second time to sign.
+        let chain = self
+            .chain
+            .chain(tx, now)
+            .map_err(SigningKeyError::from)?
+            .clone();
+        let signer = Arc::new(signing_keys::signer(self.keys, chain)?);
         Ok(Arc::clone(self.loaded.insert(signer)))
     }
 }
@@ -533,35 +540,21 @@ impl<'k> Signer<'k> {
 /// verifies the certificate and the revocation list under the root, two
 /// signature checks, which a batch must not repeat for every request. A
 /// transaction holds its lock and one `now`, so the verdict holds for all
-/// its requests; a failing one is made again, with its error, for each.
+/// its requests, and the signer is built from the same verified chain; a
+/// failing check is made again, with its error, for each request.
 #[derive(Default)]
 struct ChainCheck {
-    passed: Option<String>,
+    passed: Option<SigningChain>,
 }
 
 impl ChainCheck {
-    /// The reason the check passes, or why no key can sign.
-    fn verdict(
-        &mut self,
-        conn: &Connection,
-        now: i64,
-    ) -> Result<Result<String, ChainError>, StoreError> {
-        if let Some(reason) = &self.passed {
-            return Ok(Ok(reason.clone()));
-        }
-        match chain::signing_chain(conn, now) {
-            Ok(chain) => {
-                let reason = format!(
-                    "key {}, certified until {}; revocation list version {}",
-                    chain.record.key_id,
-                    timestamp::format(chain.certificate.body.not_after),
-                    chain.revocations.version()
-                );
-                Ok(Ok(self.passed.insert(reason).clone()))
-            }
-            Err(ChainError::Store(e)) => Err(e),
-            Err(e) => Ok(Err(e)),
-        }
+    /// The chain that signs now, or why no key can sign.
+    fn chain(&mut self, conn: &Connection, now: i64) -> Result<&SigningChain, ChainError> {
+        let chain = match self.passed.take() {
+            Some(chain) => chain,
+            None => chain::signing_chain(conn, now)?,
+        };
+        Ok(self.passed.insert(chain))
     }
 }
 
@@ -886,8 +879,17 @@ fn evaluate(
             "not needed: the stored payload is returned".to_owned(),
         );
     } else {
-        match chain.verdict(conn, now)? {
-            Ok(reason) => checks.pass(Check::SigningKey, reason),
+        match chain.chain(conn, now) {
+            Ok(chain) => checks.pass(
+                Check::SigningKey,
+                format!(
+                    "key {}, certified until {}; revocation list version {}",
+                    chain.record.key_id,
+                    timestamp::format(chain.certificate.body.not_after),
+                    chain.revocations.version()
+                ),
+            ),
+            Err(ChainError::Store(e)) => return Err(e),
             Err(e) => checks.fail(Check::SigningKey, IssueError::Chain(e)),
         }
     }

@@ -14,7 +14,6 @@ use ren3_shared::{
     Certificate, IssuerKey, KeyId, PayloadSigner, RandomSourceError, RootKey, SignerError,
     TokenError, VerifiedCertificationRequest, timestamp,
 };
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
@@ -127,17 +126,14 @@ pub fn list(store: &Store) -> Result<Vec<SigningKeyEntry>, StoreError> {
     })
 }
 
-/// What signs new payloads at `now`: the newest certified key that is not
-/// retired, with its certificate and the installed revocation list, its
-/// private key checked against the public key the store recorded for it.
-/// Refuses, saying what to do, when that key has no certificate covering
-/// `now` or is revoked.
+/// What signs new payloads: the key of `chain` (the newest certified key
+/// that is not retired, its certificate covering now and not revoked, as
+/// `chain::signing_chain` found it), with its private key checked against
+/// the public key the store recorded for it.
 pub(crate) fn signer(
-    conn: &Connection,
     keys: &KeyStore,
-    now: i64,
+    chain: chain::SigningChain,
 ) -> Result<PayloadSigner, SigningKeyError> {
-    let chain = chain::signing_chain(conn, now)?;
     let key = load_checked(keys, &chain.record)?;
     PayloadSigner::new(key, chain.certificate, chain.revocations).map_err(|source| {
         SigningKeyError::Signer {
