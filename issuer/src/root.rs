@@ -16,6 +16,11 @@
 //!
 //! Certifying a key and revoking one work on files: a certification request
 //! comes in, a certificate goes out; a revocation list goes out.
+//!
+//! One module, over the usual size: the directory's checks, the key file's
+//! sealing and the commands that use them share one error type and one
+//! rule (only this module opens the root's directory), which a split would
+//! spread over several files for the reader to keep together.
 
 use std::fs;
 use std::io;

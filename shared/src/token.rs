@@ -12,6 +12,10 @@
 //! The signed message is `<domain>\n<signer>\n<body>`: a domain-separation
 //! line that differs for each artefact, the signer's identity, then JSON.
 //! Signatures cover these exact bytes; nothing is re-serialised to verify.
+//!
+//! One module, over the usual size: the six kinds' names, the errors every
+//! reader reports and the one reading of pasted text (FORMAT.md §3.2) are
+//! the envelope's contract, and each is read against the others.
 
 use std::borrow::Cow;
 use std::fmt;
