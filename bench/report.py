@@ -126,7 +126,8 @@ def paired():
             continue
         if not printed_header:
             print()
-            print("Paired (alternating rounds; median of the rounds' ratios):")
+            print("Paired (alternating rounds; median of the rounds' ratios, then of the")
+            print("processes' medians, whose lowest and highest are in brackets):")
             print()
             print("| what | rounds | ratio | target | met |")
             print("|---|---|---|---|---|")
@@ -141,9 +142,16 @@ def paired():
             continue
         ratio *= per_signature(measured, baseline)
         rounds = f"{result['rounds']} of {result['burst']}"
+        spread = ""
+        each = result.get("process_ratios", {}).get(f"{measured}/{baseline}")
+        if each:
+            # The judged ratio is the median of the processes' ratios.
+            rounds = f"{len(each)} processes × {rounds}"
+            factor = per_signature(measured, baseline)
+            spread = f" ({min(each) * factor:.3f}x to {max(each) * factor:.3f}x)"
         shown, goal, met = judge(kind, target, ratio, None)
         missed |= met is False
-        print(f"| {what} | {rounds} | {shown} | {goal} | {verdict(met)} |")
+        print(f"| {what} | {rounds} | {shown}{spread} | {goal} | {verdict(met)} |")
     return missed
 
 
