@@ -21,7 +21,7 @@ use crate::atomic_file::{self, Existing};
 use crate::audit::Actor;
 use crate::inspect::{self, Fields, Inspection, TrustSource};
 use crate::keystore::AtRest;
-use crate::licenses::{self, LicenseDetails, NewLicense, TermsChange};
+use crate::licenses::{self, LicenseDetails, NewLicense, TermsEdit};
 use crate::setup::{self, InitOptions, StorePaths};
 use crate::store::{LicenseStatus, LicenseSummary};
 use crate::{chain, devices, issuance, signing_keys, users, web};
@@ -1147,29 +1147,32 @@ fn indent(text: &str) -> String {
 
 fn license_update(paths: &StorePaths, json: bool, args: &UpdateArgs, now: i64) -> Result<Outcome> {
     let key = LicenseKey::parse(&args.key)?;
+    let limits = if args.no_limits {
+        Some(Vec::new())
+    } else if args.limits.is_empty() {
+        None
+    } else {
+        Some(
+            args.limits
+                .iter()
+                .map(|l| licenses::parse_limit(l))
+                .collect::<Result<_, _>>()?,
+        )
+    };
+    let expires_at = match args.expires.as_deref().map(str::trim) {
+        None => None,
+        Some("never") => Some(None),
+        Some(text) => Some(Some(licenses::parse_expiry(text)?)),
+    };
+    let edit = TermsEdit {
+        features: args.features.as_deref().map(licenses::parse_features),
+        limits,
+        expires_at,
+        grace_seconds: args.grace_days.map(licenses::grace_from_days).transpose()?,
+        clock_policy: args.clock_policy,
+    };
     let mut store = setup::open_store(paths)?;
-    let current = licenses::show(&store, &key)?.license;
-    let mut change = TermsChange::keeping(&current);
-    if let Some(text) = &args.features {
-        change.features = licenses::parse_features(text);
-    }
-    if args.no_limits {
-        change.limits = Vec::new();
-    } else if !args.limits.is_empty() {
-        change.limits = args
-            .limits
-            .iter()
-            .map(|l| licenses::parse_limit(l))
-            .collect::<Result<_, _>>()?;
-    }
-    match args.expires.as_deref().map(str::trim) {
-        None => {}
-        Some("never") => change.expires_at = None,
-        Some(text) => change.expires_at = Some(licenses::parse_expiry(text)?),
-    }
-    change.grace_seconds = args.grace_days.map(licenses::grace_from_days).transpose()?;
-    change.clock_policy = args.clock_policy;
-    let updated = licenses::update(&mut store, &Actor::cli(), &key, &change, now)?;
+    let updated = licenses::edit(&mut store, &Actor::cli(), &key, &edit, now)?;
     let stdout = result(json, "", &updated)?;
     Ok(Outcome::new(stdout).note(format!(
         "updated license {} of {}; the next payload issued carries the new terms",

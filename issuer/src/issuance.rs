@@ -1348,6 +1348,35 @@ mod tests {
         assert_eq!(t.snapshot(), before);
     }
 
+    /// The dry run of a request answered before says so in one sentence.
+    /// (Its reason once lost a `\` at a line break, and the console showed
+    /// "is" followed by 22 spaces.)
+    #[test]
+    fn the_dry_run_of_an_answered_request_reads_as_one_sentence() {
+        let (mut t, key, device) = one_device(1);
+        let text = request(&key, &device, &installation(1));
+        issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
+        let report = check(&t.store, &text, NOW + 60).unwrap();
+        assert!(report.answered_before);
+        let seats = report
+            .checks
+            .iter()
+            .find(|c| c.check == Check::Seats)
+            .unwrap();
+        assert_eq!(
+            seats.verdict,
+            Verdict::Pass {
+                reason: "this request was answered before (serial 1): the same payload is \
+                         returned, no seat or serial is used"
+                    .to_owned()
+            }
+        );
+        for line in &report.checks {
+            let text = format!("{:?}", line.verdict);
+            assert!(!text.contains("  "), "a run of spaces in {text}");
+        }
+    }
+
     #[test]
     fn issue_gives_the_next_serial_to_a_new_request_from_the_same_installation() {
         // One seat, already taken by this very device: a new request from

@@ -555,6 +555,56 @@ impl TermsChange {
     }
 }
 
+/// An edit of some terms (`ren3-issuer license update`): each `None` keeps
+/// the license's value as it is when the edit is applied, inside the
+/// transaction that writes it ([`edit`]), so an edit never undoes another
+/// made since the license was last read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TermsEdit {
+    pub features: Option<Vec<String>>,
+    pub limits: Option<Vec<(String, u64)>>,
+    /// `Some(None)` makes the license never expire.
+    pub expires_at: Option<Option<i64>>,
+    pub grace_seconds: Option<u64>,
+    pub clock_policy: Option<ClockPolicy>,
+}
+
+impl TermsEdit {
+    /// The whole change this edit makes to `license`.
+    pub fn applied_to(&self, license: &LicenseRecord) -> TermsChange {
+        let mut change = TermsChange::keeping(license);
+        if let Some(features) = &self.features {
+            change.features.clone_from(features);
+        }
+        if let Some(limits) = &self.limits {
+            change.limits.clone_from(limits);
+        }
+        if let Some(expires_at) = self.expires_at {
+            change.expires_at = expires_at;
+        }
+        change.grace_seconds = self.grace_seconds;
+        change.clock_policy = self.clock_policy;
+        change
+    }
+}
+
+/// Applies `edit` to the license as it stands in the writing transaction.
+pub fn edit<'a>(
+    store: &mut Store,
+    actor: &Actor,
+    license: impl Into<LicenseRef<'a>>,
+    edit: &TermsEdit,
+    now: i64,
+) -> Result<LicenseRecord, LicenseError> {
+    update_with(
+        store,
+        actor,
+        license,
+        |current| edit.applied_to(current),
+        now,
+    )
+}
+
 /// Replaces the features, limits and expiry of a license, under the same
 /// rules as [`create`]. Payloads issued before keep their old terms; the
 /// next issuance carries the new ones. A revoked license cannot change.
@@ -1148,6 +1198,40 @@ mod tests {
             (updated.grace_seconds, updated.clock_policy),
             (0, ClockPolicy::Advisory)
         );
+    }
+
+    /// `license update` once read the license, then wrote the whole terms
+    /// later, so an edit committed in between was undone.
+    #[test]
+    fn an_edit_keeps_what_another_edit_changed_since_it_was_made() {
+        let mut t = TestStore::new();
+        let id = create(&mut t.store, &actor(), &acme(), NOW)
+            .unwrap()
+            .license
+            .id;
+        let features = TermsEdit {
+            features: Some(vec!["reports".into()]),
+            ..TermsEdit::default()
+        };
+        let limits = TermsEdit {
+            limits: Some(vec![("max-sources".into(), 7)]),
+            ..TermsEdit::default()
+        };
+        // Both made from the same reading; the second lands last.
+        edit(&mut t.store, &actor(), id, &limits, NOW).unwrap();
+        let updated = edit(&mut t.store, &actor(), id, &features, NOW).unwrap();
+        assert_eq!(updated.features, ["reports"]);
+        assert_eq!(
+            updated.limits.iter().collect::<Vec<_>>(),
+            [(&"max-sources".to_owned(), &7)]
+        );
+        let never = TermsEdit {
+            expires_at: Some(None),
+            ..TermsEdit::default()
+        };
+        let updated = edit(&mut t.store, &actor(), id, &never, NOW).unwrap();
+        assert_eq!(updated.expires_at, None);
+        assert_eq!(updated.features, ["reports"]);
     }
 
     #[test]
