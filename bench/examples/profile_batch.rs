@@ -15,8 +15,8 @@
 
 use ren3_bench::NOW;
 use ren3_bench::fill::{self, FillSpec};
-use ren3_issuer::audit::Actor;
-use ren3_issuer::{StorePaths, issuance, setup};
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::{StorePaths, issuance, setup};
 
 fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -17,8 +17,8 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use ren3_issuer::audit::Actor;
-use ren3_issuer::{InitOptions, StorePaths, chain, setup, signing_keys};
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::{InitOptions, StorePaths, chain, setup, signing_keys};
 use ren3_shared::binary::{Bytes, os_random};
 use ren3_shared::{
     ClockPolicy, DeviceId, DeviceKey, License, LicenseKey, LicenseRequest, PayloadSigner, Product,
@@ -204,7 +204,7 @@ fn place_bench_root(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the root directory {}", dir.display()))?;
-    let path = dir.join(ren3_issuer::root::ROOT_KEY_FILE);
+    let path = dir.join(ren3_issuer_core::root::ROOT_KEY_FILE);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -492,7 +492,7 @@ fn insert(conn: &mut Connection, rows: &[Row], key_id: &str, now: i64) -> Result
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use ren3_issuer::issuance;
+    use ren3_issuer_core::issuance;
     use ren3_shared::VerifiedPayload;
 
     use super::*;

@@ -17,14 +17,15 @@ use ren3_shared::{ClockPolicy, LicenseKey, TrustRoot, timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::atomic_file::{self, Existing};
-use crate::audit::Actor;
-use crate::inspect::{self, Fields, Inspection, TrustSource};
-use crate::keystore::AtRest;
-use crate::licenses::{self, LicenseDetails, NewLicense, TermsEdit};
-use crate::setup::{self, InitOptions, StorePaths};
-use crate::store::{LicenseStatus, LicenseSummary};
-use crate::{chain, devices, issuance, signing_keys, users, web};
+use crate::web;
+use ren3_issuer_core::atomic_file::{self, Existing};
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::inspect::{self, Fields, Inspection, TrustSource};
+use ren3_issuer_core::keystore::AtRest;
+use ren3_issuer_core::licenses::{self, LicenseDetails, NewLicense, TermsEdit};
+use ren3_issuer_core::setup::{self, InitOptions, StorePaths};
+use ren3_issuer_core::store::{LicenseStatus, LicenseSummary};
+use ren3_issuer_core::{chain, devices, issuance, signing_keys, users};
 
 mod batch;
 mod lifecycle;
@@ -486,14 +487,12 @@ fn init(paths: &StorePaths, json: bool, args: &InitArgs, now: i64) -> Result<Out
             AtRest::Plain
         }
     };
-    let options = InitOptions {
-        root_at_rest: at_rest(!args.plain_root),
-        root_passphrase: lifecycle::passphrase_source(),
-        at_rest: at_rest(args.encrypt),
-        passphrase: lifecycle::passphrase_source(),
-        key_valid_days: args.key_valid_days,
-        ..InitOptions::new(args.root_dir.clone())
-    };
+    let mut options = InitOptions::new(args.root_dir.clone());
+    options.root_at_rest = at_rest(!args.plain_root);
+    options.root_passphrase = lifecycle::passphrase_source();
+    options.at_rest = at_rest(args.encrypt);
+    options.passphrase = lifecycle::passphrase_source();
+    options.key_valid_days = args.key_valid_days;
     let made = setup::init(paths, &options, &Actor::cli(), now)
         .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
         .context("nothing was initialised")?;

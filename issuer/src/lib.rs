@@ -1,56 +1,7 @@
-//! The ReN3 vendor tool: license keys, devices, signing keys and the
-//! issuance of signed license payloads for the offline licensing exchange.
-//!
-//! Every rule lives in this library; the `ren3-issuer` binary (`cli`) is
-//! glue around it, and so will be the web console. Functions that depend on
-//! the time take it as `now` (Unix seconds), so callers and tests choose it.
-//!
-//! - [`setup`]: where a store lives, and `init`.
-//! - [`store`]: the SQLite store and its records.
-//! - [`keystore`]: the private signing keys, one file each.
-//! - [`root`]: the vendor's offline root key, in a directory of its own:
-//!   certifying issuer keys and signing revocation lists.
-//! - [`chain`]: the store's side of the chain: the root's public key, the
-//!   certificates and the installed revocation lists.
-//! - [`signing_keys`]: the key list, the key that signs, and rotation.
-//! - [`licenses`], [`devices`]: creating and finding licenses and seats.
-//! - [`issuance`]: turning a request into a payload.
-//! - [`releases`]: freeing a seat, with the installation's release receipt
-//!   or by force.
-//! - [`passphrase`]: the passphrase of encrypted signing keys and the root.
-//! - [`inspect`]: reading any token for a person.
-//! - [`audit`]: who changed what, when, and the result.
-//! - [`users`], [`sessions`]: the web console's users and their sessions.
-//! - [`web`]: the web console, over the same functions as the CLI.
+//! The ReN3 vendor tool's front ends: the `ren3-issuer` command line
+//! ([`cli`]) and the web console ([`web`]). Both are glue over
+//! `ren3_issuer_core`, where every rule and the store live: they parse
+//! what a person typed or posted, call the core, and render its answer.
 
-mod atomic_file;
-pub mod audit;
-pub mod chain;
 pub mod cli;
-pub mod devices;
-pub mod inspect;
-pub mod issuance;
-pub mod keystore;
-pub mod licenses;
-pub mod passphrase;
-pub mod releases;
-mod rfc3339;
-pub mod root;
-mod sealed_key;
-pub mod sessions;
-pub mod setup;
-pub mod signing_keys;
-pub mod store;
-#[cfg(test)]
-mod testing;
-pub mod users;
 pub mod web;
-
-pub use devices::{AddedDevice, DeviceError};
-pub use inspect::{Inspection, TrustSource};
-pub use issuance::{IssueError, Issued};
-pub use keystore::{KeyStore, KeyStoreError};
-pub use licenses::{CreatedLicense, LicenseDetails, LicenseError, NewLicense};
-pub use root::{RootDir, RootError};
-pub use setup::{InitError, InitOptions, Initialized, StorePaths};
-pub use store::{LicenseStatus, Store, StoreError};

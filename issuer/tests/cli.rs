@@ -835,8 +835,11 @@ fn license_update_suspend_and_revoke_change_a_license_by_key() {
 /// The newest audit row, as (action, result, detail).
 fn newest_audit(w: &Workdir) -> (String, String, String) {
     let store =
-        ren3_issuer::setup::open_store(&ren3_issuer::StorePaths::new(w.db(), None)).unwrap();
-    let page = ren3_issuer::audit::page(&store, &ren3_issuer::audit::Filter::default(), 1).unwrap();
+        ren3_issuer_core::setup::open_store(&ren3_issuer_core::StorePaths::new(w.db(), None))
+            .unwrap();
+    let page =
+        ren3_issuer_core::audit::page(&store, &ren3_issuer_core::audit::Filter::default(), 1)
+            .unwrap();
     let entry = page.entries.into_iter().next().unwrap();
     (entry.action, entry.result, entry.detail)
 }

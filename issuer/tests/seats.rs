@@ -43,8 +43,8 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use ren3_issuer::audit::{self, Actor};
-use ren3_issuer::{
+use ren3_issuer_core::audit::{self, Actor};
+use ren3_issuer_core::{
     InitOptions, KeyStore, LicenseDetails, NewLicense, Store, StorePaths, devices, issuance,
     licenses, releases, setup,
 };
@@ -719,7 +719,7 @@ fn place_root(dir: &std::path::Path) {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(dir.join(ren3_issuer::root::ROOT_KEY_FILE))
+        .open(dir.join(ren3_issuer_core::root::ROOT_KEY_FILE))
         .unwrap();
     writeln!(
         file,

@@ -14,10 +14,10 @@ use std::os::unix::fs::DirBuilderExt as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use ren3_bench::fill::{self, FillSpec};
 use ren3_bench::{NOW, raw_parts, terms_for};
-use ren3_issuer::audit::Actor;
-use ren3_issuer::keystore::KeyStore;
-use ren3_issuer::store::Store;
-use ren3_issuer::{IssueError, Issued, StorePaths, issuance, setup};
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::keystore::KeyStore;
+use ren3_issuer_core::store::Store;
+use ren3_issuer_core::{IssueError, Issued, StorePaths, issuance, setup};
 use ren3_shared::{PublicKey, VerifiedRequest};
 
 pub const REQUESTS: usize = 10_000;

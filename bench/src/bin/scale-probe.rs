@@ -16,9 +16,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use clap::Parser;
 use http_body_util::BodyExt as _;
-use ren3_issuer::audit::Actor;
 use ren3_issuer::web::{self, AppState, Config};
-use ren3_issuer::{StorePaths, licenses, sessions, setup, users};
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::{StorePaths, licenses, sessions, setup, users};
 use tower::ServiceExt as _;
 
 #[derive(Debug, Parser)]
@@ -73,7 +73,7 @@ fn main() -> Result<()> {
         conn.query_row("SELECT COUNT(*), MAX(id) FROM licenses", [], |r| {
             Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0)))
         })
-        .map_err(ren3_issuer::StoreError::from)
+        .map_err(ren3_issuer_core::StoreError::from)
     })?;
     if count == 0 {
         bail!(
@@ -125,7 +125,7 @@ fn main() -> Result<()> {
                 Ok(())
             },
         )?,
-        // The two ends of a search page's plan (issuer/src/store.rs,
+        // The two ends of a search page's plan (issuer-core/src/store.rs,
         // PagePlan): nearly every license matches, or none does.
         measure(
             "search matching most licenses (library, a deep page)",

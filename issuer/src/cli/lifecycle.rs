@@ -8,15 +8,15 @@ use ren3_shared::{DeviceId, KeyId, timestamp};
 use serde_json::json;
 
 use super::{LabelledLines, Outcome, Table, indent, read_input, result};
-use crate::audit::Actor;
-use crate::inspect::{self, Fields, Inspection, ReceiptFields, ReleaseVerdict};
-use crate::keystore::{AtRest, KeyStoreError};
-use crate::passphrase::PassphraseSource;
-use crate::releases::{self, Released};
-use crate::root::RootDir;
-use crate::setup::{self, StorePaths};
-use crate::signing_keys::{self, SigningKeyEntry};
-use crate::store::ReleaseRecord;
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::inspect::{self, Fields, Inspection, ReceiptFields, ReleaseVerdict};
+use ren3_issuer_core::keystore::{AtRest, KeyStoreError};
+use ren3_issuer_core::passphrase::PassphraseSource;
+use ren3_issuer_core::releases::{self, Released};
+use ren3_issuer_core::root::RootDir;
+use ren3_issuer_core::setup::{self, StorePaths};
+use ren3_issuer_core::signing_keys::{self, SigningKeyEntry};
+use ren3_issuer_core::store::ReleaseRecord;
 
 /// Passphrases come from `REN3_ISSUER_PASSPHRASE`, or a prompt at a terminal.
 pub(super) fn passphrase_source() -> PassphraseSource {

@@ -13,13 +13,13 @@ use ren3_shared::{KeyId, timestamp};
 use serde_json::json;
 
 use super::{LabelledLines, Outcome, lifecycle, read_input, result, to_json, write_public_file};
-use crate::audit::Actor;
-use crate::chain;
-use crate::inspect::RevocationFields;
-use crate::keystore::AtRest;
-use crate::root::{self, RootDir};
-use crate::setup::{self, StorePaths};
-use crate::signing_keys;
+use ren3_issuer_core::audit::Actor;
+use ren3_issuer_core::chain;
+use ren3_issuer_core::inspect::RevocationFields;
+use ren3_issuer_core::keystore::AtRest;
+use ren3_issuer_core::root::{self, RootDir};
+use ren3_issuer_core::setup::{self, StorePaths};
+use ren3_issuer_core::signing_keys;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum RootCommand {

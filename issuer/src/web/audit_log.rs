@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::audit::{self, Action, Entry, Filter, Outcome};
+use ren3_issuer_core::audit::{self, Action, Entry, Filter, Outcome};
 
 const PAGE_SIZE: u32 = 50;
 

@@ -21,8 +21,8 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
 use super::{AppState, WebError};
-use crate::audit::{self, Action, Actor, NewEntry, Outcome};
-use crate::{sessions, users};
+use ren3_issuer_core::audit::{self, Action, Actor, NewEntry, Outcome};
+use ren3_issuer_core::{sessions, users};
 
 const SESSION_COOKIE: &str = "ren3_session";
 /// Behind TLS the `__Host-` prefix makes the browser insist on Secure,
@@ -185,7 +185,7 @@ pub(crate) async fn login(
         let name = name.clone();
         state
             .call(move |store, _| {
-                Ok::<_, crate::store::StoreError>((
+                Ok::<_, ren3_issuer_core::store::StoreError>((
                     sessions::is_throttled(store, &keys, now)?,
                     users::credentials(store, &name)?,
                 ))
@@ -237,7 +237,7 @@ pub(crate) async fn login(
 
     let Some(user) = user else {
         let keys = throttle_keys;
-        let result: Result<(), crate::store::StoreError> = {
+        let result: Result<(), ren3_issuer_core::store::StoreError> = {
             let audit_actor = actor.clone();
             let subject = name.clone();
             state

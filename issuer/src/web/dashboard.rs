@@ -8,7 +8,7 @@ use axum::extract::State;
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::licenses::{self, Overview};
+use ren3_issuer_core::licenses::{self, Overview};
 
 const LIST_LENGTH: u32 = 10;
 

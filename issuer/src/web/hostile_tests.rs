@@ -23,9 +23,9 @@ use ren3_tests::hostile::{self, FLIP_CODES};
 use tower::ServiceExt as _;
 
 use super::{AppState, Config};
-use crate::licenses::{self, NewLicense};
-use crate::testing::{NOW, TestStore, actor, request};
-use crate::{devices, issuance, sessions, setup, users};
+use ren3_issuer_core::licenses::{self, NewLicense};
+use ren3_issuer_core::testing::{NOW, TestStore, actor, request};
+use ren3_issuer_core::{devices, issuance, sessions, setup, users};
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -15,9 +15,9 @@ use super::auth::CurrentUser;
 use super::upload::{self, PastedToken};
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::inspect::RequestFields;
-use crate::issuance::{self, IssueError, IssueReport, Verdict};
-use crate::store::{IssuanceRecord, LicenseRecord};
+use ren3_issuer_core::inspect::RequestFields;
+use ren3_issuer_core::issuance::{self, IssueError, IssueReport, Verdict};
+use ren3_issuer_core::store::{IssuanceRecord, LicenseRecord};
 
 fn layout(user: &CurrentUser) -> Layout {
     Layout {
@@ -159,6 +159,9 @@ pub(crate) async fn confirm(
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
     let (now, actor, request) = (state.now(), user.actor(), form.request.clone());
+    // An `IssueError` names what was refused for the person reading it
+    // (hints, customers, device ids): large, and made once per refusal.
+    #[allow(clippy::result_large_err)]
     let result = state
         .call(move |store, keys| issuance::issue(store, keys, &actor, &request, now))
         .await?;

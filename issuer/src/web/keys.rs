@@ -16,9 +16,9 @@ use serde::Deserialize;
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::chain;
-use crate::keystore::{AtRest, KeyStoreError};
-use crate::signing_keys::{self, SigningKeyEntry, SigningKeyError};
+use ren3_issuer_core::chain;
+use ren3_issuer_core::keystore::{AtRest, KeyStoreError};
+use ren3_issuer_core::signing_keys::{self, SigningKeyEntry, SigningKeyError};
 
 /// The store's root as the page shows it.
 pub(crate) struct RootView {
@@ -93,7 +93,7 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
                     })
                     .collect::<Vec<_>>()
             })?;
-            Ok::<_, crate::store::StoreError>((rows, chain::overview(store)?))
+            Ok::<_, ren3_issuer_core::store::StoreError>((rows, chain::overview(store)?))
         })
         .await??;
     Ok(KeysPage {

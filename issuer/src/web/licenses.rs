@@ -14,12 +14,12 @@ use serde::Deserialize;
 use super::auth::CurrentUser;
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::devices::{self, AddedDevice, DeviceError};
-use crate::licenses::{
+use ren3_issuer_core::devices::{self, AddedDevice, DeviceError};
+use ren3_issuer_core::licenses::{
     self, CreatedLicense, LicenseDetails, LicenseError, NewLicense, TermsChange,
 };
-use crate::releases::{self, ReleaseError};
-use crate::store::{LicenseRecord, LicenseStatus, LicenseSummary};
+use ren3_issuer_core::releases::{self, ReleaseError};
+use ren3_issuer_core::store::{LicenseRecord, LicenseStatus, LicenseSummary};
 
 const PAGE_SIZE: u32 = 25;
 

@@ -33,8 +33,8 @@ use ren3_shared::timestamp;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::keystore::KeyStore;
-use crate::store::Store;
+use ren3_issuer_core::keystore::KeyStore;
+use ren3_issuer_core::store::Store;
 
 /// The largest request body: a pasted or uploaded license request or
 /// release receipt (at most 64 KiB) with room for the form around it.

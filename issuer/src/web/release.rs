@@ -16,10 +16,10 @@ use super::auth::CurrentUser;
 use super::upload::{self, PastedToken};
 use super::view::{self, Layout};
 use super::{AppState, WebError};
-use crate::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
-use crate::licenses;
-use crate::releases::{self, ReleaseError, Released};
-use crate::store::{LicenseRecord, StoreError};
+use ren3_issuer_core::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
+use ren3_issuer_core::licenses;
+use ren3_issuer_core::releases::{self, ReleaseError, Released};
+use ren3_issuer_core::store::{LicenseRecord, StoreError};
 
 fn layout(user: &CurrentUser) -> Layout {
     Layout {

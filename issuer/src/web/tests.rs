@@ -11,12 +11,12 @@ use ren3_shared::{ClockPolicy, DeviceId, DeviceKey, LicenseKey, ReleaseReceipt};
 use tower::ServiceExt as _;
 
 use super::{AppState, Config};
-use crate::audit::{self, Filter};
-use crate::keystore::KeyStore;
-use crate::licenses::{self, NewLicense};
-use crate::store::LicenseStatus;
-use crate::testing::{NOW, TestStore, actor, request};
-use crate::{issuance, sessions, setup, users};
+use ren3_issuer_core::audit::{self, Filter};
+use ren3_issuer_core::keystore::KeyStore;
+use ren3_issuer_core::licenses::{self, NewLicense};
+use ren3_issuer_core::store::LicenseStatus;
+use ren3_issuer_core::testing::{NOW, TestStore, actor, request};
+use ren3_issuer_core::{issuance, sessions, setup, users};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -307,7 +307,7 @@ async fn every_post_refuses_a_missing_or_wrong_csrf_token_and_changes_nothing() 
     let mut console = Console::new();
     console.log_in().await;
     let (key, id) = console.license(acme(2));
-    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+    let device = ren3_issuer_core::devices::add(&mut console.t.store, &actor(), id, None, NOW)
         .unwrap()
         .device
         .client_device_id;
@@ -486,7 +486,7 @@ async fn the_issue_page_checks_then_issues_and_serves_the_payload() {
     let mut console = Console::new();
     console.log_in().await;
     let (key, id) = console.license(acme(1));
-    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+    let device = ren3_issuer_core::devices::add(&mut console.t.store, &actor(), id, None, NOW)
         .unwrap()
         .device
         .client_device_id;
@@ -563,7 +563,7 @@ async fn a_suspended_or_expired_license_cannot_be_issued() {
     ];
     let csrf = console.csrf.clone();
     for (name, key, id, code) in cases {
-        let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+        let device = ren3_issuer_core::devices::add(&mut console.t.store, &actor(), id, None, NOW)
             .unwrap()
             .device
             .client_device_id;
@@ -590,7 +590,7 @@ async fn damaged_input_gets_the_same_errors_as_the_cli() {
     let mut console = Console::new();
     console.log_in().await;
     let (key, id) = console.license(acme(1));
-    let device = crate::devices::add(&mut console.t.store, &actor(), id, None, NOW)
+    let device = ren3_issuer_core::devices::add(&mut console.t.store, &actor(), id, None, NOW)
         .unwrap()
         .device
         .client_device_id;
@@ -983,7 +983,7 @@ async fn dashboard_keys_and_trust_file_show_what_the_store_holds() {
     assert!(dashboard.body.contains("Soon Expiring") && !dashboard.body.contains("Far Future"));
 
     let keys = console.get("/keys").await;
-    let listed = crate::signing_keys::list(&console.t.store).unwrap();
+    let listed = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap();
     assert!(keys.body.contains(&listed[0].key.key_id.to_string()));
     let root = console.t.trust_root();
     assert!(keys.body.contains(&root.fingerprint().to_string()));
@@ -1046,7 +1046,7 @@ impl Console {
     /// issuance of serial 1; the device has `label`.
     fn bound(&mut self, max_devices: u32, label: Option<&str>) -> (LicenseKey, i64, DeviceId) {
         let (key, id) = self.license(acme(max_devices));
-        let device = crate::devices::add(&mut self.t.store, &actor(), id, label, NOW)
+        let device = ren3_issuer_core::devices::add(&mut self.t.store, &actor(), id, label, NOW)
             .unwrap()
             .device
             .client_device_id;
@@ -1089,15 +1089,15 @@ async fn lifecycle_forms_refuse_a_missing_or_wrong_csrf_token_and_cross_site_pos
     let mut console = Console::new();
     console.log_in().await;
     let (key, id, device) = console.bound(2, None);
-    crate::signing_keys::rotate(
+    ren3_issuer_core::signing_keys::rotate(
         &mut console.t.store,
         &console.t.keys,
         &actor(),
-        crate::keystore::AtRest::Plain,
+        ren3_issuer_core::keystore::AtRest::Plain,
         NOW,
     )
     .unwrap();
-    let old_key = crate::signing_keys::list(&console.t.store).unwrap()[0]
+    let old_key = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap()[0]
         .key
         .key_id
         .to_string();
@@ -1261,7 +1261,9 @@ async fn the_release_page_refuses_forged_foreign_damaged_and_wrong_kind_input_ch
     let cases = [
         (
             "1. forged: content changed after signing",
-            crate::testing::tamper(&good, |m| m.replace("\"counter\":2", "\"counter\":3")),
+            ren3_issuer_core::testing::tamper(&good, |m| {
+                m.replace("\"counter\":2", "\"counter\":3")
+            }),
             "signature_invalid",
         ),
         (
@@ -1455,7 +1457,7 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
     let mut console = Console::new();
     console.log_in().await;
     let csrf = console.csrf.clone();
-    let first = crate::signing_keys::list(&console.t.store).unwrap()[0]
+    let first = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap()[0]
         .key
         .key_id;
     let page = console.get("/keys").await;
@@ -1492,7 +1494,7 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
     let audit_rows = console.audit_actions().len();
     let rotated = console.post("/keys/rotate", &[("csrf", &csrf)]).await;
     assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
-    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    let keys = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap();
     assert_eq!(keys.len(), 2);
     let new = keys[1].key.key_id;
     assert!(!keys[1].signs_new_payloads && keys[0].signs_new_payloads);
@@ -1522,7 +1524,7 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
     assert_eq!(early.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(console.t.snapshot(), before);
     // The root, offline, certifies the new key; the certificate is installed.
-    let request = crate::signing_keys::certification_request(
+    let request = ren3_issuer_core::signing_keys::certification_request(
         &console.t.store,
         &console.t.keys,
         &new,
@@ -1531,14 +1533,14 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
     )
     .unwrap();
     let certificate = console.t.root.certify(&request, NOW).unwrap();
-    crate::chain::install_certificate(
+    ren3_issuer_core::chain::install_certificate(
         &mut console.t.store,
-        &crate::audit::Actor::cli(),
+        &ren3_issuer_core::audit::Actor::cli(),
         &certificate.token(),
         NOW,
     )
     .unwrap();
-    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    let keys = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap();
     assert!(keys[1].signs_new_payloads && !keys[0].signs_new_payloads);
 
     // 3. not confirmed
@@ -1558,7 +1560,7 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
         )
         .await;
     assert_eq!(retired.status, StatusCode::SEE_OTHER, "{}", retired.body);
-    let keys = crate::signing_keys::list(&console.t.store).unwrap();
+    let keys = ren3_issuer_core::signing_keys::list(&console.t.store).unwrap();
     assert_eq!(keys[0].key.retired_at, Some(NOW));
     assert_eq!(console.audit_since(audit_rows), [alice("key.retire", "ok")]);
     let page = console.get(retired.location()).await;
@@ -1614,7 +1616,7 @@ async fn the_keys_page_rotates_and_retires_with_confirmation_but_never_the_last_
 
 #[tokio::test]
 async fn rotating_encrypted_uses_the_console_passphrase_and_refuses_without_one() {
-    use crate::passphrase::{Passphrase, PassphraseSource};
+    use ren3_issuer_core::passphrase::{Passphrase, PassphraseSource};
 
     let mut without = Console::with_keys(|keys| keys.with_passphrase(PassphraseSource::none()));
     without.log_in().await;
@@ -1637,11 +1639,7 @@ async fn rotating_encrypted_uses_the_console_passphrase_and_refuses_without_one(
         [alice("key.rotate", "refused")]
     );
 
-    let cheap = crate::sealed_key::Cost {
-        memory_kib: 64,
-        passes: 1,
-        lanes: 1,
-    };
+    let cheap = ren3_issuer_core::testing::CHEAP;
     let mut with = Console::with_keys(|keys| {
         keys.with_passphrase(PassphraseSource::fixed(
             Passphrase::new("console passphrase".into()).unwrap(),
@@ -1654,12 +1652,12 @@ async fn rotating_encrypted_uses_the_console_passphrase_and_refuses_without_one(
         .post("/keys/rotate", &[("csrf", &csrf), ("encrypt", "yes")])
         .await;
     assert_eq!(rotated.status, StatusCode::SEE_OTHER, "{}", rotated.body);
-    let new = crate::signing_keys::list(&with.t.store).unwrap()[1]
+    let new = ren3_issuer_core::signing_keys::list(&with.t.store).unwrap()[1]
         .key
         .key_id;
     assert_eq!(
         with.t.keys.at_rest(&new).unwrap(),
-        crate::keystore::AtRest::Encrypted
+        ren3_issuer_core::keystore::AtRest::Encrypted
     );
     let page = with.get("/keys").await;
     assert!(page.body.contains("<td>encrypted</td>"), "{}", page.body);

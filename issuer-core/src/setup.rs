@@ -115,8 +115,8 @@ impl InitOptions {
     }
 
     /// Seals a new root at `cost`: for fast unit tests only.
-    #[cfg(test)]
-    pub(crate) fn with_root_cost(self, root_cost: Cost) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_root_cost(self, root_cost: Cost) -> Self {
         Self { root_cost, ..self }
     }
 }
@@ -224,10 +224,8 @@ fn init_in(
     made.key_file = Some(keys.save_as(&key, options.at_rest)?);
     let mut store = match Store::create_new(&paths.db) {
         Ok(store) => store,
-        Err(StoreError::Open {
-            source: OpenError::Io(e),
-            ..
-        }) if e.kind() == io::ErrorKind::AlreadyExists => {
+        Err(StoreError::Open { source, .. }) if matches!(&*source, OpenError::Io(e) if e.kind() == io::ErrorKind::AlreadyExists) =>
+        {
             // Another init won the race since the check above.
             return Err(InitError::AlreadyInitialised {
                 path: paths.db.clone(),

@@ -62,17 +62,16 @@ pub enum IssueError {
     )]
     UnknownDevice { client_device_id: String },
     #[error(
-        "the request's client device id {client_device_id} belongs to the license {owner_hint} \
-         of {owner_customer}, not to the request's license {hint} of {customer}; the customer \
-         must configure a device id of their own license \
-         (`ren3-issuer device add --license KEY` makes one)"
+        "the request's client device id {client_device_id} belongs to the license {owner}, \
+         not to the request's license {license}; the customer must configure a device id of \
+         their own license (`ren3-issuer device add --license KEY` makes one)"
     )]
     ForeignDevice {
         client_device_id: String,
-        hint: String,
-        customer: String,
-        owner_hint: String,
-        owner_customer: String,
+        /// The request's license: "<key hint> of <customer>".
+        license: String,
+        /// The license the device belongs to, the same way.
+        owner: String,
     },
     #[error(
         "the client device id {client_device_id} is already bound to another installation \
@@ -834,10 +833,8 @@ fn evaluate(
                 Check::DeviceMembership,
                 IssueError::ForeignDevice {
                     client_device_id: device.client_device_id.to_string(),
-                    hint: license.key_hint.clone(),
-                    customer: license.customer.clone(),
-                    owner_hint: owner.key_hint,
-                    owner_customer: owner.customer,
+                    license: format!("{} of {}", license.key_hint, license.customer),
+                    owner: format!("{} of {}", owner.key_hint, owner.customer),
                 },
             );
             None

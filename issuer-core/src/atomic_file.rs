@@ -10,7 +10,7 @@ use ren3_shared::binary;
 
 /// What to do when the destination already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Existing {
+pub enum Existing {
     Replace,
     /// Fail with `ErrorKind::AlreadyExists` and leave it untouched.
     Keep,
@@ -19,7 +19,7 @@ pub(crate) enum Existing {
 /// Writes `contents` to `path` atomically. The temporary file is created
 /// with `mode` from the start, so a secret is never readable by others,
 /// even for a moment.
-pub(crate) fn write(path: &Path, contents: &[u8], mode: u32, existing: Existing) -> io::Result<()> {
+pub fn write(path: &Path, contents: &[u8], mode: u32, existing: Existing) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

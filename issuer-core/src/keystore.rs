@@ -177,8 +177,8 @@ impl KeyStore {
     }
 
     /// Derives keys at `cost` when encrypting: for fast unit tests only.
-    #[cfg(test)]
-    pub(crate) fn with_cost(self, cost: Cost) -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn with_cost(self, cost: Cost) -> Self {
         Self { cost, ..self }
     }
 

@@ -42,7 +42,7 @@ const MAX_LANES: u32 = 16;
 
 /// Argon2id's cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cost {
+pub struct Cost {
     pub memory_kib: u32,
     pub passes: u32,
     pub lanes: u32,

@@ -348,7 +348,7 @@ pub(crate) fn install_revocations_in(
 }
 
 /// The key ids `list` revokes, as audit rows and the CLI show them.
-pub(crate) fn revoked_key_ids(list: &RevocationList) -> Vec<String> {
+pub fn revoked_key_ids(list: &RevocationList) -> Vec<String> {
     list.body
         .revoked
         .iter()

@@ -2,6 +2,13 @@
 //! rooted in a plain in-process root, licenses, devices and signed
 //! requests at a fixed time.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::new_without_default
+)]
+
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -21,11 +28,11 @@ use crate::setup::{self, InitOptions, StorePaths};
 use crate::store::{Store, StoreError};
 
 /// The fixed "now" of the tests: 2027-01-15T08:00:00Z.
-pub(crate) const NOW: i64 = 1_800_000_000;
+pub const NOW: i64 = 1_800_000_000;
 /// The seed of the tests' root, which is public: it guards nothing.
-pub(crate) const ROOT_SEED: [u8; 32] = [42; 32];
+pub const ROOT_SEED: [u8; 32] = [42; 32];
 /// Argon2id parameters cheap enough for unit tests.
-pub(crate) const CHEAP: Cost = Cost {
+pub const CHEAP: Cost = Cost {
     memory_kib: 64,
     passes: 1,
     lanes: 1,
@@ -33,7 +40,7 @@ pub(crate) const CHEAP: Cost = Cost {
 
 /// Writes a plain root key file for `seed` into `dir` (made 0700), as a
 /// vendor who copied a root directory would have it.
-pub(crate) fn place_root(dir: &Path, seed: &[u8; 32]) {
+pub fn place_root(dir: &Path, seed: &[u8; 32]) {
     fs::DirBuilder::new().mode(0o700).create(dir).unwrap();
     let path = dir.join(crate::root::ROOT_KEY_FILE);
     fs::write(
@@ -47,7 +54,7 @@ pub(crate) fn place_root(dir: &Path, seed: &[u8; 32]) {
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-pub(crate) struct TestStore {
+pub struct TestStore {
     _temp: tempfile::TempDir,
     pub paths: StorePaths,
     pub store: Store,
@@ -180,18 +187,18 @@ impl TestStore {
 }
 
 /// The actor of changes the tests make.
-pub(crate) fn actor() -> Actor {
+pub fn actor() -> Actor {
     Actor::console("test")
 }
 
 /// A request signed by `installation` for the device `device` of `key`:
 /// the installation's first, with counter 1.
-pub(crate) fn request(key: &LicenseKey, device: &DeviceId, installation: &DeviceKey) -> String {
+pub fn request(key: &LicenseKey, device: &DeviceId, installation: &DeviceKey) -> String {
     numbered_request(key, device, installation, 1)
 }
 
 /// A request with the installation's sequence number `counter`.
-pub(crate) fn numbered_request(
+pub fn numbered_request(
     key: &LicenseKey,
     device: &DeviceId,
     installation: &DeviceKey,
@@ -211,7 +218,7 @@ pub(crate) fn numbered_request(
 
 /// `token` with its signed message changed by `edit` and a fresh checksum:
 /// well formed, so only the signature check can catch it.
-pub(crate) fn tamper(token: &str, edit: impl FnOnce(&str) -> String) -> String {
+pub fn tamper(token: &str, edit: impl FnOnce(&str) -> String) -> String {
     use ren3_shared::binary;
     use sha2::{Digest as _, Sha256};
 

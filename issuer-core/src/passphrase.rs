@@ -135,8 +135,8 @@ impl PassphraseSource {
     }
 
     /// Never a passphrase: as if none was set and there is no terminal.
-    #[cfg(test)]
-    pub(crate) fn none() -> Self {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn none() -> Self {
         Self(Arc::new(|purpose| Err(not_given(purpose))))
     }
 

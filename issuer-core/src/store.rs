@@ -56,14 +56,19 @@ pub enum StoreError {
     )]
     TooNew { path: PathBuf, found: usize },
     #[error("cannot open the issuer store at {}: {source}", path.display())]
-    Open { path: PathBuf, source: OpenError },
+    Open {
+        path: PathBuf,
+        /// Boxed, as is `Sqlite`'s: SQLite's errors are large, and every
+        /// error of the core carries a `StoreError`.
+        source: Box<OpenError>,
+    },
     #[error(
         "the issuer store is busy: another ren3-issuer has held it for more than \
          {} s; try again", BUSY_TIMEOUT.as_secs()
     )]
     Busy,
     #[error("issuer store error: {0}")]
-    Sqlite(rusqlite::Error),
+    Sqlite(Box<rusqlite::Error>),
 }
 
 /// What failed while opening or upgrading a store.
@@ -81,7 +86,7 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
-            _ => StoreError::Sqlite(e),
+            _ => StoreError::Sqlite(Box::new(e)),
         }
     }
 }
@@ -105,7 +110,7 @@ impl Store {
         }
         let open_error = |source: OpenError| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         };
         // No CREATE flag: a mistyped --db must not leave an empty file behind.
         let mut conn = Connection::open_with_flags(
@@ -151,7 +156,7 @@ impl Store {
     pub(crate) fn create_new(path: &Path) -> Result<Self, StoreError> {
         let open_error = |source: OpenError| StoreError::Open {
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         };
         // create_new makes "is there a store already?" and "make one" a single
         // step; an empty file is a valid empty SQLite database.
@@ -1531,8 +1536,8 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = Store::create_new(&path).unwrap_err();
         assert!(
-            matches!(&err, StoreError::Open { source: OpenError::Io(e), .. }
-                if e.kind() == io::ErrorKind::AlreadyExists),
+            matches!(&err, StoreError::Open { source, .. }
+                if matches!(&**source, OpenError::Io(e) if e.kind() == io::ErrorKind::AlreadyExists)),
             "{err}"
         );
     }
