@@ -137,17 +137,13 @@ async fn open_browser(driver: &Driver, profile: &Path) -> Browser {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Debian's chromium and chromium-driver: run with --ignored (.ci/run does)"]
 async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
     let (true, Some(chromedriver)) = (Path::new(CHROMIUM).is_file(), chromedriver()) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium/chromedriver not installed, and CI requires the browser test \
-             (apt-get install chromium chromium-driver)"
+        panic!(
+            "the browser test needs chromium and chromedriver: \
+             apt-get install chromium chromium-driver"
         );
-        eprintln!(
-            "SKIPPED: chromium/chromedriver not installed (apt-get install chromium chromium-driver)"
-        );
-        return;
     };
 
     let issuer = Issuer::init();

@@ -14,38 +14,72 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// Builds both binaries once per test run and returns the directory they
-/// are in. Cargo only builds a package's binaries for that package's own
-/// tests, so this crate asks for them explicitly.
+/// Where this test executable's build lives: the target directory and the
+/// profile's directory in it, read from the executable's own path
+/// (`<target>/<profile>/deps/<test>`), so that `CARGO_TARGET_DIR`, a
+/// `build.target-dir` setting and `--release` are all honoured.
+struct BuildDirs {
+    target: PathBuf,
+    profile: PathBuf,
+}
+
+fn build_dirs() -> BuildDirs {
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable is in <target>/<profile>/deps")
+        .to_path_buf();
+    let target = profile.parent().unwrap().to_path_buf();
+    BuildDirs { target, profile }
+}
+
+/// `cargo build --locked` in the workspace, into `target`, with the profile
+/// this test executable was built with.
+fn cargo_build(target: &Path, profile: &Path, args: &[&str]) -> Command {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace)
+        .args(["build", "--locked", "--quiet", "--target-dir"])
+        .arg(target);
+    match profile.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            command.arg("--release");
+        }
+        Some(other) => {
+            command.args(["--profile", other]);
+        }
+        None => panic!("no profile directory in {}", profile.display()),
+    }
+    command.args(args);
+    command
+}
+
+/// Builds both binaries once per test run, into the target directory and
+/// profile of this test run, and returns the directory they are in. Cargo
+/// only builds a package's binaries for that package's own tests
+/// (`CARGO_BIN_EXE_*`), so this crate asks for them explicitly; after
+/// `cargo test --workspace`, which built them for their own packages'
+/// tests, this is a no-op.
 fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "ren3-client",
-                "-p",
-                "ren3-issuer",
-                "--bins",
-            ])
-            .status()
-            .expect("cargo runs");
+        let dirs = build_dirs();
+        let status = cargo_build(
+            &dirs.target,
+            &dirs.profile,
+            &["-p", "ren3-client", "-p", "ren3-issuer", "--bins"],
+        )
+        .status()
+        .expect("cargo runs");
         assert!(
             status.success(),
             "building ren3-client and ren3-issuer failed"
         );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace.join("target"));
-        target.join("debug")
+        dirs.profile
     })
 }
 
@@ -1081,32 +1115,38 @@ pub fn request_hash(request: &str) -> String {
 pub fn dev_client_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let target = workspace.join("target").join("dev-root");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(&workspace)
-            .env("CARGO_TARGET_DIR", &target)
-            .args([
-                "build",
-                "--quiet",
+        // A target directory of its own: the feature changes ren3-client,
+        // and the binary must not replace the pinned one the other tests
+        // run. It shares no artifact with the main build, so it is built
+        // the cheapest way (dependencies unoptimised, no debug info: a
+        // third of the time); it only answers a few requests.
+        // Always the dev profile: the development root needs debug
+        // assertions, whatever profile this test run uses.
+        let target = build_dirs().target.join("dev-root");
+        let profile = target.join("debug");
+        let status = cargo_build(
+            &target,
+            &profile,
+            &[
+                "--config",
+                "profile.dev.package.\"*\".opt-level=0",
+                "--config",
+                "profile.dev.debug=0",
                 "-p",
                 "ren3-client",
                 "--features",
                 "dev-root",
                 "--bin",
                 "ren3-client",
-            ])
-            .status()
-            .expect("cargo runs");
+            ],
+        )
+        .status()
+        .expect("cargo runs");
         assert!(
             status.success(),
             "building a development ren3-client failed"
         );
-        target.join("debug").join("ren3-client")
+        profile.join("ren3-client")
     })
     .clone()
 }
