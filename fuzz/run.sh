@@ -4,10 +4,18 @@
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 # A crash is saved under fuzz/artifacts/<target>/; turn it into a
 # regression test before fixing it.
+#
+# libFuzzer runs on one core, so the targets run side by side, one per
+# core (REN3_FUZZ_JOBS overrides): each still gets SECONDS_PER_TARGET of
+# a core to itself.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
+jobs=${REN3_FUZZ_JOBS:-$(nproc)}
 targets=(token_decode request_verify payload_verify receipt_verify import_body)
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
 for target in "${targets[@]}"; do
     corpus="corpus/$target"
     mkdir -p "$corpus"
@@ -20,14 +28,41 @@ for target in "${targets[@]}"; do
     else
         cp ../fixtures/*.token ../fixtures/payload.armored "$corpus"/
     fi
-    echo "== $target: ${seconds}s"
-    # Built first, on its own, so that a build failure fails this script
-    # instead of vanishing in the filter below.
-    cargo +nightly fuzz build "$target"
-    cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=2048 2>&1 \
-        | grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==|SUMMARY|thread .* panicked)' || true
-    if [ -d "artifacts/$target" ] && [ -n "$(ls -A "artifacts/$target" 2>/dev/null)" ]; then
-        echo "fuzz target $target found a crash: see fuzz/artifacts/$target" >&2
-        exit 1
+done
+
+# Built first, all together and on their own, so that a build failure
+# fails this script instead of vanishing in a run's log.
+cargo +nightly fuzz build
+
+run() {
+    local target=$1
+    cargo +nightly fuzz run "$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 >"$logs/$target" 2>&1 || true
+}
+
+echo "== ${#targets[@]} targets, ${seconds}s each, $jobs at a time"
+running=0
+for target in "${targets[@]}"; do
+    run "$target" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
     fi
 done
+wait
+
+failed=0
+for target in "${targets[@]}"; do
+    echo "== $target"
+    grep -E '^(#[0-9]+ +DONE|Done|==[0-9]+==|SUMMARY|thread .* panicked)' "$logs/$target" || true
+    if [ -d "artifacts/$target" ] && [ -n "$(ls -A "artifacts/$target" 2>/dev/null)" ]; then
+        echo "fuzz target $target found a crash: see fuzz/artifacts/$target" >&2
+        failed=1
+    elif ! grep -q '^Done [0-9]* runs' "$logs/$target"; then
+        echo "fuzz target $target did not run to its time limit:" >&2
+        tail -20 "$logs/$target" >&2
+        failed=1
+    fi
+done
+exit "$failed"
