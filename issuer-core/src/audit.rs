@@ -12,6 +12,7 @@ use std::fmt;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use crate::error::Coded;
 use crate::rfc3339;
 use crate::store::{Store, StoreError};
 
@@ -189,32 +190,37 @@ pub fn record(store: &mut Store, entry: &NewEntry<'_>, now: i64) -> Result<(), S
     store.write(|tx| record_in(tx, entry, now))
 }
 
-/// The detail of a refusal with a stable code: `code: message`.
-pub(crate) fn coded(code: &str, error: &dyn fmt::Display) -> String {
-    format!("{code}: {error}")
+/// The detail of a refusal: `code: message`.
+pub(crate) fn coded(error: &impl Coded) -> String {
+    format!("{}: {error}", error.code())
 }
 
-/// Records a refusal after its transaction rolled back; `detail` says why
-/// (`code: message` for an error with a stable code). The refusal is what
-/// the caller reports; a failure to audit it is only logged.
-pub(crate) fn refused(
+/// Refuse and record: returns `result` as it is, after recording it in the
+/// audit log if it is a refusal (its transaction rolled back by then), with
+/// `subject()` and `code: message` as the detail. Every change of the core
+/// that can be refused goes through here. The refusal is what the caller
+/// reports; a failure to audit it is only logged.
+pub(crate) fn audited<T, E: Coded>(
     store: &mut Store,
     actor: &Actor,
     action: Action,
-    subject: &str,
-    detail: impl fmt::Display,
+    subject: impl FnOnce() -> String,
     now: i64,
-) {
-    let entry = NewEntry {
-        actor,
-        action,
-        subject: subject.to_owned(),
-        outcome: Outcome::Refused,
-        detail: detail.to_string(),
-    };
-    if let Err(e) = record(store, &entry, now) {
-        tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
+    result: Result<T, E>,
+) -> Result<T, E> {
+    if let Err(e) = &result {
+        let entry = NewEntry {
+            actor,
+            action,
+            subject: subject(),
+            outcome: Outcome::Refused,
+            detail: coded(e),
+        };
+        if let Err(e) = record(store, &entry, now) {
+            tracing::warn!("cannot audit a refused {}: {e}", action.as_str());
+        }
     }
+    result
 }
 
 /// Which rows to show; every field narrows the result.

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
 use crate::store::{self, SigningKeyRecord, Store, StoreError};
 
@@ -91,9 +92,8 @@ pub enum ChainError {
     Store(#[from] StoreError),
 }
 
-impl ChainError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for ChainError {
+    fn code(&self) -> &'static str {
         match self {
             ChainError::NoRoot => "no_trust_root",
             ChainError::NoRevocations => "no_revocation_list",
@@ -108,6 +108,14 @@ impl ChainError {
             ChainError::NotNewer { .. } => "revocations_not_newer",
             ChainError::Stored { .. } => "store_altered",
             ChainError::Store(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ChainError::Stored { .. } => ErrorKind::Internal,
+            ChainError::Store(e) => e.kind(),
+            _ => ErrorKind::Refused,
         }
     }
 }
@@ -236,17 +244,7 @@ fn install<T>(
         install_in(tx, actor, &value, now)?;
         Ok(value)
     });
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            action,
-            subject,
-            audit::coded(e.code(), e),
-            now,
-        );
-    }
-    result
+    audit::audited(store, actor, action, || subject.to_owned(), now, result)
 }
 
 /// Stores a verified certificate and audits it, in the caller's transaction.

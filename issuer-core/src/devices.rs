@@ -5,6 +5,7 @@
 use ren3_shared::{DeviceId, RandomSourceError};
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome, record_in};
+use crate::error::{Coded, ErrorKind};
 use crate::licenses::{self, LicenseError, LicenseRef};
 use crate::store::{self, DeviceRecord, LicenseRecord, LicenseStatus, Store, StoreError};
 
@@ -25,6 +26,27 @@ pub enum DeviceError {
     Random(#[from] RandomSourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Coded for DeviceError {
+    fn code(&self) -> &'static str {
+        match self {
+            DeviceError::Label(_) => "label_invalid",
+            DeviceError::LicenseRevoked { .. } => "license_revoked",
+            DeviceError::License(e) => e.code(),
+            DeviceError::Random(_) => "random_source_failed",
+            DeviceError::Store(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DeviceError::Label(_) | DeviceError::LicenseRevoked { .. } => ErrorKind::Refused,
+            DeviceError::License(e) => e.kind(),
+            DeviceError::Random(_) => ErrorKind::Internal,
+            DeviceError::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// Why a device label is refused, if it is.
@@ -61,14 +83,11 @@ pub fn add<'a>(
 ) -> Result<AddedDevice, DeviceError> {
     let license = license.into();
     let result = add_audited(store, actor, license, label, now);
-    if let Err(e) = &result {
-        let subject = match license {
-            LicenseRef::Key(key) => key.hint(),
-            LicenseRef::Id(id) => format!("#{id}"),
-        };
-        audit::refused(store, actor, Action::DeviceAdd, &subject, e, now);
-    }
-    result
+    let subject = || match license {
+        LicenseRef::Key(key) => key.hint(),
+        LicenseRef::Id(id) => format!("#{id}"),
+    };
+    audit::audited(store, actor, Action::DeviceAdd, subject, now, result)
 }
 
 fn add_audited(

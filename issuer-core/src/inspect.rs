@@ -17,6 +17,7 @@ use ren3_shared::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
 
 /// What the root-signed tokens (payloads, certificates, revocation lists)
@@ -40,6 +41,18 @@ pub enum InspectError {
         Kind::CertificationRequest.prefix()
     )]
     UnknownKind,
+}
+
+impl Coded for InspectError {
+    fn code(&self) -> &'static str {
+        match self {
+            InspectError::UnknownKind => "token_unknown_kind",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Refused
+    }
 }
 
 /// Why a token does not verify.

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::chain::{self, ChainError, SigningChain};
+use crate::error::{Coded, ErrorKind};
 use crate::inspect::{self, Fields, RequestFields};
 use crate::keystore::KeyStore;
 use crate::signing_keys::{self, SigningKeyError};
@@ -112,9 +113,8 @@ pub enum IssueError {
     Store(#[from] StoreError),
 }
 
-impl IssueError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for IssueError {
+    fn code(&self) -> &'static str {
         match self {
             IssueError::Request(e) => e.code(),
             IssueError::UnknownLicense { .. } => "license_unknown",
@@ -130,6 +130,17 @@ impl IssueError {
             IssueError::SigningKey(_) | IssueError::Sign(_) => "signing_failed",
             IssueError::StoredPayload(_) => "stored_payload_invalid",
             IssueError::Store(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IssueError::Conflict => ErrorKind::Conflict,
+            IssueError::SigningKey(e) => e.kind(),
+            IssueError::Chain(e) => e.kind(),
+            IssueError::Store(e) => e.kind(),
+            IssueError::Sign(_) | IssueError::StoredPayload(_) => ErrorKind::Internal,
+            _ => ErrorKind::Refused,
         }
     }
 }
@@ -492,7 +503,7 @@ fn refusal_entry<'a>(actor: &'a Actor, request_text: &str, e: &IssueError) -> Ne
         action: Action::Issue,
         subject: request_subject(request_text),
         outcome: Outcome::Refused,
-        detail: audit::coded(e.code(), e),
+        detail: audit::coded(e),
     }
 }
 

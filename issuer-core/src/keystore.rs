@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use ren3_shared::{IssuerKey, KeyId, RandomSourceError, binary};
 
 use crate::atomic_file::{self, Existing};
+use crate::error::{Coded, ErrorKind};
 use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
 use crate::sealed_key::{self, Cost, SEALED_LABEL, SealedSeed};
 
@@ -103,6 +104,28 @@ pub enum KeyStoreError {
     Encrypt { key_id: KeyId, reason: String },
     #[error(transparent)]
     Random(#[from] RandomSourceError),
+}
+
+impl Coded for KeyStoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            KeyStoreError::WrongPassphrase { .. } => "wrong_passphrase",
+            KeyStoreError::Passphrase(e) => e.code(),
+            KeyStoreError::AlreadyEncrypted(_) => "key_already_encrypted",
+            KeyStoreError::Random(_) => "random_source_failed",
+            _ => "key_file_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            KeyStoreError::Io { .. } | KeyStoreError::Encrypt { .. } | KeyStoreError::Random(_) => {
+                ErrorKind::Internal
+            }
+            KeyStoreError::Passphrase(e) => e.kind(),
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 impl KeyStoreError {

@@ -9,6 +9,7 @@
 //! depend on the time take it as `now` (Unix seconds), so callers and
 //! tests choose it.
 //!
+//! - [`error`]: every error's stable code and kind ([`Coded`]).
 //! - [`setup`]: where a store lives, and `init`.
 //! - [`store`]: the SQLite store and its records.
 //! - [`keystore`]: the private signing keys, one file each.
@@ -30,6 +31,7 @@ pub mod atomic_file;
 pub mod audit;
 pub mod chain;
 pub mod devices;
+pub mod error;
 pub mod inspect;
 pub mod issuance;
 pub mod keystore;
@@ -48,6 +50,7 @@ pub mod testing;
 pub mod users;
 
 pub use devices::{AddedDevice, DeviceError};
+pub use error::{Coded, ErrorKind};
 pub use inspect::{Inspection, TrustSource};
 pub use issuance::{IssueError, Issued};
 pub use keystore::{KeyStore, KeyStoreError};

@@ -12,6 +12,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::error::{Coded, ErrorKind};
 use crate::store::{
     self, DeviceRecord, IssuanceRecord, LicenseRecord, LicenseStatus, LicenseSummary,
     ReleaseRecord, Store, StoreError,
@@ -82,6 +83,37 @@ pub enum LicenseError {
     Random(#[from] RandomSourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Coded for LicenseError {
+    fn code(&self) -> &'static str {
+        match self {
+            LicenseError::Customer(_) => "customer_invalid",
+            LicenseError::Name { .. } => "name_invalid",
+            LicenseError::TooMany { .. } => "too_many_names",
+            LicenseError::LimitSyntax(_) | LicenseError::LimitValue { .. } => "limit_invalid",
+            LicenseError::DuplicateLimit(_) => "limit_duplicate",
+            LicenseError::MaxDevices => "max_devices_invalid",
+            LicenseError::ExpirySyntax(_)
+            | LicenseError::ExpiryRange(_)
+            | LicenseError::ExpiryPast { .. } => "expiry_invalid",
+            LicenseError::Unknown { .. } | LicenseError::UnknownId(_) => "license_unknown",
+            LicenseError::Revoked { .. } | LicenseError::RevokedTerms { .. } => "license_revoked",
+            LicenseError::GraceTooLong(_) => "grace_too_long",
+            LicenseError::GraceWithoutExpiry => "grace_without_expiry",
+            LicenseError::Random(_) => "random_source_failed",
+            LicenseError::Store(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LicenseError::Unknown { .. } | LicenseError::UnknownId(_) => ErrorKind::NotFound,
+            LicenseError::Random(_) => ErrorKind::Internal,
+            LicenseError::Store(e) => e.kind(),
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 /// The seconds in `days` days of grace, refusing more than a payload carries.
@@ -273,10 +305,8 @@ pub fn create(
     now: i64,
 ) -> Result<CreatedLicense, LicenseError> {
     let result = create_audited(store, actor, new, now);
-    if let Err(e) = &result {
-        audit::refused(store, actor, Action::LicenseCreate, &new.customer, e, now);
-    }
-    result
+    let subject = || new.customer.clone();
+    audit::audited(store, actor, Action::LicenseCreate, subject, now, result)
 }
 
 /// The terms of a license in words, for the audit log.
@@ -504,17 +534,8 @@ pub fn set_status<'a>(
         )?;
         Ok(LicenseRecord { status, ..license })
     });
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            Action::LicenseStatus,
-            &subject_of(license),
-            e,
-            now,
-        );
-    }
-    result
+    let subject = || subject_of(license);
+    audit::audited(store, actor, Action::LicenseStatus, subject, now, result)
 }
 
 /// How an audit row names a license it could not find: never by its key.
@@ -675,17 +696,8 @@ pub fn update_with<'a>(
         )?;
         Ok(updated)
     });
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            Action::LicenseUpdate,
-            &subject_of(license),
-            e,
-            now,
-        );
-    }
-    result
+    let subject = || subject_of(license);
+    audit::audited(store, actor, Action::LicenseUpdate, subject, now, result)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use ren3_shared::KeyId;
 use zeroize::Zeroizing;
 
+use crate::error::{Coded, ErrorKind};
+
 /// The environment variable an issuer signing key's passphrase is read from.
 pub const PASSPHRASE_ENV: &str = "REN3_ISSUER_PASSPHRASE";
 /// The environment variable the root key's passphrase is read from.
@@ -99,6 +101,24 @@ pub enum PassphraseError {
     Mismatch,
     #[error("cannot read the passphrase from the terminal: {0}")]
     Prompt(io::Error),
+}
+
+impl Coded for PassphraseError {
+    fn code(&self) -> &'static str {
+        match self {
+            PassphraseError::Empty => "passphrase_empty",
+            PassphraseError::Mismatch => "passphrase_mismatch",
+            PassphraseError::Prompt(_) => "passphrase_prompt_failed",
+            _ => "passphrase_missing",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            PassphraseError::Prompt(_) => ErrorKind::Internal,
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 type Ask = dyn Fn(Purpose) -> Result<Passphrase, PassphraseError> + Send + Sync;

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::chain;
+use crate::error::{Coded, ErrorKind};
 use crate::store::{self, DeviceRecord, LicenseRecord, ReleaseRecord, Store, StoreError};
 
 /// The longest reason for a forced release.
@@ -97,9 +98,8 @@ pub enum ReleaseError {
     Store(#[from] StoreError),
 }
 
-impl ReleaseError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for ReleaseError {
+    fn code(&self) -> &'static str {
         match self {
             ReleaseError::Receipt(e) => e.code(),
             ReleaseError::UnknownDevice { .. } => "device_unknown",
@@ -113,6 +113,15 @@ impl ReleaseError {
             ReleaseError::Conflict => "conflict",
             ReleaseError::Trust(e) => e.code(),
             ReleaseError::Store(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ReleaseError::Conflict => ErrorKind::Conflict,
+            ReleaseError::Trust(e) => e.kind(),
+            ReleaseError::Store(e) => e.kind(),
+            _ => ErrorKind::Refused,
         }
     }
 }
@@ -142,21 +151,13 @@ pub fn release(
     let result = VerifiedReceipt::open(receipt_text)
         .map_err(ReleaseError::Receipt)
         .and_then(|receipt| store.write(|tx| release_in(tx, actor, &receipt, now)));
-    if let Err(e) = &result {
-        let subject = VerifiedReceipt::open(receipt_text).map_or_else(
+    let subject = || {
+        VerifiedReceipt::open(receipt_text).map_or_else(
             |_| "(unreadable receipt)".to_owned(),
             |r| r.receipt.client_device_id.to_string(),
-        );
-        audit::refused(
-            store,
-            actor,
-            Action::DeviceRelease,
-            &subject,
-            audit::coded(e.code(), e),
-            now,
-        );
-    }
-    result
+        )
+    };
+    audit::audited(store, actor, Action::DeviceRelease, subject, now, result)
 }
 
 /// Runs every check of [`release`] without writing: `Ok(())` if the
@@ -315,17 +316,15 @@ pub fn force_release(
         .and_then(|()| {
             store.write(|tx| force_release_in(tx, actor, client_device_id, reason, now))
         });
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            Action::DeviceForceRelease,
-            client_device_id.as_str(),
-            audit::coded(e.code(), e),
-            now,
-        );
-    }
-    result
+    let subject = || client_device_id.to_string();
+    audit::audited(
+        store,
+        actor,
+        Action::DeviceForceRelease,
+        subject,
+        now,
+        result,
+    )
 }
 
 fn force_release_in(

@@ -34,6 +34,7 @@ use ren3_shared::{
 use serde::Serialize;
 
 use crate::atomic_file::{self, Existing};
+use crate::error::{Coded, ErrorKind};
 use crate::keystore::{self, AtRest, FILE_MODE, KeyFile, KeyFileLabels, NotPrivate};
 use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
 use crate::sealed_key::{self, Cost, SealedSeed};
@@ -150,9 +151,8 @@ pub enum RootError {
     },
 }
 
-impl RootError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for RootError {
+    fn code(&self) -> &'static str {
         match self {
             RootError::Missing { .. } => "root_dir_missing",
             RootError::NotADirectory { .. } => "root_dir_invalid",
@@ -178,6 +178,19 @@ impl RootError {
         }
     }
 
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RootError::Seal(_)
+            | RootError::Sign(_)
+            | RootError::Random(_)
+            | RootError::Io { .. } => ErrorKind::Internal,
+            RootError::Passphrase(e) => e.kind(),
+            _ => ErrorKind::Refused,
+        }
+    }
+}
+
+impl RootError {
     fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self {
         let path = path.to_path_buf();
         move |source| Self::Io {

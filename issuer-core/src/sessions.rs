@@ -8,6 +8,7 @@ use ren3_shared::{RandomSourceError, binary};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
+use crate::error::{Coded, ErrorKind};
 use crate::store::{Store, StoreError};
 
 /// A session unused for this long ends.
@@ -78,6 +79,22 @@ pub enum SessionError {
     Random(#[from] RandomSourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Coded for SessionError {
+    fn code(&self) -> &'static str {
+        match self {
+            SessionError::Random(_) => "random_source_failed",
+            SessionError::Store(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SessionError::Random(_) => ErrorKind::Internal,
+            SessionError::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// The live session of `id`, if any; an idle or too old one is deleted.

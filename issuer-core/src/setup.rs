@@ -9,6 +9,7 @@ use ren3_shared::{Certificate, IssuerKey, RandomSourceError, TrustRoot};
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::chain::{self, ChainError};
+use crate::error::{Coded, ErrorKind};
 use crate::keystore::{AtRest, KeyStore, KeyStoreError};
 use crate::passphrase::PassphraseSource;
 use crate::root::{self, OpenedRoot, RootDir, RootError};
@@ -64,9 +65,8 @@ pub enum InitError {
     Random(#[from] RandomSourceError),
 }
 
-impl InitError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for InitError {
+    fn code(&self) -> &'static str {
         match self {
             InitError::AlreadyInitialised { .. } => "store_exists",
             InitError::RootInKeysDir { .. } => "root_in_keys_dir",
@@ -76,6 +76,20 @@ impl InitError {
             InitError::Chain(e) => e.code(),
             InitError::Store(_) => "store_error",
             InitError::Random(_) => "random_source_failed",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            InitError::AlreadyInitialised { .. } | InitError::RootInKeysDir { .. } => {
+                ErrorKind::Refused
+            }
+            InitError::Root(e) => e.kind(),
+            InitError::KeyStore(e) => e.kind(),
+            InitError::SigningKey(e) => e.kind(),
+            InitError::Chain(e) => e.kind(),
+            InitError::Store(e) => e.kind(),
+            InitError::Random(_) => ErrorKind::Internal,
         }
     }
 }

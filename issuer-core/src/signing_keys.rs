@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::chain::{self, CertificateWindow, ChainError, RevokedInfo};
+use crate::error::{Coded, ErrorKind};
 use crate::keystore::{AtRest, KeyStore, KeyStoreError};
 use crate::store::{self, SigningKeyRecord, Store, StoreError};
 
@@ -64,9 +65,8 @@ pub enum SigningKeyError {
     Store(#[from] StoreError),
 }
 
-impl SigningKeyError {
-    /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+impl Coded for SigningKeyError {
+    fn code(&self) -> &'static str {
         match self {
             SigningKeyError::NoKey => "no_signing_key",
             SigningKeyError::Mismatch { .. } => "key_file_mismatch",
@@ -85,6 +85,17 @@ impl SigningKeyError {
             SigningKeyError::KeyStore(_) => "key_file_error",
             SigningKeyError::Random(_) => "random_source_failed",
             SigningKeyError::Store(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SigningKeyError::Unknown { .. } => ErrorKind::NotFound,
+            SigningKeyError::Signer { .. } | SigningKeyError::Random(_) => ErrorKind::Internal,
+            SigningKeyError::Chain(e) => e.kind(),
+            SigningKeyError::KeyStore(e) => e.kind(),
+            SigningKeyError::Store(e) => e.kind(),
+            _ => ErrorKind::Refused,
         }
     }
 }
@@ -240,17 +251,8 @@ fn rotate_with(
     now: i64,
 ) -> Result<SigningKeyRecord, SigningKeyError> {
     let result = rotate_audited(store, keys, actor, at_rest, root, now);
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            Action::KeyRotate,
-            "(new key)",
-            audit::coded(e.code(), e),
-            now,
-        );
-    }
-    result
+    let subject = || "(new key)".to_owned();
+    audit::audited(store, actor, Action::KeyRotate, subject, now, result)
 }
 
 fn rotate_audited(
@@ -382,17 +384,8 @@ pub fn retire(
             ..key.clone()
         })
     });
-    if let Err(e) = &result {
-        audit::refused(
-            store,
-            actor,
-            Action::KeyRetire,
-            &key_id.to_string(),
-            audit::coded(e.code(), e),
-            now,
-        );
-    }
-    result
+    let subject = || key_id.to_string();
+    audit::audited(store, actor, Action::KeyRetire, subject, now, result)
 }
 
 /// Encrypts the private key of a signing key with a passphrase, in place.
@@ -411,27 +404,17 @@ pub fn encrypt(
             key_id: key_id.to_string(),
         })?;
     let result = keys.encrypt(key_id).map_err(SigningKeyError::from);
-    match &result {
-        Ok(_) => {
-            let entry = NewEntry {
-                actor,
-                action: Action::KeyEncrypt,
-                subject: key_id.to_string(),
-                outcome: Outcome::Ok,
-                detail: "the private key is now encrypted with a passphrase".to_owned(),
-            };
-            audit::record(store, &entry, now)?;
-        }
-        Err(e) => audit::refused(
-            store,
-            actor,
-            Action::KeyEncrypt,
-            &key_id.to_string(),
-            audit::coded(e.code(), e),
-            now,
-        ),
-    }
-    result.map(|_| record)
+    let subject = || key_id.to_string();
+    audit::audited(store, actor, Action::KeyEncrypt, subject, now, result)?;
+    let entry = NewEntry {
+        actor,
+        action: Action::KeyEncrypt,
+        subject: key_id.to_string(),
+        outcome: Outcome::Ok,
+        detail: "the private key is now encrypted with a passphrase".to_owned(),
+    };
+    audit::record(store, &entry, now)?;
+    Ok(record)
 }
 
 fn at_rest_text(at_rest: AtRest) -> &'static str {

@@ -23,6 +23,7 @@ use rusqlite::{
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 
+use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +70,28 @@ pub enum StoreError {
     Busy,
     #[error("issuer store error: {0}")]
     Sqlite(Box<rusqlite::Error>),
+}
+
+impl Coded for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Missing { .. } => "store_missing",
+            StoreError::NotAStore { .. } => "store_invalid",
+            StoreError::TooNew { .. } => "store_too_new",
+            StoreError::Busy => "store_busy",
+            StoreError::Open { .. } | StoreError::Sqlite(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Missing { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::TooNew { .. } => ErrorKind::Refused,
+            StoreError::Busy => ErrorKind::Conflict,
+            StoreError::Open { .. } | StoreError::Sqlite(_) => ErrorKind::Internal,
+        }
+    }
 }
 
 /// What failed while opening or upgrading a store.

@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
 use crate::store::{Store, StoreError};
 
@@ -44,6 +45,30 @@ pub enum UserError {
     Random(#[from] RandomSourceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Coded for UserError {
+    fn code(&self) -> &'static str {
+        match self {
+            UserError::Name(_) => "user_name_invalid",
+            UserError::PasswordTooShort(_) => "password_too_short",
+            UserError::PasswordTooLong => "password_too_long",
+            UserError::Exists(_) => "user_exists",
+            UserError::Unknown(_) => "user_unknown",
+            UserError::Hash(_) => "password_hash_failed",
+            UserError::Random(_) => "random_source_failed",
+            UserError::Store(e) => e.code(),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            UserError::Unknown(_) => ErrorKind::NotFound,
+            UserError::Hash(_) | UserError::Random(_) => ErrorKind::Internal,
+            UserError::Store(e) => e.kind(),
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 /// A console user.

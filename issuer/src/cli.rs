@@ -394,9 +394,22 @@ pub fn main() -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error as the CLI prints it: each context, then the cause, and the
+/// stable code of the core's error in the chain, if there is one, at the
+/// end, as `[code]`: what a script matches on.
+fn error_line(e: &anyhow::Error) -> String {
+    let line = format!("{e:#}");
+    match ren3_issuer_core::error::find_coded(e.as_ref()) {
+        Some(coded) if !line.ends_with(&format!("[{}]", coded.code())) => {
+            format!("{line} [{}]", coded.code())
+        }
+        _ => line,
     }
 }
 
@@ -493,9 +506,8 @@ fn init(paths: &StorePaths, json: bool, args: &InitArgs, now: i64) -> Result<Out
     options.at_rest = at_rest(args.encrypt);
     options.passphrase = lifecycle::passphrase_source();
     options.key_valid_days = args.key_valid_days;
-    let made = setup::init(paths, &options, &Actor::cli(), now)
-        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
-        .context("nothing was initialised")?;
+    let made =
+        setup::init(paths, &options, &Actor::cli(), now).context("nothing was initialised")?;
     let key_id = made.key.key_id.to_string();
     let window = &made.certificate.body;
     let stdout = result(
@@ -829,12 +841,7 @@ fn issue(paths: &StorePaths, json: bool, args: &IssueArgs, now: i64) -> Result<O
     };
     let mut store = setup::open_store(paths)?;
     let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
-    // Refusals end with their stable code, as `release` and the keys' do.
-    let issued =
-        issuance::issue(&mut store, &keys, &Actor::cli(), &request, now).map_err(|e| match e {
-            issuance::IssueError::Store(_) => anyhow::Error::new(e),
-            e => anyhow::anyhow!("{e} [{}]", e.code()),
-        })?;
+    let issued = issuance::issue(&mut store, &keys, &Actor::cli(), &request, now)?;
     let token = issued.payload.token();
     let license = &issued.payload.license;
     if let Some(out) = &args.out {

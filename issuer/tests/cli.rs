@@ -301,7 +301,9 @@ fn commands_without_a_store_say_to_run_init_and_create_nothing() {
     ] {
         let err = w.fails(args);
         assert_eq!(
-            err, "error: no issuer store at ren3-issuer.db; run `ren3-issuer init` first\n",
+            err,
+            "error: no issuer store at ren3-issuer.db; run `ren3-issuer init` first \
+             [store_missing]\n",
             "{args:?}"
         );
     }
@@ -966,5 +968,32 @@ fn a_receipt_signed_after_a_request_whose_payload_was_lost_frees_the_seat() {
             &w.numbered_request(&key, &device, 2, 1),
         ]);
         assert_eq!(other["repeated"], false, "{name}");
+    }
+}
+
+/// Every refusal ends with its stable code, whichever rule refused, so a
+/// script can tell them apart without parsing the sentence.
+#[test]
+fn every_refusal_ends_with_its_code() {
+    let w = Workdir::initialised();
+    let unknown_key = "REN3K1-TESTK-EY0DE-M0ABC-DEFGH-2345Q";
+    for (args, code) in [
+        (&["license", "show", unknown_key][..], "license_unknown"),
+        (
+            &["license", "create", "--customer", " "],
+            "customer_invalid",
+        ),
+        (
+            &["license", "create", "--customer", "ACME", "--limit", "x"],
+            "limit_invalid",
+        ),
+        (&["keys", "retire", "AAAAAAAAAAs"], "key_unknown"),
+        (&["user", "remove", "nobody"], "user_unknown"),
+    ] {
+        let err = w.fails(args);
+        assert!(
+            err.starts_with("error: ") && err.ends_with(&format!(" [{code}]\n")),
+            "{args:?}: {err}"
+        );
     }
 }

@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 
 use super::{Outcome, lifecycle, read_limited, to_json, write_public_file};
 use ren3_issuer_core::audit::Actor;
-use ren3_issuer_core::issuance;
 use ren3_issuer_core::setup::{self, StorePaths};
+use ren3_issuer_core::{Coded as _, issuance};
 
 /// The most a stream of requests on stdin may hold.
 const MAX_STREAM_LEN: u64 = 256 * 1024 * 1024;

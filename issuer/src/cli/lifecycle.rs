@@ -36,7 +36,6 @@ pub(super) fn release(paths: &StorePaths, json: bool, source: &str, now: i64) ->
     let receipt = read_input(source, "release receipt")?;
     let mut store = setup::open_store(paths)?;
     let released = releases::release(&mut store, &Actor::cli(), &receipt, now)
-        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
         .context("the seat was not released; nothing changed")?;
     released_outcome(json, &released, "released with the customer's receipt")
 }
@@ -51,7 +50,6 @@ pub(super) fn device_release(
     let device = DeviceId::parse(device)?;
     let mut store = setup::open_store(paths)?;
     let released = releases::force_release(&mut store, &Actor::cli(), &device, reason, now)
-        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
         .context("the seat was not released; nothing changed")?;
     released_outcome(
         json,
@@ -90,7 +88,6 @@ pub(super) fn keys_rotate(
         Some(dir) => {
             let root = RootDir::open(dir)
                 .and_then(|d| d.with_passphrase(passphrase_source()).load_key())
-                .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))
                 .context("no key was made")?;
             signing_keys::rotate_certified(
                 &mut store,
@@ -102,8 +99,7 @@ pub(super) fn keys_rotate(
                 now,
             )
         }
-    }
-    .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))?;
+    }?;
     let key_id = key.key_id.to_string();
     let stdout = result(json, &key_id, &key)?;
     Ok(Outcome::new(stdout).note(if root_dir.is_some() {
@@ -130,8 +126,7 @@ pub(super) fn keys_retire(
 ) -> Result<Outcome> {
     let key_id = parse_key_id(key_id)?;
     let mut store = setup::open_store(paths)?;
-    let key = signing_keys::retire(&mut store, &Actor::cli(), &key_id, now)
-        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))?;
+    let key = signing_keys::retire(&mut store, &Actor::cli(), &key_id, now)?;
     let retired_at = key.retired_at.map(timestamp::format).unwrap_or_default();
     let stdout = result(json, "", &key)?;
     Ok(Outcome::new(stdout).note(format!(
@@ -150,8 +145,7 @@ pub(super) fn keys_encrypt(
     let key_id = parse_key_id(key_id)?;
     let mut store = setup::open_store(paths)?;
     let keys = setup::open_keys(paths)?.with_passphrase(passphrase_source());
-    let key = signing_keys::encrypt(&mut store, &keys, &Actor::cli(), &key_id, now)
-        .map_err(|e| anyhow::anyhow!("{e} [{}]", e.code()))?;
+    let key = signing_keys::encrypt(&mut store, &keys, &Actor::cli(), &key_id, now)?;
     let stdout = result(
         json,
         "",

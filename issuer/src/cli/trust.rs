@@ -89,14 +89,8 @@ pub(super) enum TrustCommand {
     },
 }
 
-fn refusal(e: impl std::fmt::Display, code: &str) -> anyhow::Error {
-    anyhow::anyhow!("{e} [{code}]")
-}
-
 fn open_root(dir: &Path) -> Result<RootDir> {
-    Ok(RootDir::open(dir)
-        .map_err(|e| refusal(&e, e.code()))?
-        .with_passphrase(lifecycle::passphrase_source()))
+    Ok(RootDir::open(dir)?.with_passphrase(lifecycle::passphrase_source()))
 }
 
 fn parse_key_id(text: &str) -> Result<KeyId> {
@@ -193,7 +187,7 @@ pub(super) fn root(json: bool, command: RootCommand, now: i64) -> Result<Outcome
 }
 
 fn root_init(json: bool, dir: &Path, plain: bool, now: i64) -> Result<Outcome> {
-    let (root_dir, created) = RootDir::open_or_create(dir).map_err(|e| refusal(&e, e.code()))?;
+    let (root_dir, created) = RootDir::open_or_create(dir)?;
     let root_dir = root_dir.with_passphrase(lifecycle::passphrase_source());
     let at_rest = if plain {
         AtRest::Plain
@@ -206,7 +200,7 @@ fn root_init(json: bool, dir: &Path, plain: bool, now: i64) -> Result<Outcome> {
             if created {
                 let _ = std::fs::remove_dir(dir);
             }
-            return Err(refusal(&e, e.code()).context("no root was made"));
+            return Err(anyhow::Error::new(e).context("no root was made"));
         }
     };
     let trust_root = made.key.trust_root();
@@ -240,7 +234,7 @@ fn root_init(json: bool, dir: &Path, plain: bool, now: i64) -> Result<Outcome> {
 }
 
 fn root_show(json: bool, dir: &Path) -> Result<Outcome> {
-    let summary = root::show(&open_root(dir)?).map_err(|e| refusal(&e, e.code()))?;
+    let summary = root::show(&open_root(dir)?)?;
     let mut f = LabelledLines::default();
     f.add("fingerprint", &summary.fingerprint);
     f.add("key id", &summary.key_id.to_string());
@@ -280,9 +274,7 @@ fn root_certify(
 ) -> Result<Outcome> {
     let text = read_input(request, "certification request")?;
     let root_dir = open_root(dir)?;
-    let certificate = root::certify(&root_dir, &text, now)
-        .map_err(|e| refusal(&e, e.code()))
-        .context("nothing was certified")?;
+    let certificate = root::certify(&root_dir, &text, now).context("nothing was certified")?;
     let body = &certificate.body;
     let token = certificate.token();
     let outcome = token_outcome(
@@ -315,9 +307,7 @@ fn root_revoke(
 ) -> Result<Outcome> {
     let key_id = parse_key_id(key_id)?;
     let root_dir = open_root(dir)?;
-    let list = root::revoke(&root_dir, &key_id, grace_days, now)
-        .map_err(|e| refusal(&e, e.code()))
-        .context("nothing was revoked")?;
+    let list = root::revoke(&root_dir, &key_id, grace_days, now).context("nothing was revoked")?;
     let token = list.token();
     let grace_until = list.find(&key_id).map(|r| r.grace_until).unwrap_or(now);
     let outcome = token_outcome(
@@ -353,8 +343,7 @@ pub(super) fn certification_request(
     let key_id = parse_key_id(key_id)?;
     let store = setup::open_store(paths)?;
     let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
-    let request = signing_keys::certification_request(&store, &keys, &key_id, valid_days, now)
-        .map_err(|e| refusal(&e, e.code()))?;
+    let request = signing_keys::certification_request(&store, &keys, &key_id, valid_days, now)?;
     let token = request.token();
     let outcome = token_outcome(
         json,
@@ -384,7 +373,6 @@ pub(super) fn install_certificate(
     let text = read_input(source, "certificate")?;
     let mut store = setup::open_store(paths)?;
     let certificate = chain::install_certificate(&mut store, &Actor::cli(), &text, now)
-        .map_err(|e| refusal(&e, e.code()))
         .context("no certificate was installed; nothing changed")?;
     let key_id = certificate.key_id();
     let signs = signing_keys::list(&store)?
@@ -422,7 +410,6 @@ pub(super) fn revocations(
     let text = read_input(&list, "revocation list")?;
     let mut store = setup::open_store(paths)?;
     let list = chain::install_revocations(&mut store, &Actor::cli(), &text, now)
-        .map_err(|e| refusal(&e, e.code()))
         .context("no revocation list was installed; nothing changed")?;
     let revoked = chain::revoked_key_ids(&list);
     let stdout = result(

@@ -63,8 +63,8 @@ pub(crate) async fn list(
         before: query.before,
     };
     let page = state
-        .call(move |store, _| audit::page(store, &filter, PAGE_SIZE))
-        .await??;
+        .run(move |store, _| audit::page(store, &filter, PAGE_SIZE))
+        .await?;
     let next = page.next_before.map(|before| {
         view::query_string(&[
             ("actor", &query.actor),

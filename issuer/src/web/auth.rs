@@ -95,8 +95,8 @@ pub(crate) async fn require_login(
     };
     let now = state.now();
     let session = state
-        .call(move |store, _| sessions::find(store, &id, now))
-        .await??;
+        .run(move |store, _| sessions::find(store, &id, now))
+        .await?;
     let Some(session) = session else {
         let jar = jar.remove(Cookie::build(name).path("/"));
         return Ok((jar, Redirect::to("/login")).into_response());
@@ -184,13 +184,13 @@ pub(crate) async fn login(
     let (throttled, credentials) = {
         let name = name.clone();
         state
-            .call(move |store, _| {
+            .run(move |store, _| {
                 Ok::<_, ren3_issuer_core::store::StoreError>((
                     sessions::is_throttled(store, &keys, now)?,
                     users::credentials(store, &name)?,
                 ))
             })
-            .await??
+            .await?
     };
     let page = |error: &str| LoginPage {
         csrf: form.csrf.clone(),
@@ -205,7 +205,7 @@ pub(crate) async fn login(
         );
         let (actor, name) = (actor.clone(), name.clone());
         state
-            .call(move |store, _| {
+            .run(move |store, _| {
                 audit::record(
                     store,
                     &NewEntry {
@@ -218,7 +218,7 @@ pub(crate) async fn login(
                     now,
                 )
             })
-            .await??;
+            .await?;
         return Ok((
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", sessions::THROTTLE_WINDOW_SECS.to_string())],
@@ -269,7 +269,7 @@ pub(crate) async fn login(
     let actor_ok = actor.clone();
     let subject = user.name.clone();
     let session = state
-        .call(move |store, _| {
+        .run(move |store, _| {
             sessions::clear_failures(store, &user_key)?;
             let session = sessions::create(store, user.id, now)?;
             audit::record(
@@ -285,7 +285,7 @@ pub(crate) async fn login(
             )?;
             Ok::<_, sessions::SessionError>(session)
         })
-        .await??;
+        .await?;
     let jar = jar
         .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login"))
         .add(cookie(&state, session_cookie_name(&state), session.id, "/"));
@@ -314,7 +314,7 @@ pub(crate) async fn logout(
     let actor = user.actor();
     let subject = user.name.clone();
     state
-        .call(move |store, _| {
+        .run(move |store, _| {
             sessions::delete(store, &id)?;
             audit::record(
                 store,
@@ -328,7 +328,7 @@ pub(crate) async fn logout(
                 now,
             )
         })
-        .await??;
+        .await?;
     let jar = jar.remove(Cookie::build(name).path("/"));
     Ok((jar, Redirect::to("/login")).into_response())
 }

@@ -36,8 +36,8 @@ pub(crate) async fn show(
 ) -> Result<DashboardPage, WebError> {
     let now = state.now();
     let overview = state
-        .call(move |store, _| licenses::overview(store, now, LIST_LENGTH))
-        .await??;
+        .run(move |store, _| licenses::overview(store, now, LIST_LENGTH))
+        .await?;
     Ok(DashboardPage {
         layout: Layout {
             user: user.name,

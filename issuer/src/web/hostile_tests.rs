@@ -25,7 +25,7 @@ use tower::ServiceExt as _;
 use super::{AppState, Config};
 use ren3_issuer_core::licenses::{self, NewLicense};
 use ren3_issuer_core::testing::{NOW, TestStore, actor, request};
-use ren3_issuer_core::{devices, issuance, sessions, setup, users};
+use ren3_issuer_core::{Coded as _, devices, issuance, sessions, setup, users};
 
 const PASSWORD: &str = "correct horse battery";
 

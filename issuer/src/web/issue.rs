@@ -16,7 +16,7 @@ use super::upload::{self, PastedToken};
 use super::view::{self, Layout};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::RequestFields;
-use ren3_issuer_core::issuance::{self, IssueError, IssueReport, Verdict};
+use ren3_issuer_core::issuance::{self, IssueReport, Verdict};
 use ren3_issuer_core::store::{IssuanceRecord, LicenseRecord};
 
 fn layout(user: &CurrentUser) -> Layout {
@@ -105,8 +105,8 @@ pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> IssuePage {
 async fn report(state: &AppState, request: String) -> Result<ReportView, WebError> {
     let now = state.now();
     Ok(state
-        .call(move |store, _| issuance::check(store, &request, now))
-        .await??
+        .run(move |store, _| issuance::check(store, &request, now))
+        .await?
         .into())
 }
 
@@ -171,8 +171,8 @@ pub(crate) async fn confirm(
             issued.payload.license.request_hash
         ))
         .into_response()),
-        Err(IssueError::Store(e)) => Err(e.into()),
         Err(e) => {
+            let e = WebError::shown(e)?;
             let report = report(&state, form.request.clone()).await?;
             let input_error = report.failure.is_none().then(|| format!("Not issued: {e}"));
             Ok((
@@ -209,8 +209,8 @@ async fn find(
 ) -> Result<(IssuanceRecord, LicenseRecord), WebError> {
     let hash: Digest = request_hash.parse().map_err(|_| WebError::NotFound)?;
     state
-        .call(move |store, _| issuance::find(store, &hash))
-        .await??
+        .run(move |store, _| issuance::find(store, &hash))
+        .await?
         .ok_or(WebError::NotFound)
 }
 

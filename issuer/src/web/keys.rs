@@ -18,7 +18,8 @@ use super::view::{self, Layout};
 use super::{AppState, WebError};
 use ren3_issuer_core::chain;
 use ren3_issuer_core::keystore::{AtRest, KeyStoreError};
-use ren3_issuer_core::signing_keys::{self, SigningKeyEntry, SigningKeyError};
+use ren3_issuer_core::signing_keys::{self, SigningKeyEntry};
+use ren3_issuer_core::{Coded as _, ErrorKind};
 
 /// The store's root as the page shows it.
 pub(crate) struct RootView {
@@ -78,7 +79,7 @@ pub(crate) struct DoneQuery {
 
 async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError> {
     let (keys, trust) = state
-        .call(|store, keys| {
+        .run(|store, keys| {
             let rows = signing_keys::list(store).map(|entries| {
                 entries
                     .into_iter()
@@ -95,7 +96,7 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
             })?;
             Ok::<_, ren3_issuer_core::store::StoreError>((rows, chain::overview(store)?))
         })
-        .await??;
+        .await?;
     Ok(KeysPage {
         layout: Layout {
             user: user.name.clone(),
@@ -179,8 +180,10 @@ pub(crate) async fn rotate(
         .await?;
     match result {
         Ok(key) => Ok(Redirect::to(&format!("/keys?rotated={}", key.key_id)).into_response()),
-        Err(SigningKeyError::Store(e)) => Err(e.into()),
-        Err(e) => refused(&state, &user, format!("No key was created: {e}")).await,
+        Err(e) => {
+            let e = WebError::shown(e)?;
+            refused(&state, &user, format!("No key was created: {e}")).await
+        }
     }
 }
 
@@ -218,7 +221,9 @@ pub(crate) async fn retire(
         .await?;
     match result {
         Ok(key) => Ok(Redirect::to(&format!("/keys?retired={}", key.key_id)).into_response()),
-        Err(SigningKeyError::Store(e)) => Err(e.into()),
+        // An unknown key id, too, is told on the keys page, beside the
+        // list of the keys there are.
+        Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
         Err(e) => refused(&state, &user, format!("Not retired: {e}")).await,
     }
 }
@@ -250,8 +255,8 @@ fn download(content_type: &'static str, name: &str, body: String) -> Response {
 /// built pinned to.
 pub(crate) async fn root_file(State(state): State<AppState>) -> Result<Response, WebError> {
     let root = state
-        .call(|store, _| chain::stored_root(store))
-        .await??
+        .run(|store, _| chain::stored_root(store))
+        .await?
         .ok_or(WebError::NotFound)?;
     Ok(download(
         "text/plain; charset=utf-8",
@@ -266,7 +271,7 @@ pub(crate) async fn certificate(
     Path(key_id): Path<String>,
 ) -> Result<Response, WebError> {
     let key_id: KeyId = key_id.parse().map_err(|_| WebError::NotFound)?;
-    let trust = state.call(|store, _| chain::overview(store)).await??;
+    let trust = state.run(|store, _| chain::overview(store)).await?;
     let certificate = trust.certificate(&key_id).ok_or(WebError::NotFound)?;
     Ok(download(
         "text/plain; charset=utf-8",
@@ -277,7 +282,7 @@ pub(crate) async fn certificate(
 
 /// The installed revocation list: the one every payload carries.
 pub(crate) async fn revocations_file(State(state): State<AppState>) -> Result<Response, WebError> {
-    let trust = state.call(|store, _| chain::overview(store)).await??;
+    let trust = state.run(|store, _| chain::overview(store)).await?;
     let list = trust.revocations.ok_or(WebError::NotFound)?;
     Ok(download(
         "text/plain; charset=utf-8",

@@ -67,8 +67,8 @@ pub(crate) async fn list(
     let search = Some(query.q.trim().to_owned()).filter(|q| !q.is_empty());
     let before = query.before;
     let page = state
-        .call(move |store, _| licenses::page(store, search.as_deref(), before, PAGE_SIZE))
-        .await??;
+        .run(move |store, _| licenses::page(store, search.as_deref(), before, PAGE_SIZE))
+        .await?;
     let next = page
         .next_before
         .map(|b| view::query_string(&[("q", &query.q), ("before", &b.to_string())]));
@@ -307,8 +307,7 @@ pub(crate) async fn create(
                 }
                 .into_response());
             }
-            Err(LicenseError::Store(e)) => return Err(e.into()),
-            Err(e) => errors.file(&e),
+            Err(e) => errors.file(&WebError::shown(e)?),
         }
     }
     Ok((
@@ -394,14 +393,7 @@ fn limits_text(license: &LicenseRecord, separator: &str) -> String {
 }
 
 async fn details(state: &AppState, id: i64) -> Result<LicenseDetails, WebError> {
-    match state
-        .call(move |store, _| licenses::show(store, id))
-        .await?
-    {
-        Ok(details) => Ok(details),
-        Err(LicenseError::UnknownId(_)) => Err(WebError::NotFound),
-        Err(e) => Err(e.into()),
-    }
+    state.run(move |store, _| licenses::show(store, id)).await
 }
 
 fn detail_page(user: &CurrentUser, details: LicenseDetails) -> DetailPage {
@@ -458,9 +450,7 @@ pub(crate) async fn set_status(
                 .await?
             {
                 Ok(_) => None,
-                Err(LicenseError::UnknownId(_)) => return Err(WebError::NotFound),
-                Err(LicenseError::Store(e)) => return Err(e.into()),
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(WebError::shown(e)?.to_string()),
             }
         }
     };
@@ -509,12 +499,10 @@ pub(crate) async fn add_device(
             }
             .into_response());
         }
-        Err(DeviceError::License(LicenseError::UnknownId(_))) => return Err(WebError::NotFound),
-        Err(DeviceError::Store(e) | DeviceError::License(LicenseError::Store(e))) => {
-            return Err(e.into());
-        }
-        Err(DeviceError::Label(problem)) => (None, Some(problem)),
-        Err(e) => (Some(e.to_string()), None),
+        Err(e) => match WebError::shown(e)? {
+            DeviceError::Label(problem) => (None, Some(problem)),
+            e => (Some(e.to_string()), None),
+        },
     };
     let mut page = detail_page(&user, details(&state, id).await?);
     page.notice = notice;
@@ -571,9 +559,10 @@ pub(crate) async fn force_release(
             .await?;
         match result {
             Ok(_) => return Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
-            Err(ReleaseError::Store(e)) => return Err(e.into()),
-            Err(ReleaseError::Reason(problem)) => (None, Some(problem)),
-            Err(e) => (Some(format!("Nothing was released: {e}")), None),
+            Err(e) => match WebError::shown(e)? {
+                ReleaseError::Reason(problem) => (None, Some(problem)),
+                e => (Some(format!("Nothing was released: {e}")), None),
+            },
         }
     };
     let mut page = detail_page(&user, details(&state, id).await?);
@@ -681,9 +670,7 @@ pub(crate) async fn edit(
             .await?
         {
             Ok(_) => return Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
-            Err(LicenseError::UnknownId(_)) => return Err(WebError::NotFound),
-            Err(LicenseError::Store(e)) => return Err(e.into()),
-            Err(e) => errors.file(&e),
+            Err(e) => errors.file(&WebError::shown(e)?),
         }
     }
     let license = details(&state, id).await?.license;

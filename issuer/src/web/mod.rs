@@ -35,6 +35,7 @@ use tower_http::trace::TraceLayer;
 
 use ren3_issuer_core::keystore::KeyStore;
 use ren3_issuer_core::store::Store;
+use ren3_issuer_core::{Coded, ErrorKind};
 
 /// The largest request body: a pasted or uploaded license request or
 /// release receipt (at most 64 KiB) with room for the form around it.
@@ -111,6 +112,17 @@ impl AppState {
         .await
         .map_err(|e| WebError::internal(format!("a store task failed: {e}")))?
     }
+
+    /// [`Self::call`] for a core function that can fail: its error
+    /// answers by its kind ([`WebError`]'s `From`).
+    async fn run<T, E, F>(&self, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        E: Coded + Send + 'static,
+        F: FnOnce(&mut Store, &KeyStore) -> Result<T, E> + Send + 'static,
+    {
+        Ok(self.call(f).await??)
+    }
 }
 
 /// An answer that is not the page asked for.
@@ -119,19 +131,51 @@ pub(crate) enum WebError {
     NotFound,
     /// A refused POST: a missing or wrong CSRF token, or a cross-site form.
     Forbidden(&'static str),
+    /// The core refused (or another change got there first) where the
+    /// handler has no form to show it on: the message and its code.
+    Refused {
+        status: StatusCode,
+        message: String,
+        code: &'static str,
+    },
     /// Details go to the log, never to the page.
     Internal(String),
 }
 
 impl WebError {
-    fn internal(detail: impl Into<String>) -> Self {
-        WebError::Internal(detail.into())
+    pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
+        WebError::Internal(detail.to_string())
+    }
+
+    /// A core error a handler shows on its own form, as `Ok(error)`: a
+    /// refusal or a conflict. Anything else (not found, internal) is the
+    /// answer the core error's kind calls for, as `Err`, for `?`.
+    pub(crate) fn shown<E: Coded>(e: E) -> Result<E, WebError> {
+        match e.kind() {
+            ErrorKind::Refused | ErrorKind::Conflict => Ok(e),
+            ErrorKind::NotFound | ErrorKind::Internal => Err(e.into()),
+        }
     }
 }
 
-impl<E: std::error::Error> From<E> for WebError {
+/// Every core error answers by its kind, so a handler matches only the
+/// errors it shows on its own page.
+impl<E: Coded> From<E> for WebError {
     fn from(e: E) -> Self {
-        WebError::Internal(e.to_string())
+        match e.kind() {
+            ErrorKind::NotFound => WebError::NotFound,
+            ErrorKind::Refused => WebError::Refused {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: e.to_string(),
+                code: e.code(),
+            },
+            ErrorKind::Conflict => WebError::Refused {
+                status: StatusCode::CONFLICT,
+                message: e.to_string(),
+                code: e.code(),
+            },
+            ErrorKind::Internal => WebError::Internal(format!("{e} [{}]", e.code())),
+        }
     }
 }
 
@@ -140,6 +184,11 @@ impl IntoResponse for WebError {
         let (status, message) = match self {
             WebError::NotFound => (StatusCode::NOT_FOUND, "There is no such page.".to_owned()),
             WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
+            WebError::Refused {
+                status,
+                message,
+                code,
+            } => (status, format!("{message} [{code}]")),
             WebError::Internal(detail) => {
                 tracing::error!("console error: {detail}");
                 (

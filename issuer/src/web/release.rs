@@ -17,9 +17,9 @@ use super::upload::{self, PastedToken};
 use super::view::{self, Layout};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
-use ren3_issuer_core::licenses;
-use ren3_issuer_core::releases::{self, ReleaseError, Released};
+use ren3_issuer_core::releases::{self, Released};
 use ren3_issuer_core::store::{LicenseRecord, StoreError};
+use ren3_issuer_core::{Coded as _, licenses};
 
 fn layout(user: &CurrentUser) -> Layout {
     Layout {
@@ -78,7 +78,7 @@ pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> ReleasePage
 async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebError> {
     let now = state.now();
     let report = state
-        .call(move |store, _| {
+        .run(move |store, _| {
             let outcome = releases::check(store, &receipt)?;
             // A receipt is checked against the device key it carries, so
             // no trusted keys are needed to read it.
@@ -105,7 +105,7 @@ async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebE
                 license,
             })
         })
-        .await??;
+        .await?;
     Ok(report)
 }
 
@@ -180,8 +180,8 @@ pub(crate) async fn confirm(
             released,
         }
         .into_response()),
-        Err(ReleaseError::Store(e)) => Err(e.into()),
         Err(e) => {
+            let e = WebError::shown(e)?;
             let report = report(&state, form.receipt.clone()).await?;
             // The check passing now means the seat changed in between;
             // say what the release itself was refused with.

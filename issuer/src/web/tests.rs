@@ -16,7 +16,7 @@ use ren3_issuer_core::keystore::KeyStore;
 use ren3_issuer_core::licenses::{self, NewLicense};
 use ren3_issuer_core::store::LicenseStatus;
 use ren3_issuer_core::testing::{NOW, TestStore, actor, request};
-use ren3_issuer_core::{issuance, sessions, setup, users};
+use ren3_issuer_core::{Coded as _, issuance, sessions, setup, users};
 
 const PASSWORD: &str = "correct horse battery";
 

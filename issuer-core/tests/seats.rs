@@ -29,7 +29,7 @@
 //! The world follows what the issuer answered, not what the model
 //! predicted, so (a) holds the issuer to account on its own.
 //!
-//! 64 cases by default; `PROPTEST_CASES=2000 cargo test -p ren3-issuer
+//! 64 cases by default; `PROPTEST_CASES=2000 cargo test -p ren3-issuer-core
 //! --test seats` runs more.
 
 // clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
@@ -45,8 +45,8 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use ren3_issuer_core::audit::{self, Actor};
 use ren3_issuer_core::{
-    InitOptions, KeyStore, LicenseDetails, NewLicense, Store, StorePaths, devices, issuance,
-    licenses, releases, setup,
+    Coded as _, InitOptions, KeyStore, LicenseDetails, NewLicense, Store, StorePaths, devices,
+    issuance, licenses, releases, setup,
 };
 use ren3_shared::{
     DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, PublicKey, ReleaseReceipt, binary,
