@@ -13,28 +13,47 @@ use ren3_shared::DeviceId;
 use crate::http::host::AllowedHost;
 use crate::trust::{self, Trust};
 
+/// `true` (also `1`, `yes`) turns offline licensing on; unset, empty or
+/// `false` (`0`, `no`) leaves it off ([`Config::offline`] is `None`).
 pub const ENABLE_OFFLINE_LICENSE: &str = "enable_offline_license";
+/// The client device id the ReN3 team sent (`REN3D1-…`). Required when
+/// offline licensing is on; a typo is refused by its check character.
 pub const CLIENT_DEVICE_ID: &str = "client_device_id";
+/// The path of the SQLite store, which holds the device key and is created
+/// readable by its owner only. Default [`DEFAULT_LICENSE_DB_PATH`].
 pub const LICENSE_DB_PATH: &str = "license_db_path";
+/// The IP address and port to listen on, such as `127.0.0.1:5000`; not a
+/// host name. Default [`DEFAULT_LISTEN_ADDR`].
 pub const LISTEN_ADDR: &str = "listen_addr";
 /// No longer read: a build trusts only the root compiled into it. Start-up
 /// warns when it is still set, so that an operator does not believe a file
 /// of theirs decides what is trusted.
 pub const LICENSE_TRUSTED_KEYS: &str = "license_trusted_keys";
+/// How far the clock may go back behind the latest time seen before it is
+/// suspect: a number with an optional unit `s`, `m`, `h` or `d` (seconds
+/// without one), at most [`MAX_CLOCK_TOLERANCE_SECONDS`]. Default
+/// [`DEFAULT_CLOCK_TOLERANCE_SECONDS`].
 pub const LICENSE_CLOCK_TOLERANCE: &str = "license_clock_tolerance";
+/// How many days before `expiresAt` status and the log start warning: a
+/// whole number from 0 to [`MAX_WARNING_DAYS`]. Default
+/// [`DEFAULT_WARNING_DAYS`].
 pub const LICENSE_WARNING_DAYS: &str = "license_warning_days";
 /// Names, besides `localhost`, the loopback addresses and the listen
 /// address, under which the licensing endpoints answer (the `Host` check,
 /// [`crate::http::host`]).
 pub const LICENSE_ALLOWED_HOSTS: &str = "license_allowed_hosts";
 
+/// The store's path when [`LICENSE_DB_PATH`] is unset: in the working
+/// directory.
 pub const DEFAULT_LICENSE_DB_PATH: &str = "./ren3-license.db";
+/// The listen address when [`LISTEN_ADDR`] is unset: loopback only.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:5000";
 /// 24 hours: time-zone and daylight-saving mistakes do not make the clock
 /// suspect.
 pub const DEFAULT_CLOCK_TOLERANCE_SECONDS: i64 = 24 * 60 * 60;
 /// The longest clock tolerance accepted: a year.
 pub const MAX_CLOCK_TOLERANCE_SECONDS: i64 = 366 * 24 * 60 * 60;
+/// The warning window when [`LICENSE_WARNING_DAYS`] is unset, in days.
 pub const DEFAULT_WARNING_DAYS: i64 = 30;
 /// The longest warning window accepted, in days.
 pub const MAX_WARNING_DAYS: i64 = 3_650;
@@ -43,12 +62,21 @@ pub const MAX_WARNING_DAYS: i64 = 3_650;
 const DOTENV_FILE: &str = ".env";
 
 /// The licensing configuration of one ingestor.
+///
+/// Made only by [`Config::from_env`] or [`Config::from_lookup`], which
+/// check every value. The fields are public to be read; a value changed
+/// afterwards is not checked again.
 #[derive(Clone)]
 pub struct Config {
     /// `None` when `enable_offline_license` is off: nothing can be
     /// registered or imported, and the ingestor is unlicensed.
     pub offline: Option<OfflineConfig>,
+    /// Where the SQLite store lives ([`LICENSE_DB_PATH`]). Its directory
+    /// must exist; the file is created on first start.
     pub license_db_path: PathBuf,
+    /// The address to listen on ([`LISTEN_ADDR`]); binding it is the
+    /// caller's job. Requests addressed to it pass the `Host` check, unless
+    /// it is a wildcard such as `0.0.0.0`.
     pub listen_addr: SocketAddr,
     /// How far the clock may go back before it is suspect, in seconds.
     pub clock_tolerance_seconds: i64,
@@ -70,6 +98,8 @@ pub struct Config {
 /// about trust: the root is the build's ([`Config::trust`]).
 #[derive(Debug, Clone)]
 pub struct OfflineConfig {
+    /// The id the ReN3 team sent ([`CLIENT_DEVICE_ID`]), checked and in
+    /// canonical form. Every payload must be issued for it.
     pub client_device_id: DeviceId,
 }
 
@@ -92,11 +122,16 @@ impl fmt::Debug for Config {
 /// what it expects, and is shown to the operator as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// A variable's value is malformed, out of range, or missing while
+    /// required.
     #[error("{variable}: {problem}")]
     Invalid {
+        /// The variable's name, as the operator sets it.
         variable: &'static str,
+        /// What is wrong and what the variable expects.
         problem: String,
     },
+    /// `./.env` exists but cannot be read or parsed.
     #[error("{DOTENV_FILE}: {0}; fix the file or remove it")]
     DotEnv(String),
     /// What build.rs embedded does not verify: the binary was altered.
@@ -123,7 +158,14 @@ impl ConfigError {
 
 impl Config {
     /// Reads the process environment and `./.env`; a variable set in the
-    /// environment wins over the same variable in the file.
+    /// environment wins over the same variable in the file. The file is
+    /// only read: the process environment is left unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::DotEnv`] if `./.env` exists but cannot be read or
+    /// parsed, and otherwise as [`Config::from_lookup`]. The message is
+    /// meant for the operator as is.
     pub fn from_env() -> Result<Self, ConfigError> {
         let file = read_dotenv(Path::new(DOTENV_FILE))?;
         Self::from_lookup(|name| {
@@ -137,6 +179,37 @@ impl Config {
     /// value. An empty value counts as unset. The trust root is the one
     /// this build embeds; only a development build reads it from `lookup`
     /// ([`trust::DEV_TRUST_ROOT`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for the first variable that is malformed,
+    /// or missing while required; [`ConfigError::Build`] if the trust this
+    /// build embedded does not verify.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// use ren3_client::config::{CLIENT_DEVICE_ID, ENABLE_OFFLINE_LICENSE};
+    /// use ren3_client::Config;
+    ///
+    /// let vars = HashMap::from([
+    ///     (ENABLE_OFFLINE_LICENSE, "true"),
+    ///     (CLIENT_DEVICE_ID, "REN3D1-00000-00000-00000-00000"),
+    /// ]);
+    /// let config = Config::from_lookup(|name| vars.get(name).map(|v| v.to_string()))?;
+    /// assert!(config.offline.is_some());
+    /// assert_eq!(config.listen_addr.to_string(), "127.0.0.1:5000");
+    ///
+    /// // Turned on without a device id: refused, naming the variable.
+    /// let err = Config::from_lookup(|name| {
+    ///     (name == ENABLE_OFFLINE_LICENSE).then(|| "true".to_owned())
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.variable(), Some(CLIENT_DEVICE_ID));
+    /// # Ok::<(), ren3_client::ConfigError>(())
+    /// ```
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)

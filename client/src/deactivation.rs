@@ -21,6 +21,9 @@ pub const RECEIPT_SEND_TO: &str = "Send the releaseReceipt value to the ReN3 tea
 /// An accepted deactivation.
 #[derive(Debug, Clone)]
 pub struct Deactivated {
+    /// The release receipt, signed with the released device key and
+    /// already recorded in the store. Its token is what the operator sends
+    /// to the ReN3 team ([`RECEIPT_SEND_TO`]).
     pub receipt: VerifiedReceipt,
 }
 
@@ -31,6 +34,19 @@ impl AppState {
     /// device key is replaced by a new one (docs/FORMAT.md §6), so the
     /// receipt is the last thing the released key signs. On any refusal
     /// nothing changes, and no sequence number is taken.
+    ///
+    /// Once it returns, the [`LicenseHandle`](crate::LicenseHandle) is
+    /// unlicensed, every pending request is forgotten, and payloads that
+    /// answer earlier requests no longer install.
+    ///
+    /// # Errors
+    ///
+    /// [`LicensingError::OfflineDisabled`], [`LicensingError::InvalidLicenseKey`],
+    /// [`LicensingError::NoActiveLicense`],
+    /// [`LicensingError::NotTheActiveLicenseKey`] when `license_key` is not
+    /// the active license's; [`LicensingError::Store`],
+    /// [`LicensingError::RandomSource`] or [`LicensingError::Signing`] on an
+    /// internal failure.
     pub async fn deactivate(&self, license_key: &str) -> Result<Deactivated, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;

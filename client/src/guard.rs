@@ -47,6 +47,8 @@ pub struct RequireLicense {
 }
 
 impl RequireLicense {
+    /// A layer that admits requests while `handle` says licensed work is
+    /// allowed, whatever features the license grants.
     pub fn new(handle: LicenseHandle) -> Self {
         Self {
             handle,
@@ -54,14 +56,18 @@ impl RequireLicense {
         }
     }
 
-    /// Also requires the license to grant `feature`.
+    /// Also requires the license to grant `feature`; without it a request
+    /// is refused with `feature_missing`. Calling it again replaces the
+    /// feature: one layer requires at most one.
     #[must_use]
     pub fn feature(mut self, feature: &'static str) -> Self {
         self.feature = Some(feature);
         self
     }
 
-    /// The license a request is admitted under now, or the refusal.
+    /// The license a request is admitted under now, or the refusal: what
+    /// the layer decides for each request, for code that is not an axum
+    /// route.
     pub fn admit(&self) -> Result<Licensed, Refusal> {
         admit(&self.handle.check(), self.feature)
     }
@@ -157,14 +163,19 @@ pub struct Licensed {
 }
 
 impl Licensed {
+    /// The license in effect when the request was admitted: customer,
+    /// features, limits and times.
     pub fn license(&self) -> &License {
         &self.installed.license
     }
 
+    /// The issuer key that signed the license.
     pub fn key_id(&self) -> KeyId {
         self.installed.key_id
     }
 
+    /// Whether the license grants `feature`. A feature the layer required
+    /// is always granted.
     pub fn has_feature(&self, feature: &str) -> bool {
         self.installed.license.has_feature(feature)
     }

@@ -13,6 +13,134 @@
 //! store and in this process. What it trusts is compiled in ([`trust`]):
 //! payloads chain to the vendor's root pinned at build time, and nothing
 //! at run time adds trust.
+//!
+//! # Embedding
+//!
+//! 1. Read the [`Config`] with [`Config::from_env`]: the process
+//!    environment, which wins over `./.env` (the variables are in
+//!    [`config`]). An error names the variable and what it expects; show
+//!    it to the operator as is.
+//! 2. Open the [`AppState`] once, inside the Tokio runtime: it opens or
+//!    creates the store and the device key, and loads the active license.
+//! 3. Merge [`app`], the licensing endpoints, into the ingestor's axum
+//!    router. Its `Host` check covers those endpoints only. It has a
+//!    fallback (problem+json 404), so a router with a fallback of its own
+//!    must call `reset_fallback` on one of them first.
+//! 4. Guard the ingestor's own routes with [`RequireLicense`]: it admits
+//!    a request only while licensed work is allowed and, with
+//!    [`feature`](RequireLicense::feature), only if the license grants that
+//!    feature. Otherwise it answers 403 problem+json whose `code` says why
+//!    ([`Refusal::code`]). Handlers behind it take [`Licensed`] for the
+//!    license's limits.
+//! 5. Anywhere else, ask the [`LicenseHandle`] from [`AppState::license`]:
+//!    [`is_licensed`](LicenseHandle::is_licensed),
+//!    [`has_feature`](LicenseHandle::has_feature),
+//!    [`limit`](LicenseHandle::limit),
+//!    [`expires_at`](LicenseHandle::expires_at), or the whole
+//!    [`check`](LicenseHandle::check). Features and limits are granted only
+//!    while licensed work is allowed.
+//!
+//! This example builds such a router and sends it requests without serving
+//! it. The installation is new, so it is unlicensed: the guarded route is
+//! refused, and the handle grants no feature and no limit.
+//!
+//! ```
+//! use axum::Router;
+//! use axum::body::{Body, to_bytes};
+//! use axum::http::{Request, StatusCode};
+//! use axum::routing::post;
+//! use ren3_client::{AppState, Config, LicenseHandle, Licensed, RequireLicense};
+//! use tower::ServiceExt as _;
+//!
+//! /// The ingestor's own work, reached only through the guard.
+//! async fn ingest(licensed: Licensed) -> String {
+//!     let max = licensed.limit("max-sources").unwrap_or(1);
+//!     format!("{}: up to {max} sources", licensed.license().customer)
+//! }
+//!
+//! /// Routes that need a license granting the feature `ingest`.
+//! fn ingestor_routes(license: LicenseHandle) -> Router {
+//!     Router::new()
+//!         .route("/ingest", post(ingest))
+//!         .route_layer(RequireLicense::new(license.clone()).feature("ingest"))
+//!         .with_state(license)
+//! }
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // An ingestor calls `Config::from_env()`; this example passes its
+//! // variables itself, with a throwaway store.
+//! let dir = tempfile::tempdir()?;
+//! let db = dir.path().join("license.db");
+//! let config = Config::from_lookup(|name| match name {
+//!     "enable_offline_license" => Some("true".to_owned()),
+//!     "client_device_id" => Some("REN3D1-00000-00000-00000-00000".to_owned()),
+//!     "license_db_path" => Some(db.display().to_string()),
+//!     _ => None,
+//! })?;
+//! let state = AppState::open(&config).await?;
+//! let router = ren3_client::app(state.clone()).merge(ingestor_routes(state.license()));
+//!
+//! // The guard refuses, in problem+json with a stable code.
+//! let request = Request::post("/ingest").body(Body::empty())?;
+//! let response = router.clone().oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::FORBIDDEN);
+//! let problem: serde_json::Value =
+//!     serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await?)?;
+//! assert_eq!(problem["code"], "unlicensed");
+//!
+//! // The licensing endpoints answer beside it, to requests addressed to
+//! // this machine.
+//! let request = Request::get("/license")
+//!     .header("host", "localhost:5000")
+//!     .body(Body::empty())?;
+//! let response = router.oneshot(request).await?;
+//! assert_eq!(response.status(), StatusCode::OK);
+//! let status: serde_json::Value =
+//!     serde_json::from_slice(&to_bytes(response.into_body(), usize::MAX).await?)?;
+//! assert_eq!(status["state"], "unlicensed");
+//! assert_eq!(status["reasonCode"], "no_license");
+//!
+//! // The handle reads an in-memory snapshot: ask it as often as needed.
+//! let license = state.license();
+//! assert!(!license.is_licensed());
+//! assert!(!license.has_feature("ingest"));
+//! assert_eq!(license.limit("max-sources"), None);
+//! let refusal = license.check().refusal_for(Some("ingest"));
+//! assert_eq!(refusal.map(|r| r.code()), Some("unlicensed"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Serving it binds the listen address and runs until shutdown; record the
+//! clock's high-water mark afterwards, so that a restart does not forget
+//! it ([`serve`] does all of this for the licensing endpoints alone):
+//!
+//! ```no_run
+//! use ren3_client::{AppState, Config};
+//! # fn ingestor_routes(_: ren3_client::LicenseHandle) -> axum::Router {
+//! #     axum::Router::new()
+//! # }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = Config::from_env()?;
+//!     let state = AppState::open(&config).await?;
+//!     let router = ren3_client::app(state.clone()).merge(ingestor_routes(state.license()));
+//!     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
+//!     axum::serve(listener, router)
+//!         .with_graceful_shutdown(async {
+//!             let _ = tokio::signal::ctrl_c().await;
+//!         })
+//!         .await?;
+//!     state.persist_clock().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `client/examples/ingestor.rs` is such an ingestor, runnable.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod deactivation;

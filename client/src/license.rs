@@ -34,6 +34,7 @@ pub fn system_clock() -> Clock {
 /// work at once.
 pub const CLOCK_SKEW_TOLERANCE: i64 = 300;
 
+/// Seconds in a day, for the day counts of the configuration and status.
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// The next action for a license signed by a revoked key.
@@ -47,6 +48,7 @@ pub(crate) const REGISTER_AGAIN: &str = "export a new request with POST /license
 pub struct InstalledLicense {
     /// The issuer key that signed it.
     pub key_id: KeyId,
+    /// The signed license: customer, features, limits and times.
     pub license: License,
     /// The revocation of that key in the effective revocation list, if it
     /// is revoked: the license keeps working until `grace_until`, judged at
@@ -70,7 +72,13 @@ pub enum MarkProblem {
     /// The store holds no mark.
     Missing,
     /// The mark is below another time the store records.
-    Lowered { recorded: i64, newest_recorded: i64 },
+    Lowered {
+        /// The mark the store holds (Unix seconds).
+        recorded: i64,
+        /// The newest other time the store records, which the mark should
+        /// be no lower than (Unix seconds).
+        newest_recorded: i64,
+    },
 }
 
 impl InstalledLicense {
@@ -111,10 +119,15 @@ impl Default for ClockRules {
 pub enum LicenseState {
     /// No license is installed, or offline licensing is disabled.
     Unlicensed,
+    /// Within the license's window (`notBefore` to `expiresAt`), with a
+    /// plausible clock.
     Active,
     /// Past `expiresAt` but within the payload's grace period: still works.
     Grace,
+    /// Past `expiresAt` and its grace period, judged at the high-water
+    /// mark: winding the clock back does not revive it.
     Expired,
+    /// More than [`CLOCK_SKEW_TOLERANCE`] before the license's `notBefore`.
     NotYetValid,
     /// The clock went back behind what this installation has seen, or lies
     /// before the license's `issuedAt`. Whether licensed work goes on
@@ -126,6 +139,9 @@ pub enum LicenseState {
 }
 
 impl LicenseState {
+    /// The stable snake_case code, as serialized: `unlicensed`, `active`,
+    /// `grace`, `expired`, `not_yet_valid`, `clock_suspect` or
+    /// `key_revoked`.
     pub fn as_str(self) -> &'static str {
         match self {
             LicenseState::Unlicensed => "unlicensed",
@@ -145,11 +161,13 @@ pub enum ClockSuspicion {
     /// The clock reads more than the tolerance before the latest time this
     /// installation has seen.
     BehindHighWaterMark {
+        /// The latest time seen (Unix seconds).
         high_water_mark: i64,
     },
     /// The clock reads before the license was issued (less the skew
     /// tolerance).
     BeforeIssuedAt {
+        /// The license's `issuedAt` (Unix seconds).
         issued_at: i64,
     },
     /// The store's mark was missing or lowered at start-up
@@ -158,8 +176,12 @@ pub enum ClockSuspicion {
     /// but a record that was removed, and an advisory license would
     /// otherwise outlive its expiry for anyone who deletes one row.
     MarkMissing,
+    /// The store's mark was lowered ([`MarkProblem::Lowered`]); refuses
+    /// like [`Self::MarkMissing`].
     MarkLowered {
+        /// The mark the store held at start-up (Unix seconds).
         recorded: i64,
+        /// The newest other time the store records (Unix seconds).
         newest_recorded: i64,
     },
 }
@@ -195,30 +217,51 @@ pub(crate) const MARK_NEXT_ACTION: &str = "check this machine's clock (date, tim
      backup also brings the record back";
 
 /// Why licensed work is refused, with a stable code: the guard's 403.
+/// Its `Display` is a sentence for the operator that says what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// No license is installed, or offline licensing is disabled.
     Unlicensed,
+    /// The license expired and its grace period is over.
     Expired {
+        /// The license's `expiresAt` (Unix seconds).
         expired_at: i64,
     },
+    /// The license does not take effect yet.
     NotYetValid {
+        /// The license's `notBefore` (Unix seconds).
         not_before: i64,
     },
+    /// The clock looks wound back, and the license's clock policy is
+    /// enforcing or the suspicion refuses under any policy.
     ClockSuspect {
+        /// The clock's reading (Unix seconds).
         now: i64,
+        /// Why the clock is suspect.
         suspicion: ClockSuspicion,
     },
+    /// The license is in effect but does not grant the feature the route
+    /// requires.
     FeatureMissing {
+        /// The feature required.
         feature: &'static str,
     },
+    /// The key that signed the license is revoked and its grace period is
+    /// over.
     KeyRevoked {
+        /// The revoked issuer key.
         key_id: KeyId,
+        /// When the ReN3 team revoked it (Unix seconds).
         revoked_at: i64,
+        /// When the license stopped working (Unix seconds).
         grace_until: i64,
     },
 }
 
 impl Refusal {
+    /// The stable code, the problem+json `code` of the guard's 403:
+    /// `unlicensed`, `expired`, `not_yet_valid`, `clock_suspect`,
+    /// `feature_missing` or `key_revoked`.
     pub fn code(&self) -> &'static str {
         match self {
             Refusal::Unlicensed => "unlicensed",
@@ -318,10 +361,14 @@ pub struct LicenseCheck {
     pub now: i64,
     /// The latest time this installation has seen, `now` included.
     pub high_water_mark: i64,
+    /// The installed license, in effect or not; `None` when none is.
     pub installed: Option<Arc<InstalledLicense>>,
     /// Where the license's window is, judged at the high-water mark, so
     /// that winding the clock back never revives an expired license.
     pub window: Option<Window>,
+    /// Why the clock looks wound back, if it does. Whether that refuses
+    /// licensed work depends on the license's clock policy
+    /// ([`ClockSuspicion::refuses_under_any_policy`]).
     pub clock_suspicion: Option<ClockSuspicion>,
     /// Whether the expiry-warning window is open: from
     /// `license_warning_days` before `expiresAt` until the grace ends.
@@ -718,6 +765,7 @@ impl LicenseHandle {
         self.shared.high_water_mark.load(Ordering::Relaxed)
     }
 
+    /// How this handle judges time, as configured at start-up.
     pub fn clock_rules(&self) -> ClockRules {
         self.shared.rules
     }

@@ -23,37 +23,48 @@ use crate::store::{self, StoreError, Summary};
 /// The product name a license request carries.
 pub const PRODUCT_NAME: &str = "ren3-ingestor";
 
-/// Why registering or importing was refused. Each variant has a stable
+/// Why registering, importing or deactivating was refused. Each variant has a stable
 /// [`code`](Self::code); the message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum LicensingError {
+    /// `enable_offline_license` is off: nothing can be registered,
+    /// imported or deactivated.
     #[error(
         "offline licensing is disabled in this ingestor; set enable_offline_license=true and \
          client_device_id=<the id the ReN3 team sent you> in the ingestor's environment, \
          then restart it"
     )]
     OfflineDisabled,
+    /// The license key is malformed or has a typo (its check character).
     #[error("{0}")]
     InvalidLicenseKey(CodeError),
     /// The payload's chain does not verify, its key is revoked
     /// (`key_revoked`), or it is not a payload at all.
     #[error("{0}")]
     Payload(TokenError),
+    /// The payload was issued for another license key than the one given.
     #[error(
         "the license payload was issued for a different license key than the one given; \
          send the license key the payload was issued for, or ask the ReN3 team for a \
          payload for this key"
     )]
     LicenseKeyMismatch,
+    /// The payload is for another client device id than the configured
+    /// one.
     #[error(
         "the license payload is for client device id `{payload}`, but this ingestor is \
          configured with `{configured}`; check client_device_id, or ask the ReN3 team for \
          a payload for this device"
     )]
     DeviceIdMismatch {
+        /// The device id the payload was issued for.
         payload: DeviceId,
+        /// The device id this ingestor is configured with.
         configured: DeviceId,
     },
+    /// The payload is bound to another device key: another installation
+    /// with the same device id, or this one before a deactivation replaced
+    /// its key.
     #[error(
         "the license payload is bound to another device key: that of another installation \
          with the same client device id, or this installation's own before a deactivation \
@@ -61,37 +72,67 @@ pub enum LicensingError {
          POST /license/register and send it to the ReN3 team"
     )]
     DeviceKeyMismatch,
+    /// The payload answers no pending request of this installation: one it
+    /// never made, or one a later import or a deactivation forgot.
     #[error(
         "this payload answers a request this installation did not make, or one that a newer \
          import superseded; export a new request with POST /license/register"
     )]
     UnknownRequest,
+    /// The payload's `notBefore` is more than the skew tolerance after the
+    /// latest time seen.
     #[error(
         "the license takes effect at {not_before}, and this machine's clock says {now}; \
          import it after that time, or correct the clock"
     )]
-    NotYetValid { not_before: String, now: String },
+    NotYetValid {
+        /// The payload's `notBefore` (RFC 3339).
+        not_before: String,
+        /// The time it was judged at (RFC 3339).
+        now: String,
+    },
+    /// The payload's `expiresAt` has passed, judged at the latest time
+    /// seen. One in its grace period is refused too: grace keeps an
+    /// installed license working, it does not admit a new one.
     #[error(
         "the license expired at {expires_at} (this machine's clock says {now}); ask the \
          ReN3 team for a renewed license"
     )]
-    Expired { expires_at: String, now: String },
+    Expired {
+        /// The payload's `expiresAt` (RFC 3339).
+        expires_at: String,
+        /// The time it was judged at (RFC 3339).
+        now: String,
+    },
+    /// The active license for the same license key has a serial at least
+    /// as high as the payload's.
     #[error(
         "the active license for this license key has serial {active}, and this payload has \
          serial {offered}; a license is only replaced by a newer one, so import the newest \
          payload the ReN3 team sent"
     )]
-    Downgrade { active: u64, offered: u64 },
+    Downgrade {
+        /// The active license's serial.
+        active: u64,
+        /// The payload's serial.
+        offered: u64,
+    },
+    /// A deactivation named a license key that is not the active
+    /// license's.
     #[error(
         "the active license was issued for a different license key than the one given; \
          send the license key of the active license to deactivate it"
     )]
     NotTheActiveLicenseKey,
+    /// A deactivation found no active license.
     #[error(
         "no license is active on this installation, so there is nothing to deactivate; \
          GET /license shows the state"
     )]
     NoActiveLicense,
+    /// A register for a new license key while [`store::MAX_PENDING_REQUESTS`]
+    /// other keys each have a pending request; a key's newest request is
+    /// never forgotten to make room.
     #[error(
         "this installation already keeps {pending} license requests awaiting the ReN3 team's \
          payloads, the newest of {max} different license keys, and it never forgets a \
@@ -104,11 +145,20 @@ pub enum LicensingError {
          operators did not make these requests, something else reaches this port: keep \
          listen_addr on a loopback address"
     )]
-    TooManyPendingRequests { pending: u64, max: i64 },
+    TooManyPendingRequests {
+        /// How many requests are pending.
+        pending: u64,
+        /// The most license keys that may have a pending request.
+        max: i64,
+    },
+    /// The store could not be read or written; the cause goes to the log,
+    /// not to the HTTP answer.
     #[error("the license store failed: {0}")]
     Store(#[from] StoreError),
+    /// The operating system's secure random source failed.
     #[error(transparent)]
     RandomSource(#[from] RandomSourceError),
+    /// Signing with the device key failed.
     #[error("the license request or release receipt could not be signed: {0}")]
     Signing(TokenError),
 }
@@ -140,6 +190,8 @@ impl LicensingError {
 /// An exported license request, recorded as pending.
 #[derive(Debug, Clone)]
 pub struct Registration {
+    /// The signed request; its token is what the operator sends to the
+    /// ReN3 team.
     pub request: VerifiedRequest,
     /// The license key with all but its first group masked.
     pub license_key_hint: String,
@@ -161,6 +213,14 @@ impl AppState {
     /// mark (a request's time is one the store records, so the mark is never
     /// below it). Refused, with nothing written and no number taken, when
     /// recording it would forget another license key's newest request.
+    ///
+    /// # Errors
+    ///
+    /// [`LicensingError::OfflineDisabled`],
+    /// [`LicensingError::InvalidLicenseKey`],
+    /// [`LicensingError::TooManyPendingRequests`]; [`LicensingError::Store`],
+    /// [`LicensingError::RandomSource`] or [`LicensingError::Signing`] on an
+    /// internal failure.
     pub async fn register(&self, license_key: &str) -> Result<Registration, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
@@ -220,6 +280,21 @@ impl AppState {
     /// license. On any refusal the license, the pending requests and the
     /// published license are unchanged; only a newer revocation list the
     /// payload carried is kept (it is applied before any other check).
+    ///
+    /// Importing the active license again changes nothing and returns
+    /// [`Imported::AlreadyActive`].
+    ///
+    /// # Errors
+    ///
+    /// [`LicensingError::OfflineDisabled`],
+    /// [`LicensingError::InvalidLicenseKey`], [`LicensingError::Payload`]
+    /// (the token's own code, such as `signature_invalid` or
+    /// `key_revoked`), [`LicensingError::LicenseKeyMismatch`],
+    /// [`LicensingError::DeviceIdMismatch`],
+    /// [`LicensingError::DeviceKeyMismatch`],
+    /// [`LicensingError::UnknownRequest`], [`LicensingError::NotYetValid`],
+    /// [`LicensingError::Expired`], [`LicensingError::Downgrade`];
+    /// [`LicensingError::Store`] on an internal failure.
     pub async fn import(
         &self,
         license_key: &str,

@@ -25,7 +25,13 @@ use crate::trust::{self, Trust};
 /// the high-water mark.
 const CLOCK_TICK: Duration = Duration::from_secs(60);
 
-/// Everything the licensing endpoints need. Cloning is cheap.
+/// Everything the licensing endpoints need. Cloning is cheap: clones share
+/// one store, one device key and one [`LicenseHandle`].
+///
+/// Open one per store with [`AppState::open`], inside a Tokio runtime,
+/// and give clones to [`crate::app`] and to the ingestor.
+/// `LicenseHandle` implements `FromRef<AppState>`, so routes whose state is
+/// an `AppState` can use the [`Licensed`](crate::Licensed) extractor.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -65,6 +71,7 @@ pub struct StoredLicenseProblem {
     /// under this build's root: another root, an older format, a damaged
     /// row), `device_id_mismatch` or `device_key_mismatch`.
     pub code: &'static str,
+    /// A sentence for the operator: what is wrong with it.
     pub message: String,
     /// The key that signed it, as its signer line says.
     pub key_id: Option<KeyId>,
@@ -93,6 +100,20 @@ impl FromRef<AppState> for LicenseHandle {
 impl AppState {
     /// Opens the store (creating it and the device key on first start) and
     /// loads the active license, using the system clock.
+    ///
+    /// A stored license that no longer verifies under this build's root, or
+    /// is bound to another device id or key, is not loaded: the ingestor
+    /// runs unlicensed and [`Self::stored_problem`] says why.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be created, opened, migrated or
+    /// read, for instance because the directory of
+    /// [`Config::license_db_path`] does not exist.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
     pub async fn open(config: &Config) -> Result<Self, StoreError> {
         Self::open_with_clock(config, system_clock()).await
     }
@@ -250,6 +271,8 @@ impl AppState {
         &self.inner.revocations
     }
 
+    /// The SQLite store. The licensing operations keep it consistent with
+    /// the published license; an ingestor has no need to write to it.
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -26,9 +26,13 @@ use crate::store::StoreError;
 const EXPORT_A_REQUEST: &str =
     "export a new request with POST /license/register and send it to the ReN3 team";
 
+/// The body of `GET /license` (and of an accepted import), in camelCase
+/// JSON: the license's state, why, and what the operator should do next.
+/// Never holds the license key or a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseStatus {
+    /// Where the license stands.
     pub state: StatusState,
     /// A stable code for why the license is in this state (see the README).
     pub reason_code: &'static str,
@@ -39,8 +43,12 @@ pub struct LicenseStatus {
     pub licensed: bool,
     /// A sentence the operator can follow.
     pub next_action: String,
+    /// Whether offline licensing is enabled (`enable_offline_license`).
     pub offline_licensing: bool,
+    /// The configured client device id; `null` while offline licensing is
+    /// disabled.
     pub client_device_id: Option<DeviceId>,
+    /// How many exported requests still await a payload.
     pub pending_requests: u64,
     /// The issuer key that signed the installed (or unusable stored) license.
     pub key_id: Option<String>,
@@ -53,11 +61,15 @@ pub struct LicenseStatus {
     /// Whether the warning window is open: from `license_warning_days`
     /// before `expiresAt` until the grace period ends.
     pub warning: bool,
+    /// The license's grace period after `expiresAt`.
     pub grace: GraceStatus,
+    /// What this installation thinks of its clock.
     pub clock: ClockStatus,
     /// The revocation of the installed license's key, if it is revoked.
     pub revocation: Option<RevocationStatus>,
+    /// The root this build trusts and the revocation list in effect.
     pub trust: TrustStatus,
+    /// The installed license, in effect or not; `null` when none is.
     pub license: Option<LicenseSummary>,
 }
 
@@ -78,44 +90,68 @@ pub struct TrustStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevocationStatus {
+    /// The revoked issuer key.
     pub key_id: String,
+    /// When the ReN3 team revoked it (RFC 3339).
     pub revoked_at: String,
+    /// When the license signed by it stops working (RFC 3339).
     pub grace_until: String,
     /// Whether the license still works: the grace period is not over.
     pub in_grace: bool,
 }
 
+/// The license's state as status reports it, in snake_case: the states of
+/// [`LicenseState`], plus `pending`. `reasonCode` tells the cases of one
+/// state apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusState {
+    /// No license is installed and no request awaits an answer, offline
+    /// licensing is disabled, or the stored license is not used.
     Unlicensed,
     /// No license is installed, and requests await an answer.
     Pending,
+    /// The license is in effect (also while its key's revocation is in
+    /// grace, `key_revoked_in_grace`).
     Active,
+    /// Past `expiresAt`, within the grace period: still in effect.
     Grace,
+    /// Past `expiresAt` and its grace period.
     Expired,
+    /// Before the license's `notBefore`.
     NotYetValid,
+    /// The clock looks wound back, or the store's record of the latest time
+    /// seen is missing or lowered. Whether licensed work goes on is in
+    /// `licensed`.
     ClockSuspect,
     /// The license's key is revoked and the grace period is over.
     KeyRevoked,
 }
 
+/// The grace period of the installed license, after `expiresAt`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GraceStatus {
+    /// Whether the license is in its grace period now.
     pub in_grace: bool,
-    /// The grace period the license grants after `expiresAt`.
+    /// The grace period the license grants after `expiresAt`; 0 without
+    /// a license.
     pub seconds: u64,
     /// The last moment the license works.
     pub ends_at: Option<String>,
 }
 
+/// What this installation thinks of its clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClockStatus {
+    /// Whether the clock looks wound back (the state is then
+    /// `clock_suspect`).
     pub suspect: bool,
     /// The license's clock policy: whether a suspect clock only warns.
     pub policy: Option<ClockPolicy>,
+    /// How far the clock may go back before it is suspect
+    /// (`license_clock_tolerance`).
     pub tolerance_seconds: i64,
     /// The latest time this installation has recorded in its store; `null`
     /// when the store holds none (`clock_mark_missing`).
@@ -126,15 +162,27 @@ pub struct ClockStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseSummary {
+    /// The customer the license is issued to.
     pub customer: String,
+    /// The features it grants, sorted.
     pub features: Vec<String>,
+    /// Its numeric limits by name.
     pub limits: BTreeMap<String, u64>,
+    /// When the ReN3 team issued it.
     pub issued_at: String,
+    /// When it takes effect.
     pub not_before: String,
+    /// When it expires; `null` when it never does.
     pub expires_at: Option<String>,
+    /// How long it keeps working after `expiresAt`, in seconds.
     pub grace_seconds: u64,
+    /// What a suspect clock does: `advisory` only warns, `enforcing`
+    /// refuses licensed work.
     pub clock_policy: ClockPolicy,
+    /// The issuance's serial: a newer payload for the same license key has
+    /// a higher one.
     pub serial: u64,
+    /// The issuer key that signed it.
     pub key_id: String,
 }
 

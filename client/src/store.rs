@@ -192,24 +192,39 @@ macro_rules! forgotten_through {
 /// Why the store failed. Shown in the log, never in an HTTP response.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database file cannot be created, or its permissions cannot be
+    /// restricted to its owner.
     #[error("cannot create the license store `{path}`: {source}")]
     Create {
+        /// The store's path.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// A statement failed, for instance on a full disk, a damaged file or
+    /// a lock held past the busy timeout.
     #[error("SQLite failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The schema cannot be migrated, for instance because a newer version
+    /// wrote it.
     #[error(
         "the license store's schema cannot be brought up to date: {0}; if a newer \
          ingestor wrote it, run that version"
     )]
     Migration(#[from] rusqlite_migration::Error),
+    /// SQLite would not use write-ahead logging, which the store needs; it
+    /// reports the journal mode it kept.
     #[error("SQLite did not switch the license store to WAL mode (it reports `{0}`)")]
     NotWal(String),
+    /// A row breaks the store's own rules (a device key of the wrong size,
+    /// a negative count): the file was edited or corrupted.
     #[error("the license store is damaged: {0}")]
     Damaged(String),
+    /// The operating system's secure random source failed while creating
+    /// the device key.
     #[error(transparent)]
     RandomSource(#[from] RandomSourceError),
+    /// The blocking task that ran a closure panicked or was cancelled.
     #[error("a database task did not finish: {0}")]
     TaskFailed(String),
 }
@@ -230,6 +245,7 @@ pub struct Store {
 /// needs the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// How many requests are pending ([`pending_request_count`]).
     pub pending_requests: u64,
     /// See [`deactivated_at`].
     pub deactivated_at: Option<i64>,
@@ -260,6 +276,7 @@ impl Store {
         })
     }
 
+    /// The path the store was opened at.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -500,7 +517,10 @@ pub enum PendingOutcome {
     /// Nothing was written, and no sequence number taken:
     /// [`MAX_PENDING_REQUESTS`] license keys each have a pending request,
     /// and this one is for yet another key.
-    Refused { pending: u64 },
+    Refused {
+        /// How many requests are pending.
+        pending: u64,
+    },
 }
 
 /// Records a new request durably, in one transaction: `sign` makes it with
@@ -665,9 +685,13 @@ pub fn pending_request_seq(
 /// The stored columns of the active license that policy needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveLicenseRow {
+    /// The row's id in `licenses`.
     pub id: i64,
+    /// The payload's canonical token, as imported.
     pub token: String,
+    /// The license's serial.
     pub serial: u64,
+    /// The fingerprint of the license key it was issued for, as text.
     pub license_key_fingerprint: String,
     /// The issuer key that signed it, as recorded at import.
     pub key_id: String,
@@ -682,6 +706,8 @@ impl ActiveLicenseRow {
     }
 }
 
+/// The active license's row, if one is active: the one row not replaced
+/// or deactivated. Its token is not verified here.
 pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, StoreError> {
     Ok(query_row_cached(
         conn,

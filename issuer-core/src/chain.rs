@@ -440,7 +440,7 @@ pub(crate) fn overview_in(conn: &Connection) -> Result<TrustOverview, StoreError
     })
 }
 
-/// [`overview_in`] in a read transaction of its own.
+/// `overview_in` in a read transaction of its own.
 pub fn overview(store: &Store) -> Result<TrustOverview, StoreError> {
     store.read(overview_in)
 }

@@ -69,7 +69,7 @@ pub enum IssueError {
     )]
     ForeignDevice {
         client_device_id: String,
-        /// The request's license: "<key hint> of <customer>".
+        /// The request's license: "`KEY-HINT` of `CUSTOMER`".
         license: String,
         /// The license the device belongs to, the same way.
         owner: String,

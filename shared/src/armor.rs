@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! -----BEGIN REN3 LICENSE PAYLOAD-----
-//! ren3-payload-v1.eyJjdXN0b21lciI6...
+//! ren3-payload-v3.cmVuMy9saWNlbnNlLXBheWxvYWQvdjMK...
 //! -----END REN3 LICENSE PAYLOAD-----
 //! ```
 //!

@@ -96,6 +96,7 @@ pub type RequestId = Bytes<16>;
 pub type PublicKeyBytes = Bytes<32>;
 
 impl<const N: usize> Bytes<N> {
+    /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; N] {
         &self.0
     }
@@ -116,10 +117,18 @@ impl<const N: usize> fmt::Debug for Bytes<N> {
 /// Why a base64url field did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BytesError {
+    /// Not unpadded base64url: padding, a character outside the alphabet,
+    /// or non-zero trailing bits.
     #[error("not unpadded base64url text")]
     NotBase64,
+    /// Valid base64url of the wrong number of bytes.
     #[error("{got} bytes where {expected} are expected")]
-    WrongLength { expected: usize, got: usize },
+    WrongLength {
+        /// The number of bytes the field holds.
+        expected: usize,
+        /// The number of bytes the text decoded to.
+        got: usize,
+    },
 }
 
 impl<const N: usize> FromStr for Bytes<N> {
@@ -153,15 +162,22 @@ pub struct PublicKey(VerifyingKey);
 /// Why a public key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublicKeyError {
+    /// The text is not the base64url of 32 bytes.
     #[error("not a 32-byte base64url value: {0}")]
     Encoding(BytesError),
+    /// The 32 bytes do not encode a point of the curve.
     #[error("not a valid Ed25519 point")]
     NotAPoint,
+    /// The point is of small order: one signature could verify for many
+    /// messages.
     #[error("a small-order (weak) Ed25519 key, which is never accepted")]
     Weak,
 }
 
 impl PublicKey {
+    /// Decodes the 32 encoded bytes of a key, refusing bytes that are not
+    /// a curve point ([`PublicKeyError::NotAPoint`]) and small-order points
+    /// ([`PublicKeyError::Weak`]).
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, PublicKeyError> {
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| PublicKeyError::NotAPoint)?;
         if key.is_weak() {
@@ -179,10 +195,13 @@ impl PublicKey {
         Self(key.verifying_key())
     }
 
+    /// The 32 encoded bytes of the key.
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
     }
 
+    /// The ed25519-dalek key inside. Verify with
+    /// [`PublicKey::verify_strict`], the rule every format requires.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.0
     }

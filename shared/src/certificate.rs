@@ -1,7 +1,7 @@
 //! Issuer certificates: the root's statement that an issuer key may sign
-//! license payloads for a product within a window (docs/FORMAT.md §6),
+//! license payloads for a product within a window (docs/FORMAT.md §7.2),
 //! and the certification request a new issuer key sends to the offline
-//! root to get one.
+//! root to get one (§7.4).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,20 +19,29 @@ pub const PURPOSE_ISSUE_PAYLOADS: &str = "issue-payloads";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificateBody {
+    /// The key id of `public_key`: what a payload's signer line names.
     pub key_id: KeyId,
+    /// The certified issuer key.
     pub public_key: PublicKey,
     /// What the key may do: `issue-payloads`.
     pub purpose: String,
     /// The product whose payloads it may sign: `ren3-ingestor`.
     pub product: String,
-    /// A payload's `issuedAt` must lie in `[notBefore, notAfter)`.
+    /// The start of the window, in Unix seconds: a payload's `issuedAt`
+    /// must lie in `[notBefore, notAfter)`.
     pub not_before: i64,
+    /// The end of the window, excluded; later than `not_before`.
     pub not_after: i64,
     /// When the root signed it.
     pub issued_at: i64,
 }
 
 impl CertificateBody {
+    /// The rules every certificate obeys (docs/FORMAT.md §7.2), checked
+    /// when signing and when verifying: the key id is that of the public
+    /// key, the purpose is [`PURPOSE_ISSUE_PAYLOADS`], the product is
+    /// [`PRODUCT`], every time is in the wire range and `not_after` is later
+    /// than `not_before`. The error names the broken rule, for people.
     pub fn validate(&self) -> Result<(), String> {
         if key_id(&self.public_key) != self.key_id {
             return Err(format!(
@@ -76,6 +85,7 @@ impl CertificateBody {
 /// A certificate whose root signature verified against a [`TrustRoot`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Certificate {
+    /// The signed content, parsed and checked after the signature verified.
     pub body: CertificateBody,
     envelope: Envelope,
 }
@@ -103,6 +113,7 @@ impl Certificate {
         Self { body, envelope }
     }
 
+    /// The key id of the certified issuer key.
     pub fn key_id(&self) -> KeyId {
         self.body.key_id
     }
@@ -148,11 +159,17 @@ pub(crate) fn check_root_signature(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificationRequestBody {
+    /// The key id of the key to certify, whose public key is the signer line.
     pub key_id: KeyId,
+    /// The purpose asked for: `issue-payloads`.
     pub purpose: String,
+    /// The product asked for: `ren3-ingestor`.
     pub product: String,
+    /// The start of the window asked for, in Unix seconds.
     pub not_before: i64,
+    /// The end of the window asked for, excluded; later than `not_before`.
     pub not_after: i64,
+    /// When the issuer key wrote the request, in Unix seconds.
     pub created_at: i64,
 }
 
@@ -160,12 +177,19 @@ pub struct CertificationRequestBody {
 /// asks to certify (its signer line): proof that its sender holds that key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCertificationRequest {
+    /// The key to certify, from the signer line: the request's signature
+    /// verified under it.
     pub public_key: PublicKey,
+    /// The signed content, checked as the certificate it asks for would be.
     pub body: CertificationRequestBody,
     envelope: Envelope,
 }
 
 impl VerifiedCertificationRequest {
+    /// Decodes pasted text, checks the signature with the public key on its
+    /// signer line (`verify_strict` over the exact shipped bytes), then
+    /// parses the body and checks it by the rules of
+    /// [`CertificateBody::validate`], with `createdAt` in place of `issuedAt`.
     pub fn open(input: &str) -> Result<Self, TokenError> {
         let kind = Kind::CertificationRequest;
         let envelope = Envelope::open(input, kind)?;

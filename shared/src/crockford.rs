@@ -14,34 +14,59 @@ const GROUP: usize = 5;
 /// Why a typed code was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodeError {
+    /// Nothing but hyphens and white space was typed.
     #[error("the {what} is empty; paste the {what} the ReN3 team sent you")]
-    Empty { what: &'static str },
+    Empty {
+        /// What the code is: `license key` or `client device id`.
+        what: &'static str,
+    },
+    /// The code does not start with the prefix of its kind.
     #[error("this is not a {what}: a {what} starts with `{prefix}-`")]
     WrongPrefix {
+        /// What the code is: `license key` or `client device id`.
         what: &'static str,
+        /// The prefix a code of this kind starts with, e.g. `REN3K1`.
         prefix: &'static str,
     },
+    /// The prefix is followed by too few or too many characters.
     #[error(
         "the {what} has {got} characters after `{prefix}-` where {expected} are expected; \
          check that it was copied in full"
     )]
     WrongLength {
+        /// What the code is: `license key` or `client device id`.
         what: &'static str,
+        /// The prefix a code of this kind starts with, e.g. `REN3K1`.
         prefix: &'static str,
+        /// The characters a code of this kind has after its prefix, check
+        /// character included.
         expected: usize,
+        /// The characters typed after the prefix, hyphens and white space
+        /// not counted.
         got: usize,
     },
+    /// A character that is neither in the alphabet, nor a look-alike of
+    /// one, nor a separator. Every character is checked before the length.
     #[error(
         "the {what} contains `{}`, which is not a character a {what} uses \
          (digits and letters except I, L, O and U)",
         ch.escape_debug()
     )]
-    BadCharacter { what: &'static str, ch: char },
+    BadCharacter {
+        /// What the code is: `license key` or `client device id`.
+        what: &'static str,
+        /// The first such character, whole even when it is not ASCII.
+        ch: char,
+    },
+    /// The check character does not match the data characters: a typo.
     #[error(
         "the {what} contains a typo: its check character does not match; \
          compare it character by character with the one the ReN3 team sent"
     )]
-    CheckFailed { what: &'static str },
+    CheckFailed {
+        /// What the code is: `license key` or `client device id`.
+        what: &'static str,
+    },
 }
 
 /// The shape of one kind of code.

@@ -23,6 +23,9 @@ const SHAPE: CodeShape = CodeShape {
 pub struct DeviceId(String);
 
 impl DeviceId {
+    /// Parses a typed device id, as leniently as a license key (see
+    /// [`LicenseKey::parse`](crate::LicenseKey::parse)), into its canonical
+    /// form. A wrong check character is reported as a typo.
     pub fn parse(input: &str) -> Result<Self, CodeError> {
         SHAPE.parse(input).map(Self)
     }
@@ -33,6 +36,7 @@ impl DeviceId {
         SHAPE.generate::<19>().map(Self)
     }
 
+    /// The canonical text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -80,6 +84,7 @@ impl DeviceKey {
         Ok(Self::from_seed(&os_random::<32>()?))
     }
 
+    /// The key whose secret seed is `seed`, as [`DeviceKey::seed`] gave it.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         Self(SigningKey::from_bytes(seed))
     }
@@ -89,6 +94,8 @@ impl DeviceKey {
         self.0.as_bytes()
     }
 
+    /// The public half: the signer line of the requests and receipts this
+    /// key signs, and the `devicePublicKey` a payload is bound to.
     pub fn public_key(&self) -> PublicKey {
         PublicKey::of_signing_key(&self.0)
     }

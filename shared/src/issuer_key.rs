@@ -2,6 +2,58 @@
 //! certifies issuer keys and signs revocation lists, and the issuer keys
 //! that sign payloads, each with the certificate and revocation list its
 //! payloads carry.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//!
+//! use ren3_shared::{
+//!     ClockPolicy, IssuerKey, License, PayloadSigner, RevocationListBody, RootKey,
+//!     VerifiedCertificationRequest, VerifiedPayload, VerifiedRequest,
+//! };
+//!
+//! const DAY: i64 = 24 * 60 * 60;
+//! let now = 1_800_000_100; // 2027-01-15T08:01:40Z
+//!
+//! // Once, offline: the root. Its `trust_root()` is what clients pin.
+//! let root = RootKey::generate()?;
+//! // A new issuer key asks the root to certify it, as a token carried to
+//! // the offline root and back.
+//! let issuer = IssuerKey::generate()?;
+//! let asked = issuer.certification_request(now, now + 365 * DAY, now)?;
+//! let asked = VerifiedCertificationRequest::open(&asked.token())?;
+//! let certificate = root.certify(&asked, now)?;
+//! let revocations = root.sign_revocations(RevocationListBody {
+//!     version: 1,
+//!     issued_at: now,
+//!     revoked: vec![],
+//! })?;
+//! let signer = PayloadSigner::new(issuer, certificate, revocations)?;
+//!
+//! // Answering a request: the payload binds to its device key and hash.
+//! let request = VerifiedRequest::open(include_str!("../../fixtures/request.token"))?;
+//! let license = License {
+//!     customer: "ACME Test-Only GmbH".into(),
+//!     features: vec!["export".into(), "ingest".into()],
+//!     limits: BTreeMap::from([("max-sources".into(), 25)]),
+//!     issued_at: now,
+//!     not_before: now,
+//!     expires_at: Some(now + 365 * DAY),
+//!     grace_seconds: 14 * DAY as u64,
+//!     clock_policy: ClockPolicy::Enforcing,
+//!     serial: 1,
+//!     license_key_fingerprint: request.request.license_key_fingerprint,
+//!     client_device_id: request.request.client_device_id.clone(),
+//!     device_public_key: request.device_public_key.into(),
+//!     request_hash: request.hash(),
+//! };
+//! let payload = signer.sign_payload(&license)?;
+//!
+//! // What the client does with the token it receives.
+//! let opened = VerifiedPayload::open(&payload.token(), &root.trust_root())?;
+//! assert_eq!(opened.license, license);
+//! assert_eq!(opened.key_id, signer.key_id());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 
@@ -50,6 +102,7 @@ macro_rules! vendor_key {
                 Ok(Self::from_seed(&os_random::<32>()?))
             }
 
+            #[doc = concat!("The ", $what, " whose secret seed is `seed`, as its key file holds it.")]
             pub fn from_seed(seed: &[u8; 32]) -> Self {
                 Self(Keypair::from_seed(seed))
             }
@@ -75,6 +128,7 @@ pub struct RootKey(Keypair);
 vendor_key!(RootKey, "root key");
 
 impl RootKey {
+    /// The public half, as clients pin it.
     pub fn trust_root(&self) -> TrustRoot {
         TrustRoot::new(self.0.public_key())
     }
@@ -124,10 +178,12 @@ pub struct IssuerKey(Keypair);
 vendor_key!(IssuerKey, "issuer key");
 
 impl IssuerKey {
+    /// The key id: the signer line of every payload this key signs.
     pub fn key_id(&self) -> KeyId {
         self.0.key_id
     }
 
+    /// The public half, which the key's certificate names.
     pub fn public_key(&self) -> PublicKey {
         self.0.public_key()
     }
@@ -161,10 +217,23 @@ impl IssuerKey {
 /// payloads together.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignerError {
+    /// The certificate certifies another key.
     #[error("the certificate is for key `{certified}`, not for key `{key}`")]
-    NotThisKey { key: String, certified: String },
+    NotThisKey {
+        /// The issuer key's id.
+        key: String,
+        /// The key id the certificate names.
+        certified: String,
+    },
+    /// The revocation list revokes the issuer key itself, so clients would
+    /// refuse its payloads.
     #[error("the revocation list (version {version}) revokes key `{key}`")]
-    Revoked { key: String, version: u64 },
+    Revoked {
+        /// The issuer key's id.
+        key: String,
+        /// The revocation list's version.
+        version: u64,
+    },
 }
 
 /// An issuer key with the certificate and revocation list its payloads
@@ -178,6 +247,11 @@ pub struct PayloadSigner {
 }
 
 impl PayloadSigner {
+    /// Puts an issuer key together with its certificate and the revocation
+    /// list its payloads will carry. Refuses a certificate for another key
+    /// ([`SignerError::NotThisKey`]) and a list that revokes this key
+    /// ([`SignerError::Revoked`]); the certificate's window is checked for
+    /// each payload, by [`PayloadSigner::terms`].
     pub fn new(
         key: IssuerKey,
         certificate: Certificate,
@@ -207,14 +281,17 @@ impl PayloadSigner {
         })
     }
 
+    /// The issuer key's id: the signer line of every payload it signs.
     pub fn key_id(&self) -> KeyId {
         self.key.key_id()
     }
 
+    /// The issuer key's certificate, which every payload carries.
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
     }
 
+    /// The revocation list every payload carries.
     pub fn revocations(&self) -> &RevocationList {
         &self.revocations
     }
@@ -296,6 +373,7 @@ pub struct PayloadTerms {
 }
 
 impl PayloadTerms {
+    /// The checked license fields.
     pub fn license(&self) -> &License {
         &self.license
     }

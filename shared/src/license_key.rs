@@ -31,6 +31,20 @@ pub struct LicenseKey(String);
 impl LicenseKey {
     /// Parses a typed key. Case, hyphens and spaces do not matter; a wrong
     /// check character is reported as a typo.
+    ///
+    /// ```
+    /// use ren3_shared::{CodeError, LicenseKey};
+    ///
+    /// // Lower case, spaces, and `O` typed for `0`: the same key.
+    /// let key = LicenseKey::parse("ren3k1 testk eyode m0abc defgh 2345q")?;
+    /// assert_eq!(key.reveal(), "REN3K1-TESTK-EY0DE-M0ABC-DEFGH-2345Q");
+    /// assert_eq!(key.hint(), "REN3K1-TESTK-…");
+    ///
+    /// // One character off: caught before anything is sent.
+    /// let typo = LicenseKey::parse("REN3K1-TESTK-EY0DE-M0ABC-DEFGH-2346Q");
+    /// assert!(matches!(typo, Err(CodeError::CheckFailed { .. })));
+    /// # Ok::<(), CodeError>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Self, CodeError> {
         SHAPE.parse(input).map(Self)
     }

@@ -24,13 +24,19 @@ pub const MAX_NAME_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct License {
+    /// The licensee's name, for people: 1 to 200 characters, without
+    /// control characters or surrounding white space.
     pub customer: String,
     /// Feature names, sorted and unique.
     pub features: Vec<String>,
     /// Numeric limits by name.
     pub limits: BTreeMap<String, u64>,
+    /// When the vendor signed the payload, in Unix seconds. It must lie in
+    /// the signing key's certificate window.
     pub issued_at: i64,
+    /// When the license starts to work, in Unix seconds.
     pub not_before: i64,
+    /// When the license expires, in Unix seconds; later than `not_before`.
     /// `None`: the license does not expire.
     pub expires_at: Option<i64>,
     /// How long after `expiresAt` the license keeps working, in seconds,
@@ -40,7 +46,10 @@ pub struct License {
     pub clock_policy: ClockPolicy,
     /// Increases with each issuance for this license and device.
     pub serial: u64,
+    /// The fingerprint of the license key the customer holds
+    /// ([`LicenseKey::fingerprint`](crate::LicenseKey::fingerprint)).
     pub license_key_fingerprint: Digest,
+    /// The device id the request came from: the seat the license takes.
     pub client_device_id: DeviceId,
     /// Compared with the installation's own key byte for byte; never
     /// decoded as a point (see [`PublicKeyBytes`]).
@@ -65,6 +74,7 @@ pub enum ClockPolicy {
 }
 
 impl ClockPolicy {
+    /// The name on the wire and in configuration: `advisory` or `enforcing`.
     pub fn as_str(self) -> &'static str {
         match self {
             ClockPolicy::Advisory => "advisory",
@@ -121,10 +131,14 @@ pub fn customer_problem(customer: &str) -> Option<String> {
 /// Where a time lies relative to a license's validity window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
+    /// Before `notBefore`.
     NotYetValid,
+    /// From `notBefore` until `expiresAt`, or from `notBefore` on when the
+    /// license does not expire.
     Valid,
     /// Past `expiresAt` but within the grace period: still working.
     Grace,
+    /// Past `expiresAt` and its grace period: no longer working.
     Expired,
 }
 
@@ -179,6 +193,8 @@ impl License {
         Ok(())
     }
 
+    /// Whether the license grants `feature`. It relies on `features` being
+    /// sorted, which [`License::validate`] checks.
     pub fn has_feature(&self, feature: &str) -> bool {
         self.features
             .binary_search_by(|f| f.as_str().cmp(feature))
@@ -211,9 +227,15 @@ impl License {
 /// ([`VerifiedPayload::revocation_in`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedPayload {
+    /// The id of the issuer key that signed it: its signer line, and the
+    /// key its certificate certifies.
     pub key_id: KeyId,
+    /// The signed license fields, checked by [`License::validate`].
     pub license: License,
+    /// The signing key's certificate, verified under the root.
     pub certificate: Certificate,
+    /// The revocation list it carries, verified under the root: the newest
+    /// its issuer had, which may be older than one the caller knows.
     pub revocations: RevocationList,
     envelope: Envelope,
 }
@@ -314,7 +336,8 @@ impl VerifiedPayload {
         newest.find(&self.key_id)
     }
 
-    /// The refusal of a payload whose key `newest` revokes.
+    /// The refusal (`key_revoked`) of this payload, given its key's
+    /// `revocation` as [`VerifiedPayload::revocation_in`] found it.
     pub fn revoked_error(&self, revocation: &Revocation) -> TokenError {
         TokenError::KeyRevoked {
             expected: Kind::Payload,

@@ -15,6 +15,7 @@ use crate::token::{Envelope, Kind, TokenError};
 pub struct ReleaseReceipt {
     /// Unix seconds on the device's clock.
     pub released_at: i64,
+    /// The device id of the released seat.
     pub client_device_id: DeviceId,
     /// The fingerprint of the released license's key.
     pub license_key_fingerprint: Digest,
@@ -55,12 +56,17 @@ impl ReleaseReceipt {
 /// the one bound to the seat is the issuer's check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedReceipt {
+    /// The signed content, checked.
     pub receipt: ReleaseReceipt,
+    /// The key the receipt is signed with, from its signer line.
     pub device_public_key: PublicKey,
     envelope: Envelope,
 }
 
 impl VerifiedReceipt {
+    /// Decodes pasted text and checks the device signature (`verify_strict`
+    /// over the exact shipped bytes), then the content: `releasedAt` in the
+    /// wire range, `serial` and `counter` at least 1.
     pub fn open(input: &str) -> Result<Self, TokenError> {
         let (device_public_key, receipt, envelope) =
             device_signed::open(input, Kind::Receipt, ReleaseReceipt::validate)?;

@@ -16,7 +16,10 @@ const MAX_PRODUCT_FIELD: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Product {
+    /// The product's name, e.g. `ren3-ingestor`: 1 to 64 printable ASCII
+    /// characters without spaces.
     pub name: String,
+    /// The product's version, e.g. `1.0.0`, by the same rule.
     pub version: String,
 }
 
@@ -29,9 +32,11 @@ pub struct LicenseRequest {
     pub request_id: RequestId,
     /// Unix seconds on the device's clock.
     pub created_at: i64,
+    /// The device id the vendor assigned to this seat.
     pub client_device_id: DeviceId,
     /// The fingerprint of the license key: the key itself never travels.
     pub license_key_fingerprint: Digest,
+    /// The product that asks, and its version.
     pub product: Product,
     /// The installation's sequence number: one counter, shared with its
     /// release receipts, that rises with everything the device key signs.
@@ -103,6 +108,7 @@ impl LicenseRequest {
 /// A request whose device signature verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedRequest {
+    /// The signed content, checked.
     pub request: LicenseRequest,
     /// The key the request is signed with; a payload binds to it.
     pub device_public_key: PublicKey,

@@ -19,6 +19,7 @@ pub const MAX_REVOCATION_GRACE_SECONDS: i64 = 90 * 24 * 60 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Revocation {
+    /// The id of the revoked issuer key.
     pub key_id: KeyId,
     /// When the root revoked it.
     pub revoked_at: i64,
@@ -33,6 +34,7 @@ pub struct Revocation {
 pub struct RevocationListBody {
     /// Rises with every list the root signs; the highest one seen wins.
     pub version: u64,
+    /// When the root signed it, in Unix seconds.
     pub issued_at: i64,
     /// Sorted by key id, each key once. A list repeats every earlier
     /// revocation: it is the whole list, not a change.
@@ -40,6 +42,12 @@ pub struct RevocationListBody {
 }
 
 impl RevocationListBody {
+    /// The rules every list obeys (docs/FORMAT.md §7.3), checked when
+    /// signing and when verifying: the version is at least 1, every time is
+    /// in the wire range, at most [`MAX_REVOKED`] keys are named, sorted by
+    /// key id and each once, and each `graceUntil` lies within
+    /// [`MAX_REVOCATION_GRACE_SECONDS`] after its `revokedAt`. The error
+    /// names the broken rule, for people.
     pub fn validate(&self) -> Result<(), String> {
         if self.version == 0 {
             return Err("the version starts at 1".into());
@@ -68,6 +76,8 @@ impl RevocationListBody {
         Ok(())
     }
 
+    /// The revocation of `key_id`, if the list names it. It relies on the
+    /// order [`RevocationListBody::validate`] checks.
     pub fn find(&self, key_id: &KeyId) -> Option<&Revocation> {
         self.revoked
             .binary_search_by(|r| r.key_id.cmp(key_id))
@@ -79,11 +89,15 @@ impl RevocationListBody {
 /// A revocation list whose root signature verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationList {
+    /// The signed content, parsed and checked after the signature verified.
     pub body: RevocationListBody,
     envelope: Envelope,
 }
 
 impl RevocationList {
+    /// Decodes pasted text, checks that its signer is `root`, checks the
+    /// root's signature over the exact bytes, then parses and checks the
+    /// body.
     pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
         Self::verified(Envelope::open(input, Kind::RevocationList)?, root)
     }
@@ -103,6 +117,7 @@ impl RevocationList {
         Self { body, envelope }
     }
 
+    /// The list's version: of two lists, the higher is the newer.
     pub fn version(&self) -> u64 {
         self.body.version
     }

@@ -73,6 +73,7 @@ struct KindInfo {
 }
 
 impl Kind {
+    /// Every kind, each once.
     pub const ALL: [Kind; 6] = [
         Kind::Request,
         Kind::Payload,
@@ -187,86 +188,174 @@ impl fmt::Display for Kind {
 /// Why a token was refused. Each variant has a stable [`code`](Self::code).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The input holds no token: it is empty, or only white space.
+    /// Code `token_empty`.
     #[error("no {expected} was given: the input is empty")]
-    Empty { expected: Kind },
+    Empty {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+    },
+    /// The input is over [`MAX_INPUT_LEN`] bytes, and was not parsed.
+    /// Code `token_too_large`.
     #[error(
         "the input is {len} bytes, and a {expected} is never more than {max}: \
          paste only the token"
     )]
     TooLarge {
+        /// The kind of token the caller asked for.
         expected: Kind,
+        /// The input's length in bytes.
         len: usize,
+        /// The most an input may hold: [`MAX_INPUT_LEN`].
         max: usize,
     },
+    /// The input is something else: a token of another kind, a license
+    /// key, a device id or JSON text. Code `token_wrong_kind`.
     #[error("this is {found}, not a {expected}")]
-    WrongKind { expected: Kind, found: &'static str },
+    WrongKind {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// What the input is, with its article, e.g. `a license request`.
+        found: &'static str,
+    },
+    /// The input does not start with the expected prefix, and looks like
+    /// nothing ReN3 writes. Code `token_unrecognised`.
     #[error("this is not a {expected}: a {expected} starts with `{}`", expected.prefix())]
-    NotAToken { expected: Kind },
+    NotAToken {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+    },
+    /// The input holds an armoured block whose label no token uses; the
+    /// block was not read. Code `token_unrecognised`.
     #[error(
         "this is not a {expected}: its armoured block is labelled `{label}`, which no ReN3 \
          token uses; a {expected} is in a `{}` block",
         expected.armor_label()
     )]
-    UnknownArmor { expected: Kind, label: String },
+    UnknownArmor {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// The block's label, cut to 64 characters and escaped.
+        label: String,
+    },
+    /// A token of the expected kind in a format version this build does not
+    /// read. Code `token_unsupported_version`.
     #[error(
         "this {expected} is in format version {version}, which this build cannot read \
          (it reads version {}); ask for a version {} token, or upgrade",
         expected.version(),
         expected.version()
     )]
-    UnsupportedVersion { expected: Kind, version: String },
+    UnsupportedVersion {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// The version the token's prefix names, cut to 8 characters.
+        version: String,
+    },
+    /// The token was damaged in transit: its checksum does not match, its
+    /// structure or base64url is broken, it contains a character no token
+    /// contains, or its armoured block has no END line. Code
+    /// `token_damaged`.
     #[error(
         "the {expected} is damaged: {reason}; it was probably truncated or altered in \
          transit, so copy it again in full"
     )]
-    Damaged { expected: Kind, reason: String },
+    Damaged {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// What is damaged, for people.
+        reason: String,
+    },
+    /// The token is intact, but its signature does not verify under the
+    /// key that must have signed it: it was altered after signing, or
+    /// forged. Code `signature_invalid`.
     #[error(
         "the {expected}'s signature does not verify against {signer}: it was altered \
          after signing or forged; do not use it"
     )]
-    BadSignature { expected: Kind, signer: String },
+    BadSignature {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// The key it was checked against, in words, e.g. `the device key
+        /// it carries`.
+        signer: String,
+    },
+    /// The token, or a certificate or revocation list a payload carries, is
+    /// signed by a root other than the pinned one. Code `untrusted_root`.
     #[error(
         "the {expected} is certified by root `{found}`, not by the root this build trusts \
          (`{pinned}`): it was not made for this build; ask the ReN3 team for one signed \
          under this build's root, or use the build they ship"
     )]
     UntrustedRoot {
+        /// The kind of token the caller asked for.
         expected: Kind,
+        /// The key id on the root-signed token's signer line.
         found: String,
+        /// The key id of the pinned root.
         pinned: String,
     },
+    /// The certificate or revocation list a payload carries is refused, or
+    /// the certificate is for another key than the one that signed the
+    /// payload. Code `certificate_invalid`.
     #[error(
         "the {expected}'s {part} is not valid: {reason}; ask the ReN3 team for a new {expected}"
     )]
     BadChain {
+        /// The kind of token the caller asked for.
         expected: Kind,
+        /// Which part: `certificate` or `revocation list`.
         part: &'static str,
+        /// Why it is refused, for people.
         reason: String,
     },
+    /// A payload's `issuedAt` lies outside its signing key's certificate
+    /// window. Code `outside_certificate`.
     #[error(
         "the {expected} was issued at {issued_at}, outside the validity of its signing key \
          `{key_id}` ({not_before} to {not_after}); ask the ReN3 team for a {expected} \
          signed with a current key"
     )]
     OutsideCertificate {
+        /// The kind of token the caller asked for.
         expected: Kind,
+        /// The signing key's id.
         key_id: String,
+        /// The payload's `issuedAt`, as RFC 3339.
         issued_at: String,
+        /// The start of the certificate's window, as RFC 3339.
         not_before: String,
+        /// The end of the certificate's window, excluded, as RFC 3339.
         not_after: String,
     },
+    /// A payload's signing key is revoked in the newest list the caller
+    /// knows. Opening a payload never returns it: the caller makes it with
+    /// [`VerifiedPayload::revoked_error`](crate::VerifiedPayload::revoked_error).
+    /// Code `key_revoked`.
     #[error(
         "the {expected} is signed by key `{key_id}`, which the ReN3 team revoked at \
          {revoked_at}; register again and import the {expected} they send back, which is \
          signed with a current key"
     )]
     KeyRevoked {
+        /// The kind of token the caller asked for.
         expected: Kind,
+        /// The revoked key's id.
         key_id: String,
+        /// When the root revoked it, as RFC 3339.
         revoked_at: String,
     },
+    /// The token is intact, but what it says breaks a rule of the format:
+    /// a signed message without its domain or signer line, a signer line
+    /// that is not a usable key or key id, or a body that does not parse
+    /// or fails its checks. Code `token_invalid`.
     #[error("the {expected} is correctly signed but its content is invalid: {reason}")]
-    Invalid { expected: Kind, reason: String },
+    Invalid {
+        /// The kind of token the caller asked for.
+        expected: Kind,
+        /// The broken rule, for people.
+        reason: String,
+    },
 }
 
 impl TokenError {
@@ -459,6 +548,7 @@ impl Envelope {
         out
     }
 
+    /// The kind of token it is.
     pub fn kind(&self) -> Kind {
         self.kind
     }
@@ -468,6 +558,7 @@ impl Envelope {
         &self.message
     }
 
+    /// The Ed25519 signature over [`Envelope::message`], not yet checked.
     pub fn signature(&self) -> &[u8; 64] {
         &self.signature
     }

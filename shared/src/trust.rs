@@ -29,15 +29,23 @@ pub fn key_id(public_key: &PublicKey) -> KeyId {
 /// Why a root public-key file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {
+    /// The file has no key line.
     #[error(
         "it has no `{ROOT_PUBLIC_FILE_LABEL}: <key>` line; use the `root.pub` file that \
          `ren3-issuer init` or `ren3-issuer root init` wrote"
     )]
     Missing,
+    /// A line that is neither blank, nor a comment, nor the key line.
     #[error("line {line} is not a comment and not `{ROOT_PUBLIC_FILE_LABEL}: <key>`")]
-    UnexpectedLine { line: usize },
+    UnexpectedLine {
+        /// Its line number, counted from 1.
+        line: usize,
+    },
+    /// The file has a second key line.
     #[error("it has more than one `{ROOT_PUBLIC_FILE_LABEL}` line")]
     Repeated,
+    /// The key line's key is not base64url of 32 bytes, not a curve point,
+    /// or of small order; the text says which.
     #[error("its key is not usable: {0}")]
     BadKey(String),
 }
@@ -50,6 +58,7 @@ pub struct TrustRoot {
 }
 
 impl TrustRoot {
+    /// The root whose public key is `public_key`.
     pub fn new(public_key: PublicKey) -> Self {
         Self {
             public_key,
@@ -57,6 +66,7 @@ impl TrustRoot {
         }
     }
 
+    /// The root's public key, which verifies what the root signs.
     pub fn public_key(&self) -> PublicKey {
         self.public_key
     }

@@ -15,8 +15,8 @@ use ren3_bench::fill::{self, FillSpec};
 #[derive(Debug, Parser)]
 #[command(about = "Fill a new issuer store with N licenses, N devices and N issuances")]
 struct Args {
-    /// The store to create (must not exist); its signing key goes to <PATH>.keys
-    /// and the BENCH-ONLY root it is certified by to <PATH>.root.
+    /// The store to create (must not exist); its signing key goes to `<PATH>.keys`
+    /// and the BENCH-ONLY root it is certified by to `<PATH>.root`.
     #[arg(long, value_name = "PATH")]
     db: PathBuf,
     /// How many licenses; each gets one bound device and one signed issuance.

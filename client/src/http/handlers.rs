@@ -19,7 +19,11 @@ pub const SEND_TO: &str = "Send the licenseRequest value to the ReN3 team. They 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterBody {
+    /// `licenseKey`: the license key the ReN3 team sent, as typed.
     pub license_key: String,
+    /// `export`: must be `true`, to export a request for the ReN3 team;
+    /// `false` asks for online activation, which does not exist
+    /// (`online_activation_unavailable`).
     pub export: bool,
 }
 
@@ -27,7 +31,9 @@ pub struct RegisterBody {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportBody {
+    /// `licenseKey`: the same license key the request was exported for.
     pub license_key: String,
+    /// `licensePayload`: the payload the ReN3 team answered with.
     pub license_payload: String,
 }
 
@@ -35,29 +41,45 @@ pub struct ImportBody {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeactivateBody {
+    /// `licenseKey`: the key of the active license.
     pub license_key: String,
 }
 
+/// The answer to `POST /license/deactivate`, in camelCase JSON.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeactivateResponse {
     /// The signed release receipt for the ReN3 team.
     pub release_receipt: String,
+    /// The serial of the license that was released.
     pub serial: u64,
+    /// The installation's sequence number the receipt took, shared with its
+    /// license requests.
     pub counter: u64,
+    /// When the license was released (RFC 3339): never before the latest
+    /// time this installation had seen.
     pub released_at: String,
+    /// The configured client device id.
     pub client_device_id: DeviceId,
+    /// What to do with the receipt ([`RECEIPT_SEND_TO`]).
     pub send_to: &'static str,
 }
 
+/// The answer to `POST /license/register`, in camelCase JSON.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterResponse {
+    /// The signed license request, the token to send to the ReN3 team.
     pub license_request: String,
+    /// The request's random id, for reference.
     pub request_id: String,
+    /// The configured client device id.
     pub client_device_id: DeviceId,
+    /// When the request was made (RFC 3339).
     pub created_at: String,
+    /// The license key with all but its first group masked.
     pub license_key_hint: String,
+    /// What to do with the request ([`SEND_TO`]).
     pub send_to: &'static str,
 }
 

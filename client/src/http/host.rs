@@ -32,6 +32,7 @@ const MAX_NAME: usize = 253;
 /// A name or address requests may be addressed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedHost {
+    /// An IPv4 or IPv6 address; shown with brackets when IPv6.
     Address(IpAddr),
     /// Lower case, without a trailing dot.
     Name(String),
@@ -150,6 +151,9 @@ pub struct AllowedHosts {
 }
 
 impl AllowedHosts {
+    /// The hosts allowed for an ingestor listening on `listen`, with the
+    /// names and addresses of `license_allowed_hosts` (`configured`).
+    /// `localhost` and the loopback addresses are always allowed.
     pub fn new(listen: SocketAddr, configured: &[AllowedHost]) -> Self {
         let ip = listen.ip();
         Self {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::registration::LicensingError;
 
+/// The `Content-Type` of every error response (RFC 9457).
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 const ENDPOINTS: &str = "the licensing endpoints are POST /license/register, \
@@ -16,11 +17,22 @@ const ENDPOINTS: &str = "the licensing endpoints are POST /license/register, \
 
 /// An HTTP error. `detail` is for the operator; internal causes go to the
 /// log and never into it.
+///
+/// As a response it is `application/problem+json` with the members `type`
+/// (`urn:ren3:problem:<code>`), `title`, `status`, `detail` and `code`.
+/// The guard's refusals, [`LicensingError`] and axum's JSON rejections
+/// convert into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The response's status.
     pub status: StatusCode,
+    /// A stable machine-readable code, such as `unlicensed` or
+    /// `invalid_license_key` (the README lists them).
     pub code: &'static str,
+    /// A short summary of the kind of problem, the same for every
+    /// occurrence of a code.
     pub title: &'static str,
+    /// What went wrong this time and what to do next, for the operator.
     pub detail: String,
 }
 
@@ -35,6 +47,8 @@ struct Problem<'a> {
 }
 
 impl ApiError {
+    /// An error with these members. `code` should be stable: clients and
+    /// monitoring match on it.
     pub fn new(
         status: StatusCode,
         code: &'static str,
@@ -49,6 +63,8 @@ impl ApiError {
         }
     }
 
+    /// 400 `online_activation_unavailable`: a register without
+    /// `"export": true`. Only offline activation exists.
     pub fn online_activation_unavailable() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -59,6 +75,7 @@ impl ApiError {
         )
     }
 
+    /// 404 `not_found` for `path`, listing the licensing endpoints.
     pub fn not_found(path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -68,6 +85,8 @@ impl ApiError {
         )
     }
 
+    /// 405 `method_not_allowed` for `method` on `path`, listing the
+    /// licensing endpoints.
     pub fn method_not_allowed(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -250,7 +269,9 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-/// `axum::Json`, with rejections in problem+json.
+/// [`axum::Json`] as an extractor whose rejections are problem+json
+/// ([`ApiError`]: `invalid_json`, `invalid_body`,
+/// `unsupported_media_type`, `body_too_large`, `unreadable_body`).
 #[derive(Debug, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct Json<T>(pub T);

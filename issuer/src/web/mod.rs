@@ -4,9 +4,9 @@
 //! into pages.
 //!
 //! Security, in one place: every page but the login page and the static
-//! assets needs a session ([`auth::require_login`]); every POST carries the
+//! assets needs a session (`auth::require_login`); every POST carries the
 //! session's CSRF token and is refused when the browser says it comes from
-//! another site ([`refuse_cross_site`]); every answer carries a strict
+//! another site (`refuse_cross_site`); every answer carries a strict
 //! Content-Security-Policy (no inline script), `X-Frame-Options: DENY`,
 //! nosniff and `Cache-Control: no-store`.
 
