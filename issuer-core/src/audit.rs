@@ -9,12 +9,10 @@
 
 use std::fmt;
 
-use rusqlite::{Connection, params};
-use serde::Serialize;
+use rusqlite::Connection;
 
 use crate::error::Coded;
-use crate::rfc3339;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// Who made a change: `console:<user>` or `cli:<OS user>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,34 +153,21 @@ pub struct NewEntry<'a> {
 }
 
 /// A row of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
-    pub id: i64,
-    #[serde(serialize_with = "rfc3339::serialize")]
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub result: String,
-    pub detail: String,
-}
+pub use crate::store::AuditEntry as Entry;
 
 /// Appends a row inside the caller's transaction.
 pub fn record_in(conn: &Connection, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
-    crate::store::execute_cached(
+    store::insert_audit(
         conn,
-        "INSERT INTO audit (at, actor, action, subject, result, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            now,
-            entry.actor.as_str(),
-            entry.action.as_str(),
-            entry.subject,
-            entry.outcome.as_str(),
-            entry.detail,
-        ],
-    )?;
-    Ok(())
+        &store::NewAuditRow {
+            actor: entry.actor.as_str(),
+            action: entry.action.as_str(),
+            subject: &entry.subject,
+            result: entry.outcome.as_str(),
+            detail: &entry.detail,
+        },
+        now,
+    )
 }
 
 /// Appends a row in a transaction of its own.
@@ -252,55 +237,28 @@ pub(crate) fn like_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// A page's query. `id < COALESCE(?5, ..)`, not `?5 IS NULL OR id < ?5`:
-/// the OR hides the bound from the planner, so a deep page walked every
-/// newer row.
-const PAGE_SQL: &str = "SELECT id, at, actor, action, subject, result, detail FROM audit
-     WHERE id < COALESCE(?5, 9223372036854775807)
-       AND (?1 IS NULL OR actor LIKE ?1 ESCAPE '\\')
-       AND (?2 IS NULL OR action = ?2)
-       AND (?3 IS NULL OR result = ?3)
-       AND (?4 IS NULL OR subject LIKE ?4 ESCAPE '\\' OR detail LIKE ?4 ESCAPE '\\')
-     ORDER BY id DESC LIMIT ?6";
-
 /// A page of at most `limit` rows matching `filter`, newest first.
 pub fn page(store: &Store, filter: &Filter, limit: u32) -> Result<Page, StoreError> {
     let actor = filter.actor.as_deref().map(like_pattern);
     let text = filter.text.as_deref().map(like_pattern);
-    store.read(|conn| {
-        let mut stmt = conn.prepare(PAGE_SQL)?;
-        let rows = stmt.query_map(
-            params![
-                actor,
-                filter.action,
-                filter.result,
-                text,
-                filter.before,
-                i64::from(limit) + 1
-            ],
-            |row| {
-                Ok(Entry {
-                    id: row.get(0)?,
-                    at: row.get(1)?,
-                    actor: row.get(2)?,
-                    action: row.get(3)?,
-                    subject: row.get(4)?,
-                    result: row.get(5)?,
-                    detail: row.get(6)?,
-                })
-            },
-        )?;
-        let mut entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-        let next_before = if entries.len() > limit as usize {
-            entries.truncate(limit as usize);
-            entries.last().map(|e| e.id)
-        } else {
-            None
-        };
-        Ok(Page {
-            entries,
-            next_before,
-        })
+    let query = store::AuditQuery {
+        actor_pattern: actor.as_deref(),
+        action: filter.action.as_deref(),
+        result: filter.result.as_deref(),
+        text_pattern: text.as_deref(),
+        before: filter.before,
+        limit: limit.saturating_add(1),
+    };
+    let mut entries = store.read(|conn| store::audit_entries(conn, &query))?;
+    let next_before = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        next_before,
     })
 }
 
@@ -445,24 +403,17 @@ mod tests {
     #[test]
     fn a_page_seeks_to_its_bound() {
         let t = TestStore::new();
-        let steps: Vec<String> = t
+        let query = store::AuditQuery {
+            actor_pattern: None,
+            action: None,
+            result: None,
+            text_pattern: None,
+            before: Some(1_000),
+            limit: 26,
+        };
+        let steps = t
             .store
-            .read(|conn| {
-                let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {PAGE_SQL}"))?;
-                let filter = Filter::default();
-                let rows = stmt.query_map(
-                    params![
-                        filter.actor,
-                        filter.action,
-                        filter.result,
-                        filter.text,
-                        Some(1_000_i64),
-                        26
-                    ],
-                    |row| row.get::<_, String>(3),
-                )?;
-                Ok::<_, StoreError>(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-            })
+            .read(|conn| store::audit_page_plan(conn, &query))
             .unwrap();
         assert!(
             steps

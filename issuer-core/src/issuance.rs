@@ -234,7 +234,7 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
                         if pending.holds(&request.request.client_device_id) {
                             pending.store_all(tx, &mut results)?;
                         }
-                        in_savepoint(tx, |tx| decide(tx, &mut signer, actor, &request, now))
+                        store::in_savepoint(tx, |tx| decide(tx, &mut signer, actor, &request, now))
                     }
                     Err(e) => Err(IssueError::Request(e)),
                 };
@@ -467,33 +467,6 @@ impl Signing {
             }
         }
     }
-}
-
-/// Runs `f` inside a savepoint of `tx`, and rolls back to it if `f` fails,
-/// so a refused request of a batch leaves no trace of its own.
-fn in_savepoint<T>(
-    tx: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, IssueError>,
-) -> Result<T, IssueError> {
-    tx.prepare_cached("SAVEPOINT issue_request")
-        .and_then(|mut stmt| stmt.execute([]))
-        .map_err(StoreError::from)?;
-    let result = f(tx);
-    let end = if result.is_ok() {
-        "RELEASE issue_request"
-    } else {
-        "ROLLBACK TO issue_request"
-    };
-    tx.prepare_cached(end)
-        .and_then(|mut stmt| stmt.execute([]))
-        .map_err(StoreError::from)?;
-    if result.is_err() {
-        // ROLLBACK TO keeps the savepoint open; release it.
-        tx.prepare_cached("RELEASE issue_request")
-            .and_then(|mut stmt| stmt.execute([]))
-            .map_err(StoreError::from)?;
-    }
-    result
 }
 
 /// The audit row of a refused issuance.
@@ -839,7 +812,7 @@ fn evaluate(
             None
         }
         (Some(device), Some(license)) if device.license_id != license.id => {
-            let owner = store::license_by_id(conn, device.license_id)?;
+            let owner = store::license_of_row(conn, device.license_id)?;
             checks.fail(
                 Check::DeviceMembership,
                 IssueError::ForeignDevice {
@@ -1181,7 +1154,7 @@ pub fn find(
         let Some(issuance) = store::issuance_by_request_hash(conn, request_hash)? else {
             return Ok(None);
         };
-        let license = store::license_by_id(conn, issuance.license_id)?;
+        let license = store::license_of_row(conn, issuance.license_id)?;
         Ok(Some((issuance, license)))
     })
 }

@@ -402,9 +402,7 @@ pub(crate) fn find<'a>(
     match license.into() {
         LicenseRef::Key(key) => store::license_by_fingerprint(conn, &key.fingerprint())?
             .ok_or_else(|| LicenseError::Unknown { hint: key.hint() }),
-        LicenseRef::Id(id) => {
-            store::find_license_by_id(conn, id)?.ok_or(LicenseError::UnknownId(id))
-        }
+        LicenseRef::Id(id) => store::license_by_id(conn, id)?.ok_or(LicenseError::UnknownId(id)),
     }
 }
 

@@ -190,7 +190,7 @@ fn evaluate(conn: &Connection, receipt: &VerifiedReceipt) -> Result<Ready, Relea
             client_device_id: client_device_id.clone(),
         }
     })?;
-    let license = store::license_by_id(conn, device.license_id)?;
+    let license = store::license_of_row(conn, device.license_id)?;
     if license.key_fingerprint != fields.license_key_fingerprint {
         return Err(ReleaseError::WrongLicense {
             client_device_id,
@@ -342,7 +342,7 @@ fn force_release_in(
     let bound_key = device.public_key.ok_or_else(|| ReleaseError::NotBound {
         client_device_id: client_device_id.to_string(),
     })?;
-    let license = store::license_by_id(tx, device.license_id)?;
+    let license = store::license_of_row(tx, device.license_id)?;
     let record = ReleaseRecord {
         license_id: license.id,
         device_id: device.id,

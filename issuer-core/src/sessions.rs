@@ -5,11 +5,10 @@
 //! copy of the store cannot be used to take over a session.
 
 use ren3_shared::{RandomSourceError, binary};
-use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Coded, ErrorKind};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// A session unused for this long ends.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
@@ -46,14 +45,6 @@ pub fn random_token() -> Result<String, RandomSourceError> {
     Ok(binary::encode(&binary::os_random::<32>()?))
 }
 
-fn delete_expired(conn: &Connection, now: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM sessions WHERE last_seen <= ?1 OR created_at <= ?2",
-        params![now - IDLE_TIMEOUT_SECS, now - MAX_AGE_SECS],
-    )?;
-    Ok(())
-}
-
 /// Opens a new session for a user: a fresh id at every login.
 pub fn create(store: &mut Store, user_id: i64, now: i64) -> Result<NewSession, SessionError> {
     let session = NewSession {
@@ -61,14 +52,8 @@ pub fn create(store: &mut Store, user_id: i64, now: i64) -> Result<NewSession, S
         csrf_token: random_token()?,
     };
     store.write(|tx| {
-        delete_expired(tx, now)?;
-        tx.execute(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![hash_id(&session.id), user_id, session.csrf_token, now],
-        )
-        .map_err(StoreError::from)?;
-        Ok::<_, SessionError>(())
+        store::delete_stale_sessions(tx, now - IDLE_TIMEOUT_SECS, now - MAX_AGE_SECS)?;
+        store::insert_session(tx, &hash_id(&session.id), user_id, &session.csrf_token, now)
     })?;
     Ok(session)
 }
@@ -101,47 +86,27 @@ impl Coded for SessionError {
 pub fn find(store: &mut Store, id: &str, now: i64) -> Result<Option<Session>, StoreError> {
     let id_hash = hash_id(id);
     store.write(|tx| {
-        let row = tx
-            .query_row(
-                "SELECT s.user_id, u.name, s.csrf_token, s.created_at, s.last_seen
-                 FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
-                [&id_hash],
-                |row| {
-                    Ok((
-                        Session {
-                            user_id: row.get(0)?,
-                            user_name: row.get(1)?,
-                            csrf_token: row.get(2)?,
-                        },
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((session, created_at, last_seen)) = row else {
+        let Some(row) = store::session_by_hash(tx, &id_hash)? else {
             return Ok(None);
         };
-        if now - last_seen >= IDLE_TIMEOUT_SECS || now - created_at >= MAX_AGE_SECS {
-            tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [&id_hash])?;
+        if now - row.last_seen >= IDLE_TIMEOUT_SECS || now - row.created_at >= MAX_AGE_SECS {
+            store::delete_session(tx, &id_hash)?;
             return Ok(None);
         }
-        if now - last_seen >= TOUCH_EVERY_SECS {
-            tx.execute(
-                "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
-                params![now, id_hash],
-            )?;
+        if now - row.last_seen >= TOUCH_EVERY_SECS {
+            store::touch_session(tx, &id_hash, now)?;
         }
-        Ok(Some(session))
+        Ok(Some(Session {
+            user_id: row.user_id,
+            user_name: row.user_name,
+            csrf_token: row.csrf_token,
+        }))
     })
 }
 
 /// Ends a session (logout). Unknown ids are ignored.
 pub fn delete(store: &mut Store, id: &str) -> Result<(), StoreError> {
-    store.write(|tx| {
-        tx.execute("DELETE FROM sessions WHERE id_hash = ?1", [hash_id(id)])?;
-        Ok(())
-    })
+    store.write(|tx| store::delete_session(tx, &hash_id(id)))
 }
 
 /// Whether any of `keys` (a user name, a client address) failed to log in
@@ -149,11 +114,7 @@ pub fn delete(store: &mut Store, id: &str) -> Result<(), StoreError> {
 pub fn is_throttled(store: &Store, keys: &[String], now: i64) -> Result<bool, StoreError> {
     store.read(|conn| {
         for key in keys {
-            let failures: u32 = conn.query_row(
-                "SELECT COUNT(*) FROM login_failures WHERE throttle_key = ?1 AND at > ?2",
-                params![key, now - THROTTLE_WINDOW_SECS],
-                |row| row.get(0),
-            )?;
+            let failures = store::login_failures_since(conn, key, now - THROTTLE_WINDOW_SECS)?;
             if failures >= MAX_FAILURES {
                 return Ok(true);
             }
@@ -165,15 +126,9 @@ pub fn is_throttled(store: &Store, keys: &[String], now: i64) -> Result<bool, St
 /// Counts a failed login against each of `keys`, forgetting old failures.
 pub fn record_failure(store: &mut Store, keys: &[String], now: i64) -> Result<(), StoreError> {
     store.write(|tx| {
-        tx.execute(
-            "DELETE FROM login_failures WHERE at <= ?1",
-            [now - THROTTLE_WINDOW_SECS],
-        )?;
+        store::delete_login_failures_before(tx, now - THROTTLE_WINDOW_SECS)?;
         for key in keys {
-            tx.execute(
-                "INSERT INTO login_failures (throttle_key, at) VALUES (?1, ?2)",
-                params![key, now],
-            )?;
+            store::insert_login_failure(tx, key, now)?;
         }
         Ok(())
     })
@@ -181,10 +136,7 @@ pub fn record_failure(store: &mut Store, keys: &[String], now: i64) -> Result<()
 
 /// Forgets the failures of `key` after a successful login.
 pub fn clear_failures(store: &mut Store, key: &str) -> Result<(), StoreError> {
-    store.write(|tx| {
-        tx.execute("DELETE FROM login_failures WHERE throttle_key = ?1", [key])?;
-        Ok(())
-    })
+    store.write(|tx| store::delete_login_failures_of(tx, key))
 }
 
 #[cfg(test)]

@@ -6,13 +6,12 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use ren3_shared::{RandomSourceError, binary};
-use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -128,20 +127,10 @@ pub fn add(
     }
     let password_hash = hash_password(password)?;
     store.write(|tx| {
-        let exists: Option<i64> = tx
-            .query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
-            .optional()
-            .map_err(StoreError::from)?;
-        if exists.is_some() {
+        if store::user_exists(tx, name)? {
             return Err(UserError::Exists(name.to_owned()));
         }
-        tx.execute(
-            "INSERT INTO users (name, password_hash, created_at) VALUES (?1, ?2, ?3)",
-            params![name, password_hash, now],
-        )
-        .map_err(StoreError::from)?;
-        // Read before the audit row is written: that insert is the last one.
-        let id = tx.last_insert_rowid();
+        let id = store::insert_user(tx, name, &password_hash, now)?;
         audit::record_in(
             tx,
             &NewEntry {
@@ -165,10 +154,7 @@ pub fn add(
 pub fn remove(store: &mut Store, actor: &Actor, name: &str, now: i64) -> Result<(), UserError> {
     store.write(|tx| {
         // Sessions go with the user (ON DELETE CASCADE).
-        let removed = tx
-            .execute("DELETE FROM users WHERE name = ?1", [name])
-            .map_err(StoreError::from)?;
-        if removed == 0 {
+        if !store::delete_user(tx, name)? {
             return Err(UserError::Unknown(name.to_owned()));
         }
         audit::record_in(
@@ -188,40 +174,30 @@ pub fn remove(store: &mut Store, actor: &Actor, name: &str, now: i64) -> Result<
 
 /// All users, by name.
 pub fn list(store: &Store) -> Result<Vec<User>, StoreError> {
-    store.read(|conn| {
-        let mut stmt = conn.prepare("SELECT id, name, created_at FROM users ORDER BY name")?;
-        let rows = stmt.query_map([], |row| {
-            Ok(User {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                created_at: row.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    })
+    Ok(store
+        .read(store::users)?
+        .into_iter()
+        .map(|(id, name, created_at)| User {
+            id,
+            name,
+            created_at,
+        })
+        .collect())
 }
 
 /// The stored credentials of `name`, if there is such a user. Separate
 /// from [`verify_password`] so that the slow hash runs without the store.
 pub fn credentials(store: &Store, name: &str) -> Result<Option<Credentials>, StoreError> {
-    store.read(|conn| {
-        Ok(conn
-            .query_row(
-                "SELECT id, name, created_at, password_hash FROM users WHERE name = ?1",
-                [name],
-                |row| {
-                    Ok(Credentials {
-                        user: User {
-                            id: row.get(0)?,
-                            name: row.get(1)?,
-                            created_at: row.get(2)?,
-                        },
-                        password_hash: row.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-    })
+    Ok(store
+        .read(|conn| store::user_by_name(conn, name))?
+        .map(|row| Credentials {
+            user: User {
+                id: row.id,
+                name: row.name,
+                created_at: row.created_at,
+            },
+            password_hash: row.password_hash,
+        }))
 }
 
 /// The user if `password` is theirs. An unknown user costs the same hash

@@ -1,0 +1,349 @@
+//! The issuer's SQLite store: the one home of the core's SQL. Rules reach
+//! the database only through the functions here, inside the transaction
+//! [`Store::write`] or [`Store::read`] gives them.
+//!
+//! - this module: opening, migrations (`migrations/`, one `.sql` file a
+//!   step), errors, transactions and savepoints;
+//! - `records`: the rows as the rules see them; `rows`: column codecs;
+//! - one module a table or aggregate: `keys`, `chain` (root, certificates,
+//!   revocation lists), `licenses` (with the search planner), `devices`,
+//!   `issuances`, `releases`, `audit`, `users`, `sessions` (with failed
+//!   logins).
+//!
+//! License keys are never stored, only their fingerprints and hints, so a
+//! leaked store leaks no key. The queries here carry no policy: the rules
+//! live in `licenses`, `devices`, `issuance` and the other modules of the
+//! core, which run them inside one transaction each.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, LicenseKey, PublicKey, RequestId};
+use rusqlite::types::Type;
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, Transaction,
+    TransactionBehavior, params,
+};
+use rusqlite_migration::{M, Migrations};
+use serde::Serialize;
+
+use crate::error::{Coded, ErrorKind};
+use crate::rfc3339;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Append-only: a migration that has shipped is never edited, only followed.
+const MIGRATION_STEPS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_console.sql")),
+    M::up(include_str!("migrations/0003_lifecycle.sql")),
+    M::up(include_str!("migrations/0004_search_indexes.sql")),
+    M::up(include_str!("migrations/0005_seat_counts.sql")),
+    M::up(include_str!("migrations/0006_trust_chain.sql")),
+    M::up(include_str!("migrations/0007_sequence_numbers.sql")),
+];
+const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
+const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no issuer store at {}; run `ren3-issuer init` first", path.display())]
+    Missing { path: PathBuf },
+    #[error(
+        "{} is not a ReN3 issuer store; check --db (or REN3_ISSUER_DB)",
+        path.display()
+    )]
+    NotAStore { path: PathBuf },
+    #[error(
+        "the issuer store at {} has schema version {found}, newer than this build \
+         knows ({SCHEMA_VERSION}); use a newer ren3-issuer",
+        path.display()
+    )]
+    TooNew { path: PathBuf, found: usize },
+    #[error("cannot open the issuer store at {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        /// Boxed, as is `Sqlite`'s: SQLite's errors are large, and every
+        /// error of the core carries a `StoreError`.
+        source: Box<OpenError>,
+    },
+    #[error(
+        "the issuer store is busy: another ren3-issuer has held it for more than \
+         {} s; try again", BUSY_TIMEOUT.as_secs()
+    )]
+    Busy,
+    #[error(
+        "the issuer store is inconsistent: {what}; it was changed outside ren3-issuer, \
+         restore it from a backup"
+    )]
+    Altered { what: String },
+    #[error("issuer store error: {0}")]
+    Sqlite(Box<rusqlite::Error>),
+}
+
+impl Coded for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::Missing { .. } => "store_missing",
+            StoreError::NotAStore { .. } => "store_invalid",
+            StoreError::TooNew { .. } => "store_too_new",
+            StoreError::Busy => "store_busy",
+            StoreError::Altered { .. } => "store_altered",
+            StoreError::Open { .. } | StoreError::Sqlite(_) => "store_error",
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Missing { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::TooNew { .. } => ErrorKind::Refused,
+            StoreError::Busy => ErrorKind::Conflict,
+            StoreError::Open { .. } | StoreError::Altered { .. } | StoreError::Sqlite(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+}
+
+/// What failed while opening or upgrading a store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Migration(#[from] rusqlite_migration::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sqlite(Box::new(e)),
+        }
+    }
+}
+
+/// An open issuer store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    /// Write transactions committed through this handle.
+    commits: u64,
+}
+
+impl Store {
+    /// Opens an existing store and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let open_error = |source: OpenError| StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        };
+        // No CREATE flag: a mistyped --db must not leave an empty file behind.
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.into()))?;
+        // SQLite reads the file lazily: a file that is not a database shows
+        // up at the first statement.
+        configure(&conn).map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+                path: path.to_path_buf(),
+            },
+            _ => open_error(e.into()),
+        })?;
+        let version: usize = MIGRATIONS
+            .current_version(&conn)
+            .map_err(|e| open_error(e.into()))?
+            .into();
+        if version == 0 {
+            return Err(StoreError::NotAStore {
+                path: path.to_path_buf(),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| open_error(e.into()))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            commits: 0,
+        })
+    }
+
+    /// Creates a new store file; fails with `io::ErrorKind::AlreadyExists`
+    /// (inside [`StoreError::Open`]) if anything is at `path`.
+    pub(crate) fn create_new(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source: OpenError| StoreError::Open {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        };
+        // create_new makes "is there a store already?" and "make one" a single
+        // step; an empty file is a valid empty SQLite database.
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| open_error(e.into()))?;
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| open_error(e.into()))?;
+        configure(&conn).map_err(|e| open_error(e.into()))?;
+        MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|e| open_error(e.into()))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            commits: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a read transaction, so that it sees one consistent state.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.finish().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` in an immediate write transaction and commits if it succeeds.
+    /// Taking the write lock up front means the checks `f` makes still hold
+    /// when it writes.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        self.commits += 1;
+        Ok(value)
+    }
+
+    /// How many write transactions ([`write`](Self::write)) this handle has
+    /// committed: how a batch shows it took one transaction, not one a row.
+    pub fn committed_writes(&self) -> u64 {
+        self.commits
+    }
+}
+
+/// Runs `f` inside a savepoint of the transaction `tx` and rolls back to it
+/// if `f` fails, so one failed step of a larger transaction (a refused
+/// request of a batch) leaves no trace of its own.
+pub(crate) fn in_savepoint<T, E: From<StoreError>>(
+    tx: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    execute_cached(tx, "SAVEPOINT step", []).map_err(StoreError::from)?;
+    let result = f(tx);
+    if result.is_err() {
+        // ROLLBACK TO keeps the savepoint open; RELEASE below ends it.
+        execute_cached(tx, "ROLLBACK TO step", []).map_err(StoreError::from)?;
+    }
+    execute_cached(tx, "RELEASE step", []).map_err(StoreError::from)?;
+    result
+}
+
+/// The pragmas every connection needs; they are per connection, so they
+/// cannot live in a migration.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed `{mode}`: the store needs WAL"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Enough for every statement of the store's queries: an issuance runs about
+/// a dozen, and preparing one costs as much as running it.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// [`Connection::execute`] through the connection's statement cache.
+pub(crate) fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// [`Connection::query_row`] through the connection's statement cache.
+pub(crate) fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+mod audit;
+mod chain;
+mod devices;
+mod issuances;
+mod keys;
+mod licenses;
+mod records;
+mod releases;
+mod rows;
+mod sessions;
+#[cfg(test)]
+mod tests;
+mod users;
+
+pub use audit::AuditEntry;
+pub(crate) use audit::*;
+pub(crate) use chain::*;
+pub(crate) use devices::*;
+pub(crate) use issuances::*;
+pub(crate) use keys::*;
+pub(crate) use licenses::*;
+pub use records::*;
+pub use releases::ReleaseRecord;
+pub(crate) use releases::*;
+use rows::*;
+pub(crate) use sessions::*;
+pub(crate) use users::*;
