@@ -1,12 +1,10 @@
 //! Files that appear whole or not at all: written to a temporary file in
 //! the same directory, flushed to disk, then moved into place.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-
-use ren3_shared::binary;
 
 /// What to do when the destination already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,35 +25,23 @@ pub fn write(path: &Path, contents: &[u8], mode: u32, existing: Existing) -> io:
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let suffix = binary::os_random::<6>().map_err(io::Error::other)?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        binary::encode(&suffix)
-    ));
-    let result = write_temp(&temp, contents, mode).and_then(|()| match existing {
-        Existing::Replace => fs::rename(&temp, path),
-        // A hard link never replaces its destination, so two writers cannot
-        // both believe they created the file.
-        Existing::Keep => fs::hard_link(&temp, path).and_then(|()| fs::remove_file(&temp)),
-    });
-    if result.is_err() {
-        // Best effort: the temporary file holds nothing the caller relies on.
-        let _ = fs::remove_file(&temp);
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(&dir)?;
+    temp.write_all(contents)?;
+    temp.as_file().sync_all()?;
+    match existing {
+        Existing::Replace => temp.persist(path),
+        // Never replaces its destination (a hard link, then the temporary
+        // name removed), so two writers cannot both believe they made it.
+        Existing::Keep => temp.persist_noclobber(path),
     }
-    result?;
-    // The rename is durable only once the directory entry is on disk.
+    .map_err(|e| e.error)?;
+    // What tempfile does not do: the rename is durable only once the
+    // directory entry is on disk.
     File::open(&dir)?.sync_all()
-}
-
-fn write_temp(temp: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(temp)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

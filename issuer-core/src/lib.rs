@@ -25,7 +25,8 @@
 //! - [`passphrase`]: the passphrase of encrypted signing keys and the root.
 //! - [`inspect`]: reading any token for a person.
 //! - [`audit`]: who changed what, when, and the result.
-//! - [`users`], [`sessions`]: the web console's users and their sessions.
+//! - [`users`], [`sessions`], [`login`]: the web console's users, their
+//!   sessions, and the login rules (throttling, the password check).
 
 pub mod atomic_file;
 pub mod audit;
@@ -36,6 +37,7 @@ pub mod inspect;
 pub mod issuance;
 pub mod keystore;
 pub mod licenses;
+pub mod login;
 pub mod passphrase;
 pub mod releases;
 mod rfc3339;

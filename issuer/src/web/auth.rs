@@ -19,10 +19,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
+use subtle::ConstantTimeEq as _;
 
 use super::{AppState, WebError};
 use ren3_issuer_core::audit::{self, Action, Actor, NewEntry, Outcome};
-use ren3_issuer_core::{sessions, users};
+use ren3_issuer_core::login::{self as login_rules, LoginOutcome};
+use ren3_issuer_core::sessions;
 
 const SESSION_COOKIE: &str = "ren3_session";
 /// Behind TLS the `__Host-` prefix makes the browser insist on Secure,
@@ -56,7 +58,7 @@ impl CurrentUser {
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 fn session_cookie_name(state: &AppState) -> &'static str {
@@ -174,118 +176,41 @@ pub(crate) async fn login(
         ));
     }
     let now = state.now();
-    let name = form.name.trim().to_owned();
-    let mut throttle_keys = vec![format!("user:{name}")];
-    if let Some(ip) = ip {
-        throttle_keys.push(format!("addr:{ip}"));
-    }
-    let actor = Actor::console(&name);
-    let keys = throttle_keys.clone();
-    let (throttled, credentials) = {
-        let name = name.clone();
-        state
-            .run(move |store, _| {
-                Ok::<_, ren3_issuer_core::store::StoreError>((
-                    sessions::is_throttled(store, &keys, now)?,
-                    users::credentials(store, &name)?,
-                ))
-            })
-            .await?
-    };
+    let (name, address) = (form.name.clone(), ip.map(|ip| ip.to_string()));
+    let attempt = state
+        .run(move |store, _| login_rules::attempt(store, &name, address.as_deref(), now))
+        .await?;
     let page = |error: &str| LoginPage {
         csrf: form.csrf.clone(),
-        name: name.clone(),
+        name: attempt.name().to_owned(),
         error: Some(error.to_owned()),
     };
-    if throttled {
-        let detail = format!(
-            "refused without checking the password: {} failed logins within {} minutes",
-            sessions::MAX_FAILURES,
-            sessions::THROTTLE_WINDOW_SECS / 60
-        );
-        let (actor, name) = (actor.clone(), name.clone());
-        state
-            .run(move |store, _| {
-                audit::record(
-                    store,
-                    &NewEntry {
-                        actor: &actor,
-                        action: Action::Login,
-                        subject: name,
-                        outcome: Outcome::Throttled,
-                        detail,
-                    },
-                    now,
-                )
-            })
-            .await?;
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", sessions::THROTTLE_WINDOW_SECS.to_string())],
-            page("Too many failed logins. Wait a quarter of an hour, then try again."),
-        )
-            .into_response());
-    }
-
+    let (throttled, wrong) = (
+        page("Too many failed logins. Wait a quarter of an hour, then try again."),
+        page("Wrong user name or password."),
+    );
     let password = form.password.clone();
     // Argon2 is slow on purpose: it runs on the blocking pool, without the store.
-    let user = tokio::task::spawn_blocking(move || {
-        users::verify_password(credentials.as_ref(), &password)
-    })
-    .await
-    .map_err(|e| WebError::Internal(format!("the password check failed: {e}")))?;
-
-    let Some(user) = user else {
-        let keys = throttle_keys;
-        let result: Result<(), ren3_issuer_core::store::StoreError> = {
-            let audit_actor = actor.clone();
-            let subject = name.clone();
-            state
-                .call(move |store, _| {
-                    sessions::record_failure(store, &keys, now)?;
-                    audit::record(
-                        store,
-                        &NewEntry {
-                            actor: &audit_actor,
-                            action: Action::Login,
-                            subject,
-                            outcome: Outcome::Refused,
-                            detail: "wrong user name or password".to_owned(),
-                        },
-                        now,
-                    )
-                })
-                .await?
-        };
-        result?;
-        return Ok((
-            StatusCode::UNAUTHORIZED,
-            page("Wrong user name or password."),
-        )
-            .into_response());
+    let checked = tokio::task::spawn_blocking(move || attempt.check_password(&password))
+        .await
+        .map_err(|e| WebError::Internal(format!("the password check failed: {e}")))?;
+    let session = match state
+        .run(move |store, _| login_rules::conclude(store, checked, now))
+        .await?
+    {
+        LoginOutcome::Throttled => {
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", sessions::THROTTLE_WINDOW_SECS.to_string())],
+                throttled,
+            )
+                .into_response());
+        }
+        LoginOutcome::WrongCredentials => {
+            return Ok((StatusCode::UNAUTHORIZED, wrong).into_response());
+        }
+        LoginOutcome::LoggedIn(session) => session,
     };
-
-    let user_key = format!("user:{}", user.name);
-    let actor_ok = actor.clone();
-    let subject = user.name.clone();
-    let session = state
-        .run(move |store, _| {
-            sessions::clear_failures(store, &user_key)?;
-            let session = sessions::create(store, user.id, now)?;
-            audit::record(
-                store,
-                &NewEntry {
-                    actor: &actor_ok,
-                    action: Action::Login,
-                    subject,
-                    outcome: Outcome::Ok,
-                    detail: "new session".to_owned(),
-                },
-                now,
-            )?;
-            Ok::<_, sessions::SessionError>(session)
-        })
-        .await?;
     let jar = jar
         .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/login"))
         .add(cookie(&state, session_cookie_name(&state), session.id, "/"));

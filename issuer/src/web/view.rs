@@ -60,21 +60,7 @@ pub(crate) fn expiry(expires_at: Option<i64>) -> String {
 
 /// `a=1&b=2`, percent-encoded, skipping empty values.
 pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
-    fn encode(text: &str) -> String {
-        let mut out = String::new();
-        for byte in text.bytes() {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-                out.push(char::from(byte));
-            } else {
-                out.push_str(&format!("%{byte:02X}"));
-            }
-        }
-        out
-    }
-    pairs
-        .iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(name, value)| format!("{name}={}", encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().filter(|(_, value)| !value.is_empty()))
+        .finish()
 }
