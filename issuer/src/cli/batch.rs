@@ -22,7 +22,7 @@ use anyhow::{Context as _, Result, bail};
 use ren3_shared::{Kind, timestamp};
 use serde_json::{Value, json};
 
-use super::{Outcome, lifecycle, read_limited, to_json, write_public_file};
+use super::{Outcome, passphrase_source, read_limited, to_json, write_public_file};
 use ren3_issuer_core::audit::Actor;
 use ren3_issuer_core::setup::{self, StorePaths};
 use ren3_issuer_core::{Coded as _, issuance};
@@ -178,7 +178,7 @@ pub(super) fn issue(
     now: i64,
 ) -> Result<Outcome> {
     let mut store = setup::open_store(paths)?;
-    let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
+    let keys = setup::open_keys(paths)?.with_passphrase(passphrase_source());
     if let Some(dir) = out_dir {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

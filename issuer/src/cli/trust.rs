@@ -12,7 +12,9 @@ use clap::Subcommand;
 use ren3_shared::{KeyId, timestamp};
 use serde_json::json;
 
-use super::{LabelledLines, Outcome, lifecycle, read_input, result, to_json, write_public_file};
+use super::{
+    LabelledLines, Outcome, passphrase_source, read_input, result, to_json, write_public_file,
+};
 use ren3_issuer_core::audit::Actor;
 use ren3_issuer_core::chain;
 use ren3_issuer_core::inspect::RevocationFields;
@@ -90,7 +92,7 @@ pub(super) enum TrustCommand {
 }
 
 fn open_root(dir: &Path) -> Result<RootDir> {
-    Ok(RootDir::open(dir)?.with_passphrase(lifecycle::passphrase_source()))
+    Ok(RootDir::open(dir)?.with_passphrase(passphrase_source()))
 }
 
 fn parse_key_id(text: &str) -> Result<KeyId> {
@@ -188,7 +190,7 @@ pub(super) fn root(json: bool, command: RootCommand, now: i64) -> Result<Outcome
 
 fn root_init(json: bool, dir: &Path, plain: bool, now: i64) -> Result<Outcome> {
     let (root_dir, created) = RootDir::open_or_create(dir)?;
-    let root_dir = root_dir.with_passphrase(lifecycle::passphrase_source());
+    let root_dir = root_dir.with_passphrase(passphrase_source());
     let at_rest = if plain {
         AtRest::Plain
     } else {
@@ -342,7 +344,7 @@ pub(super) fn certification_request(
 ) -> Result<Outcome> {
     let key_id = parse_key_id(key_id)?;
     let store = setup::open_store(paths)?;
-    let keys = setup::open_keys(paths)?.with_passphrase(lifecycle::passphrase_source());
+    let keys = setup::open_keys(paths)?.with_passphrase(passphrase_source());
     let request = signing_keys::certification_request(&store, &keys, &key_id, valid_days, now)?;
     let token = request.token();
     let outcome = token_outcome(

@@ -1,0 +1,322 @@
+//! The command line's grammar: every command, argument and flag, with
+//! the help text clap prints.
+
+use super::*;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ren3-issuer",
+    version,
+    about = "The ReN3 vendor tool: license keys, device ids and signed license payloads"
+)]
+pub(super) struct Cli {
+    /// The issuer store (an SQLite file).
+    #[arg(
+        long,
+        global = true,
+        env = "REN3_ISSUER_DB",
+        value_name = "PATH",
+        default_value = "ren3-issuer.db"
+    )]
+    pub(super) db: PathBuf,
+    /// The directory of the private signing keys [default: <PATH>.keys]
+    #[arg(long, global = true, env = "REN3_ISSUER_KEYS", value_name = "DIR")]
+    pub(super) keys_dir: Option<PathBuf>,
+    /// Print each result as JSON on stdout.
+    #[arg(long, global = true)]
+    pub(super) json: bool,
+    #[command(subcommand)]
+    pub(super) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum Command {
+    /// Create the store and its first signing key, certified by the root in
+    /// --root-dir (created there if it holds none); print the key id.
+    Init(InitArgs),
+    /// The offline root key: only these commands and `init` open its
+    /// directory.
+    #[command(subcommand)]
+    Root(trust::RootCommand),
+    /// Revocation lists the root signed.
+    #[command(subcommand)]
+    Revocations(trust::RevocationsCommand),
+    /// The store's trust root, for building clients.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Free the seat a customer's release receipt gives back.
+    Release {
+        /// The receipt as the customer sent it; `-` reads stdin.
+        #[arg(long, value_name = "FILE|-")]
+        receipt: String,
+    },
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Licenses.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Devices (seats) of a license.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Turn a customer's license request into a signed license payload.
+    Issue(IssueArgs),
+    /// Show what a token holds and whether it verifies (exit 0 if it does,
+    /// 1 if not): requests, payloads (with their chain), receipts,
+    /// certificates, revocation lists and certification requests.
+    Inspect(InspectArgs),
+    /// Users of the web console.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Run the web console.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum UserCommand {
+    /// Create a console user; the password is read from stdin (one line,
+    /// at least 12 characters).
+    Add { name: String },
+    /// Remove a console user and end their sessions.
+    Remove { name: String },
+    /// List the console users.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ServeArgs {
+    /// The address and port to listen on.
+    #[arg(
+        long,
+        env = "REN3_ISSUER_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub(super) listen: String,
+    /// The console is reached through a TLS-terminating proxy: mark the
+    /// session cookie Secure.
+    #[arg(long, env = "REN3_ISSUER_BEHIND_TLS")]
+    pub(super) behind_tls: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InitArgs {
+    /// The root key's own directory (mode 0700): a new root is made there
+    /// if it holds no root.key, else that root is adopted. Keep it offline.
+    #[arg(long, value_name = "DIR")]
+    pub(super) root_dir: PathBuf,
+    /// Keep a new root key in plain text instead of sealing it with a
+    /// passphrase (REN3_ROOT_PASSPHRASE, or asked for): for tests and demos.
+    #[arg(long)]
+    pub(super) plain_root: bool,
+    /// Encrypt the first signing key with a passphrase (from
+    /// REN3_ISSUER_PASSPHRASE, or asked for at the terminal).
+    #[arg(long)]
+    pub(super) encrypt: bool,
+    /// Days the first key's certificate lasts.
+    #[arg(long, value_name = "N", default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+    pub(super) key_valid_days: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum KeysCommand {
+    /// List the signing keys with their certificates.
+    List,
+    /// Create a new signing key; print its id. It signs once its
+    /// certificate is installed (at once with --root-dir).
+    Rotate {
+        /// Encrypt its private key with a passphrase.
+        #[arg(long)]
+        encrypt: bool,
+        /// Certify it at once with the root in DIR (a root on this machine).
+        #[arg(long, value_name = "DIR")]
+        root_dir: Option<PathBuf>,
+        /// Days its certificate lasts, with --root-dir.
+        #[arg(long, value_name = "N", requires = "root_dir",
+              default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+        valid_days: u32,
+    },
+    /// Write the certification request of a signing key, for the root to
+    /// certify (`root certify`).
+    CertificationRequest {
+        /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        key_id: String,
+        /// Days the certificate should last.
+        #[arg(long, value_name = "N", default_value_t = signing_keys::DEFAULT_KEY_VALID_DAYS)]
+        valid_days: u32,
+        /// Write the request here instead of to stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Install the certificate the root made for a signing key; the newest
+    /// certified key signs from then on.
+    InstallCertificate {
+        /// The certificate; `-` reads stdin.
+        #[arg(value_name = "FILE|-")]
+        certificate: String,
+    },
+    /// Retire a signing key: it signs nothing more, and clients refuse
+    /// payloads it would sign from now on.
+    Retire {
+        /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        key_id: String,
+    },
+    /// Encrypt the private key of a signing key with a passphrase.
+    Encrypt {
+        /// The key id, as `keys list` shows it.
+        #[arg(allow_hyphen_values = true)]
+        key_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum LicenseCommand {
+    /// Create a license; print its key (shown this once only).
+    Create(CreateArgs),
+    /// List licenses with their seats.
+    List {
+        /// Only licenses whose customer name or key starts with TEXT (ignoring
+        /// case; the key with or without `REN3K1-`), or whose whole key or
+        /// key fingerprint is TEXT.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+    },
+    /// Show a license, its devices and its issuances.
+    Show {
+        /// The license key, in any spelling.
+        key: String,
+    },
+    /// Change a license's features, limits or expiry; what is not given
+    /// stays as it is.
+    Update(UpdateArgs),
+    /// Suspend a license: no payload is issued for it until reactivated.
+    Suspend {
+        /// The license key, in any spelling.
+        key: String,
+    },
+    /// Make a suspended license active again.
+    Reactivate {
+        /// The license key, in any spelling.
+        key: String,
+    },
+    /// Revoke a license, for good.
+    Revoke {
+        /// The license key, in any spelling.
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UpdateArgs {
+    /// The license key, in any spelling.
+    pub(super) key: String,
+    /// The new features, comma-separated; `--features ""` removes all.
+    #[arg(long, value_name = "A,B")]
+    pub(super) features: Option<String>,
+    /// A numeric limit; repeat for several. Replaces all limits.
+    #[arg(
+        long = "limit",
+        value_name = "NAME=VALUE",
+        conflicts_with = "no_limits"
+    )]
+    pub(super) limits: Vec<String>,
+    /// Remove all limits.
+    #[arg(long)]
+    pub(super) no_limits: bool,
+    /// YYYY-MM-DD (valid through that UTC day), an RFC 3339 time, or `never`.
+    #[arg(long, value_name = "DATE")]
+    pub(super) expires: Option<String>,
+    /// Days payloads keep working after the expiry (0 to 366).
+    #[arg(long, value_name = "N")]
+    pub(super) grace_days: Option<u64>,
+    /// On a clock that looks wound back, `advisory` only warns and
+    /// `enforcing` makes the client refuse licensed work.
+    #[arg(long, value_name = "POLICY")]
+    pub(super) clock_policy: Option<ClockPolicy>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CreateArgs {
+    /// The customer's name.
+    #[arg(long)]
+    pub(super) customer: String,
+    /// Features, comma-separated (a-z, 0-9, `.`, `_`, `-`).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub(super) features: Vec<String>,
+    /// A numeric limit; repeat for several.
+    #[arg(long = "limit", value_name = "NAME=VALUE")]
+    pub(super) limits: Vec<String>,
+    /// YYYY-MM-DD (valid through that UTC day) or an RFC 3339 time
+    /// [default: never expires]
+    #[arg(long, value_name = "DATE")]
+    pub(super) expires: Option<String>,
+    /// How many installations may hold the license at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(super) max_devices: u32,
+    /// Days payloads keep working after the expiry (0 to 366).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(super) grace_days: u64,
+    /// On a clock that looks wound back, `advisory` only warns and
+    /// `enforcing` makes the client refuse licensed work.
+    #[arg(long, value_name = "POLICY", default_value = "advisory")]
+    pub(super) clock_policy: ClockPolicy,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeviceCommand {
+    /// Register a device for a license; print its client_device_id.
+    Add {
+        /// The license key, in any spelling.
+        #[arg(long, value_name = "KEY")]
+        license: String,
+        /// A note for the vendor, e.g. where the device runs.
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+    /// Free a device's seat without a release receipt, e.g. for a lost
+    /// machine; recorded as forced. With a receipt, use `release`.
+    Release {
+        /// The client device id.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Required: there is no receipt proving the installation stopped.
+        #[arg(long, required = true)]
+        force: bool,
+        /// Why, for the audit log, e.g. "machine stolen".
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct IssueArgs {
+    /// The request as the customer sent it; `-` reads stdin, which may hold
+    /// several (one token a line, or armoured blocks); a directory issues
+    /// every file in it, in name order.
+    #[arg(long, value_name = "FILE|DIR|-")]
+    pub(super) request: String,
+    /// Write the payload here instead of to stdout.
+    #[arg(long, value_name = "FILE", conflicts_with = "out_dir")]
+    pub(super) out: Option<PathBuf>,
+    /// Write one payload file per request here, named after the request
+    /// file (`NAME.payload`) or, from stdin, the request id.
+    #[arg(long, value_name = "DIR")]
+    pub(super) out_dir: Option<PathBuf>,
+    /// Requests issued per transaction when there are several.
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) batch_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InspectArgs {
+    /// The token; `-` reads stdin.
+    #[arg(value_name = "FILE|-")]
+    pub(super) input: String,
+    /// Check against this root public key file (root.pub) instead of the
+    /// store's root.
+    #[arg(long, value_name = "FILE")]
+    pub(super) root: Option<PathBuf>,
+}
