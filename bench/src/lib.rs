@@ -279,19 +279,8 @@ pub async fn serve_announced(
     app: axum::Router,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    use std::io::Write as _;
 
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
-    drop(stdout);
+    let listener = ren3_server::bind(listen).await?;
     axum::serve(listener, app)
         .await
         .context("the HTTP server failed")

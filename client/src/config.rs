@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ren3_shared::DeviceId;
 
@@ -42,6 +43,11 @@ pub const LICENSE_WARNING_DAYS: &str = "license_warning_days";
 /// address, under which the licensing endpoints answer (the `Host` check,
 /// [`crate::http::host`]).
 pub const LICENSE_ALLOWED_HOSTS: &str = "license_allowed_hosts";
+/// How long a caller may take to send a request body to the licensing
+/// endpoints before it is refused (`unreadable_body`): a number with an
+/// optional unit `ms`, `s` or `m` (seconds without one), from 1 ms to
+/// [`MAX_BODY_TIMEOUT`]. Default [`DEFAULT_BODY_TIMEOUT`].
+pub const LICENSE_BODY_TIMEOUT: &str = "license_body_timeout";
 
 /// The store's path when [`LICENSE_DB_PATH`] is unset: in the working
 /// directory.
@@ -57,6 +63,12 @@ pub const MAX_CLOCK_TOLERANCE_SECONDS: i64 = 366 * 24 * 60 * 60;
 pub const DEFAULT_WARNING_DAYS: i64 = 30;
 /// The longest warning window accepted, in days.
 pub const MAX_WARNING_DAYS: i64 = 3_650;
+/// The body timeout when [`LICENSE_BODY_TIMEOUT`] is unset: a body of a few
+/// kilobytes takes milliseconds, and a caller that stalls holds a
+/// connection open.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest body timeout accepted: ten minutes.
+pub const MAX_BODY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The `.env` file read from the working directory, if present.
 const DOTENV_FILE: &str = ".env";
@@ -85,6 +97,9 @@ pub struct Config {
     /// The host names and addresses of `license_allowed_hosts`, normalised
     /// (lower case, no trailing dot, addresses in their canonical form).
     pub allowed_hosts: Vec<AllowedHost>,
+    /// How long a caller may take to send a request body
+    /// ([`LICENSE_BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
     /// Variables that are set but that this build does not read
     /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
     /// build). Start-up warns about each.
@@ -112,6 +127,7 @@ impl fmt::Debug for Config {
             .field("clock_tolerance_seconds", &self.clock_tolerance_seconds)
             .field("warning_days", &self.warning_days)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("body_timeout", &self.body_timeout)
             .field("ignored_variables", &self.ignored_variables)
             .field("trust", &self.trust)
             .finish()
@@ -285,6 +301,23 @@ impl Config {
             Some(value) => parse_allowed_hosts(&value)?,
         };
 
+        let body_timeout = match get(LICENSE_BODY_TIMEOUT) {
+            None => DEFAULT_BODY_TIMEOUT,
+            Some(value) => parse_body_timeout(&value)
+                .filter(|t| !t.is_zero() && *t <= MAX_BODY_TIMEOUT)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        LICENSE_BODY_TIMEOUT,
+                        format!(
+                            "expected a duration from 1ms to 10m: a number with an optional \
+                             unit ms, s or m (seconds without one), such as 10s or 500ms, \
+                             found `{}`",
+                            shown(&value)
+                        ),
+                    )
+                })?,
+        };
+
         let offline = if enabled {
             Some(offline_config(&get)?)
         } else {
@@ -307,6 +340,7 @@ impl Config {
             clock_tolerance_seconds,
             warning_days,
             allowed_hosts,
+            body_timeout,
             ignored_variables,
             trust,
         })
@@ -378,6 +412,20 @@ fn parse_duration(value: &str) -> Option<i64> {
         return None;
     }
     digits.parse::<i64>().ok()?.checked_mul(multiplier)
+}
+
+/// `500ms`, or a duration of [`parse_duration`].
+fn parse_body_timeout(value: &str) -> Option<Duration> {
+    let lower = value.to_ascii_lowercase();
+    match lower.strip_suffix("ms") {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.parse().ok().map(Duration::from_millis)
+        }
+        Some(_) => None,
+        None => parse_duration(value)
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .map(Duration::from_secs),
+    }
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -629,6 +677,40 @@ mod tests {
         for (n, value) in ["-1", "3651", "30d", "soon"].into_iter().enumerate() {
             let err = config(&[(LICENSE_WARNING_DAYS, value)]).expect_err(value);
             assert_eq!(err.variable(), Some(LICENSE_WARNING_DAYS), "{n}. {value}");
+        }
+    }
+
+    #[test]
+    fn body_timeout_has_a_default_and_a_simple_syntax() {
+        assert_eq!(config(&[]).unwrap().body_timeout, Duration::from_secs(10));
+        let cases = [
+            ("1ms", Duration::from_millis(1)),
+            ("250ms", Duration::from_millis(250)),
+            ("250MS", Duration::from_millis(250)),
+            ("3", Duration::from_secs(3)),
+            ("10s", Duration::from_secs(10)),
+            ("2m", Duration::from_secs(120)),
+            ("600000ms", Duration::from_secs(600)),
+            ("10m", Duration::from_secs(600)),
+        ];
+        for (n, (value, timeout)) in cases.into_iter().enumerate() {
+            let config = config(&[(LICENSE_BODY_TIMEOUT, value)]).expect(value);
+            assert_eq!(config.body_timeout, timeout, "{n}. {value}");
+        }
+        for (n, value) in [
+            "0", "0ms", "0s", "ms", "s", "-1s", "1.5s", "10 s", "11m", "600001ms", "1h", "1w",
+            "soon",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = config(&[(LICENSE_BODY_TIMEOUT, value)]).expect_err(value);
+            assert_eq!(err.variable(), Some(LICENSE_BODY_TIMEOUT), "{n}. {value}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with("license_body_timeout: expected a duration from 1ms to 10m"),
+                "{n}. {message}"
+            );
         }
     }
 

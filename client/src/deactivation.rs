@@ -5,10 +5,12 @@
 //! Every check runs inside the same `BEGIN IMMEDIATE` transaction as the
 //! write, and the published license is cleared only after it commits.
 
+use std::sync::Arc;
+
 use ren3_shared::{DeviceKey, LicenseKey, ReleaseReceipt, VerifiedReceipt};
 
+use crate::licensing::Licensing;
 use crate::registration::LicensingError;
-use crate::state::AppState;
 use crate::store::{self, StoreError};
 
 /// What the operator is told to do with a release receipt.
@@ -27,7 +29,7 @@ pub struct Deactivated {
     pub receipt: VerifiedReceipt,
 }
 
-impl AppState {
+impl Licensing {
     /// Stops using the active license, if `license_key` is its key, and
     /// returns the release receipt, signed with the device key and the
     /// installation's next sequence number. In the same transaction the
@@ -54,13 +56,13 @@ impl AppState {
         let client_device_id = offline.client_device_id.clone();
         // The receipt's time never goes back behind what was already seen.
         let released_at = self.license().check().high_water_mark;
-        let state = self.clone();
+        let mirror = Arc::clone(self.mirror());
         let (receipt, next_public_key) = self
             .store()
             .call(move |conn| {
                 let tx = store::write_transaction(conn)?;
                 let active = store::active_license(&tx)?.ok_or(LicensingError::NoActiveLicense)?;
-                if active.license_key_fingerprint != fingerprint.to_string() {
+                if active.license_key_fingerprint != Some(fingerprint) {
                     return Err(LicensingError::NotTheActiveLicenseKey);
                 }
                 // Fresh from the OS's secure random source, as on first
@@ -75,18 +77,18 @@ impl AppState {
                 }
                 // The key bound at the vendor, read under the connection's
                 // lock, which every change of it holds.
-                .sign(&state.device_key())
+                .sign(&mirror.device_key())
                 .map_err(LicensingError::Signing)?;
                 store::deactivate_license(&tx, active.id, &receipt, &next_key, released_at)?;
                 store::raise_high_water_mark(&tx, released_at)?;
                 tx.commit().map_err(StoreError::from)?;
-                state.note_recorded_mark(released_at);
+                mirror.note_recorded_mark(released_at);
                 let next_public_key = next_key.public_key();
                 // Both while the connection is still held: a register or an
                 // import that runs after this commit sees the new key, and
                 // an import that commits after it publishes after it too.
-                state.replace_device_key(next_key);
-                state.license().clear();
+                mirror.replace_device_key(next_key);
+                mirror.license.clear();
                 Ok((receipt, next_public_key))
             })
             .await?;

@@ -5,8 +5,14 @@
 //! (the registration guide's `POST /license/register` and
 //! `POST /license/import`, `POST /license/deactivate` and `GET /license`),
 //! and protects its own routes with [`RequireLicense`] (or asks the
-//! [`LicenseHandle`] from [`AppState::license`] directly). The handle reads
+//! [`LicenseHandle`] from [`Licensing::license`] directly). The handle reads
 //! an in-memory snapshot: no database access and no lock per check.
+//!
+//! The [`AppState`] is the router's state around the [`Licensing`] service,
+//! which holds the store, the device key and the published license, and
+//! whose methods are the operations (register, import, deactivate,
+//! status); the state dereferences to it, so `state.license()` and
+//! `state.import(..)` call the service.
 //!
 //! This crate verifies payloads; it never holds an issuer signing key. Its
 //! only private key is the installation's device key, which stays in the
@@ -20,8 +26,10 @@
 //!    environment, which wins over `./.env` (the variables are in
 //!    [`config`]). An error names the variable and what it expects; show
 //!    it to the operator as is.
-//! 2. Open the [`AppState`] once, inside the Tokio runtime: it opens or
-//!    creates the store and the device key, and loads the active license.
+//! 2. Open the [`AppState`] once, inside the Tokio runtime: it opens the
+//!    [`Licensing`] service, which opens or creates the store and the
+//!    device key, and loads the active license. Code that is no axum route
+//!    can keep the service itself ([`AppState::licensing`]).
 //! 3. Merge [`app`], the licensing endpoints, into the ingestor's axum
 //!    router. Its `Host` check covers those endpoints only. It has a
 //!    fallback (problem+json 404), so a router with a fallback of its own
@@ -32,7 +40,7 @@
 //!    feature. Otherwise it answers 403 problem+json whose `code` says why
 //!    ([`Refusal::code`]). Handlers behind it take [`Licensed`] for the
 //!    license's limits.
-//! 5. Anywhere else, ask the [`LicenseHandle`] from [`AppState::license`]:
+//! 5. Anywhere else, ask the [`LicenseHandle`] from [`Licensing::license`]:
 //!    [`is_licensed`](LicenseHandle::is_licensed),
 //!    [`has_feature`](LicenseHandle::has_feature),
 //!    [`limit`](LicenseHandle::limit),
@@ -142,13 +150,16 @@
 
 #![warn(missing_docs)]
 
+mod binding;
 pub mod config;
 pub mod deactivation;
 pub mod guard;
 pub mod http;
 pub mod license;
+pub mod licensing;
 pub mod registration;
 pub mod revocations;
+pub mod startup;
 pub mod state;
 pub mod status;
 pub mod store;
@@ -162,8 +173,10 @@ pub use license::{
     Clock, ClockRules, ClockSuspicion, InstalledLicense, LicenseCheck, LicenseHandle, LicenseState,
     MarkProblem, Refusal, system_clock,
 };
+pub use licensing::Licensing;
 pub use registration::{Imported, LicensingError, Registration};
-pub use state::{AppState, StoredLicenseProblem};
+pub use startup::StoredLicenseProblem;
+pub use state::AppState;
 pub use status::{
     ClockStatus, GraceStatus, LicenseStatus, LicenseSummary, RevocationStatus, StatusState,
     TrustStatus,

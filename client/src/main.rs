@@ -5,21 +5,14 @@
 //! stdout, `listening on http://<address>`, which tests read to find the
 //! port when `listen_addr` asks for port 0.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ren3_client::{AppState, Config};
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ren3_server::init_tracing();
 
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -45,23 +38,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.license_db_path.display()
         )
     })?;
-    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+    let listener = ren3_server::bind(config.listen_addr)
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}; set listen_addr to a free address",
-                config.listen_addr
-            )
-        })?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")?;
-    drop(stdout);
+        .map_err(|e| anyhow::anyhow!("{e}; set listen_addr to a free address"))?;
 
     match state.offline() {
         Some(offline) => tracing::info!(
@@ -73,38 +52,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         None => tracing::info!("offline licensing is disabled"),
     }
 
-    ren3_client::serve(listener, state, shutdown_signal())
+    ren3_client::serve(listener, state, ren3_server::shutdown_signal())
         .await
         .context("the HTTP server failed")
-}
-
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for SIGINT: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

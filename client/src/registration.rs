@@ -9,15 +9,19 @@
 //! that list stored first, whether the import is accepted or not (see
 //! [`crate::revocations`]).
 
+use std::sync::Arc;
+
 use ren3_shared::{
-    CodeError, DeviceId, KeyId, License, LicenseKey, LicenseRequest, Product, RandomSourceError,
-    RevocationList, TokenError, VerifiedPayload, VerifiedRequest, timestamp,
+    CodeError, DeviceId, Digest, KeyId, License, LicenseKey, LicenseRequest, Product, PublicKey,
+    RandomSourceError, RevocationList, TokenError, VerifiedPayload, VerifiedRequest, timestamp,
 };
 
 use ren3_shared::payload::Window;
 
+use crate::binding::{self, Installation, Mismatch};
+use crate::config::OfflineConfig;
 use crate::license::{InstalledLicense, window_with_skew};
-use crate::state::AppState;
+use crate::licensing::Licensing;
 use crate::store::{self, StoreError, Summary};
 
 /// The product name a license request carries.
@@ -163,6 +167,22 @@ pub enum LicensingError {
     Signing(TokenError),
 }
 
+impl From<Mismatch> for LicensingError {
+    fn from(mismatch: Mismatch) -> Self {
+        match mismatch {
+            Mismatch::LicenseKey => LicensingError::LicenseKeyMismatch,
+            Mismatch::DeviceId {
+                payload,
+                configured,
+            } => LicensingError::DeviceIdMismatch {
+                payload,
+                configured,
+            },
+            Mismatch::DeviceKey => LicensingError::DeviceKeyMismatch,
+        }
+    }
+}
+
 impl LicensingError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
@@ -206,7 +226,7 @@ pub enum Imported {
     AlreadyActive,
 }
 
-impl AppState {
+impl Licensing {
     /// Creates a license request for `license_key`, signed with the device
     /// key and the installation's next sequence number, and records it
     /// durably before returning it, with the number it took and the clock's
@@ -234,15 +254,15 @@ impl AppState {
         // numbered and signed inside, where the sequence is taken.
         let unsigned = LicenseRequest::new(offline.client_device_id.clone(), &key, product, now)?;
         let seen = self.license().check_at(now).high_water_mark;
-        let state = self.clone();
+        let mirror = Arc::clone(self.mirror());
         let request = self
             .store()
             .call(move |conn| {
                 // Read under the connection's lock, which the import or
                 // deactivation that clears a doubted mark holds, and which a
                 // deactivation holds while it replaces the device key.
-                let mark = (!state.license().mark_doubted()).then_some(seen);
-                let device_key = state.device_key();
+                let mark = (!mirror.license.mark_doubted()).then_some(seen);
+                let device_key = mirror.device_key();
                 let sign = |counter| {
                     unsigned
                         .with_counter(counter)
@@ -252,7 +272,7 @@ impl AppState {
                 match store::insert_pending_request(conn, now, mark, sign)? {
                     store::PendingOutcome::Recorded(request) => {
                         if let Some(mark) = mark {
-                            state.note_recorded_mark(mark);
+                            mirror.note_recorded_mark(mark);
                         }
                         Ok(*request)
                     }
@@ -316,20 +336,11 @@ impl AppState {
             check_not_revoked(&payload, &list)?;
         }
         let license = &payload.license;
-        if license.license_key_fingerprint != key.fingerprint() {
-            return Err(LicensingError::LicenseKeyMismatch);
-        }
-        if license.client_device_id != offline.client_device_id {
-            return Err(LicensingError::DeviceIdMismatch {
-                payload: license.client_device_id.clone(),
-                configured: offline.client_device_id.clone(),
-            });
-        }
-        if license.device_public_key != self.device_public_key() {
-            return Err(LicensingError::DeviceKeyMismatch);
-        }
+        let fingerprint = key.fingerprint();
+        check_bound(license, &fingerprint, offline, &self.device_public_key())?;
 
         let (serial, key_id) = (license.serial, payload.key_id);
+        let device_id = offline.client_device_id.clone();
         let carried = payload.revocations.clone();
         let now = self.now();
         let handle = self.license();
@@ -341,7 +352,7 @@ impl AppState {
         let mark = seen
             .max(payload.license.issued_at)
             .max(payload.license.not_before);
-        let state = self.clone();
+        let mirror = Arc::clone(self.mirror());
         let imported = self
             .store()
             .call_summarized(move |conn, before| {
@@ -351,15 +362,18 @@ impl AppState {
                 // Read under the connection's lock, which every change of
                 // the effective list holds: a list applied by a concurrent
                 // import is seen here.
-                let revocations = state.revocation_list();
+                let revocations = mirror.revocation_list();
                 if let Some(list) = &revocations {
                     check_not_revoked(&payload, list)?;
                 }
                 // Again under the lock: a deactivation that committed since
                 // the check above replaced the key this payload names.
-                if license.device_public_key != state.device_public_key() {
-                    return Err(LicensingError::DeviceKeyMismatch);
-                }
+                let this = Installation {
+                    license_key: Some(&fingerprint),
+                    device_id: &device_id,
+                    device_key: &mirror.device_public_key(),
+                };
+                binding::check(license, &this)?;
                 let active = store::active_license(&tx)?;
                 if active.as_ref().is_some_and(|a| a.token == token) {
                     return Ok((Imported::AlreadyActive, None));
@@ -371,7 +385,7 @@ impl AppState {
                 // not revoked: one signed with a leaked key, whatever its
                 // serial, must not lock genuine later payloads out.
                 if let Some(active) = &active
-                    && active.license_key_fingerprint == license.license_key_fingerprint.to_string()
+                    && active.license_key_fingerprint == Some(license.license_key_fingerprint)
                     && active.serial >= license.serial
                     && !is_revoked(revocations.as_deref(), &active.key_id()?)
                 {
@@ -384,7 +398,7 @@ impl AppState {
                 store::raise_high_water_mark(&tx, mark)?;
                 tx.commit().map_err(StoreError::from)?;
                 handle.raise_mark(mark);
-                state.note_recorded_mark(mark);
+                mirror.note_recorded_mark(mark);
                 // Published while the connection is still held, so concurrent
                 // imports publish in the order they committed.
                 handle.replace(InstalledLicense {
@@ -417,6 +431,24 @@ impl AppState {
         self.apply_newer_revocations(&carried).await?;
         Ok(imported)
     }
+}
+
+/// Refuses a payload that is not bound to this installation: issued for
+/// another license key than the one of `fingerprint`, another device id
+/// than the configured one, or another device key than `device_key`
+/// ([`binding::check`], as at start-up).
+pub(crate) fn check_bound(
+    license: &License,
+    fingerprint: &Digest,
+    offline: &OfflineConfig,
+    device_key: &PublicKey,
+) -> Result<(), LicensingError> {
+    let this = Installation {
+        license_key: Some(fingerprint),
+        device_id: &offline.client_device_id,
+        device_key,
+    };
+    Ok(binding::check(license, &this)?)
 }
 
 /// Whether `carried` is newer than `effective` and revokes a key that

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use ren3_shared::RevocationList;
 use rusqlite::Connection;
 
-use crate::state::AppState;
+use crate::licensing::Licensing;
 use crate::store::{self, StoreError};
 use crate::trust::Trust;
 
@@ -67,18 +67,15 @@ pub(crate) fn effective_at_start<'a>(
     Ok(newest)
 }
 
-impl AppState {
+impl Licensing {
     /// The effective revocation list; `None` while none is known (version 0).
     pub fn revocation_list(&self) -> Option<Arc<RevocationList>> {
-        self.revocations().load_full()
+        self.mirror().revocation_list()
     }
 
     /// The effective list's version; 0 while none is known.
     pub fn revocation_list_version(&self) -> u64 {
-        self.revocations()
-            .load()
-            .as_deref()
-            .map_or(0, RevocationList::version)
+        self.mirror().revocation_list_version()
     }
 
     /// Makes `list` (from a payload whose chain verified) the effective
@@ -93,7 +90,7 @@ impl AppState {
         if list.version() <= self.revocation_list_version() {
             return Ok(false);
         }
-        let state = self.clone();
+        let mirror = Arc::clone(self.mirror());
         let list = list.clone();
         let now = self.now();
         let applied = self
@@ -101,13 +98,13 @@ impl AppState {
             .call(move |conn| {
                 // Decided again under the connection's lock, which every
                 // change of the effective list holds: it only rises.
-                if list.version() <= state.revocation_list_version() {
+                if list.version() <= mirror.revocation_list_version() {
                     return Ok::<_, StoreError>(None);
                 }
                 store::store_revocation_list(conn, &list, now)?;
                 let version = list.version();
-                state.license().apply_revocations(&list);
-                state.revocations().store(Some(Arc::new(list)));
+                mirror.license.apply_revocations(&list);
+                mirror.replace_revocations(list);
                 Ok(Some(version))
             })
             .await?;

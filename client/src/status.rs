@@ -7,19 +7,17 @@
 //! place and forgotten in another.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use axum::body::Bytes;
 
 use ren3_shared::payload::Window;
-use ren3_shared::{ClockPolicy, DeviceId, timestamp};
+use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, timestamp};
 use serde::Serialize;
 
 use crate::license::{
     ClockSuspicion, InstalledLicense, LicenseCheck, LicenseState, MARK_NEXT_ACTION, REGISTER_AGAIN,
     SECONDS_PER_DAY,
 };
-use crate::state::{AppState, UNVERIFIABLE};
+use crate::licensing::Licensing;
+use crate::startup::UNVERIFIABLE;
 use crate::store::StoreError;
 
 /// How to get a new license, the start of most next actions.
@@ -51,7 +49,7 @@ pub struct LicenseStatus {
     /// How many exported requests still await a payload.
     pub pending_requests: u64,
     /// The issuer key that signed the installed (or unusable stored) license.
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     /// Whether that license is bound to this device id and installation;
     /// `null` when there is none.
     pub device_matches: Option<bool>,
@@ -79,7 +77,7 @@ pub struct LicenseStatus {
 pub struct TrustStatus {
     /// The root's fingerprint (base64url), for a vendor to compare with the
     /// root they meant to pin.
-    pub root: String,
+    pub root: Digest,
     /// `false` only in a development build, whose root is taken at run time.
     pub pinned: bool,
     /// 0 while no list is known.
@@ -91,7 +89,7 @@ pub struct TrustStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RevocationStatus {
     /// The revoked issuer key.
-    pub key_id: String,
+    pub key_id: KeyId,
     /// When the ReN3 team revoked it (RFC 3339).
     pub revoked_at: String,
     /// When the license signed by it stops working (RFC 3339).
@@ -183,7 +181,7 @@ pub struct LicenseSummary {
     /// a higher one.
     pub serial: u64,
     /// The issuer key that signed it.
-    pub key_id: String,
+    pub key_id: KeyId,
 }
 
 impl From<&InstalledLicense> for LicenseSummary {
@@ -199,7 +197,7 @@ impl From<&InstalledLicense> for LicenseSummary {
             grace_seconds: license.grace_seconds,
             clock_policy: license.clock_policy,
             serial: license.serial,
-            key_id: installed.key_id.to_string(),
+            key_id: installed.key_id,
         }
     }
 }
@@ -234,16 +232,9 @@ pub(crate) struct StatusInputs {
     revocation_list_version: u64,
 }
 
-/// The last `GET /license` body, and what it was built from.
-#[derive(Debug)]
-pub(crate) struct RenderedStatus {
-    inputs: StatusInputs,
-    body: Bytes,
-}
-
 /// A status as JSON. This cannot fail: a status is plain data whose only
 /// map has string keys, which is all `serde_json` could refuse.
-fn encode(status: &LicenseStatus) -> Vec<u8> {
+pub(crate) fn encode(status: &LicenseStatus) -> Vec<u8> {
     serde_json::to_vec(status).expect("a status always encodes: its map has string keys")
 }
 
@@ -255,39 +246,16 @@ struct Explained {
     next_action: String,
 }
 
-impl AppState {
-    /// The status now, by the state's clock. Records the clock's
+impl Licensing {
+    /// The status now, by the service's clock. Records the clock's
     /// high-water mark first if it is due.
     pub async fn status(&self) -> Result<LicenseStatus, StoreError> {
         Ok(self.status_with(&self.status_inputs().await?))
     }
 
-    /// The status now as `GET /license` sends it, in JSON. Monitoring polls
-    /// it, and it changes only with the clock's second or with the store,
-    /// so the last body is kept and sent again while what it was built
-    /// from is unchanged.
-    pub async fn status_json(&self) -> Result<Bytes, StoreError> {
-        let inputs = self.status_inputs().await?;
-        if let Some(last) = self.last_status().load().as_deref()
-            && last.inputs == inputs
-        {
-            // Every test build checks the kept body against a fresh one.
-            debug_assert_eq!(
-                last.body,
-                encode(&self.status_with(&inputs)),
-                "a kept status body is not the status its inputs give"
-            );
-            return Ok(last.body.clone());
-        }
-        let body = Bytes::from(encode(&self.status_with(&inputs)));
-        self.last_status().store(Some(Arc::new(RenderedStatus {
-            inputs,
-            body: body.clone(),
-        })));
-        Ok(body)
-    }
-
-    async fn status_inputs(&self) -> Result<StatusInputs, StoreError> {
+    /// What a status is built from now, by the service's clock. Records
+    /// the clock's high-water mark first if it is due.
+    pub(crate) async fn status_inputs(&self) -> Result<StatusInputs, StoreError> {
         let check = self.license().check_at(self.now());
         self.persist_clock_if_due().await?;
         let summary = self.store().summary().await?;
@@ -301,7 +269,7 @@ impl AppState {
     }
 
     /// The status `inputs` give, with this ingestor's configuration.
-    fn status_with(&self, inputs: &StatusInputs) -> LicenseStatus {
+    pub(crate) fn status_with(&self, inputs: &StatusInputs) -> LicenseStatus {
         let StatusInputs {
             check,
             pending_requests,
@@ -331,8 +299,7 @@ impl AppState {
             pending_requests,
             key_id: installed
                 .map(|i| i.key_id)
-                .or(problem.and_then(|p| p.key_id))
-                .map(|k| k.to_string()),
+                .or(problem.and_then(|p| p.key_id)),
             device_matches: if installed.is_some() {
                 Some(true)
             } else {
@@ -359,14 +326,14 @@ impl AppState {
             },
             revocation: installed.and_then(|i| {
                 i.revocation.as_ref().map(|r| RevocationStatus {
-                    key_id: i.key_id.to_string(),
+                    key_id: i.key_id,
                     revoked_at: timestamp::format(r.revoked_at),
                     grace_until: timestamp::format(r.grace_until),
                     in_grace: !check.key_revoked,
                 })
             }),
             trust: TrustStatus {
-                root: self.trust().fingerprint().to_string(),
+                root: self.trust().fingerprint(),
                 pinned: self.trust().is_pinned(),
                 revocation_list_version: *revocation_list_version,
             },

@@ -3,7 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod hostile;
+pub use ren3_testkit::{
+    chain, dump_sqlite, dump_sqlite_except, fixture, hostile, test_only_issuer_key,
+    test_only_root_key, test_only_signer,
+};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -102,13 +105,6 @@ fn listening_address(child: &mut Child, what: &str) -> String {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{what} did not start: {line:?}"))
         .to_owned()
-}
-
-/// A path in `fixtures/`.
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(name)
 }
 
 /// The vendor's side: an initialised issuer store in a temporary directory.
@@ -511,53 +507,6 @@ impl Drop for Client {
     }
 }
 
-/// A textual dump of every table of an SQLite file, read-only.
-pub fn dump_sqlite(path: &Path) -> String {
-    dump_sqlite_except(path, &[])
-}
-
-/// [`dump_sqlite`] without the tables named in `skip` (e.g. the issuer's
-/// `audit`, which records even a request answered again).
-pub fn dump_sqlite_except(path: &Path, skip: &[&str]) -> String {
-    use rusqlite::{Connection, OpenFlags, types::ValueRef};
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables.retain(|t| !t.starts_with("sqlite_") && !skip.contains(&t.as_str()));
-    let mut out = String::new();
-    for table in tables {
-        out.push_str(&format!("[{table}]\n"));
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY rowid"))
-            .unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                let cell = match row.get_ref(i).unwrap() {
-                    ValueRef::Null => "NULL".to_owned(),
-                    ValueRef::Integer(v) => v.to_string(),
-                    ValueRef::Real(v) => v.to_string(),
-                    ValueRef::Text(v) => String::from_utf8_lossy(v).into_owned(),
-                    ValueRef::Blob(v) => format!(
-                        "x'{}'",
-                        v.iter().map(|b| format!("{b:02x}")).collect::<String>()
-                    ),
-                };
-                out.push_str(&cell);
-                out.push('|');
-            }
-            out.push('\n');
-        }
-    }
-    out
-}
-
 /// Token surgery for forgery tests: the same token with its signed message
 /// changed by `edit` and a *correct* checksum, so that only the signature
 /// can catch it (docs/FORMAT.md §3).
@@ -621,100 +570,6 @@ fn with_checksum(signed_part: &str) -> String {
         "{signed_part}.{}",
         ren3_shared::binary::encode(&digest[..6])
     )
-}
-
-/// The TEST-ONLY issuer key of the golden vectors, for payloads the real
-/// issuer would refuse to sign (an expired one, say).
-pub fn test_only_issuer_key() -> ren3_shared::IssuerKey {
-    ren3_shared::IssuerKey::from_seed(&fixture_seed("TEST-ONLY-issuer.key"))
-}
-
-/// The TEST-ONLY root key of the golden vectors: the root every client of
-/// this workspace's builds is pinned to (`.cargo/config.toml`).
-pub fn test_only_root_key() -> ren3_shared::RootKey {
-    ren3_shared::RootKey::from_seed(&fixture_seed("TEST-ONLY-root.key"))
-}
-
-/// The seed in a TEST-ONLY key file of `fixtures/`.
-fn fixture_seed(name: &str) -> [u8; 32] {
-    let text = std::fs::read_to_string(fixture(name)).unwrap();
-    let seed_line = text.lines().find(|l| !l.starts_with('#')).unwrap();
-    let seed: ren3_shared::binary::Bytes<32> = seed_line.trim().parse().unwrap();
-    seed.0
-}
-
-/// The TEST-ONLY issuer key with the certificate and revocation list of
-/// `fixtures/`: it signs payloads every test build of the client accepts.
-pub fn test_only_signer() -> ren3_shared::PayloadSigner {
-    let root = test_only_root_key().trust_root();
-    let read = |name| std::fs::read_to_string(fixture(name)).unwrap();
-    let certificate = ren3_shared::Certificate::open(&read("certificate.token"), &root).unwrap();
-    let revocations = ren3_shared::RevocationList::open(&read("revocations.token"), &root).unwrap();
-    ren3_shared::PayloadSigner::new(test_only_issuer_key(), certificate, revocations).unwrap()
-}
-
-/// Chains of trust made in-process, for tests that need a key the pinned
-/// root never certified, a window that ends, or a newer revocation list.
-pub mod chain {
-    use ren3_shared::{
-        Certificate, IssuerKey, KeyId, PayloadSigner, Revocation, RevocationList,
-        RevocationListBody, RootKey,
-    };
-
-    /// The start of every window these helpers certify.
-    pub const NOT_BEFORE: i64 = 1_700_000_000;
-
-    /// A certificate of `issuer` by `root` for `[not_before, not_after)`.
-    pub fn certify(
-        root: &RootKey,
-        issuer: &IssuerKey,
-        not_before: i64,
-        not_after: i64,
-    ) -> Certificate {
-        let request = issuer
-            .certification_request(not_before, not_after, not_before)
-            .unwrap();
-        root.certify(&request, not_before).unwrap()
-    }
-
-    /// A revocation list by `root`: `version`, revoking each
-    /// `(key id, revoked at, grace until)`.
-    pub fn revocations(
-        root: &RootKey,
-        version: u64,
-        revoked: &[(KeyId, i64, i64)],
-    ) -> RevocationList {
-        let mut revoked: Vec<Revocation> = revoked
-            .iter()
-            .map(|&(key_id, revoked_at, grace_until)| Revocation {
-                key_id,
-                revoked_at,
-                grace_until,
-            })
-            .collect();
-        revoked.sort_by_key(|r| r.key_id);
-        root.sign_revocations(RevocationListBody {
-            version,
-            issued_at: NOT_BEFORE,
-            revoked,
-        })
-        .unwrap()
-    }
-
-    /// `issuer`, certified by `root` from [`NOT_BEFORE`] to the end of
-    /// representable time, carrying `list`.
-    pub fn signer(root: &RootKey, issuer: IssuerKey, list: RevocationList) -> PayloadSigner {
-        let certificate = certify(root, &issuer, NOT_BEFORE, ren3_shared::timestamp::MAX);
-        PayloadSigner::new(issuer, certificate, list).unwrap()
-    }
-
-    /// A root no build trusts, and a signer under it: a customer's own
-    /// "vendor".
-    pub fn rogue_signer() -> PayloadSigner {
-        let root = RootKey::from_seed(&[0x66; 32]);
-        let list = revocations(&root, 1, &[]);
-        signer(&root, IssuerKey::from_seed(&[0x67; 32]), list)
-    }
 }
 
 /// Wraps `text` at `width` columns with CRLF, as a mail client would.

@@ -30,12 +30,14 @@ use crate::state::AppState;
 /// one payload, which are a few kilobytes; anything near this is a mistake.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// How long a caller may take to send a request's body. A few kilobytes
-/// take milliseconds; a caller that stalls holds a connection open.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller may take to send a request's body, unless
+/// `license_body_timeout` says otherwise ([`crate::Config::body_timeout`]).
+pub const BODY_TIMEOUT: Duration = crate::config::DEFAULT_BODY_TIMEOUT;
 
 /// The licensing router, with problem+json for unknown routes and methods,
-/// answering only requests addressed to an allowed host ([`host`]).
+/// answering only requests addressed to an allowed host ([`host`]), and
+/// refusing a body not sent within the configured timeout
+/// ([`crate::Config::body_timeout`]).
 /// To merge it into another router that has its own fallback, call
 /// `reset_fallback` on one of them first.
 pub fn app(state: AppState) -> Router {
@@ -47,7 +49,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(RequestBodyTimeoutLayer::new(state.config().body_timeout))
         .layer(middleware::from_fn(refuse_oversize))
         // Before anything reads the request: a request addressed to another
         // name gets nothing but the refusal. A layer of these routes only,

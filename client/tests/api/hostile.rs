@@ -1,12 +1,12 @@
 //! Hostile input on every endpoint, from the shared generator
-//! (`ren3_tests::hostile`): every case gets a 4xx problem+json with a
+//! (`ren3_testkit::hostile`): every case gets a 4xx problem+json with a
 //! documented `code`, never a 5xx, a panic or a leaked detail, and leaves
 //! the store exactly as it was.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use ren3_shared::{DeviceKey, LicenseRequest, Product, ReleaseReceipt};
-use ren3_tests::hostile::{self, CLIENT_4XX_CODES as DOCUMENTED_4XX, FLIP_CODES, TOKEN_CODES};
+use ren3_testkit::hostile::{self, CLIENT_4XX_CODES as DOCUMENTED_4XX, FLIP_CODES, TOKEN_CODES};
 use serde_json::json;
 
 use crate::support::{DEVICE_ID, KEY, NOW, Reply, TestApp, answer, key, sign};

@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use ren3_shared::{IssuerKey, License, PayloadSigner, RootKey};
-use ren3_tests::chain;
+use ren3_testkit::chain;
 
 use crate::support::{
     DAY, NOW, TestApp, answer, assemble_token, disassemble_token, issuer, key, other_device_id,
@@ -17,7 +17,7 @@ use crate::support::{
 fn certified(seed: u8, not_before: i64, not_after: i64) -> PayloadSigner {
     let key = IssuerKey::from_seed(&[seed; 32]);
     let certificate = chain::certify(
-        &ren3_tests::test_only_root_key(),
+        &ren3_testkit::test_only_root_key(),
         &key,
         not_before,
         not_after,
@@ -53,7 +53,7 @@ async fn import_accepts_certified_keys_inside_their_window_and_refuses_every_oth
     let stranger = RootKey::from_seed(&[0x70; 32]);
     let vendor_key_under_a_stranger = chain::signer(
         &stranger,
-        ren3_tests::test_only_issuer_key(),
+        ren3_testkit::test_only_issuer_key(),
         chain::revocations(&stranger, 1, &[]),
     );
     // (case, payload, Ok(()) or Err(code))

@@ -210,3 +210,39 @@ async fn storage_failures_are_500_with_details_only_in_the_log() {
         assert!(!reply.text.contains("SQLite"), "{context}: {}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn a_stalled_body_is_cut_off_after_the_configured_timeout() {
+    use std::convert::Infallible;
+    use std::time::{Duration, Instant};
+
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use http_body_util::{BodyExt as _, Full};
+
+    let app = TestApp::with_vars(&[("license_body_timeout", "200ms")]).await;
+    let before = app.dump().await;
+    let body = json!({"licenseKey": KEY, "licensePayload": "ren3-payload-v1.a.b.c"}).to_string();
+    // Half the body, then silence: the trailers never come.
+    let half = Full::new(Bytes::from(body[..body.len() / 2].to_owned()))
+        .with_trailers(std::future::pending::<Option<Result<HeaderMap, Infallible>>>());
+    let started = Instant::now();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.send(request(
+            Method::POST,
+            "/license/import",
+            Some("application/json"),
+            Body::new(half),
+        )),
+    )
+    .await
+    .expect("the stalled body is cut off, not waited for");
+    reply.assert_problem(StatusCode::BAD_REQUEST, "unreadable_body", "stalled body");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.dump().await, before, "a refusal changes nothing");
+}

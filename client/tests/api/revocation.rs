@@ -5,7 +5,7 @@
 
 use axum::http::StatusCode;
 use ren3_shared::{IssuerKey, KeyId, PayloadSigner};
-use ren3_tests::chain;
+use ren3_testkit::chain;
 
 use crate::support::{DAY, NOW, TestApp, answer, issuer, key, other_key};
 
@@ -13,7 +13,7 @@ use crate::support::{DAY, NOW, TestApp, answer, issuer, key, other_key};
 /// `version` of the pinned root, which revokes `revoked` (key, revoked at,
 /// grace until).
 fn vendor(seed: u8, version: u64, revoked: &[(KeyId, i64, i64)]) -> PayloadSigner {
-    let root = ren3_tests::test_only_root_key();
+    let root = ren3_testkit::test_only_root_key();
     let list = chain::revocations(&root, version, revoked);
     chain::signer(&root, IssuerKey::from_seed(&[seed; 32]), list)
 }
@@ -153,7 +153,7 @@ async fn deleting_the_stored_list_while_stopped_does_not_lower_the_effective_ver
             conn.execute("DELETE FROM revocation_list", []).unwrap();
         }),
         ("2. an older list written over it", |conn| {
-            let old = std::fs::read_to_string(ren3_tests::fixture("revocations.token")).unwrap();
+            let old = std::fs::read_to_string(ren3_testkit::fixture("revocations.token")).unwrap();
             conn.execute(
                 "UPDATE revocation_list SET version = 1, token = ?1",
                 [old.trim()],

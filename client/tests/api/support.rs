@@ -29,18 +29,18 @@ pub const KEY: &str = "REN3K1-00000-00000-00000-00000-00000";
 /// this build pins, with the fixtures' revocation list (version 1).
 pub fn issuer() -> &'static PayloadSigner {
     static SIGNER: OnceLock<PayloadSigner> = OnceLock::new();
-    SIGNER.get_or_init(ren3_tests::test_only_signer)
+    SIGNER.get_or_init(ren3_testkit::test_only_signer)
 }
 
 /// A "vendor" under a root of its own, which this build does not trust:
 /// what a customer can make.
 pub fn rogue_issuer() -> PayloadSigner {
-    ren3_tests::chain::rogue_signer()
+    ren3_testkit::chain::rogue_signer()
 }
 
 /// The root this build pins (`.cargo/config.toml`).
 pub fn test_only_root() -> TrustRoot {
-    ren3_tests::test_only_root_key().trust_root()
+    ren3_testkit::test_only_root_key().trust_root()
 }
 
 pub fn key() -> LicenseKey {

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use ren3_shared::{IssuerKey, RootKey, TrustRoot};
-use ren3_tests::chain;
+use ren3_testkit::chain;
 use serde_json::json;
 
 use crate::support::{
@@ -13,7 +13,7 @@ use crate::support::{
 
 #[tokio::test]
 async fn status_names_the_pinned_test_only_root_and_the_list_version() {
-    let fixture = std::fs::read_to_string(ren3_tests::fixture("TEST-ONLY-root.pub")).unwrap();
+    let fixture = std::fs::read_to_string(ren3_testkit::fixture("TEST-ONLY-root.pub")).unwrap();
     let pinned = TrustRoot::parse_public_file(&fixture).unwrap();
     assert_eq!(pinned, test_only_root());
 

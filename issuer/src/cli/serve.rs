@@ -5,13 +5,7 @@ use super::*;
 /// Runs the console until Ctrl-C or SIGTERM. After binding, prints exactly
 /// one line, `listening on http://ADDR`, to stdout.
 pub(super) fn serve(paths: &StorePaths, args: &ServeArgs) -> Result<Outcome> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(io::stderr)
-        .init();
+    ren3_server::init_tracing();
     let store = setup::open_store(paths)?;
     let keys = setup::open_keys(paths)?;
     let state = web::AppState::new(
@@ -26,18 +20,8 @@ pub(super) fn serve(paths: &StorePaths, args: &ServeArgs) -> Result<Outcome> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener
-            .local_addr()
-            .context("cannot read the listening address")?;
-        let mut stdout = io::stdout().lock();
-        writeln!(stdout, "listening on http://{addr}")
-            .and_then(|()| stdout.flush())
-            .context("cannot write to stdout")?;
-        drop(stdout);
-        web::serve(listener, state, web::shutdown_signal())
+        let listener = ren3_server::bind(args.listen.as_str()).await?;
+        web::serve(listener, state, ren3_server::shutdown_signal())
             .await
             .context("the console stopped with an error")
     })?;

@@ -1,5 +1,5 @@
 //! Hostile input on every console form, from the shared generator
-//! (`ren3_tests::hostile`), in-process over a real store.
+//! (`ren3_testkit::hostile`), in-process over a real store.
 //!
 //! What "refused" means for an HTML form: a 4xx status (422 with the form
 //! re-rendered and the reason shown, 403 for a missing CSRF token, 413 for
@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use ren3_shared::{DeviceKey, ReleaseReceipt};
-use ren3_tests::hostile::{self, FLIP_CODES};
+use ren3_testkit::hostile::{self, FLIP_CODES};
 use tower::ServiceExt as _;
 
 use super::{AppState, Config};

@@ -1,80 +1,20 @@
 //! The trust chain through the real binary: the root in a directory of its
 //! own on an "offline machine" (a directory with no issuer store), the
 //! issuer on another, and only request, certificate and revocation files
-//! crossing between them.
-
-// clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
-// helpers they share here.
-#![allow(clippy::unwrap_used)]
+//! crossing between them. Each machine is a [`Workdir`].
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
-use ren3_shared::{
-    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, TrustRoot, VerifiedPayload,
-};
-use serde_json::Value;
+use ren3_shared::{TrustRoot, VerifiedPayload};
 
-/// One machine: a working directory, and nothing else shared.
-struct Machine {
-    dir: tempfile::TempDir,
-}
+use crate::support::{Workdir, request_token, stderr};
 
-impl Machine {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ren3-issuer"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("REN3_ISSUER_DB")
-            .env_remove("REN3_ISSUER_KEYS")
-            .env_remove("REN3_ISSUER_PASSPHRASE")
-            .env_remove("REN3_ROOT_PASSPHRASE")
-            .stdin(Stdio::null());
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_env(args, &[])
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// A command that must fail: exit 1, nothing on stdout; its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
-        assert!(out.stdout.is_empty(), "{args:?}");
-        stderr(&out)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
+impl Workdir {
     /// `(action, result, subject)` of every audit row, oldest first.
     fn audit(&self) -> Vec<(String, String, String)> {
-        let conn = rusqlite::Connection::open(self.path("ren3-issuer.db")).unwrap();
+        let conn = rusqlite::Connection::open(self.db()).unwrap();
         let mut stmt = conn
             .prepare("SELECT action, result, subject FROM audit ORDER BY id")
             .unwrap();
@@ -87,27 +27,10 @@ impl Machine {
     /// Writes a request for a new license and device, signed by
     /// installation `seed`; returns the file's name.
     fn request_file(&self, seed: u8) -> String {
-        let key = LicenseKey::parse(
-            self.ok(&["license", "create", "--customer", "ACME"])
-                .trim_end(),
-        )
-        .unwrap();
-        let device = DeviceId::parse(
-            self.ok(&["device", "add", "--license", key.reveal()])
-                .trim_end(),
-        )
-        .unwrap();
-        let product = Product {
-            name: "ren3-ingestor".into(),
-            version: "1.0.0".into(),
-        };
-        let request = LicenseRequest::new(device, &key, product, ren3_shared::timestamp::now())
-            .unwrap()
-            .sign(&DeviceKey::from_seed(&[seed; 32]))
-            .unwrap()
-            .token();
+        let key = self.create_license("ACME", 1);
+        let device = self.add_device(&key);
         let file = format!("request-{seed}.txt");
-        fs::write(self.path(&file), request).unwrap();
+        self.file(&file, request_token(&key, &device, seed, 1).as_bytes());
         file
     }
 
@@ -148,10 +71,6 @@ impl Machine {
     }
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn copy(from: &Path, to: &Path) {
     fs::copy(from, to).unwrap();
 }
@@ -170,8 +89,8 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn certification_and_revocation_cross_between_two_machines_as_files() {
-    let offline = Machine::new();
-    let issuer = Machine::new();
+    let offline = Workdir::new();
+    let issuer = Workdir::new();
 
     // The offline machine makes the root; the issuer's init adopts a copy
     // of it once (the one-time ceremony), and the copy is then removed.
@@ -279,7 +198,7 @@ fn certification_and_revocation_cross_between_two_machines_as_files() {
 
 #[test]
 fn a_revoked_only_key_cannot_issue_and_says_what_to_do() {
-    let m = Machine::new();
+    let m = Workdir::new();
     m.ok(&["init", "--root-dir", "root", "--plain-root"]);
     let key_id = m.ok(&["keys", "list"]);
     let key_id = key_id
@@ -303,7 +222,7 @@ fn a_revoked_only_key_cannot_issue_and_says_what_to_do() {
 
 #[test]
 fn a_sealed_root_needs_its_passphrase_and_a_wrong_one_changes_nothing() {
-    let m = Machine::new();
+    let m = Workdir::new();
     let right = [("REN3_ROOT_PASSPHRASE", "correct horse")];
     let out = m.run_env(&["root", "init", "--root-dir", "root"], &right);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -358,7 +277,7 @@ fn a_sealed_root_needs_its_passphrase_and_a_wrong_one_changes_nothing() {
 
 #[test]
 fn root_commands_refuse_a_root_directory_or_key_others_can_reach() {
-    let m = Machine::new();
+    let m = Workdir::new();
     m.ok(&["root", "init", "--root-dir", "root", "--plain-root"]);
     m.ok(&["keys", "--help"]);
     fs::set_permissions(m.path("root"), fs::Permissions::from_mode(0o755)).unwrap();
@@ -392,7 +311,7 @@ fn root_commands_refuse_a_root_directory_or_key_others_can_reach() {
 
 #[test]
 fn inspect_reads_every_kind_of_the_chain_and_exits_by_its_verdict() {
-    let m = Machine::new();
+    let m = Workdir::new();
     m.ok(&["init", "--root-dir", "root", "--plain-root"]);
     let new = m.ok(&["keys", "rotate"]).trim_end().to_owned();
     m.ok(&["keys", "certification-request", &new, "--out", "req.token"]);
@@ -420,7 +339,7 @@ fn inspect_reads_every_kind_of_the_chain_and_exits_by_its_verdict() {
     assert!(json["fields"]["certificate"]["notAfter"].is_string());
 
     // Under another root, the root-signed kinds do not verify: exit 1.
-    let other = Machine::new();
+    let other = Workdir::new();
     other.ok(&["root", "init", "--root-dir", "root", "--plain-root"]);
     let other_pub = other.path("root/root.pub");
     for file in ["cert.token", "rev.token", "payload.token"] {

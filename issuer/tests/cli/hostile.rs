@@ -1,108 +1,41 @@
 //! Hostile input on every CLI command that reads a token or a file, from
-//! the shared generator (`ren3_tests::hostile`), over the real binary:
+//! the shared generator (`ren3_testkit::hostile`), over the real binary:
 //! a non-zero exit, the stable code on stderr (`[code]`) or in `inspect
 //! --json`'s `problem.code`, nothing on stdout for an error, no panic, and
 //! the store unchanged (every table but the audit log, where a refusal is
 //! recorded).
 
-#![allow(clippy::unwrap_used)]
-
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt};
-use ren3_tests::hostile::{self, FLIP_CODES, TOKEN_CODES};
+use ren3_shared::{DeviceKey, ReleaseReceipt};
+use ren3_testkit::hostile::{self, FLIP_CODES, TOKEN_CODES};
 use serde_json::Value;
 
-struct Store {
-    dir: tempfile::TempDir,
-}
-
-impl Store {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ren3-issuer"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("REN3_ISSUER_DB")
-            .env_remove("REN3_ISSUER_KEYS")
-            .env_remove("REN3_ISSUER_PASSPHRASE")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    fn dump(&self) -> String {
-        ren3_tests::dump_sqlite_except(&self.path("ren3-issuer.db"), &["audit"])
-    }
-
-    /// Writes `bytes` to a fresh file and returns its path.
-    fn file(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.path(name);
-        fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
+use crate::support::{Workdir, request_token};
 
 /// An initialised store with a two-seat license: device 1 with an
 /// unanswered request, device 2 issued (bound) with a valid receipt.
 struct Scene {
-    store: Store,
+    store: Workdir,
     request: String,
     payload: String,
     receipt: String,
 }
 
 fn scene() -> Scene {
-    let store = Store {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    store.ok(&["init", "--root-dir", "root", "--plain-root"]);
-    let key = store.ok(&[
-        "license",
-        "create",
-        "--customer",
-        "ACME",
-        "--max-devices",
-        "2",
-    ]);
-    let key = LicenseKey::parse(&key).unwrap();
-    let device =
-        || DeviceId::parse(&store.ok(&["device", "add", "--license", key.reveal()])).unwrap();
-    let (first, second) = (device(), device());
-    let request = |device: &DeviceId, installation: &DeviceKey| {
-        LicenseRequest::new(
-            device.clone(),
-            &key,
-            Product {
-                name: "ren3-ingestor".into(),
-                version: "1.0.0".into(),
-            },
-            ren3_shared::timestamp::now(),
-        )
-        .unwrap()
-        .sign(installation)
-        .unwrap()
-        .token()
-    };
+    let store = Workdir::initialised();
+    let key = store.create_license("ACME", 2);
+    let (first, second) = (store.add_device(&key), store.add_device(&key));
     let installation = DeviceKey::from_seed(&[2; 32]);
-    let request_one = request(&first, &DeviceKey::from_seed(&[1; 32]));
-    let request_two = request(&second, &installation);
+    let request_one = request_token(&key, &first, 1, 1);
+    let request_two = request_token(&key, &second, 2, 1);
     let file = store.file("request-two.txt", request_two.as_bytes());
-    let payload = store.ok(&["issue", "--request", &file]);
+    let payload = store
+        .ok(&["issue", "--request", &file])
+        .trim_end()
+        .to_owned();
     let receipt = ReleaseReceipt {
         released_at: ren3_shared::timestamp::now(),
         client_device_id: second,
@@ -150,7 +83,7 @@ fn code_of(stderr: &str) -> &str {
 #[test]
 fn issue_and_release_refuse_every_hostile_token_with_its_code() {
     let s = scene();
-    let before = s.store.dump();
+    let before = s.store.dump_without_audit();
     let commands = [
         (
             "issue",
@@ -177,7 +110,11 @@ fn issue_and_release_refuse_every_hostile_token_with_its_code() {
             } else {
                 assert_eq!(code_of(&stderr), case.expected, "{context}: {stderr}");
             }
-            assert_eq!(s.store.dump(), before, "{context}: the store changed");
+            assert_eq!(
+                s.store.dump_without_audit(),
+                before,
+                "{context}: the store changed"
+            );
         }
     }
 }
@@ -185,7 +122,7 @@ fn issue_and_release_refuse_every_hostile_token_with_its_code() {
 #[test]
 fn inspect_reports_every_hostile_token_as_not_verifying() {
     let s = scene();
-    let before = s.store.dump();
+    let before = s.store.dump_without_audit();
     for case in hostile::token_cases(&s.request, &[]) {
         let context = format!("inspect case {}", case.name());
         let file = s.store.file("token.txt", case.input.as_bytes());
@@ -202,7 +139,11 @@ fn inspect_reports_every_hostile_token_as_not_verifying() {
             let code = report["problem"]["code"].as_str().unwrap_or_default();
             assert!(TOKEN_CODES.contains(&code), "{context}: {report}");
         }
-        assert_eq!(s.store.dump(), before, "{context}: the store changed");
+        assert_eq!(
+            s.store.dump_without_audit(),
+            before,
+            "{context}: the store changed"
+        );
     }
 }
 
@@ -211,7 +152,7 @@ fn inspect_reports_every_hostile_token_as_not_verifying() {
 #[test]
 fn issue_refuses_a_sample_of_single_byte_and_character_changes() {
     let s = scene();
-    let before = s.store.dump();
+    let before = s.store.dump_without_audit();
     let flips: Vec<(String, String)> = hostile::flipped_message_bytes(&s.request)
         .into_iter()
         .map(|(i, t)| (format!("message byte {i}"), t))
@@ -227,14 +168,14 @@ fn issue_refuses_a_sample_of_single_byte_and_character_changes() {
         let stderr = assert_refused(&out, &what);
         assert!(FLIP_CODES.contains(&code_of(&stderr)), "{what}: {stderr}");
     }
-    assert_eq!(s.store.dump(), before);
+    assert_eq!(s.store.dump_without_audit(), before);
 }
 
 /// Files that are not a token file at all, for every option that reads one.
 #[test]
 fn every_file_option_refuses_unreadable_files() {
     let s = scene();
-    let before = s.store.dump();
+    let before = s.store.dump_without_audit();
     let dir = s.store.path("a-directory");
     fs::create_dir(&dir).unwrap();
     let files: Vec<(&str, String)> = vec![
@@ -318,7 +259,11 @@ fn every_file_option_refuses_unreadable_files() {
                 );
             }
             assert!(!Path::new(&s.store.path("out.txt")).exists(), "{context}");
-            assert_eq!(s.store.dump(), before, "{context}: the store changed");
+            assert_eq!(
+                s.store.dump_without_audit(),
+                before,
+                "{context}: the store changed"
+            );
         }
     }
     for (name, file) in files.iter().chain(&root_files) {
@@ -326,6 +271,10 @@ fn every_file_option_refuses_unreadable_files() {
         let context = format!("{name}: {args:?}");
         let out = s.store.run(&args);
         assert_refused(&out, &context);
-        assert_eq!(s.store.dump(), before, "{context}: the store changed");
+        assert_eq!(
+            s.store.dump_without_audit(),
+            before,
+            "{context}: the store changed"
+        );
     }
 }

@@ -2,38 +2,12 @@
 //! and refusals that leave nothing behind. The exchanges with a real
 //! client are in `tests/e2e/lifecycle_issuer.rs`.
 
-// clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
-// helpers they share here.
-#![allow(clippy::unwrap_used)]
-
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ren3-issuer"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("REN3_ISSUER_DB")
-        .env_remove("REN3_ISSUER_KEYS")
-        .env_remove("REN3_ISSUER_PASSPHRASE")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::{Workdir, stderr};
 
 #[test]
 fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        dir.path(),
-        &["init", "--encrypt", "--root-dir", "root", "--plain-root"],
-        &[],
-    );
+    let w = Workdir::new();
+    let out = w.run(&["init", "--encrypt", "--root-dir", "root", "--plain-root"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     assert!(
@@ -41,10 +15,9 @@ fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(w.dir()).unwrap().count(), 0);
 
-    let out = run(
-        dir.path(),
+    let out = w.run_env(
         &["init", "--encrypt", "--root-dir", "root", "--plain-root"],
         &[("REN3_ISSUER_PASSPHRASE", "")],
     );
@@ -54,12 +27,12 @@ fn init_encrypt_without_a_passphrase_or_terminal_creates_nothing() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(w.dir()).unwrap().count(), 0);
 }
 
 #[test]
 fn lifecycle_options_refuse_bad_values_as_usage_errors() {
-    let dir = tempfile::tempdir().unwrap();
+    let w = Workdir::new();
     let cases: [(&str, &[&str]); 3] = [
         (
             "1. unknown clock policy",
@@ -89,21 +62,17 @@ fn lifecycle_options_refuse_bad_values_as_usage_errors() {
         ),
     ];
     for (name, args) in cases {
-        let out = run(dir.path(), args, &[]);
+        let out = w.run(args);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         assert!(out.stdout.is_empty(), "{name}");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(w.dir()).unwrap().count(), 0);
 }
 
 #[test]
 fn grace_without_an_expiry_is_refused_before_any_store_is_opened() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        dir.path(),
-        &["license", "create", "--customer", "A", "--grace-days", "3"],
-        &[],
-    );
+    let w = Workdir::new();
+    let out = w.run(&["license", "create", "--customer", "A", "--grace-days", "3"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("never expires has no grace"),

@@ -1,138 +1,17 @@
 //! The `ren3-issuer` binary's contract: what goes to stdout (the result,
 //! alone), to stderr (messages, `error: ...`), and the exit codes.
 
-// clippy's allow-unwrap-in-tests covers `#[test]` functions only, not the
-// helpers they share here.
-#![allow(clippy::unwrap_used)]
-
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 
-use ren3_shared::{
-    DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, ReleaseReceipt, TrustRoot,
-    VerifiedPayload, binary,
-};
-
-/// `init` with a throwaway root beside the store.
-const INIT: &[&str] = &["init", "--root-dir", "root", "--plain-root"];
+use ren3_shared::{DeviceId, DeviceKey, LicenseKey, ReleaseReceipt, VerifiedPayload, binary};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-/// A temporary working directory holding the default store.
-struct Workdir {
-    dir: tempfile::TempDir,
-}
+use crate::support::{INIT, Workdir, request_token, stderr, stdout};
 
 impl Workdir {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A workdir with an initialised store.
-    fn initialised() -> Self {
-        let w = Self::new();
-        w.ok(INIT);
-        w
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.path("ren3-issuer.db")
-    }
-
-    fn keys_dir(&self) -> PathBuf {
-        self.path("ren3-issuer.db.keys")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ren3-issuer"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("REN3_ISSUER_DB")
-            .env_remove("REN3_ISSUER_KEYS")
-            .env_remove("REN3_ISSUER_PASSPHRASE")
-            .env_remove("REN3_ROOT_PASSPHRASE");
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    /// Runs a command that must fail with exit 1 and nothing on stdout;
-    /// returns its stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
-        assert_eq!(stdout(&out), "", "{args:?}");
-        let err = stderr(&out);
-        assert!(err.starts_with("error: "), "{args:?}: {err}");
-        err
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    fn create_license(&self, customer: &str, max_devices: u32) -> LicenseKey {
-        let key = self.ok(&[
-            "license",
-            "create",
-            "--customer",
-            customer,
-            "--features",
-            "ingest,export",
-            "--limit",
-            "max-sources=10",
-            "--max-devices",
-            &max_devices.to_string(),
-        ]);
-        LicenseKey::parse(key.trim_end()).unwrap()
-    }
-
-    fn add_device(&self, key: &LicenseKey) -> DeviceId {
-        let id = self.ok(&["device", "add", "--license", key.reveal()]);
-        DeviceId::parse(id.trim_end()).unwrap()
-    }
-
-    fn show(&self, key: &LicenseKey) -> Value {
-        self.json(&["license", "show", key.reveal()])
-    }
-
     /// Writes a request signed by installation `n` to a file; returns its path.
     fn request(&self, key: &LicenseKey, device: &DeviceId, n: u8) -> String {
         self.numbered_request(key, device, n, 1)
@@ -168,44 +47,10 @@ impl Workdir {
         .token();
         self.token_file("receipt", &token)
     }
-
-    fn token_file(&self, kind: &str, token: &str) -> String {
-        let path = self.path(&format!(
-            "{kind}-{}.txt",
-            binary::encode(&Sha256::digest(token)[..6])
-        ));
-        fs::write(&path, token).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    fn trust(&self) -> TrustRoot {
-        TrustRoot::parse_public_file(&self.ok(&["trust", "export-root"])).unwrap()
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
 }
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn request_token(key: &LicenseKey, device: &DeviceId, installation: u8, counter: u64) -> String {
-    let product = Product {
-        name: "ren3-ingestor".into(),
-        version: "1.0.0".into(),
-    };
-    LicenseRequest::new(device.clone(), key, product, ren3_shared::timestamp::now())
-        .unwrap()
-        .with_counter(counter)
-        .sign(&DeviceKey::from_seed(&[installation; 32]))
-        .unwrap()
-        .token()
 }
 
 /// `token` with its signed message changed and a fresh checksum: well
@@ -307,7 +152,7 @@ fn commands_without_a_store_say_to_run_init_and_create_nothing() {
             "{args:?}"
         );
     }
-    assert_eq!(fs::read_dir(w.dir.path()).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(w.dir()).unwrap().count(), 0);
 }
 
 #[test]
@@ -333,11 +178,7 @@ fn issue_refuses_a_group_readable_key_store_and_names_the_fix() {
         .unwrap()
         .path();
     let key_file = Path::new("ren3-issuer.db.keys").join(key_file.file_name().unwrap());
-    fs::set_permissions(
-        w.dir.path().join(&key_file),
-        fs::Permissions::from_mode(0o644),
-    )
-    .unwrap();
+    fs::set_permissions(w.dir().join(&key_file), fs::Permissions::from_mode(0o644)).unwrap();
     let err = w.fails(&["issue", "--request", &request]);
     assert!(
         err.contains(&format!("{} has mode 0644", key_file.display())),

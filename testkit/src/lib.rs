@@ -1,0 +1,22 @@
+//! What the ReN3 test suites share below the level of a running binary:
+//! the TEST-ONLY keys of `fixtures/` and the signer they make, chains of
+//! trust made in-process ([`chain`]), a textual dump of an SQLite store
+//! ([`dump_sqlite`]) and the hostile-input generator ([`hostile`]).
+//!
+//! The client's and the issuer's own tests dev-depend on this crate; the
+//! end-to-end crate (`ren3-tests`) re-exports it beside its process and
+//! browser helpers. It has no browser stack (no WebDriver client, no HTTP
+//! client, no async runtime) and depends on neither `ren3-client` nor
+//! `ren3-issuer`, so it adds nothing but these helpers to their test
+//! builds.
+
+// A helper's panic is the failing test's report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod chain;
+mod fixtures;
+pub mod hostile;
+mod store_dump;
+
+pub use fixtures::{fixture, test_only_issuer_key, test_only_root_key, test_only_signer};
+pub use store_dump::{dump_sqlite, dump_sqlite_except};
