@@ -3,6 +3,9 @@
 //! A token that does not verify is still shown, decoded without its
 //! signature check, next to the reason it failed: the vendor needs to see
 //! what a customer sent to tell them what went wrong.
+//!
+//! One piece, over the usual size: the six kinds' fields are read the same
+//! way (decode, verify, describe), so the kinds stay side by side.
 
 use std::collections::BTreeMap;
 
@@ -452,20 +455,25 @@ fn receipt_fields(receipt: &ReleaseReceipt, device_public_key: String) -> Receip
     }
 }
 
-/// The verdict of [`crate::releases::check`] in the shape inspections use.
-pub fn release_verdict(outcome: Result<(), crate::releases::ReleaseError>) -> ReleaseVerdict {
+/// The verdict of [`crate::releases::check`] in the shape inspections use:
+/// a refusal is a verdict; an error that stopped the check (the store's)
+/// stays an error.
+pub fn release_verdict(
+    outcome: Result<(), crate::releases::ReleaseError>,
+) -> Result<ReleaseVerdict, crate::releases::ReleaseError> {
     match outcome {
-        Ok(()) => ReleaseVerdict {
+        Ok(()) => Ok(ReleaseVerdict {
             would_release: true,
             problem: None,
-        },
-        Err(e) => ReleaseVerdict {
+        }),
+        Err(e) if e.kind() == crate::error::ErrorKind::Internal => Err(e),
+        Err(e) => Ok(ReleaseVerdict {
             would_release: false,
             problem: Some(Problem {
                 code: e.code(),
                 message: e.to_string(),
             }),
-        },
+        }),
     }
 }
 

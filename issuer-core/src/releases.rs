@@ -162,17 +162,11 @@ pub fn release(
 
 /// Runs every check of [`release`] without writing: `Ok(())` if the
 /// receipt would free its seat now, else the error it would be refused
-/// with. For `inspect` and the console's preview.
-pub fn check(store: &Store, receipt_text: &str) -> Result<Result<(), ReleaseError>, StoreError> {
-    let receipt = match VerifiedReceipt::open(receipt_text) {
-        Ok(receipt) => receipt,
-        Err(e) => return Ok(Err(ReleaseError::Receipt(e))),
-    };
-    store.read(|conn| match evaluate(conn, &receipt) {
-        Ok(_) => Ok(Ok(())),
-        Err(ReleaseError::Store(e)) => Err(e),
-        Err(refusal) => Ok(Err(refusal)),
-    })
+/// with (a refusal) or that stopped the check (the store's, of kind
+/// internal). For `inspect` and the console's preview.
+pub fn check(store: &Store, receipt_text: &str) -> Result<(), ReleaseError> {
+    let receipt = VerifiedReceipt::open(receipt_text).map_err(ReleaseError::Receipt)?;
+    store.read(|conn| evaluate(conn, &receipt).map(drop))
 }
 
 /// What a release goes ahead with once every check passed.
@@ -501,7 +495,7 @@ mod tests {
             "no_free_seat"
         );
         let text = signed(&receipt(&key, &device, 1, 2), &installation(1));
-        assert_eq!(check(&t.store, &text).unwrap().ok(), Some(()));
+        assert_eq!(check(&t.store, &text).ok(), Some(()));
 
         let released = release(&mut t.store, &actor(), &text, NOW + 20).unwrap();
         assert!(!released.device.is_bound());
@@ -600,7 +594,7 @@ mod tests {
         for (name, text, code) in cases {
             let err = refused(&mut t, &text);
             assert_eq!(err.code(), code, "{name}: {err}");
-            let checked = check(&t.store, &text).unwrap().unwrap_err();
+            let checked = check(&t.store, &text).unwrap_err();
             assert_eq!(checked.code(), code, "{name}: check agrees");
         }
         // And the right one still works.
@@ -669,7 +663,7 @@ mod tests {
             assert!(message.contains(says), "{says}: {message}");
         }
         assert_eq!(
-            check(&t.store, &kept_back).unwrap().unwrap_err().code(),
+            check(&t.store, &kept_back).unwrap_err().code(),
             "receipt_stale"
         );
         let (result, subject) = &t.audited("device.release")[0];
@@ -715,7 +709,7 @@ mod tests {
                 issue_numbered(&mut t, &key, &device, &installation(1), n);
             }
             let text = signed(&receipt(&key, &device, serial, counter), &installation(1));
-            assert_eq!(check(&t.store, &text).unwrap().ok(), Some(()), "{name}");
+            assert_eq!(check(&t.store, &text).ok(), Some(()), "{name}");
             let released = release(&mut t.store, &actor(), &text, NOW + 20);
             assert!(released.is_ok(), "{name}: {:?}", released.err());
         }

@@ -4,4 +4,5 @@
 //! what a person typed or posted, call the core, and render its answer.
 
 pub mod cli;
+mod present;
 pub mod web;

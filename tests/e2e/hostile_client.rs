@@ -345,6 +345,8 @@ fn setup() -> Setup {
     let client = Client::start_logging_with(&[
         ("enable_offline_license", "true"),
         ("client_device_id", &fixture_text("device-id.txt")),
+        // The stalled-body case waits this out, not the default 10 s.
+        ("license_body_timeout", "2s"),
     ]);
     let active = test_only_payload(&client.register(&key), 1);
     let answer = client.import(&key, &active);
@@ -436,7 +438,8 @@ fn body_and_framing_cases(cases: &mut Cases, s: &Setup) {
         );
         if *path == "/license/import" {
             // A caller that stalls mid-body is cut off after
-            // ren3_client::BODY_TIMEOUT (10 s), not waited for forever.
+            // license_body_timeout (2 s here, 10 s by default), not waited
+            // for forever.
             cases.add(
                 format!("{path}: half the body sent, then silence with the connection open"),
                 request(

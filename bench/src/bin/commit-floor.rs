@@ -43,7 +43,7 @@ struct Args {
 
 type Shared = Arc<Mutex<Connection>>;
 
-/// The client's pragmas (client/src/store.rs `configure`).
+/// The client's pragmas (client/src/store/schema.rs `configure`).
 fn open(path: &PathBuf) -> Result<Connection> {
     let conn = Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;

@@ -125,7 +125,7 @@ fn main() -> Result<()> {
                 Ok(())
             },
         )?,
-        // The two ends of a search page's plan (issuer-core/src/store.rs,
+        // The two ends of a search page's plan (issuer-core/src/store/licenses.rs,
         // PagePlan): nearly every license matches, or none does.
         measure(
             "search matching most licenses (library, a deep page)",

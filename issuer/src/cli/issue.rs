@@ -173,8 +173,8 @@ pub(super) fn inspection_text(inspection: &Inspection) -> String {
             f.add("limits", &limits.join(", "));
             f.add("issued at", &timestamp::format(p.issued_at));
             f.add("not before", &timestamp::format(p.not_before));
-            f.add("expires at", &expiry_text(p.expires_at));
-            f.add("grace period", &seats::grace_text(p.grace_seconds));
+            f.add("expires at", &present::expiry(p.expires_at));
+            f.add("grace period", &present::grace(p.grace_seconds));
             f.add("clock policy", p.clock_policy.as_str());
             f.add("valid now", p.window_now);
             f.add("serial", &p.serial.to_string());

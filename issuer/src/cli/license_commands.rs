@@ -63,7 +63,7 @@ pub(super) fn license_list(
             s.license.customer.clone(),
             s.license.key_hint.clone(),
             s.license.status.to_string(),
-            expiry_text(s.license.expires_at),
+            present::expiry(s.license.expires_at),
             seats_text(s),
         ]);
     }
@@ -88,10 +88,6 @@ pub(super) fn seats_text(s: &LicenseSummary) -> String {
     text
 }
 
-pub(super) fn expiry_text(expires_at: Option<i64>) -> String {
-    expires_at.map_or_else(|| "never".to_owned(), timestamp::format)
-}
-
 pub(super) fn license_show(paths: &StorePaths, json: bool, key: &str) -> Result<Outcome> {
     let key = LicenseKey::parse(key)?;
     let store = setup::open_store(paths)?;
@@ -114,8 +110,8 @@ pub(super) fn show_text(details: &LicenseDetails) -> String {
     fields.add("key fingerprint", &license.key_fingerprint.to_string());
     fields.add("status", license.status.as_str());
     fields.add("created", &timestamp::format(license.created_at));
-    fields.add("expires", &expiry_text(license.expires_at));
-    fields.add("grace period", &seats::grace_text(license.grace_seconds));
+    fields.add("expires", &present::expiry(license.expires_at));
+    fields.add("grace period", &present::grace(license.grace_seconds));
     fields.add("clock policy", license.clock_policy.as_str());
     fields.add(
         "seats",

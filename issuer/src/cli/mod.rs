@@ -17,7 +17,7 @@ use ren3_shared::{ClockPolicy, LicenseKey, TrustRoot, timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::web;
+use crate::{present, web};
 use ren3_issuer_core::atomic_file::{self, Existing};
 use ren3_issuer_core::audit::Actor;
 use ren3_issuer_core::inspect::{self, Fields, Inspection, TrustSource};

@@ -62,7 +62,7 @@ pub(super) fn check_receipt(
         return Ok(());
     }
     let store = setup::open_store(paths)?;
-    fields.release = Some(inspect::release_verdict(releases::check(&store, input)?));
+    fields.release = Some(inspect::release_verdict(releases::check(&store, input))?);
     Ok(())
 }
 
@@ -94,15 +94,6 @@ pub(super) fn receipt_lines(f: &mut LabelledLines, r: &ReceiptFields) {
             &format!("would be refused ({}): {}", problem.code, problem.message),
         ),
         Some(_) => {}
-    }
-}
-
-/// A grace period as people read it.
-pub(super) fn grace_text(seconds: u64) -> String {
-    match seconds {
-        0 => "none".to_owned(),
-        s if s % 86_400 == 0 => format!("{} days", s / 86_400),
-        s => format!("{s} seconds"),
     }
 }
 

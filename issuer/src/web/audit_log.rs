@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
-use super::view::{self, Layout};
+use super::view::{self, Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::audit::{self, Action, Entry, Filter, Outcome};
 
@@ -42,12 +42,6 @@ pub(crate) struct AuditPage {
     results: Vec<&'static str>,
     /// The query string of the next page, if there is one.
     next: Option<String>,
-}
-
-impl AuditPage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
 }
 
 pub(crate) async fn list(

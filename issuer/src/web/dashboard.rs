@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::extract::State;
 
 use super::auth::CurrentUser;
-use super::view::{self, Layout};
+use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::licenses::{self, Overview};
 
@@ -18,16 +18,6 @@ pub(crate) struct DashboardPage {
     layout: Layout,
     overview: Overview,
     expiring_within_days: i64,
-}
-
-impl DashboardPage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
-
-    fn expiry(&self, at: &Option<i64>) -> String {
-        view::expiry(*at)
-    }
 }
 
 pub(crate) async fn show(

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::auth::CurrentUser;
 use super::upload::{self, PastedToken};
-use super::view::{self, Layout};
+use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::RequestFields;
 use ren3_issuer_core::issuance::{self, IssueReport, Verdict};
@@ -54,12 +54,6 @@ pub(crate) struct CheckRow {
     /// `pass`, `fail` or `skipped`.
     state: &'static str,
     text: String,
-}
-
-impl IssuePage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
 }
 
 impl From<IssueReport> for ReportView {
@@ -195,12 +189,6 @@ pub(crate) struct PayloadPage {
     layout: Layout,
     issuance: IssuanceRecord,
     license: LicenseRecord,
-}
-
-impl PayloadPage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
 }
 
 async fn find(

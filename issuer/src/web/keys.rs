@@ -14,7 +14,7 @@ use ren3_shared::KeyId;
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
-use super::view::{self, Layout};
+use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::chain;
 use ren3_issuer_core::keystore::{AtRest, KeyStoreError};
@@ -55,10 +55,6 @@ pub(crate) struct KeysPage {
 }
 
 impl KeysPage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
-
     /// Whether more than one key is unretired, so one of them may retire
     /// (the library still refuses to retire the only certified one).
     fn can_retire(&self) -> bool {
@@ -143,7 +139,7 @@ pub(crate) async fn list(
                  signed before stay valid. To stop clients trusting it, revoke it on the \
                  root's machine (`ren3-issuer root revoke`).",
                 key.entry.key.key_id,
-                view::time(at)
+                crate::present::time(at)
             )
         })
     } else {

@@ -1,6 +1,9 @@
 //! Licenses: the list with search and pages, creating one, its detail page
 //! with devices and issuances, editing its terms, suspending, revoking and
 //! adding devices. Every change is the library's function, as in the CLI.
+//!
+//! One piece, over the usual size: every page and form of one license
+//! shares the detail page it re-renders with a refusal.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -12,7 +15,7 @@ use ren3_shared::{ClockPolicy, DeviceId};
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
-use super::view::{self, Layout};
+use super::view::{self, Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::devices::{self, AddedDevice, DeviceError};
 use ren3_issuer_core::licenses::{
@@ -51,12 +54,6 @@ pub(crate) struct ListPage {
     /// Whether this is a later page (so there is a first page to go back to).
     paged: bool,
     first: String,
-}
-
-impl ListPage {
-    fn expiry(&self, at: &Option<i64>) -> String {
-        view::expiry(*at)
-    }
 }
 
 pub(crate) async fn list(
@@ -341,14 +338,6 @@ pub(crate) struct DetailPage {
 }
 
 impl DetailPage {
-    fn grace(&self) -> String {
-        match self.details.license.grace_seconds {
-            0 => "none".to_owned(),
-            s if s % 86_400 == 0 => format!("{} days", s / 86_400),
-            s => format!("{s} seconds"),
-        }
-    }
-
     /// The reason typed into the force-release form of `device`, if it
     /// was refused.
     fn force_reason(&self, device: &DeviceId) -> &str {
@@ -364,18 +353,6 @@ impl DetailPage {
             Some(form) if form.device == device.as_str() => self.force_error.as_deref(),
             _ => None,
         }
-    }
-
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
-
-    fn expiry(&self, at: &Option<i64>) -> String {
-        view::expiry(*at)
-    }
-
-    fn limits(&self) -> String {
-        limits_text(&self.details.license, ", ")
     }
 
     fn is(&self, status: &str) -> bool {
@@ -609,7 +586,10 @@ pub(crate) async fn edit_form(
         csrf: String::new(),
         features: license.features.join(", "),
         limits: limits_text(&license, "\n"),
-        expires: license.expires_at.map(view::time).unwrap_or_default(),
+        expires: license
+            .expires_at
+            .map(crate::present::time)
+            .unwrap_or_default(),
         grace_days: Some(grace_days_text(license.grace_seconds)),
         clock_policy: Some(license.clock_policy.as_str().to_owned()),
     };

@@ -14,11 +14,11 @@ use serde::Deserialize;
 
 use super::auth::CurrentUser;
 use super::upload::{self, PastedToken};
-use super::view::{self, Layout};
+use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
-use ren3_issuer_core::releases::{self, Released};
-use ren3_issuer_core::store::{LicenseRecord, StoreError};
+use ren3_issuer_core::releases::{self, ReleaseError, Released};
+use ren3_issuer_core::store::LicenseRecord;
 use ren3_issuer_core::{Coded as _, licenses};
 
 fn layout(user: &CurrentUser) -> Layout {
@@ -38,12 +38,6 @@ pub(crate) struct ReleasePage {
     /// A problem with the input itself, or a refusal at confirmation.
     input_error: Option<String>,
     report: Option<ReceiptReport>,
-}
-
-impl ReleasePage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
 }
 
 /// What a receipt says, and what releasing it now would do.
@@ -79,7 +73,7 @@ async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebE
     let now = state.now();
     let report = state
         .run(move |store, _| {
-            let outcome = releases::check(store, &receipt)?;
+            let verdict = inspect::release_verdict(releases::check(store, &receipt))?;
             // A receipt is checked against the device key it carries, so
             // no trusted keys are needed to read it.
             let no_keys = TrustSource::Unavailable {
@@ -99,9 +93,9 @@ async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebE
                     .find(|l| l.key_fingerprint == f.license_key_fingerprint),
                 None => None,
             };
-            Ok::<_, StoreError>(ReceiptReport {
+            Ok::<_, ReleaseError>(ReceiptReport {
                 fields,
-                verdict: inspect::release_verdict(outcome),
+                verdict,
                 license,
             })
         })
@@ -155,12 +149,6 @@ pub(crate) struct ConfirmForm {
 pub(crate) struct ReleasedPage {
     layout: Layout,
     released: Released,
-}
-
-impl ReleasedPage {
-    fn time(&self, at: &i64) -> String {
-        view::time(*at)
-    }
 }
 
 /// The confirm step: the real release, which checks everything again.

@@ -5,7 +5,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use ren3_shared::timestamp;
 
 /// The one stylesheet and the one script, embedded in the binary.
 const STYLESHEET: &str = include_str!("../../static/style.css");
@@ -48,14 +47,39 @@ pub(crate) struct ErrorPage {
     pub message: String,
 }
 
-/// A time as people read it in the console: RFC 3339, UTC.
-pub(crate) fn time(unix_seconds: i64) -> String {
-    timestamp::format(unix_seconds)
-}
+/// The console's template filters: the texts of `crate::present`, the
+/// same the CLI prints. A page's module brings them in scope with
+/// `use super::view::filters;`.
+pub(crate) mod filters {
+    use std::collections::BTreeMap;
 
-/// An expiry, or "never".
-pub(crate) fn expiry(expires_at: Option<i64>) -> String {
-    expires_at.map_or_else(|| "never".to_owned(), time)
+    use askama::{Result, Values};
+
+    use crate::present;
+
+    /// `{{ at|time }}`: RFC 3339, UTC.
+    #[askama::filter_fn]
+    pub(crate) fn time(at: &i64, _: &dyn Values) -> Result<String> {
+        Ok(present::time(*at))
+    }
+
+    /// `{{ expires_at|expiry }}`: a time, or "never".
+    #[askama::filter_fn]
+    pub(crate) fn expiry(at: &Option<i64>, _: &dyn Values) -> Result<String> {
+        Ok(present::expiry(*at))
+    }
+
+    /// `{{ seconds|grace }}`: "none", whole days, or seconds.
+    #[askama::filter_fn]
+    pub(crate) fn grace(seconds: &u64, _: &dyn Values) -> Result<String> {
+        Ok(present::grace(*seconds))
+    }
+
+    /// `{{ limits|limits }}`: `name=value, …`, or "none".
+    #[askama::filter_fn]
+    pub(crate) fn limits(limits: &BTreeMap<String, u64>, _: &dyn Values) -> Result<String> {
+        Ok(present::limits(limits, ", "))
+    }
 }
 
 /// `a=1&b=2`, percent-encoded, skipping empty values.
