@@ -178,8 +178,7 @@ pub use registration::{Imported, LicensingError, Registration};
 pub use startup::StoredLicenseProblem;
 pub use state::AppState;
 pub use status::{
-    ClockStatus, GraceStatus, LicenseStatus, LicenseSummary, RevocationStatus, StatusState,
-    TrustStatus,
+    ClockStatus, GraceStatus, LicenseView, RevocationStatus, StatusReport, StatusState, TrustStatus,
 };
 pub use store::{Store, StoreError};
 pub use trust::Trust;

@@ -29,7 +29,7 @@ const EXPORT_A_REQUEST: &str =
 /// Never holds the license key or a token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LicenseStatus {
+pub struct StatusReport {
     /// Where the license stands.
     pub state: StatusState,
     /// A stable code for why the license is in this state (see the README).
@@ -68,7 +68,7 @@ pub struct LicenseStatus {
     /// The root this build trusts and the revocation list in effect.
     pub trust: TrustStatus,
     /// The installed license, in effect or not; `null` when none is.
-    pub license: Option<LicenseSummary>,
+    pub license: Option<LicenseView>,
 }
 
 /// The root this build trusts and the effective revocation list's version.
@@ -159,7 +159,7 @@ pub struct ClockStatus {
 /// The installed license as operators see it; times are RFC 3339.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LicenseSummary {
+pub struct LicenseView {
     /// The customer the license is issued to.
     pub customer: String,
     /// The features it grants, sorted.
@@ -184,7 +184,7 @@ pub struct LicenseSummary {
     pub key_id: KeyId,
 }
 
-impl From<&InstalledLicense> for LicenseSummary {
+impl From<&InstalledLicense> for LicenseView {
     fn from(installed: &InstalledLicense) -> Self {
         let license = &installed.license;
         Self {
@@ -234,7 +234,7 @@ pub(crate) struct StatusInputs {
 
 /// A status as JSON. This cannot fail: a status is plain data whose only
 /// map has string keys, which is all `serde_json` could refuse.
-pub(crate) fn encode(status: &LicenseStatus) -> Vec<u8> {
+pub(crate) fn encode(status: &StatusReport) -> Vec<u8> {
     serde_json::to_vec(status).expect("a status always encodes: its map has string keys")
 }
 
@@ -249,7 +249,7 @@ struct Explained {
 impl Licensing {
     /// The status now, by the service's clock. Records the clock's
     /// high-water mark first if it is due.
-    pub async fn status(&self) -> Result<LicenseStatus, StoreError> {
+    pub async fn status(&self) -> Result<StatusReport, StoreError> {
         Ok(self.status_with(&self.status_inputs().await?))
     }
 
@@ -269,7 +269,7 @@ impl Licensing {
     }
 
     /// The status `inputs` give, with this ingestor's configuration.
-    pub(crate) fn status_with(&self, inputs: &StatusInputs) -> LicenseStatus {
+    pub(crate) fn status_with(&self, inputs: &StatusInputs) -> StatusReport {
         let StatusInputs {
             check,
             pending_requests,
@@ -288,7 +288,7 @@ impl Licensing {
             .stored_problem()
             .filter(|_| installed.is_none() && deactivated_at.is_none());
         let explained = self.explain(pending_requests, deactivated_at, check);
-        LicenseStatus {
+        StatusReport {
             state: explained.state,
             reason_code: explained.reason_code,
             reason: explained.reason,
@@ -337,7 +337,7 @@ impl Licensing {
                 pinned: self.trust().is_pinned(),
                 revocation_list_version: *revocation_list_version,
             },
-            license: installed.map(LicenseSummary::from),
+            license: installed.map(LicenseView::from),
         }
     }
 
