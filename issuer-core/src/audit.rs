@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use rusqlite::Connection;
+use crate::store::Db;
 
 use crate::error::Coded;
 use crate::store::{self, Store, StoreError};
@@ -156,7 +156,7 @@ pub struct NewEntry<'a> {
 pub use crate::store::AuditEntry as Entry;
 
 /// Appends a row inside the caller's transaction.
-pub fn record_in(conn: &Connection, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
+pub fn record_in(conn: &Db<'_>, entry: &NewEntry<'_>, now: i64) -> Result<(), StoreError> {
     store::insert_audit(
         conn,
         &store::NewAuditRow {

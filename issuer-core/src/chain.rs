@@ -7,10 +7,10 @@
 //! read back, so an altered row can never make a payload carry a chain the
 //! root did not sign. Every install, and every refused one, is audited.
 
+use crate::store::Db;
 use ren3_shared::{
     Certificate, KeyId, Revocation, RevocationList, TokenError, TrustRoot, timestamp,
 };
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
@@ -121,7 +121,7 @@ impl Coded for ChainError {
 }
 
 /// The store's root.
-pub(crate) fn root(conn: &Connection) -> Result<TrustRoot, ChainError> {
+pub(crate) fn root(conn: &Db<'_>) -> Result<TrustRoot, ChainError> {
     store::trust_root(conn)?
         .map(TrustRoot::new)
         .ok_or(ChainError::NoRoot)
@@ -129,14 +129,11 @@ pub(crate) fn root(conn: &Connection) -> Result<TrustRoot, ChainError> {
 
 /// The store's root, if it has one: for readers that can do without.
 pub fn stored_root(store: &Store) -> Result<Option<TrustRoot>, StoreError> {
-    Ok(store.read(store::trust_root)?.map(TrustRoot::new))
+    Ok(store.read(|db| store::trust_root(db))?.map(TrustRoot::new))
 }
 
 /// The newest installed revocation list, verified under `root`.
-pub(crate) fn revocations(
-    conn: &Connection,
-    root: &TrustRoot,
-) -> Result<RevocationList, ChainError> {
+pub(crate) fn revocations(conn: &Db<'_>, root: &TrustRoot) -> Result<RevocationList, ChainError> {
     let (_, token) = store::newest_revocation_list(conn)?.ok_or(ChainError::NoRevocations)?;
     RevocationList::open(&token, root).map_err(|source| ChainError::Stored {
         what: "revocation list",
@@ -146,7 +143,7 @@ pub(crate) fn revocations(
 
 /// The stored certificate of `key_id`, verified under `root`.
 pub(crate) fn certificate(
-    conn: &Connection,
+    conn: &Db<'_>,
     root: &TrustRoot,
     key_id: &KeyId,
 ) -> Result<Option<Certificate>, ChainError> {
@@ -171,7 +168,7 @@ pub(crate) struct SigningChain {
 }
 
 /// The chain new payloads are signed with at `now`, or why there is none.
-pub(crate) fn signing_chain(conn: &Connection, now: i64) -> Result<SigningChain, ChainError> {
+pub(crate) fn signing_chain(conn: &Db<'_>, now: i64) -> Result<SigningChain, ChainError> {
     let root = root(conn)?;
     let Some(record) = store::current_signing_key(conn)? else {
         let uncertified = store::signing_keys(conn)?
@@ -237,7 +234,7 @@ fn install<T>(
     now: i64,
     (action, subject): (Action, &str),
     open: impl FnOnce(&str, &TrustRoot) -> Result<T, ChainError>,
-    install_in: impl FnOnce(&Connection, &Actor, &T, i64) -> Result<(), ChainError>,
+    install_in: impl FnOnce(&Db<'_>, &Actor, &T, i64) -> Result<(), ChainError>,
 ) -> Result<T, ChainError> {
     let result: Result<T, ChainError> = store.write(|tx| {
         let value = open(text, &root(tx)?)?;
@@ -249,7 +246,7 @@ fn install<T>(
 
 /// Stores a verified certificate and audits it, in the caller's transaction.
 pub(crate) fn install_certificate_in(
-    tx: &Connection,
+    tx: &Db<'_>,
     actor: &Actor,
     certificate: &Certificate,
     now: i64,
@@ -312,7 +309,7 @@ pub fn install_revocations(
 /// Stores a verified revocation list and audits it, in the caller's
 /// transaction; refuses one that is not newer than the installed one.
 pub(crate) fn install_revocations_in(
-    tx: &Connection,
+    tx: &Db<'_>,
     actor: &Actor,
     list: &RevocationList,
     now: i64,
@@ -407,7 +404,7 @@ impl TrustOverview {
 
 /// The store's root, newest list and certificates. A row that does not
 /// verify is left out (and logged): the overview shows what can be trusted.
-pub(crate) fn overview_in(conn: &Connection) -> Result<TrustOverview, StoreError> {
+pub(crate) fn overview_in(conn: &Db<'_>) -> Result<TrustOverview, StoreError> {
     let Some(root) = store::trust_root(conn)?.map(TrustRoot::new) else {
         return Ok(TrustOverview {
             root: None,

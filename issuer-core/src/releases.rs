@@ -13,8 +13,8 @@
 //! bind the same device id, or another device of the license can take the
 //! seat.
 
+use crate::store::Db;
 use ren3_shared::{DeviceId, PublicKey, TokenError, VerifiedPayload, VerifiedReceipt, timestamp};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
@@ -176,7 +176,7 @@ struct Ready {
     bound_key: PublicKey,
 }
 
-fn evaluate(conn: &Connection, receipt: &VerifiedReceipt) -> Result<Ready, ReleaseError> {
+fn evaluate(conn: &Db<'_>, receipt: &VerifiedReceipt) -> Result<Ready, ReleaseError> {
     let fields = &receipt.receipt;
     let client_device_id = fields.client_device_id.to_string();
     let device = store::device_by_client_id(conn, &fields.client_device_id)?.ok_or_else(|| {
@@ -249,7 +249,7 @@ fn evaluate(conn: &Connection, receipt: &VerifiedReceipt) -> Result<Ready, Relea
 }
 
 fn release_in(
-    tx: &Connection,
+    tx: &Db<'_>,
     actor: &Actor,
     receipt: &VerifiedReceipt,
     now: i64,
@@ -322,7 +322,7 @@ pub fn force_release(
 }
 
 fn force_release_in(
-    tx: &Connection,
+    tx: &Db<'_>,
     actor: &Actor,
     client_device_id: &DeviceId,
     reason: &str,
@@ -371,7 +371,7 @@ fn force_release_in(
 /// Unbinds the device, records the release and audits it.
 #[allow(clippy::too_many_arguments)]
 fn free_seat(
-    tx: &Connection,
+    tx: &Db<'_>,
     actor: &Actor,
     action: Action,
     license: LicenseRecord,

@@ -421,7 +421,7 @@ mod tests {
         );
 
         let store = open_store(&paths).unwrap();
-        let listed = store.read(store::signing_keys).unwrap();
+        let listed = store.read(|db| store::signing_keys(db)).unwrap();
         assert_eq!(listed, vec![made.key.clone()]);
         let loaded = open_keys(&paths).unwrap().load(&made.key.key_id).unwrap();
         assert_eq!(loaded.public_key(), made.key.public_key);
@@ -615,7 +615,10 @@ mod tests {
         let files: Vec<_> = fs::read_dir(&paths.keys_dir).unwrap().collect();
         assert_eq!(files.len(), 1);
         let store = open_store(&paths).unwrap();
-        assert_eq!(store.read(store::signing_keys).unwrap(), vec![first.key]);
+        assert_eq!(
+            store.read(|db| store::signing_keys(db)).unwrap(),
+            vec![first.key]
+        );
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub fn certification_request(
     now: i64,
 ) -> Result<VerifiedCertificationRequest, SigningKeyError> {
     let (not_before, not_after) = certificate_window(valid_days, now)?;
-    let all = store.read(store::signing_keys)?;
+    let all = store.read(|db| store::signing_keys(db))?;
     let key = load_checked(keys, unretired(&all, key_id)?)?;
     key.certification_request(not_before, not_after, now)
         .map_err(SigningKeyError::Token)
@@ -397,7 +397,7 @@ pub fn encrypt(
     now: i64,
 ) -> Result<SigningKeyRecord, SigningKeyError> {
     let record = store
-        .read(store::signing_keys)?
+        .read(|db| store::signing_keys(db))?
         .into_iter()
         .find(|k| k.key_id == *key_id)
         .ok_or_else(|| SigningKeyError::Unknown {

@@ -175,7 +175,7 @@ pub fn remove(store: &mut Store, actor: &Actor, name: &str, now: i64) -> Result<
 /// All users, by name.
 pub fn list(store: &Store) -> Result<Vec<User>, StoreError> {
     Ok(store
-        .read(store::users)?
+        .read(|db| store::users(db))?
         .into_iter()
         .map(|(id, name, created_at)| User {
             id,

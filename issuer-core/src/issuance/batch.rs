@@ -186,7 +186,7 @@ impl Pending {
     /// Stores the oldest pending issuance once signed, as result `index`.
     pub(super) fn store_oldest(
         &mut self,
-        tx: &Connection,
+        tx: &Db<'_>,
         results: &mut [Option<Result<Issued, IssueError>>],
     ) -> Result<(), StoreError> {
         if let Some((index, _)) = self.queue.pop_front() {
@@ -197,7 +197,7 @@ impl Pending {
 
     pub(super) fn store_all(
         &mut self,
-        tx: &Connection,
+        tx: &Db<'_>,
         results: &mut [Option<Result<Issued, IssueError>>],
     ) -> Result<(), StoreError> {
         while !self.queue.is_empty() {

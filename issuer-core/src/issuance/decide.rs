@@ -54,7 +54,7 @@ pub(super) struct Signed {
 /// and [`issue_batch`]: what they decide is final once it returns, the
 /// device bound and the audit row written in `tx`.
 pub(super) fn decide(
-    tx: &Connection,
+    tx: &Db<'_>,
     signer: &mut Signer<'_>,
     actor: &Actor,
     request: &VerifiedRequest,
@@ -159,7 +159,7 @@ pub(super) fn decide(
 
 /// Stores a signed payload as the issuance it answers: the last write of
 /// an issuance, in the transaction [`decide`] wrote the rest of it in.
-pub(super) fn record(tx: &Connection, signed: Signed) -> Result<Issued, StoreError> {
+pub(super) fn record(tx: &Db<'_>, signed: Signed) -> Result<Issued, StoreError> {
     let Signed {
         payload,
         token,

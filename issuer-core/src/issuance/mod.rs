@@ -11,11 +11,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use crate::store::Db;
 use ren3_shared::{
     DeviceId, Digest, License, PayloadSigner, PayloadTerms, RequestId, TokenError, VerifiedPayload,
     VerifiedRequest, timestamp,
 };
-use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
@@ -241,7 +241,7 @@ impl<'k> Signer<'k> {
         }
     }
 
-    fn get(&mut self, tx: &Connection, now: i64) -> Result<Arc<PayloadSigner>, IssueError> {
+    fn get(&mut self, tx: &Db<'_>, now: i64) -> Result<Arc<PayloadSigner>, IssueError> {
         if let Some(signer) = &self.loaded {
             return Ok(Arc::clone(signer));
         }
@@ -271,7 +271,7 @@ struct ChainCheck {
 
 impl ChainCheck {
     /// The chain that signs now, or why no key can sign.
-    fn chain(&mut self, conn: &Connection, now: i64) -> Result<&SigningChain, ChainError> {
+    fn chain(&mut self, conn: &Db<'_>, now: i64) -> Result<&SigningChain, ChainError> {
         let chain = match self.passed.take() {
             Some(chain) => chain,
             None => chain::signing_chain(conn, now)?,

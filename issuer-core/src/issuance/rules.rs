@@ -21,7 +21,7 @@ pub(super) struct Evaluation {
 /// Every check of an issuance of `request` at `now`, reading `conn`: the
 /// one code path of [`issue`] and [`check`].
 pub(super) fn evaluate(
-    conn: &Connection,
+    conn: &Db<'_>,
     request: &VerifiedRequest,
     now: i64,
     chain: &mut ChainCheck,
@@ -173,7 +173,7 @@ pub(super) fn evaluate(
 /// The device must be bound to the request's installation, or unbound with
 /// a seat of the license free.
 pub(super) fn check_binding_and_seat(
-    conn: &Connection,
+    conn: &Db<'_>,
     checks: &mut Checks,
     request: &VerifiedRequest,
     license: &LicenseRecord,

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,8 +27,7 @@ use std::time::Duration;
 use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, LicenseKey, PublicKey, RequestId};
 use rusqlite::types::Type;
 use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, Transaction,
-    TransactionBehavior, params,
+    Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, TransactionBehavior, params,
 };
 use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
@@ -228,13 +228,13 @@ impl Store {
     /// Runs `f` in a read transaction, so that it sees one consistent state.
     pub fn read<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, E>,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(StoreError::from)?;
-        let value = f(&tx)?;
+        let value = f(&Db { conn: &tx })?;
         tx.finish().map_err(StoreError::from)?;
         Ok(value)
     }
@@ -244,13 +244,13 @@ impl Store {
     /// when it writes.
     pub fn write<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let value = f(&tx)?;
+        let value = f(&Db { conn: &tx })?;
         tx.commit().map_err(StoreError::from)?;
         self.commits += 1;
         Ok(value)
@@ -263,12 +263,30 @@ impl Store {
     }
 }
 
+/// The store inside one of its transactions ([`Store::read`],
+/// [`Store::write`]), as the rules hold it: they hand it to this module's
+/// functions, and no rule's signature names the database library, so
+/// another store could stand behind these functions without touching a
+/// rule.
+pub struct Db<'c> {
+    conn: &'c Connection,
+}
+
+/// For this module's functions, which take the connection itself.
+impl Deref for Db<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
 /// Runs `f` inside a savepoint of the transaction `tx` and rolls back to it
 /// if `f` fails, so one failed step of a larger transaction (a refused
 /// request of a batch) leaves no trace of its own.
 pub(crate) fn in_savepoint<T, E: From<StoreError>>(
-    tx: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, E>,
+    tx: &Db<'_>,
+    f: impl FnOnce(&Db<'_>) -> Result<T, E>,
 ) -> Result<T, E> {
     execute_cached(tx, "SAVEPOINT step", []).map_err(StoreError::from)?;
     let result = f(tx);
