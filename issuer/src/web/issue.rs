@@ -5,26 +5,59 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use ren3_shared::Digest;
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
-use super::upload::{self, PastedToken};
+use super::paste::{self, PasteFlow};
 use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::RequestFields;
 use ren3_issuer_core::issuance::{self, IssueReport, Verdict};
 use ren3_issuer_core::store::{IssuanceRecord, LicenseRecord};
 
-fn layout(user: &CurrentUser) -> Layout {
-    Layout {
-        user: user.name.clone(),
-        csrf: user.csrf_token.clone(),
-        section: "issue",
+/// Issuing as a [`PasteFlow`]: a request, checked by `issuance::check`.
+pub(crate) struct Issue;
+
+impl PasteFlow for Issue {
+    const FIELD: &'static str = "request";
+    const WHAT: &'static str = "request";
+    const SECTION: &'static str = "issue";
+    type Report = ReportView;
+    type Page = IssuePage;
+
+    async fn report(state: &AppState, request: String) -> Result<ReportView, WebError> {
+        let now = state.now();
+        Ok(state
+            .run(move |store, _| issuance::check(store, &request, now))
+            .await?
+            .into())
     }
+
+    fn passes(report: &ReportView) -> bool {
+        report.all_passed
+    }
+
+    fn page(
+        layout: Layout,
+        request: String,
+        input_error: Option<String>,
+        report: Option<ReportView>,
+    ) -> IssuePage {
+        IssuePage {
+            layout,
+            request,
+            input_error,
+            report,
+        }
+    }
+}
+
+fn layout(user: &CurrentUser) -> Layout {
+    paste::layout::<Issue>(user)
 }
 
 #[derive(Template, WebTemplate)]
@@ -96,45 +129,13 @@ pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> IssuePage {
     }
 }
 
-async fn report(state: &AppState, request: String) -> Result<ReportView, WebError> {
-    let now = state.now();
-    Ok(state
-        .run(move |store, _| issuance::check(store, &request, now))
-        .await?
-        .into())
-}
-
 /// The check step: runs every check, writes nothing.
 pub(crate) async fn check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let PastedToken {
-        csrf,
-        text: request,
-        input_error,
-    } = upload::read(multipart, "request", "request").await?;
-    user.check_csrf(&csrf)?;
-    let report = if input_error.is_none() {
-        Some(report(&state, request.clone()).await?)
-    } else {
-        None
-    };
-    let status = match &report {
-        Some(r) if r.all_passed => StatusCode::OK,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Ok((
-        status,
-        IssuePage {
-            layout: layout(&user),
-            request,
-            input_error,
-            report,
-        },
-    )
-        .into_response())
+    paste::check::<Issue>(&state, &user, multipart).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,18 +168,7 @@ pub(crate) async fn confirm(
         .into_response()),
         Err(e) => {
             let e = WebError::shown(e)?;
-            let report = report(&state, form.request.clone()).await?;
-            let input_error = report.failure.is_none().then(|| format!("Not issued: {e}"));
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                IssuePage {
-                    layout: layout(&user),
-                    request: form.request,
-                    input_error,
-                    report: Some(report),
-                },
-            )
-                .into_response())
+            paste::refused::<Issue>(&state, &user, form.request, format!("Not issued: {e}")).await
         }
     }
 }

@@ -16,6 +16,7 @@ mod dashboard;
 mod issue;
 mod keys;
 mod licenses;
+mod paste;
 mod release;
 mod upload;
 mod view;

@@ -7,13 +7,12 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Multipart, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::auth::CurrentUser;
-use super::upload::{self, PastedToken};
+use super::paste::{self, PasteFlow};
 use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::inspect::{self, Fields, ReceiptFields, ReleaseVerdict, TrustSource};
@@ -21,12 +20,41 @@ use ren3_issuer_core::releases::{self, ReleaseError, Released};
 use ren3_issuer_core::store::LicenseRecord;
 use ren3_issuer_core::{Coded as _, licenses};
 
-fn layout(user: &CurrentUser) -> Layout {
-    Layout {
-        user: user.name.clone(),
-        csrf: user.csrf_token.clone(),
-        section: "release",
+/// Releasing as a [`PasteFlow`]: a receipt, checked by `releases::check`.
+pub(crate) struct Release;
+
+impl PasteFlow for Release {
+    const FIELD: &'static str = "receipt";
+    const WHAT: &'static str = "release receipt";
+    const SECTION: &'static str = "release";
+    type Report = ReceiptReport;
+    type Page = ReleasePage;
+
+    async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebError> {
+        report(state, receipt).await
     }
+
+    fn passes(report: &ReceiptReport) -> bool {
+        report.verdict.would_release
+    }
+
+    fn page(
+        layout: Layout,
+        receipt: String,
+        input_error: Option<String>,
+        report: Option<ReceiptReport>,
+    ) -> ReleasePage {
+        ReleasePage {
+            layout,
+            receipt,
+            input_error,
+            report,
+        }
+    }
+}
+
+fn layout(user: &CurrentUser) -> Layout {
+    paste::layout::<Release>(user)
 }
 
 #[derive(Template, WebTemplate)]
@@ -109,31 +137,7 @@ pub(crate) async fn check(
     Extension(user): Extension<CurrentUser>,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    let PastedToken {
-        csrf,
-        text: receipt,
-        input_error,
-    } = upload::read(multipart, "receipt", "release receipt").await?;
-    user.check_csrf(&csrf)?;
-    let report = if input_error.is_none() {
-        Some(report(&state, receipt.clone()).await?)
-    } else {
-        None
-    };
-    let status = match &report {
-        Some(r) if r.verdict.would_release => StatusCode::OK,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Ok((
-        status,
-        ReleasePage {
-            layout: layout(&user),
-            receipt,
-            input_error,
-            report,
-        },
-    )
-        .into_response())
+    paste::check::<Release>(&state, &user, multipart).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,23 +174,10 @@ pub(crate) async fn confirm(
         .into_response()),
         Err(e) => {
             let e = WebError::shown(e)?;
-            let report = report(&state, form.receipt.clone()).await?;
             // The check passing now means the seat changed in between;
             // say what the release itself was refused with.
-            let input_error = report
-                .verdict
-                .would_release
-                .then(|| format!("Not released: {e} ({})", e.code()));
-            Ok((
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ReleasePage {
-                    layout: layout(&user),
-                    receipt: form.receipt,
-                    input_error,
-                    report: Some(report),
-                },
-            )
-                .into_response())
+            let refusal = format!("Not released: {e} ({})", e.code());
+            paste::refused::<Release>(&state, &user, form.receipt, refusal).await
         }
     }
 }
