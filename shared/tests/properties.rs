@@ -136,18 +136,20 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
-fn fixture_trust() -> TrustRoot {
-    TrustRoot::parse_public_file(&fixture("TEST-ONLY-root.pub")).unwrap()
+/// Read once: the exhaustive test opens some hundred thousand tokens.
+fn fixture_trust() -> &'static TrustRoot {
+    static ROOT: std::sync::OnceLock<TrustRoot> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| TrustRoot::parse_public_file(&fixture("TEST-ONLY-root.pub")).unwrap())
 }
 
 /// Opens `text` as the kind of the golden token it was made from.
 fn accepted(kind: Kind, text: &str) -> bool {
     match kind {
         Kind::Request => VerifiedRequest::open(text).is_ok(),
-        Kind::Payload => VerifiedPayload::open(text, &fixture_trust()).is_ok(),
+        Kind::Payload => VerifiedPayload::open(text, fixture_trust()).is_ok(),
         Kind::Receipt => VerifiedReceipt::open(text).is_ok(),
-        Kind::Certificate => Certificate::open(text, &fixture_trust()).is_ok(),
-        Kind::RevocationList => RevocationList::open(text, &fixture_trust()).is_ok(),
+        Kind::Certificate => Certificate::open(text, fixture_trust()).is_ok(),
+        Kind::RevocationList => RevocationList::open(text, fixture_trust()).is_ok(),
         Kind::CertificationRequest => ren3_shared::VerifiedCertificationRequest::open(text).is_ok(),
     }
 }
