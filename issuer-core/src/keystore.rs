@@ -128,32 +128,7 @@ impl Coded for KeyStoreError {
     }
 }
 
-impl KeyStoreError {
-    fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
-    }
-
-    /// The key directory (or a key file, once `Missing` is handled) at
-    /// `path` is not private.
-    fn not_private(path: &Path, e: NotPrivate) -> Self {
-        let path = path.to_path_buf();
-        match e {
-            NotPrivate::Missing => Self::Missing { dir: path },
-            NotPrivate::NotADirectory => Self::NotADirectory { path },
-            NotPrivate::TooOpen { mode, fix } => Self::TooOpen { path, mode, fix },
-            NotPrivate::Io { action, source } => Self::Io {
-                action,
-                path,
-                source,
-            },
-        }
-    }
-}
+private_path_errors!(KeyStoreError);
 
 /// How a private key is kept in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -363,6 +338,43 @@ impl KeyStore {
         Ok(files)
     }
 }
+
+/// `io` and `not_private` for an error with the variants `Missing { dir }`,
+/// `NotADirectory { path }`, `TooOpen { path, mode, fix }` and
+/// `Io { action, path, source }`: the key store's and the root's, which say
+/// the same things in words of their own.
+macro_rules! private_path_errors {
+    ($error:ident) => {
+        impl $error {
+            fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self {
+                let path = path.to_path_buf();
+                move |source| Self::Io {
+                    action,
+                    path,
+                    source,
+                }
+            }
+
+            /// The directory (or the key file in it, once `Missing` is
+            /// handled) at `path` is not private.
+            fn not_private(path: &Path, e: $crate::keystore::NotPrivate) -> Self {
+                use $crate::keystore::NotPrivate;
+                let path = path.to_path_buf();
+                match e {
+                    NotPrivate::Missing => Self::Missing { dir: path },
+                    NotPrivate::NotADirectory => Self::NotADirectory { path },
+                    NotPrivate::TooOpen { mode, fix } => Self::TooOpen { path, mode, fix },
+                    NotPrivate::Io { action, source } => Self::Io {
+                        action,
+                        path,
+                        source,
+                    },
+                }
+            }
+        }
+    };
+}
+pub(crate) use private_path_errors;
 
 /// Why a directory of private keys, or a private key file, cannot be used;
 /// each caller turns it into its own error, naming the path.

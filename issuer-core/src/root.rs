@@ -35,6 +35,7 @@ use serde::Serialize;
 
 use crate::atomic_file::{self, Existing};
 use crate::error::{Coded, ErrorKind};
+use crate::keystore::private_path_errors;
 use crate::keystore::{self, AtRest, FILE_MODE, KeyFile, KeyFileLabels, NotPrivate};
 use crate::passphrase::{PassphraseError, PassphraseSource, Purpose};
 use crate::sealed_key::{self, Cost, SealedSeed};
@@ -190,32 +191,7 @@ impl Coded for RootError {
     }
 }
 
-impl RootError {
-    fn io(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| Self::Io {
-            action,
-            path,
-            source,
-        }
-    }
-
-    /// The root directory (or the root key file, once `Missing` is
-    /// handled) at `path` is not private.
-    fn not_private(path: &Path, e: NotPrivate) -> Self {
-        let path = path.to_path_buf();
-        match e {
-            NotPrivate::Missing => Self::Missing { dir: path },
-            NotPrivate::NotADirectory => Self::NotADirectory { path },
-            NotPrivate::TooOpen { mode, fix } => Self::TooOpen { path, mode, fix },
-            NotPrivate::Io { action, source } => Self::Io {
-                action,
-                path,
-                source,
-            },
-        }
-    }
-}
+private_path_errors!(RootError);
 
 /// A checked root directory, and where the root key's passphrase comes
 /// from (by default `REN3_ROOT_PASSPHRASE`).
