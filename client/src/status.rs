@@ -98,32 +98,20 @@ pub struct RevocationStatus {
     pub in_grace: bool,
 }
 
-/// The license's state as status reports it, in snake_case: the states of
-/// [`LicenseState`], plus `pending`. `reasonCode` tells the cases of one
-/// state apart.
+/// The license's state as status reports it, in snake_case: the
+/// [`LicenseState`] of the license check, or `pending` when no license is
+/// installed and requests await an answer. `reasonCode` tells the cases of
+/// one state apart (`active` while a revoked key is in its grace is
+/// `key_revoked_in_grace`; `unlicensed` also covers offline licensing
+/// disabled and a stored license that is not used).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusState {
-    /// No license is installed and no request awaits an answer, offline
-    /// licensing is disabled, or the stored license is not used.
-    Unlicensed,
     /// No license is installed, and requests await an answer.
     Pending,
-    /// The license is in effect (also while its key's revocation is in
-    /// grace, `key_revoked_in_grace`).
-    Active,
-    /// Past `expiresAt`, within the grace period: still in effect.
-    Grace,
-    /// Past `expiresAt` and its grace period.
-    Expired,
-    /// Before the license's `notBefore`.
-    NotYetValid,
-    /// The clock looks wound back, or the store's record of the latest time
-    /// seen is missing or lowered. Whether licensed work goes on is in
-    /// `licensed`.
-    ClockSuspect,
-    /// The license's key is revoked and the grace period is over.
-    KeyRevoked,
+    /// The state the license check gives, serialized as its own code.
+    #[serde(untagged)]
+    License(LicenseState),
 }
 
 /// The grace period of the installed license, after `expiresAt`.
@@ -348,7 +336,7 @@ impl Licensing {
         check: &LicenseCheck,
     ) -> Explained {
         let unlicensed = |reason_code, reason: String, next_action: String| Explained {
-            state: StatusState::Unlicensed,
+            state: StatusState::License(LicenseState::Unlicensed),
             reason_code,
             reason,
             next_action,
@@ -429,7 +417,7 @@ impl Licensing {
             );
             if check.key_revoked {
                 return Explained {
-                    state: StatusState::KeyRevoked,
+                    state: StatusState::License(LicenseState::KeyRevoked),
                     reason_code: "key_revoked",
                     reason: format!(
                         "{revoked}, and its grace period ended at {}",
@@ -443,9 +431,9 @@ impl Licensing {
             {
                 return Explained {
                     state: if check.state() == LicenseState::Grace {
-                        StatusState::Grace
+                        StatusState::License(LicenseState::Grace)
                     } else {
-                        StatusState::Active
+                        StatusState::License(LicenseState::Active)
                     },
                     reason_code: "key_revoked_in_grace",
                     reason: format!(
@@ -473,7 +461,7 @@ impl Licensing {
                     _ => "is missing from its store".to_owned(),
                 };
                 return Explained {
-                    state: StatusState::ClockSuspect,
+                    state: StatusState::License(LicenseState::ClockSuspect),
                     reason_code: suspicion.code(),
                     reason: format!(
                         "this machine's clock reads {}, and the record of the latest time this \
@@ -511,7 +499,7 @@ impl Licensing {
                 (false, ClockPolicy::Advisory) => "the license is not in effect anyway",
             };
             return Explained {
-                state: StatusState::ClockSuspect,
+                state: StatusState::License(LicenseState::ClockSuspect),
                 reason_code: suspicion.code(),
                 reason: format!(
                     "this machine's clock reads {}, {seen}; {effect}",
@@ -524,7 +512,7 @@ impl Licensing {
         }
         match check.state() {
             LicenseState::Active if check.warning => Explained {
-                state: StatusState::Active,
+                state: StatusState::License(LicenseState::Active),
                 reason_code: "expiry_warning",
                 reason: format!(
                     "licensed to {}; the license expires at {}",
@@ -537,7 +525,7 @@ impl Licensing {
                 next_action: format!("{EXPORT_A_REQUEST} before {expires}"),
             },
             LicenseState::Active => Explained {
-                state: StatusState::Active,
+                state: StatusState::License(LicenseState::Active),
                 reason_code: "valid",
                 reason: match license.expires_at {
                     Some(at) => format!(
@@ -555,7 +543,7 @@ impl Licensing {
                 },
             },
             LicenseState::Grace => Explained {
-                state: StatusState::Grace,
+                state: StatusState::License(LicenseState::Grace),
                 reason_code: "in_grace",
                 reason: format!(
                     "the license expired at {}, and its grace period keeps it working until {}",
@@ -571,7 +559,7 @@ impl Licensing {
                 next_action: format!("{EXPORT_A_REQUEST} before {grace_end}"),
             },
             LicenseState::Expired => Explained {
-                state: StatusState::Expired,
+                state: StatusState::License(LicenseState::Expired),
                 reason_code: "expired",
                 reason: format!(
                     "the license expired at {}{}",
@@ -590,7 +578,7 @@ impl Licensing {
                 ),
             },
             LicenseState::NotYetValid => Explained {
-                state: StatusState::NotYetValid,
+                state: StatusState::License(LicenseState::NotYetValid),
                 reason_code: "not_yet_valid",
                 reason: format!(
                     "the license takes effect at {}; until then the ingestor is unlicensed",
@@ -605,7 +593,7 @@ impl Licensing {
             // a suspect clock and a revoked key returned early.
             LicenseState::Unlicensed | LicenseState::ClockSuspect | LicenseState::KeyRevoked => {
                 Explained {
-                    state: StatusState::Unlicensed,
+                    state: StatusState::License(LicenseState::Unlicensed),
                     reason_code: "no_license",
                     reason: "no license is installed".into(),
                     next_action: EXPORT_A_REQUEST.into(),
