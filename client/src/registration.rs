@@ -8,6 +8,9 @@
 //! list newer than the effective one, revoking a key that one does not, has
 //! that list stored first, whether the import is accepted or not (see
 //! [`crate::revocations`]).
+//!
+//! One piece, at about the usual size: register and import share the
+//! pending requests and the checks that read them.
 
 use std::sync::Arc;
 

@@ -69,11 +69,7 @@ pub(crate) async fn list(
         ])
     });
     Ok(AuditPage {
-        layout: Layout {
-            user: user.name,
-            csrf: user.csrf_token,
-            section: "audit",
-        },
+        layout: Layout::of(&user, "audit"),
         query,
         entries: page.entries,
         actions: Action::ALL.iter().map(|a| a.as_str()).collect(),

@@ -29,11 +29,7 @@ pub(crate) async fn show(
         .run(move |store, _| licenses::overview(store, now, LIST_LENGTH))
         .await?;
     Ok(DashboardPage {
-        layout: Layout {
-            user: user.name,
-            csrf: user.csrf_token,
-            section: "dashboard",
-        },
+        layout: Layout::of(&user, "dashboard"),
         overview,
         expiring_within_days: licenses::EXPIRING_WITHIN_SECS / 86_400,
     })

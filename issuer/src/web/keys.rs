@@ -94,11 +94,7 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
         })
         .await?;
     Ok(KeysPage {
-        layout: Layout {
-            user: user.name.clone(),
-            csrf: user.csrf_token.clone(),
-            section: "keys",
-        },
+        layout: Layout::of(user, "keys"),
         root: trust.root.map(|root| RootView {
             key_id: root.key_id().to_string(),
             fingerprint: root.fingerprint().to_string(),

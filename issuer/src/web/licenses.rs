@@ -27,11 +27,7 @@ use ren3_issuer_core::store::{LicenseRecord, LicenseStatus, LicenseSummary};
 const PAGE_SIZE: u32 = 25;
 
 fn layout(user: &CurrentUser) -> Layout {
-    Layout {
-        user: user.name.clone(),
-        csrf: user.csrf_token.clone(),
-        section: "licenses",
-    }
+    Layout::of(user, "licenses")
 }
 
 // ---- the list

@@ -47,11 +47,7 @@ pub(crate) trait PasteFlow {
 
 /// The layout of the flow's pages for `user`.
 pub(crate) fn layout<F: PasteFlow>(user: &CurrentUser) -> Layout {
-    Layout {
-        user: user.name.clone(),
-        csrf: user.csrf_token.clone(),
-        section: F::SECTION,
-    }
+    Layout::of(user, F::SECTION)
 }
 
 /// The check step: reads the pasted or uploaded token and shows every

@@ -6,6 +6,8 @@ use askama_web::WebTemplate;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use super::auth::CurrentUser;
+
 /// The one stylesheet and the one script, embedded in the binary.
 const STYLESHEET: &str = include_str!("../../static/style.css");
 const SCRIPT: &str = include_str!("../../static/copy.js");
@@ -38,6 +40,18 @@ pub(crate) struct Layout {
     pub csrf: String,
     /// Which navigation entry is current.
     pub section: &'static str,
+}
+
+impl Layout {
+    /// The layout of `user`'s pages in `section` (`dashboard`, `licenses`,
+    /// `issue`, `release`, `keys`, `audit`).
+    pub(crate) fn of(user: &CurrentUser, section: &'static str) -> Self {
+        Layout {
+            user: user.name.clone(),
+            csrf: user.csrf_token.clone(),
+            section,
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
