@@ -94,10 +94,6 @@ pub enum StoreError {
          ingestor wrote it, run that version"
     )]
     Migration(#[from] rusqlite_migration::Error),
-    /// SQLite would not use write-ahead logging, which the store needs; it
-    /// reports the journal mode it kept.
-    #[error("SQLite did not switch the license store to WAL mode (it reports `{0}`)")]
-    NotWal(String),
     /// A row breaks the store's own rules (a device key of the wrong size,
     /// a negative count): the file was edited or corrupted.
     #[error("the license store is damaged: {0}")]
@@ -249,26 +245,7 @@ pub fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, Store
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
-/// [`Connection::execute`] through the connection's statement cache: an
-/// import runs a dozen statements, and preparing one costs about as much as
-/// running it.
-fn execute_cached(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
-}
-
-/// [`Connection::query_row`] through the connection's statement cache.
-fn query_row_cached<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.prepare_cached(sql)?.query_row(params, f)
-}
+use ren3_sqlite::{execute_cached, query_row_cached};
 
 /// Requests signed the way a register signs them, for the tests of every
 /// table that holds or counts them.

@@ -60,17 +60,8 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 /// Pragmas are per connection, so they are set at every open and not in a
 /// migration.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Room for every statement of the store's modules (about twenty).
-    conn.set_prepared_statement_cache_capacity(32);
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::NotWal(mode));
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(())
+    Ok(ren3_sqlite::configure(conn, BUSY_TIMEOUT, 32)?)
 }
 
 /// Creates the database file readable by its owner only, and takes group

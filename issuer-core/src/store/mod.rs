@@ -298,45 +298,16 @@ pub(crate) fn in_savepoint<T, E: From<StoreError>>(
     result
 }
 
-/// The pragmas every connection needs; they are per connection, so they
-/// cannot live in a migration.
+/// The pragmas every connection needs (`ren3_sqlite::configure`).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    let mode: String =
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "journal_mode stayed `{mode}`: the store needs WAL"
-        )));
-    }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    Ok(())
+    ren3_sqlite::configure(conn, BUSY_TIMEOUT, STATEMENT_CACHE_CAPACITY)
 }
 
 /// Enough for every statement of the store's queries: an issuance runs about
 /// a dozen, and preparing one costs as much as running it.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
-/// [`Connection::execute`] through the connection's statement cache.
-pub(crate) fn execute_cached(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
-}
-
-/// [`Connection::query_row`] through the connection's statement cache.
-pub(crate) fn query_row_cached<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.prepare_cached(sql)?.query_row(params, f)
-}
+pub(crate) use ren3_sqlite::{execute_cached, query_row_cached};
 
 mod audit;
 mod chain;
