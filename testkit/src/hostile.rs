@@ -6,6 +6,9 @@
 //! The cases only build inputs and say which stable code the shared
 //! library gives for them; each surface checks its own rendering of that
 //! code (problem+json, a form's message, a CLI's stderr).
+//!
+//! One piece, over the usual size: the cases are a catalogue, numbered in
+//! one sequence, and every surface draws from all of it.
 
 use ren3_shared::binary;
 use serde_json::{Value, json};

@@ -109,12 +109,9 @@ pub fn main() -> ExitCode {
 /// stable code of the core's error in the chain, if there is one, at the
 /// end, as `[code]`: what a script matches on.
 fn error_line(e: &anyhow::Error) -> String {
-    let line = format!("{e:#}");
     match ren3_issuer_core::error::find_coded(e.as_ref()) {
-        Some(coded) if !line.ends_with(&format!("[{}]", coded.code())) => {
-            format!("{line} [{}]", coded.code())
-        }
-        _ => line,
+        Some(coded) => format!("{e:#} [{}]", coded.code()),
+        None => format!("{e:#}"),
     }
 }
 
