@@ -107,7 +107,7 @@ impl Coded for ChainError {
             ChainError::ForeignKey { .. } => "certificate_unknown_key",
             ChainError::NotNewer { .. } => "revocations_not_newer",
             ChainError::Stored { .. } => "store_altered",
-            ChainError::Store(_) => "store_error",
+            ChainError::Store(e) => e.code(),
         }
     }
 

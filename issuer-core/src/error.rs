@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn a_wrapper_answers_with_the_code_and_kind_of_what_it_wraps() {
         let busy = IssueError::Store(StoreError::Busy);
-        assert_eq!(busy.code(), "store_error");
+        assert_eq!(busy.code(), "store_busy");
         assert_eq!(busy.kind(), ErrorKind::Conflict);
         let unknown = DeviceError::License(LicenseError::UnknownId(3));
         assert_eq!(

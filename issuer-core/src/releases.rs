@@ -112,7 +112,7 @@ impl Coded for ReleaseError {
             ReleaseError::Reason(_) => "release_reason_invalid",
             ReleaseError::Conflict => "conflict",
             ReleaseError::Trust(e) => e.code(),
-            ReleaseError::Store(_) => "store_error",
+            ReleaseError::Store(e) => e.code(),
         }
     }
 
@@ -178,6 +178,9 @@ struct Ready {
 
 fn evaluate(conn: &Db<'_>, receipt: &VerifiedReceipt) -> Result<Ready, ReleaseError> {
     let fields = &receipt.receipt;
+    // The replay and staleness checks compare counters in SQL too.
+    store::ordered("the receipt's counter", fields.counter)?;
+    store::ordered("the receipt's serial", fields.serial)?;
     let client_device_id = fields.client_device_id.to_string();
     let device = store::device_by_client_id(conn, &fields.client_device_id)?.ok_or_else(|| {
         ReleaseError::UnknownDevice {
@@ -586,7 +589,17 @@ mod tests {
                 "receipt_serial_unknown",
             ),
             (
-                "9. damaged in transit",
+                "9. a counter SQL would sort below the last one",
+                signed(&receipt(&key, &device, 2, u64::MAX), &installation(1)),
+                "value_out_of_range",
+            ),
+            (
+                "10. a serial beyond what the store records",
+                signed(&receipt(&key, &device, u64::MAX, 6), &installation(1)),
+                "value_out_of_range",
+            ),
+            (
+                "11. damaged in transit",
                 good[..good.len() - 4].to_owned(),
                 "token_damaged",
             ),

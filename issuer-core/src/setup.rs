@@ -74,7 +74,7 @@ impl Coded for InitError {
             InitError::KeyStore(_) => "key_file_error",
             InitError::SigningKey(e) => e.code(),
             InitError::Chain(e) => e.code(),
-            InitError::Store(_) => "store_error",
+            InitError::Store(e) => e.code(),
             InitError::Random(_) => "random_source_failed",
         }
     }

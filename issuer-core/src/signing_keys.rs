@@ -84,7 +84,7 @@ impl Coded for SigningKeyError {
             }
             SigningKeyError::KeyStore(_) => "key_file_error",
             SigningKeyError::Random(_) => "random_source_failed",
-            SigningKeyError::Store(_) => "store_error",
+            SigningKeyError::Store(e) => e.code(),
         }
     }
 
@@ -621,6 +621,11 @@ mod tests {
                 "revocations_not_newer",
             ),
             ("3. another root's list", other, "untrusted_root"),
+            (
+                "4. a version SQL would sort below the installed one",
+                t.revocations(u64::MAX, &[]),
+                "value_out_of_range",
+            ),
         ];
         for (name, list, code) in cases {
             let before = t.snapshot();
@@ -640,7 +645,10 @@ mod tests {
             .into_iter()
             .map(|(result, _)| result)
             .collect();
-        assert_eq!(results, ["refused", "refused", "refused", "ok", "ok"]);
+        assert_eq!(
+            results,
+            ["refused", "refused", "refused", "refused", "ok", "ok"]
+        );
     }
 
     #[test]

@@ -1,10 +1,44 @@
 //! What both ReN3 stores (the client's license store and the issuer's)
-//! do with SQLite the same way: the pragmas every connection needs, and
-//! statements through the connection's cache.
+//! do with SQLite the same way: the pragmas every connection needs,
+//! statements through the connection's cache, and the one way a `u64`
+//! lives in a column ([`U64`]).
 
 use std::time::Duration;
 
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Params, Row};
+
+/// A `u64` in an INTEGER column, the one way both stores keep one: its
+/// two's-complement bit pattern. Every `u64` round-trips, values up to
+/// [`U64::SQL_ORDERED_MAX`] are stored as themselves (so a store can be
+/// read with `sqlite3`), and stores written before this type existed read
+/// the same values: the client kept this pattern, and the issuer never
+/// wrote a value above `i64::MAX`.
+///
+/// SQL compares the column as a signed integer, so a value above
+/// [`U64::SQL_ORDERED_MAX`] sorts below 0. A store that orders or compares
+/// such a column in SQL (`MAX`, `ORDER BY`, `<`) must refuse larger
+/// values before it writes them; the issuer does, for the counters
+/// installations choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct U64(pub u64);
+
+impl U64 {
+    /// The largest value SQL orders correctly: `i64::MAX`.
+    pub const SQL_ORDERED_MAX: u64 = i64::MAX.cast_unsigned();
+}
+
+impl ToSql for U64 {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.cast_signed()))
+    }
+}
+
+impl FromSql for U64 {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(|v| U64(v.cast_unsigned()))
+    }
+}
 
 /// Sets what every connection of a store needs; pragmas are per
 /// connection, so they cannot live in a migration:
@@ -83,6 +117,54 @@ mod tests {
         execute_cached(&conn, "INSERT INTO t VALUES (?1)", [7]).unwrap();
         let x: i64 = query_row_cached(&conn, "SELECT x FROM t", [], |r| r.get(0)).unwrap();
         assert_eq!(x, 7);
+    }
+
+    #[test]
+    fn every_u64_round_trips_and_the_ordered_range_is_stored_as_itself() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let values = [
+            0,
+            1,
+            U64::SQL_ORDERED_MAX,
+            U64::SQL_ORDERED_MAX + 1,
+            u64::MAX,
+        ];
+        for value in values {
+            conn.execute("DELETE FROM t", []).unwrap();
+            conn.execute("INSERT INTO t VALUES (?1)", [U64(value)])
+                .unwrap();
+            let back: U64 = conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+            assert_eq!(back, U64(value));
+            let raw: i64 = conn.query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
+            if value <= U64::SQL_ORDERED_MAX {
+                assert_eq!(raw.cast_unsigned(), value, "stored as itself");
+            } else {
+                assert!(raw < 0, "{value} is stored as its bit pattern");
+            }
+        }
+    }
+
+    #[test]
+    fn sql_orders_the_column_only_up_to_the_ordered_max() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        for value in [1, U64::SQL_ORDERED_MAX, U64::SQL_ORDERED_MAX + 1] {
+            conn.execute("INSERT INTO t VALUES (?1)", [U64(value)])
+                .unwrap();
+        }
+        // Why a store that compares in SQL refuses values above it.
+        let max: U64 = conn
+            .query_row("SELECT max(x) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(max, U64(U64::SQL_ORDERED_MAX));
+    }
+
+    #[test]
+    fn a_text_value_is_not_read_as_a_u64() {
+        let conn = Connection::open_in_memory().unwrap();
+        let read = conn.query_row("SELECT 'seven'", [], |r| r.get::<_, U64>(0));
+        assert!(read.is_err());
     }
 
     #[test]

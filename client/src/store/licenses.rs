@@ -5,7 +5,7 @@ use ren3_shared::binary::BytesError;
 use ren3_shared::{Digest, KeyId, VerifiedPayload};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
-use super::{StoreError, execute_cached, query_row_cached};
+use super::{StoreError, U64, execute_cached, query_row_cached};
 
 /// Forgotten pending requests are deleted once this many may have piled
 /// up, by the import that forgets them, or by the next register.
@@ -51,7 +51,7 @@ pub fn active_license(conn: &Connection) -> Result<Option<ActiveLicenseRow>, Sto
             Ok(ActiveLicenseRow {
                 id: row.get(0)?,
                 token: row.get(1)?,
-                serial: row.get::<_, i64>(2)?.cast_unsigned(),
+                serial: row.get::<_, U64>(2)?.0,
                 license_key_fingerprint: row.get::<_, String>(3)?.parse().ok(),
                 key_id: row.get::<_, String>(4)?.parse(),
             })
@@ -107,7 +107,7 @@ pub fn install_license(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             token,
-            license.serial.cast_signed(),
+            U64(license.serial),
             license.license_key_fingerprint.to_string(),
             payload.key_id.to_string(),
             license.expires_at,
@@ -161,15 +161,17 @@ mod tests {
         conn.execute(insert, []).unwrap();
     }
 
+    /// Earlier releases wrote the serial's bit pattern by hand; `U64`
+    /// reads those rows as the same serial.
     #[test]
-    fn serials_beyond_i64_round_trip() {
+    fn serials_beyond_i64_written_before_read_the_same() {
         let mut conn = Connection::open_in_memory().unwrap();
         MIGRATIONS.to_latest(&mut conn).unwrap();
         conn.execute(
             "INSERT INTO licenses
                 (token, serial, license_key_fingerprint, key_id, expires_at, imported_at)
              VALUES ('t', ?1, 'f', 'k', NULL, 1)",
-            [u64::MAX.cast_signed()],
+            [-1_i64],
         )
         .unwrap();
         assert_eq!(active_license(&conn).unwrap().unwrap().serial, u64::MAX);

@@ -245,7 +245,7 @@ pub fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, Store
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
-use ren3_sqlite::{execute_cached, query_row_cached};
+use ren3_sqlite::{U64, execute_cached, query_row_cached};
 
 /// Requests signed the way a register signs them, for the tests of every
 /// table that holds or counts them.

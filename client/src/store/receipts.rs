@@ -5,7 +5,7 @@ use ren3_shared::{DeviceKey, VerifiedReceipt};
 use rusqlite::{Transaction, params};
 
 use super::sequence::counter_column;
-use super::{StoreError, execute_cached};
+use super::{StoreError, U64, execute_cached};
 
 /// Stops using the active license `license_id` inside `tx`: it stays in
 /// history as deactivated, every pending request is forgotten, the receipt
@@ -47,7 +47,7 @@ pub fn deactivate_license(
             counter_column(r.counter)?,
             license_id,
             receipt.token(),
-            r.serial.cast_signed(),
+            U64(r.serial),
             r.license_key_fingerprint.to_string(),
             r.released_at,
         ],

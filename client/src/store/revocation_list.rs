@@ -3,7 +3,7 @@
 use ren3_shared::RevocationList;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{StoreError, execute_cached, query_row_cached};
+use super::{StoreError, U64, execute_cached, query_row_cached};
 
 /// The stored revocation list's token, if one is stored. The caller
 /// verifies it: a row is never trusted for what it says.
@@ -31,7 +31,7 @@ pub fn store_revocation_list(
         "INSERT INTO revocation_list (id, version, token, stored_at) VALUES (1, ?1, ?2, ?3)
          ON CONFLICT (id) DO UPDATE SET
              version = excluded.version, token = excluded.token, stored_at = excluded.stored_at",
-        params![list.version().cast_signed(), list.token(), now],
+        params![U64(list.version()), list.token(), now],
     )?;
     Ok(())
 }

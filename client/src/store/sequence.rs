@@ -4,7 +4,7 @@
 
 use rusqlite::{Connection, Transaction};
 
-use super::{StoreError, execute_cached, query_row_cached};
+use super::{StoreError, U64, execute_cached, query_row_cached};
 
 /// Takes the installation's next sequence number inside `tx` (docs/FORMAT.md
 /// §6): one more than the last one taken, by a request or a receipt. It
@@ -46,11 +46,17 @@ pub fn last_sequence_number(conn: &Connection) -> Result<u64, StoreError> {
     u64::try_from(last).map_err(|_| StoreError::Damaged("a negative sequence number".into()))
 }
 
-/// A counter as the store keeps it: every one this installation signs came
-/// from [`take_sequence_number`], so it fits.
-pub(super) fn counter_column(counter: u64) -> Result<i64, StoreError> {
-    i64::try_from(counter)
-        .map_err(|_| StoreError::Damaged(format!("the counter {counter} is out of range")))
+/// A counter as the store keeps it. The sequence takes `max(counter)` in
+/// SQL, which orders values only up to [`U64::SQL_ORDERED_MAX`]; every
+/// counter this installation signs came from [`take_sequence_number`],
+/// so it is never above that.
+pub(super) fn counter_column(counter: u64) -> Result<U64, StoreError> {
+    if counter > U64::SQL_ORDERED_MAX {
+        return Err(StoreError::Damaged(format!(
+            "the counter {counter} is out of range"
+        )));
+    }
+    Ok(U64(counter))
 }
 
 #[cfg(test)]

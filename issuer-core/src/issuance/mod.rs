@@ -142,7 +142,7 @@ impl Coded for IssueError {
             IssueError::SigningKey(SigningKeyError::Chain(e)) | IssueError::Chain(e) => e.code(),
             IssueError::SigningKey(_) | IssueError::Sign(_) => "signing_failed",
             IssueError::StoredPayload(_) => "stored_payload_invalid",
-            IssueError::Store(_) => "store_error",
+            IssueError::Store(e) => e.code(),
         }
     }
 

@@ -31,13 +31,17 @@ pub(super) fn evaluate(
         lines: Vec::new(),
         first_failure: None,
     };
-    checks.pass(
-        Check::DeviceSignature,
-        format!(
-            "signed by the installation key {} it carries",
-            request.device_public_key
+    // The seat's answered counters are compared in SQL (`releases`).
+    match store::ordered("the request's counter", fields.counter) {
+        Ok(_) => checks.pass(
+            Check::DeviceSignature,
+            format!(
+                "signed by the installation key {} it carries",
+                request.device_public_key
+            ),
         ),
-    );
+        Err(e) => checks.fail(Check::DeviceSignature, e.into()),
+    }
 
     let license = store::license_by_fingerprint(conn, &fields.license_key_fingerprint)?;
     match &license {

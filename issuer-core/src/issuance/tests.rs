@@ -6,7 +6,7 @@ use ren3_shared::{DeviceKey, LicenseKey};
 use super::*;
 use crate::licenses::{self, NewLicense};
 use crate::store::StoreError;
-use crate::testing::{NOW, TestStore, actor, request};
+use crate::testing::{NOW, TestStore, actor, numbered_request, request};
 use crate::{chain, devices, signing_keys};
 
 /// A store with one license of `max_devices` seats and one device.
@@ -745,4 +745,27 @@ fn batch_verifies_requests_in_parallel_and_keeps_their_order() {
             "{n}"
         );
     }
+}
+
+/// The seat's answered counters are compared in SQL, which orders a u64
+/// column only up to `i64::MAX`: a larger counter (no genuine client
+/// signs one) is refused by the dry run and by `issue` alike.
+#[test]
+fn a_request_counter_sql_cannot_order_is_refused_and_changes_nothing() {
+    let (mut t, key, device) = one_device(1);
+    let text = numbered_request(&key, &device, &installation(1), u64::MAX);
+    let report = check(&t.store, &text, NOW).unwrap();
+    assert_eq!(
+        report.first_failure().map(|(code, _)| code),
+        Some("value_out_of_range")
+    );
+    let err = refused(&mut t, &text, NOW);
+    assert_eq!(err.code(), "value_out_of_range", "{err}");
+    assert!(
+        err.to_string()
+            .contains("request's counter 18446744073709551615"),
+        "{err}"
+    );
+    let highest = numbered_request(&key, &device, &installation(1), i64::MAX.cast_unsigned());
+    issue(&mut t.store, &t.keys, &actor(), &highest, NOW).unwrap();
 }

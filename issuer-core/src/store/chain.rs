@@ -93,7 +93,7 @@ pub(crate) fn newest_revocation_list(
         conn,
         "SELECT version, token FROM revocation_lists ORDER BY version DESC LIMIT 1",
         [],
-        |row| Ok((serial_from(row, 0)?, row.get(1)?)),
+        |row| Ok((u64_from(row, 0)?, row.get(1)?)),
     )
     .optional()?)
 }
@@ -107,7 +107,11 @@ pub(crate) fn insert_revocation_list(
     execute_cached(
         conn,
         "INSERT INTO revocation_lists (version, token, installed_at) VALUES (?1, ?2, ?3)",
-        params![serial_to(version)?, token, at],
+        params![
+            ordered("the revocation list's version", version)?,
+            token,
+            at
+        ],
     )?;
     Ok(())
 }

@@ -12,12 +12,12 @@ pub(super) fn issuance_from_row(row: &Row<'_>) -> rusqlite::Result<IssuanceRecor
         client_device_id: text_as(row, 2, DeviceId::parse)?,
         request_hash: parsed(row, 3)?,
         request_id: parsed(row, 4)?,
-        serial: serial_from(row, 5)?,
+        serial: u64_from(row, 5)?,
         key_id: parsed(row, 6)?,
         payload: row.get(7)?,
         issued_at: row.get(8)?,
         public_key: parsed_opt(row, 9)?,
-        request_counter: optional_serial(row, 10)?,
+        request_counter: optional_u64(row, 10)?,
     })
 }
 
@@ -35,12 +35,15 @@ pub(crate) fn insert_issuance(
             issuance.device_id,
             issuance.request_hash.to_string(),
             issuance.request_id.to_string(),
-            serial_to(issuance.serial)?,
+            ordered("the serial", issuance.serial)?,
             issuance.key_id.to_string(),
             issuance.payload,
             issuance.issued_at,
             issuance.public_key.as_ref().map(ToString::to_string),
-            issuance.request_counter.map(serial_to).transpose()?,
+            issuance
+                .request_counter
+                .map(|counter| ordered("the request's counter", counter))
+                .transpose()?,
         ],
     )?;
     Ok(())
@@ -95,6 +98,6 @@ pub(crate) fn max_serial(conn: &Connection, device_id: i64) -> Result<u64, Store
         conn,
         "SELECT COALESCE(MAX(serial), 0) FROM issuances WHERE device_id = ?1",
         [device_id],
-        |row| serial_from(row, 0),
+        |row| u64_from(row, 0),
     )?)
 }

@@ -25,7 +25,7 @@ pub(super) fn license_from_row(row: &Row<'_>) -> rusqlite::Result<LicenseRecord>
         max_devices: row.get(7)?,
         status: parsed(row, 8)?,
         created_at: row.get(9)?,
-        grace_seconds: serial_from(row, 10)?,
+        grace_seconds: u64_from(row, 10)?,
         clock_policy: text_as(row, 11, |s| s.parse().map_err(BadClockPolicy))?,
     })
 }
@@ -51,7 +51,7 @@ pub(crate) fn insert_license(
             license.max_devices,
             license.status.as_str(),
             license.created_at,
-            serial_to(license.grace_seconds)?,
+            ordered("the grace period (seconds)", license.grace_seconds)?,
             license.clock_policy.as_str(),
         ],
     )?;
@@ -350,7 +350,7 @@ pub(crate) fn update_license_terms(
             to_json(&license.features)?,
             to_json(&license.limits)?,
             license.expires_at,
-            serial_to(license.grace_seconds)?,
+            ordered("the grace period (seconds)", license.grace_seconds)?,
             license.clock_policy.as_str(),
             license.id,
         ],

@@ -82,6 +82,12 @@ pub enum StoreError {
          restore it from a backup"
     )]
     Altered { what: String },
+    #[error(
+        "{what} {value} is above {}, the largest this issuer records; a genuine \
+         installation, license or list never carries one",
+        U64::SQL_ORDERED_MAX
+    )]
+    OutOfRange { what: &'static str, value: u64 },
     #[error("issuer store error: {0}")]
     Sqlite(Box<rusqlite::Error>),
 }
@@ -94,6 +100,7 @@ impl Coded for StoreError {
             StoreError::TooNew { .. } => "store_too_new",
             StoreError::Busy => "store_busy",
             StoreError::Altered { .. } => "store_altered",
+            StoreError::OutOfRange { .. } => "value_out_of_range",
             StoreError::Open { .. } | StoreError::Sqlite(_) => "store_error",
         }
     }
@@ -102,7 +109,8 @@ impl Coded for StoreError {
         match self {
             StoreError::Missing { .. }
             | StoreError::NotAStore { .. }
-            | StoreError::TooNew { .. } => ErrorKind::Refused,
+            | StoreError::TooNew { .. }
+            | StoreError::OutOfRange { .. } => ErrorKind::Refused,
             StoreError::Busy => ErrorKind::Conflict,
             StoreError::Open { .. } | StoreError::Altered { .. } | StoreError::Sqlite(_) => {
                 ErrorKind::Internal
@@ -307,7 +315,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// a dozen, and preparing one costs as much as running it.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
 
-pub(crate) use ren3_sqlite::{execute_cached, query_row_cached};
+pub(crate) use ren3_sqlite::{U64, execute_cached, query_row_cached};
 
 mod audit;
 mod chain;
@@ -333,6 +341,7 @@ pub(crate) use licenses::*;
 pub use records::*;
 pub use releases::ReleaseRecord;
 pub(crate) use releases::*;
+pub(crate) use rows::ordered;
 use rows::*;
 pub(crate) use sessions::*;
 pub(crate) use users::*;

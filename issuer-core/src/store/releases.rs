@@ -40,8 +40,8 @@ pub(super) fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord>
         public_key: parsed(row, 3)?,
         forced: row.get(4)?,
         receipt: row.get(5)?,
-        serial: optional_serial(row, 6)?,
-        counter: optional_serial(row, 7)?,
+        serial: optional_u64(row, 6)?,
+        counter: optional_u64(row, 7)?,
         receipt_released_at: row.get(8)?,
         reason: row.get(9)?,
         actor: row.get(10)?,
@@ -61,8 +61,14 @@ pub(crate) fn insert_release(conn: &Connection, release: &ReleaseRecord) -> Resu
             release.public_key.to_string(),
             release.forced,
             release.receipt,
-            release.serial.map(serial_to).transpose()?,
-            release.counter.map(serial_to).transpose()?,
+            release
+                .serial
+                .map(|serial| ordered("the receipt's serial", serial))
+                .transpose()?,
+            release
+                .counter
+                .map(|counter| ordered("the receipt's counter", counter))
+                .transpose()?,
             release.receipt_released_at,
             release.reason,
             release.actor,
@@ -81,7 +87,7 @@ pub(crate) fn last_receipt_counter(
         conn,
         "SELECT COALESCE(MAX(counter), 0) FROM releases WHERE public_key = ?1",
         [public_key.to_string()],
-        |row| serial_from(row, 0),
+        |row| u64_from(row, 0),
     )?)
 }
 
@@ -99,7 +105,7 @@ pub(crate) fn last_answered_request(
          WHERE device_id = ?1 AND public_key = ?2 AND request_counter IS NOT NULL
          ORDER BY request_counter DESC, serial DESC LIMIT 1",
         params![device_id, public_key.to_string()],
-        |row| Ok((serial_from(row, 0)?, serial_from(row, 1)?)),
+        |row| Ok((u64_from(row, 0)?, u64_from(row, 1)?)),
     )
     .optional()?)
 }
@@ -146,7 +152,7 @@ pub(crate) fn issuance_by_serial(
             "SELECT {ISSUANCE_COLUMNS} FROM issuances i JOIN devices d ON d.id = i.device_id
                  WHERE i.device_id = ?1 AND i.serial = ?2"
         ),
-        params![device_id, serial_to(serial)?],
+        params![device_id, U64(serial)],
         issuance_from_row,
     )
     .optional()?)

@@ -25,26 +25,25 @@ where
     text_as(row, idx, str::parse)
 }
 
-/// Serials are u64 on the wire and INTEGER (i64) in SQLite; a serial never
-/// comes near 2^63, and one that did would be refused, not wrapped.
-pub(super) fn serial_from(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
-    let value: i64 = row.get(idx)?;
-    u64::try_from(value)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e)))
+/// A `u64` column (serials, counters, versions, grace), read through the
+/// codec both stores share ([`U64`]).
+pub(super) fn u64_from(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    Ok(row.get::<_, U64>(idx)?.0)
 }
 
-pub(super) fn optional_serial(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
-    row.get::<_, Option<i64>>(idx)?
-        .map(|value| {
-            u64::try_from(value).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(idx, Type::Integer, Box::new(e))
-            })
-        })
-        .transpose()
+pub(super) fn optional_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
+    Ok(row.get::<_, Option<U64>>(idx)?.map(|U64(value)| value))
 }
 
-pub(super) fn serial_to(serial: u64) -> rusqlite::Result<i64> {
-    i64::try_from(serial).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+/// A `u64` for a column this store compares or orders in SQL: every one
+/// of the issuer's. A value above [`U64::SQL_ORDERED_MAX`] would sort
+/// below 0 there, so it is refused instead of written (`what` names it
+/// in the refusal).
+pub(crate) fn ordered(what: &'static str, value: u64) -> Result<U64, StoreError> {
+    if value > U64::SQL_ORDERED_MAX {
+        return Err(StoreError::OutOfRange { what, value });
+    }
+    Ok(U64(value))
 }
 
 pub(super) fn parsed_opt<T>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
