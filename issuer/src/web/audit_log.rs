@@ -2,11 +2,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Extension;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
-use super::auth::CurrentUser;
 use super::view::{self, Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::audit::{self, Action, Entry, Filter, Outcome};
@@ -46,7 +44,7 @@ pub(crate) struct AuditPage {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Query(query): Query<AuditQuery>,
 ) -> Result<AuditPage, WebError> {
     let filter = Filter {
@@ -69,7 +67,7 @@ pub(crate) async fn list(
         ])
     });
     Ok(AuditPage {
-        layout: Layout::of(&user, "audit"),
+        layout,
         query,
         entries: page.entries,
         actions: Action::ALL.iter().map(|a| a.as_str()).collect(),

@@ -2,10 +2,8 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Extension;
 use axum::extract::State;
 
-use super::auth::CurrentUser;
 use super::view::{Layout, filters};
 use super::{AppState, WebError};
 use ren3_issuer_core::licenses::{self, Overview};
@@ -22,14 +20,14 @@ pub(crate) struct DashboardPage {
 
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
 ) -> Result<DashboardPage, WebError> {
     let now = state.now();
     let overview = state
         .run(move |store, _| licenses::overview(store, now, LIST_LENGTH))
         .await?;
     Ok(DashboardPage {
-        layout: Layout::of(&user, "dashboard"),
+        layout,
         overview,
         expiring_within_days: licenses::EXPIRING_WITHIN_SECS / 86_400,
     })

@@ -25,7 +25,6 @@ pub(crate) struct Issue;
 impl PasteFlow for Issue {
     const FIELD: &'static str = "request";
     const WHAT: &'static str = "request";
-    const SECTION: &'static str = "issue";
     type Report = ReportView;
     type Page = IssuePage;
 
@@ -54,10 +53,6 @@ impl PasteFlow for Issue {
             report,
         }
     }
-}
-
-fn layout(user: &CurrentUser) -> Layout {
-    paste::layout::<Issue>(user)
 }
 
 #[derive(Template, WebTemplate)]
@@ -120,9 +115,9 @@ impl From<IssueReport> for ReportView {
     }
 }
 
-pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> IssuePage {
+pub(crate) async fn form(layout: Layout) -> IssuePage {
     IssuePage {
-        layout: layout(&user),
+        layout,
         request: String::new(),
         input_error: None,
         report: None,
@@ -133,9 +128,10 @@ pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> IssuePage {
 pub(crate) async fn check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    paste::check::<Issue>(&state, &user, multipart).await
+    paste::check::<Issue>(&state, &user, layout, multipart).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +146,7 @@ pub(crate) struct ConfirmForm {
 pub(crate) async fn confirm(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
@@ -168,7 +165,7 @@ pub(crate) async fn confirm(
         .into_response()),
         Err(e) => {
             let e = WebError::shown(e)?;
-            paste::refused::<Issue>(&state, &user, form.request, format!("Not issued: {e}")).await
+            paste::refused::<Issue>(&state, layout, form.request, format!("Not issued: {e}")).await
         }
     }
 }
@@ -194,12 +191,12 @@ async fn find(
 
 pub(crate) async fn payload(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(request_hash): Path<String>,
 ) -> Result<PayloadPage, WebError> {
     let (issuance, license) = find(&state, &request_hash).await?;
     Ok(PayloadPage {
-        layout: layout(&user),
+        layout,
         issuance,
         license,
     })

@@ -73,7 +73,7 @@ pub(crate) struct DoneQuery {
     retired: Option<String>,
 }
 
-async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError> {
+async fn page(state: &AppState, layout: Layout) -> Result<KeysPage, WebError> {
     let (keys, trust) = state
         .run(|store, keys| {
             let rows = signing_keys::list(store).map(|entries| {
@@ -94,7 +94,7 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
         })
         .await?;
     Ok(KeysPage {
-        layout: Layout::of(user, "keys"),
+        layout,
         root: trust.root.map(|root| RootView {
             key_id: root.key_id().to_string(),
             fingerprint: root.fingerprint().to_string(),
@@ -111,10 +111,10 @@ async fn page(state: &AppState, user: &CurrentUser) -> Result<KeysPage, WebError
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Query(query): Query<DoneQuery>,
 ) -> Result<KeysPage, WebError> {
-    let mut page = page(&state, &user).await?;
+    let mut page = page(&state, layout).await?;
     // Only say what the store confirms: a made-up link says nothing.
     let find = |text: &Option<String>| {
         let id = text.as_deref()?.parse::<KeyId>().ok()?;
@@ -158,6 +158,7 @@ pub(crate) struct RotateForm {
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Form(form): Form<RotateForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
@@ -174,7 +175,7 @@ pub(crate) async fn rotate(
         Ok(key) => Ok(Redirect::to(&format!("/keys?rotated={}", key.key_id)).into_response()),
         Err(e) => {
             let e = WebError::shown(e)?;
-            refused(&state, &user, format!("No key was created: {e}")).await
+            refused(&state, layout, format!("No key was created: {e}")).await
         }
     }
 }
@@ -191,6 +192,7 @@ pub(crate) struct RetireForm {
 pub(crate) async fn retire(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(key_id): Path<String>,
     Form(form): Form<RetireForm>,
 ) -> Result<Response, WebError> {
@@ -199,7 +201,7 @@ pub(crate) async fn retire(
     if form.confirm != "yes" {
         return refused(
             &state,
-            &user,
+            layout,
             format!(
                 "Signing key {key_id} was not retired: tick \"I understand\" next to its Retire \
                  button to confirm."
@@ -216,16 +218,12 @@ pub(crate) async fn retire(
         // An unknown key id, too, is told on the keys page, beside the
         // list of the keys there are.
         Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
-        Err(e) => refused(&state, &user, format!("Not retired: {e}")).await,
+        Err(e) => refused(&state, layout, format!("Not retired: {e}")).await,
     }
 }
 
-async fn refused(
-    state: &AppState,
-    user: &CurrentUser,
-    notice: String,
-) -> Result<Response, WebError> {
-    let mut page = page(state, user).await?;
+async fn refused(state: &AppState, layout: Layout, notice: String) -> Result<Response, WebError> {
+    let mut page = page(state, layout).await?;
     page.notice = Some(notice);
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -26,10 +26,6 @@ use ren3_issuer_core::store::{LicenseRecord, LicenseStatus, LicenseSummary};
 
 const PAGE_SIZE: u32 = 25;
 
-fn layout(user: &CurrentUser) -> Layout {
-    Layout::of(user, "licenses")
-}
-
 // ---- the list
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,7 +50,7 @@ pub(crate) struct ListPage {
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Query(query): Query<ListQuery>,
 ) -> Result<ListPage, WebError> {
     let search = Some(query.q.trim().to_owned()).filter(|q| !q.is_empty());
@@ -66,7 +62,7 @@ pub(crate) async fn list(
         .next_before
         .map(|b| view::query_string(&[("q", &query.q), ("before", &b.to_string())]));
     Ok(ListPage {
-        layout: layout(&user),
+        layout,
         first: view::query_string(&[("q", &query.q)]),
         q: query.q,
         licenses: page.licenses,
@@ -215,9 +211,9 @@ pub(crate) struct NewLicensePage {
     clock_policies: [ClockPolicy; 2],
 }
 
-pub(crate) async fn new_form(Extension(user): Extension<CurrentUser>) -> NewLicensePage {
+pub(crate) async fn new_form(layout: Layout) -> NewLicensePage {
     NewLicensePage {
-        layout: layout(&user),
+        layout,
         form: NewLicenseForm::default(),
         errors: FieldErrors::default(),
         clock_policies: CLOCK_POLICIES,
@@ -250,6 +246,7 @@ fn parse_expires(text: &str) -> Result<Option<i64>, LicenseError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Form(form): Form<NewLicenseForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
@@ -294,11 +291,7 @@ pub(crate) async fn create(
             .await?
         {
             Ok(created) => {
-                return Ok(CreatedPage {
-                    layout: layout(&user),
-                    created,
-                }
-                .into_response());
+                return Ok(CreatedPage { layout, created }.into_response());
             }
             Err(e) => errors.file(&WebError::shown(e)?),
         }
@@ -306,7 +299,7 @@ pub(crate) async fn create(
     Ok((
         StatusCode::UNPROCESSABLE_ENTITY,
         NewLicensePage {
-            layout: layout(&user),
+            layout,
             form,
             errors,
             clock_policies: CLOCK_POLICIES,
@@ -369,11 +362,11 @@ async fn details(state: &AppState, id: i64) -> Result<LicenseDetails, WebError> 
     state.run(move |store, _| licenses::show(store, id)).await
 }
 
-fn detail_page(user: &CurrentUser, details: LicenseDetails) -> DetailPage {
+fn detail_page(layout: Layout, details: LicenseDetails) -> DetailPage {
     let seats_used = details.bound_devices();
     let seats_free = (details.license.max_devices as usize).saturating_sub(seats_used);
     DetailPage {
-        layout: layout(user),
+        layout,
         details,
         seats_used,
         seats_free,
@@ -387,10 +380,10 @@ fn detail_page(user: &CurrentUser, details: LicenseDetails) -> DetailPage {
 
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
 ) -> Result<DetailPage, WebError> {
-    Ok(detail_page(&user, details(&state, id).await?))
+    Ok(detail_page(layout, details(&state, id).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -406,6 +399,7 @@ pub(crate) struct StatusForm {
 pub(crate) async fn set_status(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, WebError> {
@@ -430,7 +424,7 @@ pub(crate) async fn set_status(
     match refusal {
         None => Ok(Redirect::to(&format!("/licenses/{id}")).into_response()),
         Some(notice) => {
-            let mut page = detail_page(&user, details(&state, id).await?);
+            let mut page = detail_page(layout, details(&state, id).await?);
             page.notice = Some(notice);
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
         }
@@ -455,6 +449,7 @@ pub(crate) struct DeviceAddedPage {
 pub(crate) async fn add_device(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
     Form(form): Form<DeviceForm>,
 ) -> Result<Response, WebError> {
@@ -466,18 +461,14 @@ pub(crate) async fn add_device(
         .await?;
     let (notice, label_error) = match result {
         Ok(added) => {
-            return Ok(DeviceAddedPage {
-                layout: layout(&user),
-                added,
-            }
-            .into_response());
+            return Ok(DeviceAddedPage { layout, added }.into_response());
         }
         Err(e) => match WebError::shown(e)? {
             DeviceError::Label(problem) => (None, Some(problem)),
             e => (Some(e.to_string()), None),
         },
     };
-    let mut page = detail_page(&user, details(&state, id).await?);
+    let mut page = detail_page(layout, details(&state, id).await?);
     page.notice = notice;
     page.label = form.label;
     page.label_error = label_error;
@@ -504,6 +495,7 @@ pub(crate) struct ForceReleaseForm {
 pub(crate) async fn force_release(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
     Form(form): Form<ForceReleaseForm>,
 ) -> Result<Response, WebError> {
@@ -538,7 +530,7 @@ pub(crate) async fn force_release(
             },
         }
     };
-    let mut page = detail_page(&user, details(&state, id).await?);
+    let mut page = detail_page(layout, details(&state, id).await?);
     page.notice = notice;
     page.force_error = force_error;
     page.force = Some(form);
@@ -574,7 +566,7 @@ pub(crate) struct EditPage {
 
 pub(crate) async fn edit_form(
     State(state): State<AppState>,
-    Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
 ) -> Result<EditPage, WebError> {
     let license = details(&state, id).await?.license;
@@ -590,7 +582,7 @@ pub(crate) async fn edit_form(
         clock_policy: Some(license.clock_policy.as_str().to_owned()),
     };
     Ok(EditPage {
-        layout: layout(&user),
+        layout,
         license,
         form,
         errors: FieldErrors::default(),
@@ -601,6 +593,7 @@ pub(crate) async fn edit_form(
 pub(crate) async fn edit(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Path(id): Path<i64>,
     Form(mut form): Form<EditForm>,
 ) -> Result<Response, WebError> {
@@ -657,7 +650,7 @@ pub(crate) async fn edit(
     Ok((
         StatusCode::UNPROCESSABLE_ENTITY,
         EditPage {
-            layout: layout(&user),
+            layout,
             license,
             form,
             errors,

@@ -21,8 +21,6 @@ pub(crate) trait PasteFlow {
     /// messages.
     const FIELD: &'static str;
     const WHAT: &'static str;
-    /// The navigation entry of its pages.
-    const SECTION: &'static str;
     /// Every check's outcome, as the page shows it.
     type Report: Send;
     /// The flow's page: the token, a problem with the input, the report.
@@ -45,16 +43,12 @@ pub(crate) trait PasteFlow {
     ) -> Self::Page;
 }
 
-/// The layout of the flow's pages for `user`.
-pub(crate) fn layout<F: PasteFlow>(user: &CurrentUser) -> Layout {
-    Layout::of(user, F::SECTION)
-}
-
 /// The check step: reads the pasted or uploaded token and shows every
 /// check; 200 when confirming would go ahead, else 422.
 pub(crate) async fn check<F: PasteFlow>(
     state: &AppState,
     user: &CurrentUser,
+    layout: Layout,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
     let PastedToken {
@@ -71,11 +65,7 @@ pub(crate) async fn check<F: PasteFlow>(
         Some(r) if F::passes(r) => StatusCode::OK,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    Ok((
-        status,
-        F::page(layout::<F>(user), text, input_error, report),
-    )
-        .into_response())
+    Ok((status, F::page(layout, text, input_error, report)).into_response())
 }
 
 /// The confirmation refused with `refusal`: the page again with a fresh
@@ -83,7 +73,7 @@ pub(crate) async fn check<F: PasteFlow>(
 /// changed in between), since the report then does not explain it.
 pub(crate) async fn refused<F: PasteFlow>(
     state: &AppState,
-    user: &CurrentUser,
+    layout: Layout,
     text: String,
     refusal: String,
 ) -> Result<Response, WebError> {
@@ -91,7 +81,7 @@ pub(crate) async fn refused<F: PasteFlow>(
     let input_error = F::passes(&report).then_some(refusal);
     Ok((
         StatusCode::UNPROCESSABLE_ENTITY,
-        F::page(layout::<F>(user), text, input_error, Some(report)),
+        F::page(layout, text, input_error, Some(report)),
     )
         .into_response())
 }

@@ -26,7 +26,6 @@ pub(crate) struct Release;
 impl PasteFlow for Release {
     const FIELD: &'static str = "receipt";
     const WHAT: &'static str = "release receipt";
-    const SECTION: &'static str = "release";
     type Report = ReceiptReport;
     type Page = ReleasePage;
 
@@ -51,10 +50,6 @@ impl PasteFlow for Release {
             report,
         }
     }
-}
-
-fn layout(user: &CurrentUser) -> Layout {
-    paste::layout::<Release>(user)
 }
 
 #[derive(Template, WebTemplate)]
@@ -88,9 +83,9 @@ impl ReceiptReport {
     }
 }
 
-pub(crate) async fn form(Extension(user): Extension<CurrentUser>) -> ReleasePage {
+pub(crate) async fn form(layout: Layout) -> ReleasePage {
     ReleasePage {
-        layout: layout(&user),
+        layout,
         receipt: String::new(),
         input_error: None,
         report: None,
@@ -135,9 +130,10 @@ async fn report(state: &AppState, receipt: String) -> Result<ReceiptReport, WebE
 pub(crate) async fn check(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     multipart: Multipart,
 ) -> Result<Response, WebError> {
-    paste::check::<Release>(&state, &user, multipart).await
+    paste::check::<Release>(&state, &user, layout, multipart).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +155,7 @@ pub(crate) struct ReleasedPage {
 pub(crate) async fn confirm(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    layout: Layout,
     Form(form): Form<ConfirmForm>,
 ) -> Result<Response, WebError> {
     user.check_csrf(&form.csrf)?;
@@ -167,17 +164,13 @@ pub(crate) async fn confirm(
         .call(move |store, _| releases::release(store, &actor, &receipt, now))
         .await?;
     match result {
-        Ok(released) => Ok(ReleasedPage {
-            layout: layout(&user),
-            released,
-        }
-        .into_response()),
+        Ok(released) => Ok(ReleasedPage { layout, released }.into_response()),
         Err(e) => {
             let e = WebError::shown(e)?;
             // The check passing now means the seat changed in between;
             // say what the release itself was refused with.
             let refusal = format!("Not released: {e} ({})", e.code());
-            paste::refused::<Release>(&state, &user, form.receipt, refusal).await
+            paste::refused::<Release>(&state, layout, form.receipt, refusal).await
         }
     }
 }

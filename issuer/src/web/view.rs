@@ -3,9 +3,12 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use super::WebError;
 use super::auth::CurrentUser;
 
 /// The one stylesheet and the one script, embedded in the binary.
@@ -33,24 +36,82 @@ pub(crate) async fn script() -> impl IntoResponse {
 }
 
 /// The signed-in user and the CSRF token of their session, for the
-/// navigation bar and its logout form.
+/// navigation bar and its logout form. A handler takes it as an argument:
+/// it is read from the request, so no page can name the wrong section.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub user: String,
     pub csrf: String,
     /// Which navigation entry is current.
-    pub section: &'static str,
+    pub section: Section,
 }
 
-impl Layout {
-    /// The layout of `user`'s pages in `section` (`dashboard`, `licenses`,
-    /// `issue`, `release`, `keys`, `audit`).
-    pub(crate) fn of(user: &CurrentUser, section: &'static str) -> Self {
-        Layout {
+/// Read from what `require_login` left on the request, and its path.
+impl<S: Send + Sync> FromRequestParts<S> for Layout {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let user = parts.extensions.get::<CurrentUser>().ok_or_else(|| {
+            WebError::internal(format!(
+                "{} asked for the page layout, but no signed-in user was there: \
+                 its route is outside `require_login`",
+                parts.uri.path()
+            ))
+        })?;
+        Ok(Layout {
             user: user.name.clone(),
             csrf: user.csrf_token.clone(),
-            section,
+            section: Section::from_path(parts.uri.path()),
+        })
+    }
+}
+
+/// The console's navigation entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Dashboard,
+    Licenses,
+    Issue,
+    Release,
+    Keys,
+    Audit,
+}
+
+impl Section {
+    /// The section of a page, by the first segment of its path: the one
+    /// place that knows which route belongs under which entry. A payload
+    /// is what issuing makes, so `/payloads/…` is under Issue. Any other
+    /// path (`/`, or a page added without a line here) is the dashboard,
+    /// the console's home.
+    pub(crate) fn from_path(path: &str) -> Self {
+        let first = path.trim_start_matches('/').split('/').next();
+        match first.unwrap_or_default() {
+            "licenses" => Section::Licenses,
+            "issue" | "payloads" => Section::Issue,
+            "release" => Section::Release,
+            "keys" => Section::Keys,
+            "audit" => Section::Audit,
+            _ => Section::Dashboard,
         }
+    }
+
+    /// The name `page.html` compares with to mark the current entry.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Section::Dashboard => "dashboard",
+            Section::Licenses => "licenses",
+            Section::Issue => "issue",
+            Section::Release => "release",
+            Section::Keys => "keys",
+            Section::Audit => "audit",
+        }
+    }
+}
+
+/// So a template says `layout.section == "keys"`.
+impl PartialEq<&str> for Section {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
     }
 }
 
@@ -101,4 +162,121 @@ pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().filter(|(_, value)| !value.is_empty()))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::FromRequestParts as _;
+    use axum::http::Request;
+
+    use super::super::WebError;
+    use super::super::auth::CurrentUser;
+    use super::{Layout, Section};
+
+    /// Every route of `super::app`, with the entry its page is under.
+    /// The ones that show no page with a layout (the login page, the
+    /// assets, logging out) fall to the default.
+    const ROUTES: &[(&str, Section)] = &[
+        ("/", Section::Dashboard),
+        ("/licenses", Section::Licenses),
+        ("/licenses/new", Section::Licenses),
+        ("/licenses/{id}", Section::Licenses),
+        ("/licenses/{id}/edit", Section::Licenses),
+        ("/licenses/{id}/status", Section::Licenses),
+        ("/licenses/{id}/devices", Section::Licenses),
+        ("/licenses/{id}/release", Section::Licenses),
+        ("/issue", Section::Issue),
+        ("/issue/check", Section::Issue),
+        ("/payloads/{request_hash}", Section::Issue),
+        ("/payloads/{request_hash}/download", Section::Issue),
+        ("/release", Section::Release),
+        ("/release/check", Section::Release),
+        ("/keys", Section::Keys),
+        ("/keys/rotate", Section::Keys),
+        ("/keys/{key_id}/retire", Section::Keys),
+        ("/keys/root.pub", Section::Keys),
+        ("/keys/revocations.token", Section::Keys),
+        ("/keys/{key_id}/certificate.token", Section::Keys),
+        ("/audit", Section::Audit),
+        ("/logout", Section::Dashboard),
+        ("/login", Section::Dashboard),
+        ("/static/style.css", Section::Dashboard),
+        ("/static/copy.js", Section::Dashboard),
+    ];
+
+    #[test]
+    fn every_route_is_under_its_section() {
+        for &(route, section) in ROUTES {
+            assert_eq!(Section::from_path(route), section, "{route}");
+        }
+    }
+
+    /// The table above is every route `app` declares, read from its
+    /// source: a route added there without a row here fails.
+    #[test]
+    fn the_table_has_every_route_of_the_app() {
+        let declared: Vec<&str> = include_str!("mod.rs")
+            .split(".route(")
+            .skip(1)
+            .map(|call| {
+                let path = call.trim_start().strip_prefix('"').expect("a route path");
+                &path[..path.find('"').expect("its closing quote")]
+            })
+            .collect();
+        let listed: Vec<&str> = ROUTES.iter().map(|&(route, _)| route).collect();
+        assert_eq!(declared, listed);
+    }
+
+    #[test]
+    fn a_path_is_read_by_its_first_segment_only() {
+        for (path, section) in [
+            ("/licenses/7/edit", Section::Licenses),
+            ("/licenses/", Section::Licenses),
+            ("/payloads/ab12", Section::Issue),
+            ("/keys/k1/retire", Section::Keys),
+            ("/audit/keys", Section::Audit),
+            ("", Section::Dashboard),
+            ("/licensesx", Section::Dashboard),
+            ("/no/such/page", Section::Dashboard),
+        ] {
+            assert_eq!(Section::from_path(path), section, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_template_compares_a_section_with_its_name() {
+        assert!(Section::Release == "release");
+        assert!(Section::Release != "issue");
+    }
+
+    fn parts(path: &str, user: Option<CurrentUser>) -> axum::http::request::Parts {
+        let (mut parts, ()) = Request::get(path).body(()).unwrap().into_parts();
+        if let Some(user) = user {
+            parts.extensions.insert(user);
+        }
+        parts
+    }
+
+    #[tokio::test]
+    async fn the_layout_is_the_signed_in_user_and_the_path_s_section() {
+        let user = CurrentUser {
+            name: "ada".to_owned(),
+            csrf_token: "t0ken".to_owned(),
+        };
+        let mut parts = parts("/payloads/ab12?x=1", Some(user));
+        let layout = Layout::from_request_parts(&mut parts, &()).await.unwrap();
+        assert_eq!(layout.user, "ada");
+        assert_eq!(layout.csrf, "t0ken");
+        assert_eq!(layout.section, Section::Issue);
+    }
+
+    #[tokio::test]
+    async fn a_route_outside_the_login_has_no_layout() {
+        let mut parts = parts("/login", None);
+        let refused = Layout::from_request_parts(&mut parts, &()).await;
+        match refused {
+            Err(WebError::Internal(detail)) => assert!(detail.contains("require_login")),
+            other => panic!("expected an internal error, got {other:?}"),
+        }
+    }
 }
