@@ -48,6 +48,16 @@ pub const LICENSE_ALLOWED_HOSTS: &str = "license_allowed_hosts";
 /// optional unit `ms`, `s` or `m` (seconds without one), from 1 ms to
 /// [`MAX_BODY_TIMEOUT`]. Default [`DEFAULT_BODY_TIMEOUT`].
 pub const LICENSE_BODY_TIMEOUT: &str = "license_body_timeout";
+/// How long a connection to the service may take to send a request's
+/// headers, from its opening or its previous response (so it also closes
+/// an idle keep-alive connection): the syntax and range of
+/// [`LICENSE_BODY_TIMEOUT`]. Default 10 s ([`ren3_server::Limits::DEFAULT`]).
+pub const LICENSE_HEADER_TIMEOUT: &str = "license_header_timeout";
+/// How many connections the service holds open at most, from 1 to
+/// [`ren3_server::MAX_CONNECTIONS`]; past it, the one that has waited
+/// longest for headers is closed to make room. Default 4,096
+/// ([`ren3_server::Limits::DEFAULT`]).
+pub const LICENSE_MAX_CONNECTIONS: &str = "license_max_connections";
 
 /// The store's path when [`LICENSE_DB_PATH`] is unset: in the working
 /// directory.
@@ -68,7 +78,7 @@ pub const MAX_WARNING_DAYS: i64 = 3_650;
 /// connection open.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest body timeout accepted: ten minutes.
-pub const MAX_BODY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const MAX_BODY_TIMEOUT: Duration = ren3_server::MAX_TIMEOUT;
 
 /// The `.env` file read from the working directory, if present.
 const DOTENV_FILE: &str = ".env";
@@ -100,6 +110,9 @@ pub struct Config {
     /// How long a caller may take to send a request body
     /// ([`LICENSE_BODY_TIMEOUT`]).
     pub body_timeout: Duration,
+    /// The bounds the service holds every connection to
+    /// ([`LICENSE_HEADER_TIMEOUT`], [`LICENSE_MAX_CONNECTIONS`]).
+    pub connection_limits: ren3_server::Limits,
     /// Variables that are set but that this build does not read
     /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
     /// build). Start-up warns about each.
@@ -128,6 +141,7 @@ impl fmt::Debug for Config {
             .field("warning_days", &self.warning_days)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("body_timeout", &self.body_timeout)
+            .field("connection_limits", &self.connection_limits)
             .field("ignored_variables", &self.ignored_variables)
             .field("trust", &self.trust)
             .finish()
@@ -301,21 +315,31 @@ impl Config {
             Some(value) => parse_allowed_hosts(&value)?,
         };
 
-        let body_timeout = match get(LICENSE_BODY_TIMEOUT) {
-            None => DEFAULT_BODY_TIMEOUT,
-            Some(value) => parse_body_timeout(&value)
-                .filter(|t| !t.is_zero() && *t <= MAX_BODY_TIMEOUT)
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        LICENSE_BODY_TIMEOUT,
-                        format!(
-                            "expected a duration from 1ms to 10m: a number with an optional \
-                             unit ms, s or m (seconds without one), such as 10s or 500ms, \
-                             found `{}`",
-                            shown(&value)
-                        ),
-                    )
-                })?,
+        let body_timeout = timeout_setting(&get, LICENSE_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT)?;
+        let connection_limits = ren3_server::Limits {
+            header_timeout: timeout_setting(
+                &get,
+                LICENSE_HEADER_TIMEOUT,
+                ren3_server::Limits::DEFAULT.header_timeout,
+            )?,
+            max_connections: match get(LICENSE_MAX_CONNECTIONS) {
+                None => ren3_server::Limits::DEFAULT.max_connections,
+                Some(value) => value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=ren3_server::MAX_CONNECTIONS).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError::invalid(
+                            LICENSE_MAX_CONNECTIONS,
+                            format!(
+                                "expected a whole number of connections from 1 to {}, \
+                                 found `{}`",
+                                ren3_server::MAX_CONNECTIONS,
+                                shown(&value)
+                            ),
+                        )
+                    })?,
+            },
         };
 
         let offline = if enabled {
@@ -341,6 +365,7 @@ impl Config {
             warning_days,
             allowed_hosts,
             body_timeout,
+            connection_limits,
             ignored_variables,
             trust,
         })
@@ -414,18 +439,22 @@ fn parse_duration(value: &str) -> Option<i64> {
     digits.parse::<i64>().ok()?.checked_mul(multiplier)
 }
 
-/// `500ms`, or a duration of [`parse_duration`].
-fn parse_body_timeout(value: &str) -> Option<Duration> {
-    let lower = value.to_ascii_lowercase();
-    match lower.strip_suffix("ms") {
-        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-            digits.parse().ok().map(Duration::from_millis)
-        }
-        Some(_) => None,
-        None => parse_duration(value)
-            .and_then(|seconds| u64::try_from(seconds).ok())
-            .map(Duration::from_secs),
-    }
+/// A timeout setting `name`: `default` when unset, else in the syntax of
+/// [`ren3_server::parse_timeout`].
+fn timeout_setting(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = get(name) else {
+        return Ok(default);
+    };
+    ren3_server::parse_timeout(&value).ok_or_else(|| {
+        ConfigError::invalid(
+            name,
+            format!("{}, found `{}`", ren3_server::TIMEOUT_SYNTAX, shown(&value)),
+        )
+    })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -711,6 +740,50 @@ mod tests {
                 message.starts_with("license_body_timeout: expected a duration from 1ms to 10m"),
                 "{n}. {message}"
             );
+        }
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_refuse_what_is_out_of_range() {
+        assert_eq!(
+            config(&[]).unwrap().connection_limits,
+            ren3_server::Limits::DEFAULT
+        );
+        let set = config(&[
+            (LICENSE_HEADER_TIMEOUT, "750ms"),
+            (LICENSE_MAX_CONNECTIONS, "64"),
+        ])
+        .unwrap();
+        assert_eq!(
+            set.connection_limits,
+            ren3_server::Limits {
+                header_timeout: Duration::from_millis(750),
+                max_connections: 64,
+            }
+        );
+        for (name, value, says) in [
+            (
+                LICENSE_HEADER_TIMEOUT,
+                "0",
+                "expected a duration from 1ms to 10m",
+            ),
+            (
+                LICENSE_HEADER_TIMEOUT,
+                "1h",
+                "expected a duration from 1ms to 10m",
+            ),
+            (LICENSE_MAX_CONNECTIONS, "0", "from 1 to 1048576, found `0`"),
+            (
+                LICENSE_MAX_CONNECTIONS,
+                "-5",
+                "from 1 to 1048576, found `-5`",
+            ),
+            (LICENSE_MAX_CONNECTIONS, "1048577", "from 1 to 1048576"),
+            (LICENSE_MAX_CONNECTIONS, "many", "found `many`"),
+        ] {
+            let err = config(&[(name, value)]).expect_err(value);
+            assert_eq!(err.variable(), Some(name), "{value}");
+            assert!(err.to_string().contains(says), "{err}");
         }
     }
 

@@ -8,14 +8,16 @@ use ren3_shared::{RandomSourceError, binary};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Coded, ErrorKind};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Db, Store, StoreError};
 
 /// A session unused for this long ends.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
 /// A session ends this long after login, used or not.
 pub const MAX_AGE_SECS: i64 = 12 * 60 * 60;
-/// Failed logins allowed per throttling key within [`THROTTLE_WINDOW_SECS`].
+/// Failed logins allowed per (user name, client address) pair within
+/// [`THROTTLE_WINDOW_SECS`]; a login still being checked counts as one.
 pub const MAX_FAILURES: u32 = 5;
+/// How long a failed login counts.
 pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
 /// `last_seen` is written at most this often, not on every request.
 const TOUCH_EVERY_SECS: i64 = 60;
@@ -47,15 +49,29 @@ pub fn random_token() -> Result<String, RandomSourceError> {
 
 /// Opens a new session for a user: a fresh id at every login.
 pub fn create(store: &mut Store, user_id: i64, now: i64) -> Result<NewSession, SessionError> {
-    let session = NewSession {
+    let session = new_ids()?;
+    store.write(|tx| create_in(tx, &session, user_id, now))?;
+    Ok(session)
+}
+
+/// A fresh session id and CSRF token, not yet stored.
+pub(crate) fn new_ids() -> Result<NewSession, RandomSourceError> {
+    Ok(NewSession {
         id: random_token()?,
         csrf_token: random_token()?,
-    };
-    store.write(|tx| {
-        store::delete_stale_sessions(tx, now - IDLE_TIMEOUT_SECS, now - MAX_AGE_SECS)?;
-        store::insert_session(tx, &hash_id(&session.id), user_id, &session.csrf_token, now)
-    })?;
-    Ok(session)
+    })
+}
+
+/// Stores `session` for a user inside the caller's transaction, so that a
+/// login's session, its cleared failures and its audit row commit together.
+pub(crate) fn create_in(
+    tx: &Db<'_>,
+    session: &NewSession,
+    user_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    store::delete_stale_sessions(tx, now - IDLE_TIMEOUT_SECS, now - MAX_AGE_SECS)?;
+    store::insert_session(tx, &hash_id(&session.id), user_id, &session.csrf_token, now)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,34 +125,30 @@ pub fn delete(store: &mut Store, id: &str) -> Result<(), StoreError> {
     store.write(|tx| store::delete_session(tx, &hash_id(id)))
 }
 
-/// Whether any of `keys` (a user name, a client address) failed to log in
-/// [`MAX_FAILURES`] times within the window.
-pub fn is_throttled(store: &Store, keys: &[String], now: i64) -> Result<bool, StoreError> {
-    store.read(|conn| {
-        for key in keys {
-            let failures = store::login_failures_since(conn, key, now - THROTTLE_WINDOW_SECS)?;
-            if failures >= MAX_FAILURES {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
+/// The failed (or not yet concluded) logins of `key` within the window.
+pub(crate) fn failures_in(tx: &Db<'_>, key: &str, now: i64) -> Result<u32, StoreError> {
+    store::login_failures_since(tx, key, now - THROTTLE_WINDOW_SECS)
 }
 
-/// Counts a failed login against each of `keys`, forgetting old failures.
-pub fn record_failure(store: &mut Store, keys: &[String], now: i64) -> Result<(), StoreError> {
-    store.write(|tx| {
-        store::delete_login_failures_before(tx, now - THROTTLE_WINDOW_SECS)?;
-        for key in keys {
-            store::insert_login_failure(tx, key, now)?;
-        }
-        Ok(())
-    })
+/// Counts a login against each of `keys` as failed, forgetting failures
+/// older than the window; the rows' ids, to take the count back with
+/// [`release_in`] if the password turns out right or is never checked.
+pub(crate) fn reserve_in(tx: &Db<'_>, keys: &[&str], now: i64) -> Result<Vec<i64>, StoreError> {
+    store::delete_login_failures_before(tx, now - THROTTLE_WINDOW_SECS)?;
+    keys.iter()
+        .map(|key| store::insert_login_failure(tx, key, now))
+        .collect()
 }
 
-/// Forgets the failures of `key` after a successful login.
-pub fn clear_failures(store: &mut Store, key: &str) -> Result<(), StoreError> {
-    store.write(|tx| store::delete_login_failures_of(tx, key))
+/// Takes back the counts [`reserve_in`] made.
+pub(crate) fn release_in(tx: &Db<'_>, ids: &[i64]) -> Result<(), StoreError> {
+    ids.iter()
+        .try_for_each(|id| store::delete_login_failure(tx, *id))
+}
+
+/// Forgets every failure of `key` (a successful login clears its pair).
+pub(crate) fn clear_in(tx: &Db<'_>, key: &str) -> Result<(), StoreError> {
+    store::delete_login_failures_of(tx, key)
 }
 
 #[cfg(test)]
@@ -212,18 +224,51 @@ mod tests {
     }
 
     #[test]
-    fn throttling_starts_at_the_fifth_failure_and_ends_with_the_window() {
+    fn failures_count_within_the_window_and_are_taken_back_or_cleared() {
         let mut t = TestStore::new();
-        let keys = ["user:alice".to_owned()];
-        for _ in 0..MAX_FAILURES - 1 {
-            record_failure(&mut t.store, &keys, NOW).unwrap();
+        let count = |t: &TestStore, key: &str, at: i64| {
+            t.store.read(|tx| failures_in(tx, key, at)).unwrap()
+        };
+        let ids = t
+            .store
+            .write(|tx| reserve_in(tx, &["pair:a", "addr:a"], NOW))
+            .unwrap();
+        assert_eq!((count(&t, "pair:a", NOW), count(&t, "addr:a", NOW)), (1, 1));
+        assert_eq!(count(&t, "pair:b", NOW), 0, "1. another key is not counted");
+        assert_eq!(
+            count(&t, "pair:a", NOW + THROTTLE_WINDOW_SECS),
+            0,
+            "2. a failure counts for the window only"
+        );
+        t.store.write(|tx| release_in(tx, &ids)).unwrap();
+        assert_eq!(
+            count(&t, "addr:a", NOW),
+            0,
+            "3. a reservation is taken back"
+        );
+        for _ in 0..3 {
+            t.store
+                .write(|tx| reserve_in(tx, &["pair:a"], NOW))
+                .unwrap();
         }
-        assert!(!is_throttled(&t.store, &keys, NOW).unwrap());
-        record_failure(&mut t.store, &keys, NOW).unwrap();
-        assert!(is_throttled(&t.store, &keys, NOW).unwrap());
-        assert!(!is_throttled(&t.store, &["user:bob".to_owned()], NOW).unwrap());
-        assert!(!is_throttled(&t.store, &keys, NOW + THROTTLE_WINDOW_SECS).unwrap());
-        clear_failures(&mut t.store, "user:alice").unwrap();
-        assert!(!is_throttled(&t.store, &keys, NOW).unwrap());
+        t.store.write(|tx| clear_in(tx, "pair:a")).unwrap();
+        assert_eq!(count(&t, "pair:a", NOW), 0, "4. a clear forgets them all");
+        t.store
+            .write(|tx| reserve_in(tx, &["pair:c"], NOW))
+            .unwrap();
+        t.store
+            .write(|tx| reserve_in(tx, &["pair:d"], NOW + THROTTLE_WINDOW_SECS))
+            .unwrap();
+        let rows: i64 = t
+            .store
+            .read(|c| {
+                Ok::<_, StoreError>(c.query_row(
+                    "SELECT COUNT(*) FROM login_failures",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(rows, 1, "5. rows older than the window are deleted");
     }
 }

@@ -3,22 +3,23 @@
 
 use std::sync::OnceLock;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ren3_shared::{RandomSourceError, binary};
 use serde::Serialize;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::error::{Coded, ErrorKind};
 use crate::rfc3339;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Db, Store, StoreError};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// The longest password accepted: Argon2 takes any length, but a
 /// megabyte-long "password" is an attack on the hashing time.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
-const MAX_NAME_CHARS: usize = 64;
+/// The longest user name: a login with a longer one cannot succeed.
+pub const MAX_NAME_CHARS: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
@@ -188,39 +189,107 @@ pub fn list(store: &Store) -> Result<Vec<User>, StoreError> {
 /// The stored credentials of `name`, if there is such a user. Separate
 /// from [`verify_password`] so that the slow hash runs without the store.
 pub fn credentials(store: &Store, name: &str) -> Result<Option<Credentials>, StoreError> {
-    Ok(store
-        .read(|conn| store::user_by_name(conn, name))?
-        .map(|row| Credentials {
-            user: User {
-                id: row.id,
-                name: row.name,
-                created_at: row.created_at,
-            },
-            password_hash: row.password_hash,
-        }))
+    store.read(|tx| credentials_in(tx, name))
 }
 
-/// The user if `password` is theirs. An unknown user costs the same hash
-/// as a known one, so timing does not tell which names exist.
-pub fn verify_password(credentials: Option<&Credentials>, password: &str) -> Option<User> {
+/// [`credentials`] inside the caller's transaction: a login reads them in
+/// the transaction that reserves its attempt.
+pub(crate) fn credentials_in(tx: &Db<'_>, name: &str) -> Result<Option<Credentials>, StoreError> {
+    Ok(store::user_by_name(tx, name)?.map(|row| Credentials {
+        user: User {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+        },
+        password_hash: row.password_hash,
+    }))
+}
+
+/// Argon2's working memory (19 MiB for the hashes this module makes), kept
+/// and reused from one password check to the next.
+///
+/// Argon2's own `verify_password` allocates it afresh for every check, with
+/// the 64-byte alignment of its blocks; glibc's allocator seldom reuses such
+/// a freed block for the next one, so a console grew by about 19 MiB a login
+/// (400 MiB after 40 logins, one at a time). Whoever checks passwords keeps
+/// one of these per check that may run at once, so the memory is allocated
+/// once and bounded.
+#[derive(Default)]
+pub struct PasswordMemory {
+    blocks: Vec<Block>,
+}
+
+impl std::fmt::Debug for PasswordMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PasswordMemory({} blocks)", self.blocks.len())
+    }
+}
+
+impl PasswordMemory {
+    /// The first `count` blocks, growing the memory if it has fewer.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.len() < count {
+            self.blocks = vec![Block::default(); count];
+        }
+        &mut self.blocks[..count]
+    }
+}
+
+/// The user if `password` is theirs, checked in `memory`. An unknown user
+/// costs the same hash as a known one, so timing does not tell which names
+/// exist.
+pub fn verify_password(
+    credentials: Option<&Credentials>,
+    password: &str,
+    memory: &mut PasswordMemory,
+) -> Option<User> {
     static DECOY: OnceLock<Option<String>> = OnceLock::new();
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return None;
     }
     let stored = match credentials {
-        Some(c) => Some(c.password_hash.clone()),
+        Some(c) => Some(c.password_hash.as_str()),
         None => DECOY
             .get_or_init(|| hash_password("decoy password, never valid").ok())
-            .clone(),
+            .as_deref(),
     }?;
-    let hash = PasswordHash::new(&stored).ok()?;
-    let matches = Argon2::default()
-        .verify_password(password.as_bytes(), &hash)
-        .is_ok();
+    let matches = hash_matches(stored, password.as_bytes(), memory);
     match credentials {
         Some(c) if matches => Some(c.user.clone()),
         _ => None,
     }
+}
+
+/// What `PasswordVerifier::verify_password` does for Argon2 (the stored
+/// hash's algorithm, version, parameters and salt; the constant-time
+/// comparison of `password_hash::Output`), with the working memory given
+/// instead of allocated: `Argon2::hash_password_into_with_memory`, the
+/// crate's documented way to do that.
+fn hash_matches(stored: &str, password: &[u8], memory: &mut PasswordMemory) -> bool {
+    let Ok(hash) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        Algorithm::try_from(hash.algorithm),
+        hash.version
+            .map_or(Ok(Version::default()), Version::try_from),
+        Params::try_from(&hash),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0; Salt::MAX_LENGTH];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = memory.blocks(params.block_count());
+    let mut computed = vec![0; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut computed, blocks)
+        .is_ok()
+        && Output::new(&computed).is_ok_and(|computed| computed == expected)
 }
 
 #[cfg(test)]
@@ -237,12 +306,75 @@ mod tests {
         let creds = credentials(&t.store, "alice").unwrap().unwrap();
         assert!(creds.password_hash.starts_with("$argon2id$v=19$"));
         assert!(!creds.password_hash.contains(PASSWORD));
+        let memory = &mut PasswordMemory::default();
         assert_eq!(
-            verify_password(Some(&creds), PASSWORD).map(|u| u.name),
+            verify_password(Some(&creds), PASSWORD, memory).map(|u| u.name),
             Some("alice".to_owned())
         );
-        assert_eq!(verify_password(Some(&creds), "wrong horse battery"), None);
-        assert_eq!(verify_password(None, PASSWORD), None);
+        assert_eq!(
+            verify_password(Some(&creds), "wrong horse battery", memory),
+            None
+        );
+        assert_eq!(verify_password(None, PASSWORD, memory), None);
+    }
+
+    #[test]
+    fn a_password_check_in_reused_memory_agrees_with_argon2s_own_verify() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let salt = SaltString::encode_b64(&[7; 16]).unwrap();
+        let made_with = |algorithm, version, m_cost, t_cost, lanes| {
+            let params = Params::new(m_cost, t_cost, lanes, None).unwrap();
+            Argon2::new(algorithm, version, params)
+                .hash_password(PASSWORD.as_bytes(), &salt)
+                .unwrap()
+                .to_string()
+        };
+        let ours = hash_password(PASSWORD).unwrap();
+        let cases = [
+            ("1. this module's own hash", ours.clone()),
+            (
+                "2. Argon2i, 3 lanes",
+                made_with(Algorithm::Argon2i, Version::V0x13, 64, 2, 3),
+            ),
+            (
+                "3. Argon2d, version 0x10",
+                made_with(Algorithm::Argon2d, Version::V0x10, 32, 1, 1),
+            ),
+            (
+                "4. more memory than case 2",
+                made_with(Algorithm::Argon2id, Version::V0x13, 256, 1, 2),
+            ),
+            (
+                "5. less memory again",
+                made_with(Algorithm::Argon2id, Version::V0x13, 8, 1, 1),
+            ),
+            ("6. no output", ours.rsplit_once('$').unwrap().0.to_owned()),
+            (
+                "7. a flipped output",
+                ours.replace(&ours[ours.len() - 4..], "AAAA"),
+            ),
+            ("8. an unknown parameter", ours.replace("p=1", "p=1,x=2")),
+            ("9. not a hash", "$argon2id$garbage".to_owned()),
+        ];
+        let memory = &mut PasswordMemory::default();
+        for (case, stored) in cases {
+            for password in [PASSWORD, "wrong horse battery", ""] {
+                let theirs = PasswordHash::new(&stored).is_ok_and(|hash| {
+                    Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                });
+                assert_eq!(
+                    hash_matches(&stored, password.as_bytes(), memory),
+                    theirs,
+                    "{case}, password {password:?}"
+                );
+            }
+        }
+        assert!(
+            hash_matches(&ours, PASSWORD.as_bytes(), memory),
+            "the right one"
+        );
     }
 
     #[test]

@@ -8,13 +8,23 @@
 //!   `listening on http://ADDRESS`, the contract tests and scripts read
 //!   to learn the port when the address asks for port 0;
 //! - [`shutdown_signal`]: completes at SIGINT or SIGTERM, for a graceful
-//!   shutdown.
+//!   shutdown;
+//! - [`serve`]: the accept loop, with a header timeout, a bound on open
+//!   connections that closes the longest-waiting one to make room, and a
+//!   lingering close (see [`serve`'s module](mod@serve)).
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
+
+mod serve;
+
+pub use serve::{
+    LINGER_BYTES, LINGER_TIME, Limits, MAX_CONNECTIONS, MAX_TIMEOUT, TIMEOUT_SYNTAX, parse_timeout,
+    serve,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Sends the process's logs to stderr, filtered by `RUST_LOG` (default

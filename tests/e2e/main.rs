@@ -6,12 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod concurrency;
+mod connections;
 mod console;
 mod crash;
 mod exchange;
 mod hostile_client;
 mod lifecycle_client;
 mod lifecycle_issuer;
+mod login;
 mod operator;
 mod refusals;
 mod transit;

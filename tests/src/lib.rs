@@ -596,10 +596,16 @@ impl Issuer {
 
     /// Starts `ren3-issuer serve --listen 127.0.0.1:0` on this store.
     pub fn serve(&self) -> Console {
+        self.serve_with(&[])
+    }
+
+    /// [`Issuer::serve`] with more options for `serve`.
+    pub fn serve_with(&self, options: &[&str]) -> Console {
         let mut child = Command::new(issuer_bin())
             .arg("--db")
             .arg(self.db())
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(options)
             .env("RUST_LOG", "warn")
             .current_dir(self.dir.path())
             .stdin(Stdio::null())

@@ -82,14 +82,18 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then finishes
 /// the requests in flight and records the clock's high-water mark.
+/// Connections are held to the configured limits
+/// ([`ren3_server::serve`]: a header timeout, a bound that closes the
+/// longest-waiting connection to make room, a lingering close after a
+/// refused body); an ingestor that serves [`app`] with its own server
+/// should hold its connections to the same.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.config().connection_limits;
+    let served = ren3_server::serve(listener, app(state.clone()), limits, shutdown).await;
     state.license().check();
     if let Err(e) = state.persist_clock().await {
         tracing::warn!("cannot record the clock's high-water mark at shutdown: {e}");

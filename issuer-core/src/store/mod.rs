@@ -3,7 +3,8 @@
 //! [`Store::write`] or [`Store::read`] gives them.
 //!
 //! - this module: opening, migrations (`migrations/`, one `.sql` file a
-//!   step), errors, transactions and savepoints;
+//!   step), errors, transactions and savepoints; `private_files`: the
+//!   files' owner-only modes, made and checked;
 //! - `records`: the rows as the rules see them; `rows`: column codecs;
 //! - one module a table or aggregate: `keys`, `chain` (root, certificates,
 //!   revocation lists), `licenses` (with the search planner), `devices`,
@@ -17,7 +18,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,12 @@ pub enum StoreError {
         path.display()
     )]
     TooNew { path: PathBuf, found: usize },
+    #[error(
+        "{} has mode {mode:04o}, which lets group or others reach the issuer store (password \
+         hashes, customers, payloads, the audit log); restrict it with `chmod 600 {}`",
+        path.display(), path.display()
+    )]
+    TooOpen { path: PathBuf, mode: u32 },
     #[error("cannot open the issuer store at {}: {source}", path.display())]
     Open {
         path: PathBuf,
@@ -98,6 +104,7 @@ impl Coded for StoreError {
             StoreError::Missing { .. } => "store_missing",
             StoreError::NotAStore { .. } => "store_invalid",
             StoreError::TooNew { .. } => "store_too_new",
+            StoreError::TooOpen { .. } => "store_too_open",
             StoreError::Busy => "store_busy",
             StoreError::Altered { .. } => "store_altered",
             StoreError::OutOfRange { .. } => "value_out_of_range",
@@ -110,6 +117,7 @@ impl Coded for StoreError {
             StoreError::Missing { .. }
             | StoreError::NotAStore { .. }
             | StoreError::TooNew { .. }
+            | StoreError::TooOpen { .. }
             | StoreError::OutOfRange { .. } => ErrorKind::Refused,
             StoreError::Busy => ErrorKind::Conflict,
             StoreError::Open { .. } | StoreError::Altered { .. } | StoreError::Sqlite(_) => {
@@ -149,7 +157,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens an existing store and brings its schema up to date.
+    /// Opens an existing store and brings its schema up to date; refuses
+    /// one that group or others can reach (`private_files`).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing {
@@ -160,6 +169,13 @@ impl Store {
             path: path.to_path_buf(),
             source: Box::new(source),
         };
+        // The WAL and shared-memory files before SQLite opens them: it would
+        // fold a WAL into the database and remove it when it closes, and the
+        // fix named would name a file that is gone.
+        private_files::check_beside(path)?;
+        // The database's mode is reported once the file is known to be a
+        // store, so that a mistyped --db is named as such, not as too open.
+        let private = private_files::check_database(path);
         // No CREATE flag: a mistyped --db must not leave an empty file behind.
         let mut conn = Connection::open_with_flags(
             path,
@@ -189,6 +205,7 @@ impl Store {
                 found: version,
             });
         }
+        private?;
         MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|e| open_error(e.into()))?;
@@ -199,8 +216,9 @@ impl Store {
         })
     }
 
-    /// Creates a new store file; fails with `io::ErrorKind::AlreadyExists`
-    /// (inside [`StoreError::Open`]) if anything is at `path`.
+    /// Creates a new store file, its owner's alone (`private_files`); fails
+    /// with `io::ErrorKind::AlreadyExists` (inside [`StoreError::Open`]) if
+    /// anything is at `path`.
     pub(crate) fn create_new(path: &Path) -> Result<Self, StoreError> {
         let open_error = |source: OpenError| StoreError::Open {
             path: path.to_path_buf(),
@@ -208,11 +226,7 @@ impl Store {
         };
         // create_new makes "is there a store already?" and "make one" a single
         // step; an empty file is a valid empty SQLite database.
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| open_error(e.into()))?;
+        private_files::create(path).map_err(|e| open_error(e.into()))?;
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -222,6 +236,9 @@ impl Store {
         MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|e| open_error(e.into()))?;
+        // SQLite has made the WAL and shared-memory files by now: a store
+        // that `open` would refuse is never handed out.
+        private_files::check(path)?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -323,6 +340,7 @@ mod devices;
 mod issuances;
 mod keys;
 mod licenses;
+mod private_files;
 mod records;
 mod releases;
 mod rows;

@@ -102,16 +102,22 @@ pub(crate) fn delete_login_failures_before(
     Ok(())
 }
 
+/// Inserts a failed login and returns its id.
 pub(crate) fn insert_login_failure(
     conn: &Connection,
     key: &str,
     at: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     execute_cached(
         conn,
         "INSERT INTO login_failures (throttle_key, at) VALUES (?1, ?2)",
         params![key, at],
     )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub(crate) fn delete_login_failure(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    execute_cached(conn, "DELETE FROM login_failures WHERE id = ?1", [id])?;
     Ok(())
 }
 

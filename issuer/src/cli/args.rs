@@ -1,6 +1,8 @@
 //! The command line's grammar: every command, argument and flag, with
 //! the help text clap prints.
 
+use std::time::Duration;
+
 use super::*;
 
 #[derive(Debug, Parser)]
@@ -97,6 +99,39 @@ pub(super) struct ServeArgs {
     /// session cookie Secure.
     #[arg(long, env = "REN3_ISSUER_BEHIND_TLS")]
     pub(super) behind_tls: bool,
+    /// How long a connection may take to send a request's headers, from
+    /// its opening or its previous response (so it also closes idle
+    /// connections): 500ms, 10s, 2m, up to 10m.
+    #[arg(
+        long,
+        env = "REN3_ISSUER_HEADER_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = timeout
+    )]
+    pub(super) header_timeout: Duration,
+    /// How many connections are open at most; past it, the one that has
+    /// waited longest for headers is closed to make room.
+    #[arg(
+        long,
+        env = "REN3_ISSUER_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = ren3_server::Limits::DEFAULT.max_connections,
+        value_parser = connections
+    )]
+    pub(super) max_connections: usize,
+    /// A TLS or reverse proxy in front of the console, as the console sees
+    /// its address; repeat for each (the variable takes them comma-separated).
+    /// Only a request from one of them has its client read from
+    /// `X-Forwarded-For`; otherwise that header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "REN3_ISSUER_TRUSTED_PROXY",
+        value_name = "ADDR",
+        value_delimiter = ',',
+        value_parser = proxy_address
+    )]
+    pub(super) trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -319,4 +354,32 @@ pub(super) struct InspectArgs {
     /// store's root.
     #[arg(long, value_name = "FILE")]
     pub(super) root: Option<PathBuf>,
+}
+
+/// A connection bound, from 1 to `ren3_server::MAX_CONNECTIONS`.
+fn connections(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|n| (1..=ren3_server::MAX_CONNECTIONS).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "expected a whole number of connections from 1 to {}",
+                ren3_server::MAX_CONNECTIONS
+            )
+        })
+}
+
+/// A timeout option, in the syntax both servers share.
+fn timeout(text: &str) -> Result<Duration, String> {
+    ren3_server::parse_timeout(text).ok_or_else(|| ren3_server::TIMEOUT_SYNTAX.to_owned())
+}
+
+/// A `--trusted-proxy` address.
+fn proxy_address(text: &str) -> Result<std::net::IpAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "`{text}` is not an IP address; give the proxy's address as the console sees it, \
+             without a port or a name (127.0.0.1, ::1)"
+        )
+    })
 }

@@ -22,7 +22,7 @@ use anyhow::{Context as _, Result, bail};
 use ren3_shared::{Kind, timestamp};
 use serde_json::{Value, json};
 
-use super::{Outcome, passphrase_source, read_limited, to_json, write_public_file};
+use super::{Outcome, one_line, passphrase_source, read_limited, to_json, write_public_file};
 use ren3_issuer_core::audit::Actor;
 use ren3_issuer_core::setup::{self, StorePaths};
 use ren3_issuer_core::{Coded as _, issuance};
@@ -241,7 +241,14 @@ pub(super) fn issue(
                 }
                 Err(e) => {
                     refused += 1;
-                    refusals.push_str(&format!("refused: {}: {e} [{}]\n", input.name, e.code()));
+                    // One line each: a file's name or a request's error
+                    // can hold a line break of its own.
+                    refusals.push_str(&format!(
+                        "refused: {}: {} [{}]\n",
+                        one_line(&input.name),
+                        one_line(&e.to_string()),
+                        e.code()
+                    ));
                     results.push(json!({
                         "input": input.name,
                         "refused": { "code": e.code(), "message": e.to_string() },

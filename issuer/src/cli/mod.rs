@@ -4,9 +4,11 @@
 //! goes to stdout (as JSON with `--json`), so `KEY=$(ren3-issuer license
 //! create ...)` works; messages for people go to stderr; an error prints
 //! `error: ...` on stderr and exits 1; a usage error exits 2 (clap).
+//! Everything this module prints goes through `terminal`, which shows
+//! rather than sends the characters a terminal would obey.
 
 use std::fmt::Write as _;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,6 +40,7 @@ mod license_commands;
 mod output;
 mod seats;
 mod serve;
+mod terminal;
 mod trust;
 
 use args::*;
@@ -48,6 +51,7 @@ use keys::*;
 use license_commands::*;
 use output::*;
 use serve::*;
+use terminal::{one_line, print_error, print_note, print_result};
 
 /// Files the tool writes for others to read: payloads, certificates,
 /// revocation lists, the root public key file.
@@ -85,21 +89,22 @@ impl Outcome {
 /// Parses the arguments, runs the command and reports, as the binary does.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
     match run(cli) {
         Ok(outcome) => {
             if let Some(note) = &outcome.note {
-                eprintln!("{note}");
+                print_note(note);
             }
-            match io::stdout().lock().write_all(outcome.stdout.as_bytes()) {
+            match print_result(&outcome.stdout, json) {
                 Ok(()) => outcome.exit,
                 Err(e) => {
-                    eprintln!("error: cannot write the result to stdout: {e}");
+                    print_error(&format!("cannot write the result to stdout: {e}"));
                     ExitCode::FAILURE
                 }
             }
         }
         Err(e) => {
-            eprintln!("error: {}", error_line(&e));
+            print_error(&error_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -173,6 +178,7 @@ fn run(cli: Cli) -> Result<Outcome> {
     }
 }
 
+/// `value` as the pretty JSON `--json` prints (`terminal` escapes it).
 fn to_json(value: &impl Serialize) -> Result<String> {
     let mut text = serde_json::to_string_pretty(value).context("cannot render the result")?;
     text.push('\n');

@@ -1,5 +1,7 @@
 //! How results are read and written: input files or stdin within a size
-//! limit, public files, labelled lines and tables for people.
+//! limit, public files, labelled lines and tables for people. A value in a
+//! line or a cell is escaped for the terminal on its way in (`one_line`):
+//! it stays on its line, and the columns are as wide as what is shown.
 
 use super::*;
 
@@ -39,7 +41,7 @@ pub(super) fn write_public_file(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `label: value` lines with the values aligned.
+/// `label: value` lines with the values aligned, each value on its line.
 #[derive(Default)]
 pub(super) struct LabelledLines {
     rows: Vec<(&'static str, String)>,
@@ -47,7 +49,7 @@ pub(super) struct LabelledLines {
 
 impl LabelledLines {
     pub(super) fn add(&mut self, label: &'static str, value: &str) {
-        self.rows.push((label, value.to_owned()));
+        self.rows.push((label, one_line(value).into_owned()));
     }
 
     pub(super) fn render(&self) -> String {
@@ -61,7 +63,8 @@ impl LabelledLines {
     }
 }
 
-/// A plain text table with a header, columns padded to their widest cell.
+/// A plain text table with a header, columns padded to their widest cell,
+/// each cell on its line.
 pub(super) struct Table<const N: usize> {
     rows: Vec<[String; N]>,
 }
@@ -74,7 +77,8 @@ impl<const N: usize> Table<N> {
     }
 
     pub(super) fn row(&mut self, cells: [String; N]) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.map(|cell| one_line(&cell).into_owned()));
     }
 
     /// Empty when the table has no row but its header.

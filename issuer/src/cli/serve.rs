@@ -14,14 +14,19 @@ pub(super) fn serve(paths: &StorePaths, args: &ServeArgs) -> Result<Outcome> {
         web::Config {
             behind_tls: args.behind_tls,
         },
-    );
+    )
+    .with_trusted_proxies(&args.trusted_proxies);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = ren3_server::bind(args.listen.as_str()).await?;
-        web::serve(listener, state, ren3_server::shutdown_signal())
+        let limits = ren3_server::Limits {
+            header_timeout: args.header_timeout,
+            max_connections: args.max_connections,
+        };
+        web::serve(listener, state, limits, ren3_server::shutdown_signal())
             .await
             .context("the console stopped with an error")
     })?;

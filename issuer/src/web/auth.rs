@@ -8,23 +8,28 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{AppState, WebError};
 use ren3_issuer_core::audit::{self, Action, Actor, NewEntry, Outcome};
-use ren3_issuer_core::login::{self as login_rules, LoginOutcome};
+use ren3_issuer_core::login::{self as login_rules, Begun, LoginAttempt, LoginOutcome, NotChecked};
 use ren3_issuer_core::sessions;
+use ren3_issuer_core::users::PasswordMemory;
 
 const SESSION_COOKIE: &str = "ren3_session";
 /// Behind TLS the `__Host-` prefix makes the browser insist on Secure,
@@ -110,19 +115,182 @@ pub(crate) async fn require_login(
     Ok(next.run(request).await)
 }
 
-/// The client's address, when the server knows it (not in handler tests).
+/// The client's address, when the server knows it (not in handler tests):
+/// the peer's, or, when the peer is a trusted proxy, the one the proxies
+/// name in `X-Forwarded-For` ([`client_address`]).
 pub(crate) struct ClientIp(Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
+                .map(|ConnectInfo(peer)| {
+                    client_address(peer.ip(), &parts.headers, &state.trusted_proxies)
+                }),
         ))
+    }
+}
+
+/// The client behind `peer`. A peer that is not a trusted proxy is the
+/// client, whatever it says in `X-Forwarded-For`. Each trusted proxy
+/// appends the address it saw, so the hops are read from the right, and
+/// the first that is not a trusted proxy is the client: anything left of
+/// it is the client's own claim. A hop that is not an address stops the
+/// walk at the last trusted one, which then stands for the client.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer.to_canonical();
+    if !trusted.contains(&client) {
+        return client;
+    }
+    let hops = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .rev()
+        // A value that is not text is one hop that is not an address.
+        .flat_map(|value| value.to_str().unwrap_or("").rsplit(','));
+    for hop in hops {
+        let Some(hop) = parse_hop(hop.trim()) else {
+            break;
+        };
+        client = hop;
+        if !trusted.contains(&client) {
+            break;
+        }
+    }
+    client
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// One hop of `X-Forwarded-For`: an address, with or without a port
+/// (`203.0.113.5`, `203.0.113.5:4711`, `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|addr| addr.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
+/// The turns to check a password, each with Argon2's working memory.
+///
+/// One Argon2id check takes 19 MiB and one core (one lane), so more checks
+/// at once than cores add memory, not speed: a semaphore gives out one turn
+/// per core, up to [`MAX_PASSWORD_CHECKS`], and a login waits at most
+/// [`PASSWORD_CHECK_WAIT`] for one. A turn's memory is kept for the next
+/// (`PasswordMemory` says why), so logins hold at most that many times
+/// 19 MiB, allocated once.
+pub(crate) struct PasswordChecks {
+    turns: Arc<Semaphore>,
+    /// The memory of the turns not in use: never more than there are turns.
+    memory: Arc<Mutex<Vec<PasswordMemory>>>,
+}
+
+/// The most checks at once on any machine: about 80 MiB.
+const MAX_PASSWORD_CHECKS: usize = 4;
+
+/// How long a login waits for its turn to check a password before it is
+/// answered 503 and its attempt taken back: longer than a burst of honest
+/// logins takes, short enough that the browser is still waiting.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(10);
+
+impl PasswordChecks {
+    pub(crate) fn new() -> Self {
+        let turns = std::thread::available_parallelism()
+            .map_or(1, NonZeroUsize::get)
+            .clamp(1, MAX_PASSWORD_CHECKS);
+        Self {
+            turns: Arc::new(Semaphore::new(turns)),
+            memory: Arc::default(),
+        }
+    }
+
+    /// A turn to check a password, or `None` if none came within `wait`.
+    async fn turn(&self, wait: Duration) -> Result<Option<OwnedSemaphorePermit>, WebError> {
+        match tokio::time::timeout(wait, self.turns.clone().acquire_owned()).await {
+            Ok(turn) => turn
+                .map(Some)
+                .map_err(|e| WebError::internal(format!("the password checks stopped: {e}"))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Runs `check` on the blocking pool during `turn`, with that turn's
+    /// memory. The turn ends when the check does, even if the request is
+    /// gone by then.
+    async fn run<T: Send + 'static>(
+        &self,
+        turn: OwnedSemaphorePermit,
+        check: impl FnOnce(&mut PasswordMemory) -> T + Send + 'static,
+    ) -> Result<T, WebError> {
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = pool.lock().map(|mut pool| pool.pop());
+            let mut memory = taken.ok().flatten().unwrap_or_default();
+            let answer = check(&mut memory);
+            if let Ok(mut pool) = pool.lock() {
+                pool.push(memory);
+            }
+            drop(turn);
+            answer
+        })
+        .await
+        .map_err(|e| WebError::internal(format!("the password check failed: {e}")))
+    }
+}
+
+/// A reserved attempt, its password not yet checked. Dropped unchecked (the
+/// browser went away while it waited), it takes its reservation back, so a
+/// waiting login never holds one past its request.
+struct Unchecked {
+    state: AppState,
+    attempt: Option<LoginAttempt>,
+}
+
+impl Unchecked {
+    fn delay(&self) -> Duration {
+        self.attempt
+            .as_ref()
+            .map_or(Duration::ZERO, LoginAttempt::delay)
+    }
+
+    /// The attempt, to check its password or abandon it: from here on it is
+    /// the caller's to conclude.
+    fn take(mut self) -> LoginAttempt {
+        self.attempt
+            .take()
+            .expect("an Unchecked holds its attempt until take, which consumes it")
+    }
+}
+
+impl Drop for Unchecked {
+    fn drop(&mut self) {
+        let Some(attempt) = self.attempt.take() else {
+            return;
+        };
+        // Without a runtime (shutting down) the reservation lapses with the
+        // throttle window instead.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let state = self.state.clone();
+        runtime.spawn(async move {
+            let now = state.now();
+            let abandoned = state
+                .run(move |store, _| {
+                    login_rules::abandon(store, attempt, NotChecked::ClientGone, now)
+                })
+                .await;
+            if let Err(e) = abandoned {
+                tracing::warn!("cannot take back an abandoned login attempt: {e:?}");
+            }
+        });
     }
 }
 
@@ -175,38 +343,70 @@ pub(crate) async fn login(
              and try again.",
         ));
     }
-    let now = state.now();
-    let (name, address) = (form.name.clone(), ip.map(|ip| ip.to_string()));
-    let attempt = state
-        .run(move |store, _| login_rules::attempt(store, &name, address.as_deref(), now))
-        .await?;
-    let page = |error: &str| LoginPage {
+    let page = |name: &str, error: &str| LoginPage {
         csrf: form.csrf.clone(),
-        name: attempt.name().to_owned(),
+        name: name.to_owned(),
         error: Some(error.to_owned()),
     };
-    let (throttled, wrong) = (
-        page("Too many failed logins. Wait a quarter of an hour, then try again."),
-        page("Wrong user name or password."),
-    );
+    let now = state.now();
+    let (name, address) = (form.name.clone(), ip.map(|ip| ip.to_string()));
+    // The attempt counts as a failure from here, before its password is
+    // hashed, so concurrent guesses cannot outrun the throttle.
+    let attempt = match state
+        .run(move |store, _| login_rules::begin(store, &name, address.as_deref(), now))
+        .await?
+    {
+        Begun::Throttled { name } => {
+            let error = "Too many failed logins for this name from here. Wait a quarter of an \
+                         hour, then try again.";
+            return Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", sessions::THROTTLE_WINDOW_SECS.to_string())],
+                page(&name, error),
+            )
+                .into_response());
+        }
+        Begun::Reserved(attempt) => attempt,
+    };
+    let name = attempt.name().to_owned();
+    let unchecked = Unchecked {
+        state: state.clone(),
+        attempt: Some(attempt),
+    };
+    // The spray delay of this address; sleeping holds no turn to check.
+    tokio::time::sleep(unchecked.delay()).await;
+    let Some(turn) = state.password_checks().turn(PASSWORD_CHECK_WAIT).await? else {
+        let attempt = unchecked.take();
+        let now = state.now();
+        state
+            .run(move |store, _| login_rules::abandon(store, attempt, NotChecked::Busy, now))
+            .await?;
+        let error = "The console is busy checking other logins, so your password was not \
+                     checked. Try again in a few seconds.";
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", BUSY_RETRY_AFTER_SECS.to_string())],
+            page(&name, error),
+        )
+            .into_response());
+    };
+    let attempt = unchecked.take();
     let password = form.password.clone();
-    // Argon2 is slow on purpose: it runs on the blocking pool, without the store.
-    let checked = tokio::task::spawn_blocking(move || attempt.check_password(&password))
-        .await
-        .map_err(|e| WebError::Internal(format!("the password check failed: {e}")))?;
+    // Argon2 is slow on purpose: it runs on the blocking pool, without the
+    // store.
+    let checked = state
+        .password_checks()
+        .run(turn, move |memory| {
+            attempt.check_password(&password, memory)
+        })
+        .await?;
+    let now = state.now();
     let session = match state
         .run(move |store, _| login_rules::conclude(store, checked, now))
         .await?
     {
-        LoginOutcome::Throttled => {
-            return Ok((
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", sessions::THROTTLE_WINDOW_SECS.to_string())],
-                throttled,
-            )
-                .into_response());
-        }
         LoginOutcome::WrongCredentials => {
+            let wrong = page(&name, "Wrong user name or password.");
             return Ok((StatusCode::UNAUTHORIZED, wrong).into_response());
         }
         LoginOutcome::LoggedIn(session) => session,
@@ -216,6 +416,9 @@ pub(crate) async fn login(
         .add(cookie(&state, session_cookie_name(&state), session.id, "/"));
     Ok((jar, Redirect::to("/")).into_response())
 }
+
+/// The `Retry-After` of a login answered 503 because it waited too long.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
 
 #[derive(Deserialize)]
 pub(crate) struct CsrfOnly {
@@ -256,4 +459,112 @@ pub(crate) async fn logout(
         .await?;
     let jar = jar.remove(Cookie::build(name).path("/"));
     Ok((jar, Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the case is, the peer, the `X-Forwarded-For` headers in order,
+    /// whether 10.0.0.2 and 10.0.0.3 are trusted proxies, the client.
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        bool,
+        &'static str,
+    );
+
+    #[test]
+    fn the_client_is_the_rightmost_hop_no_trusted_proxy_appended() {
+        let cases: [Case; 10] = [
+            (
+                "1. no proxy trusted: the header is ignored",
+                "10.0.0.2",
+                &["203.0.113.5"],
+                false,
+                "10.0.0.2",
+            ),
+            (
+                "2. an untrusted peer: ignored",
+                "192.0.2.9",
+                &["203.0.113.5"],
+                true,
+                "192.0.2.9",
+            ),
+            (
+                "3. the hop the proxy appended",
+                "10.0.0.2",
+                &["203.0.113.5"],
+                true,
+                "203.0.113.5",
+            ),
+            (
+                "4. the client's own claims to its left",
+                "10.0.0.2",
+                &["198.51.100.1, 203.0.113.5"],
+                true,
+                "203.0.113.5",
+            ),
+            (
+                "5. through two trusted proxies",
+                "10.0.0.2",
+                &["203.0.113.5, 10.0.0.3"],
+                true,
+                "203.0.113.5",
+            ),
+            (
+                "6. headers in order, the last one rightmost",
+                "10.0.0.2",
+                &["198.51.100.1", "203.0.113.5"],
+                true,
+                "203.0.113.5",
+            ),
+            (
+                "7. no header: the proxy itself",
+                "10.0.0.2",
+                &[],
+                true,
+                "10.0.0.2",
+            ),
+            (
+                "8. garbage the proxy appended: the proxy",
+                "10.0.0.2",
+                &["203.0.113.5, not-an-ip"],
+                true,
+                "10.0.0.2",
+            ),
+            (
+                "9. a port and an IPv6 in brackets",
+                "10.0.0.2",
+                &["[2001:db8::1]:4711"],
+                true,
+                "2001:db8::1",
+            ),
+            (
+                "10. an IPv4-mapped peer is the proxy",
+                "::ffff:10.0.0.2",
+                &["203.0.113.5"],
+                true,
+                "203.0.113.5",
+            ),
+        ];
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        for (case, peer, hops, proxies, expected) in cases {
+            let trusted = if proxies {
+                vec![ip("10.0.0.2"), ip("10.0.0.3")]
+            } else {
+                Vec::new()
+            };
+            let mut headers = HeaderMap::new();
+            for hop in hops {
+                headers.append(X_FORWARDED_FOR, hop.parse().unwrap());
+            }
+            assert_eq!(
+                client_address(ip(peer), &headers, &trusted),
+                ip(expected),
+                "{case}"
+            );
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod upload;
 mod view;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -57,10 +58,12 @@ pub struct Config {
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What every handler shares: the store (one connection, used on the
-/// blocking pool only), the signing keys, the configuration and the clock.
+/// blocking pool only), the signing keys, the configuration, the clock, the
+/// turns to check a password and the proxies trusted to name the client.
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 struct Inner {
@@ -68,6 +71,8 @@ struct Inner {
     keys: KeyStore,
     config: Config,
     clock: Clock,
+    /// The turns to check a password, a few at a time.
+    password_checks: auth::PasswordChecks,
 }
 
 impl AppState {
@@ -82,8 +87,19 @@ impl AppState {
                 keys,
                 config,
                 clock,
+                password_checks: auth::PasswordChecks::new(),
             }),
+            trusted_proxies: Arc::from([]),
         }
+    }
+
+    /// The proxies whose `X-Forwarded-For` names the client
+    /// (`serve --trusted-proxy`). None by default: the header is ignored,
+    /// since anyone can send it.
+    #[must_use]
+    pub fn with_trusted_proxies(mut self, proxies: &[IpAddr]) -> Self {
+        self.trusted_proxies = proxies.iter().map(|ip| ip.to_canonical()).collect();
+        self
     }
 
     fn now(&self) -> i64 {
@@ -92,6 +108,10 @@ impl AppState {
 
     fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    fn password_checks(&self) -> &auth::PasswordChecks {
+        &self.inner.password_checks
     }
 
     /// Runs `f` with the store and the keys on the blocking pool, so that
@@ -286,18 +306,15 @@ async fn refuse_cross_site(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// Serves the console on `listener` until `shutdown` completes.
+/// Serves the console on `listener` until `shutdown` completes, holding
+/// every connection to `limits` ([`ren3_server::serve`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: ren3_server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    ren3_server::serve(listener, app(state), limits, shutdown).await
 }
 
 #[cfg(test)]

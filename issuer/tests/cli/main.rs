@@ -11,5 +11,7 @@ mod batch;
 mod cli;
 mod hostile;
 mod lifecycle;
+mod private_store;
 mod support;
+mod terminal;
 mod trust;

@@ -55,8 +55,23 @@ impl Workdir {
     /// that would pick another store or supply a passphrase.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ren3-issuer"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
+        cmd.args(args);
+        self.isolate(cmd)
+    }
+
+    /// [`Workdir::command`] started by `sh` after `umask UMASK`: the
+    /// process's umask is the test runner's otherwise, and tests share it.
+    pub fn command_with_umask(&self, umask: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ren3-issuer"))
+            .args(args);
+        self.isolate(cmd)
+    }
+
+    fn isolate(&self, mut cmd: Command) -> Command {
+        cmd.current_dir(self.dir.path())
             .env_remove("REN3_ISSUER_DB")
             .env_remove("REN3_ISSUER_KEYS")
             .env_remove("REN3_ISSUER_PASSPHRASE")
