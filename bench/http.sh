@@ -92,7 +92,7 @@ fi
 # the client is the binary that ships, pinned to the BENCH-ONLY root.
 if [ "${HTTP_BENCH_NO_BUILD:-0}" != 1 ]; then
     [ -n "$BENCH_ROOT_FINGERPRINT" ] || die "$BENCH_ROOT has no '# Fingerprint:' line"
-    (cd "$ROOT" && REN3_TRUST_ROOT="$BENCH_ROOT" cargo build --release --quiet -p ren3-client)
+    (cd "$ROOT" && REN3_TRUST_ROOT="$BENCH_ROOT" cargo build --release --quiet -p ren3-client-cli)
     (cd "$ROOT" && REN3_TRUST_ROOT="$BENCH_ROOT" cargo build --release --quiet -p ren3-bench --bins)
 fi
 for bin in ren3-client http-echo commit-floor http-prepare; do
@@ -256,7 +256,7 @@ curl -fsS "$CLIENT_A/license" >"$WORK/get-body.json"
 client_root="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("trust", {}).get("root", ""))' \
     "$WORK/get-body.json")"
 [ "$client_root" = "$BENCH_ROOT_FINGERPRINT" ] ||
-    die "$BIN/ren3-client is pinned to the root with fingerprint '$client_root', not to the BENCH-ONLY root ($BENCH_ROOT_FINGERPRINT) that signs the bench's payloads; rebuild it with REN3_TRUST_ROOT=$BENCH_ROOT cargo build --release -p ren3-client (or unset HTTP_BENCH_NO_BUILD)"
+    die "$BIN/ren3-client is pinned to the root with fingerprint '$client_root', not to the BENCH-ONLY root ($BENCH_ROOT_FINGERPRINT) that signs the bench's payloads; rebuild it with REN3_TRUST_ROOT=$BENCH_ROOT cargo build --release -p ren3-client-cli (or unset HTTP_BENCH_NO_BUILD)"
 python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["state"]; sys.exit(s != "active")' \
     "$WORK/get-body.json" || die "client A's license is not active: $(cat "$WORK/get-body.json")"
 warm "$CLIENT_A/license"

@@ -20,7 +20,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # A release client refuses the TEST-ONLY root: pin it to the bench root,
 # as bench/http.sh does (nothing here is imported).
 (cd "$ROOT" && REN3_TRUST_ROOT="$ROOT/bench/bench-root.pub" \
-    cargo build --release --quiet -p ren3-client -p ren3-issuer)
+    cargo build --release --quiet -p ren3-client-cli -p ren3-issuer)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ren3-stalled.XXXXXX")"
 pids=()

@@ -76,7 +76,7 @@ fn pinned(
              trusts only the root compiled into it: set {ROOT_ENV} to the path of your \
              root's public-key file (`root.pub`, written by `ren3-issuer init` or \
              `ren3-issuer root init`), for example\n    \
-             {ROOT_ENV}=/path/to/root.pub cargo build --release -p ren3-client\n\
+             {ROOT_ENV}=/path/to/root.pub cargo build --release -p ren3-client-cli\n\
              For development only, build with `--features dev-root` in a debug profile and \
              set {DEV_ROOT_ENV} when running it."
         ));
@@ -95,7 +95,7 @@ fn pinned(
             "{ROOT_ENV}=`{}` is the TEST-ONLY root of `fixtures/`, whose private seed is \
              public: a release build must not trust it. Set {ROOT_ENV} to your own root's \
              public-key file (`ren3-issuer root init` writes one), for example\n    \
-             {ROOT_ENV}=/path/to/root.pub cargo build --release -p ren3-client",
+             {ROOT_ENV}=/path/to/root.pub cargo build --release -p ren3-client-cli",
             root_path.display()
         ));
     }

@@ -35,7 +35,7 @@ fi
 
 # The client the vendor ships is built pinned to the vendor's root.
 root_pub="$PWD/root/root.pub"
-(cd .. && REN3_TRUST_ROOT="$root_pub" cargo build --release --locked -p ren3-client)
+(cd .. && REN3_TRUST_ROOT="$root_pub" cargo build --release --locked -p ren3-client-cli)
 
 key=$(cat license-key.txt)
 cat <<HELP

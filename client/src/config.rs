@@ -709,36 +709,20 @@ mod tests {
         }
     }
 
+    /// The syntax is `ren3_server::parse_timeout`'s, tested there; here,
+    /// that the setting reaches it and names itself when refused.
     #[test]
-    fn body_timeout_has_a_default_and_a_simple_syntax() {
+    fn body_timeout_has_a_default_and_the_shared_syntax() {
         assert_eq!(config(&[]).unwrap().body_timeout, Duration::from_secs(10));
-        let cases = [
-            ("1ms", Duration::from_millis(1)),
-            ("250ms", Duration::from_millis(250)),
-            ("250MS", Duration::from_millis(250)),
-            ("3", Duration::from_secs(3)),
-            ("10s", Duration::from_secs(10)),
-            ("2m", Duration::from_secs(120)),
-            ("600000ms", Duration::from_secs(600)),
-            ("10m", Duration::from_secs(600)),
-        ];
-        for (n, (value, timeout)) in cases.into_iter().enumerate() {
-            let config = config(&[(LICENSE_BODY_TIMEOUT, value)]).expect(value);
-            assert_eq!(config.body_timeout, timeout, "{n}. {value}");
-        }
-        for (n, value) in [
-            "0", "0ms", "0s", "ms", "s", "-1s", "1.5s", "10 s", "11m", "600001ms", "1h", "1w",
-            "soon",
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        let set = config(&[(LICENSE_BODY_TIMEOUT, "250ms")]).unwrap();
+        assert_eq!(set.body_timeout, Duration::from_millis(250));
+        for value in ["0", "11m", "soon"] {
             let err = config(&[(LICENSE_BODY_TIMEOUT, value)]).expect_err(value);
-            assert_eq!(err.variable(), Some(LICENSE_BODY_TIMEOUT), "{n}. {value}");
-            let message = err.to_string();
+            assert_eq!(err.variable(), Some(LICENSE_BODY_TIMEOUT), "{value}");
             assert!(
-                message.starts_with("license_body_timeout: expected a duration from 1ms to 10m"),
-                "{n}. {message}"
+                err.to_string()
+                    .starts_with("license_body_timeout: expected a duration from 1ms to 10m"),
+                "{err}"
             );
         }
     }

@@ -13,14 +13,26 @@ use crate::store::Db;
 
 use crate::error::Coded;
 use crate::store::{self, Store, StoreError};
+use crate::users::Role;
 
-/// Who made a change: `console:<user>` or `cli:<OS user>`.
+/// Who made a change: `console:<user> (<role>)`, `console:<user>` for a
+/// login attempt (no role acts yet), or `cli:<OS user>` (whoever holds the
+/// store file can do anything, so the CLI has no role).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(String);
 
 impl Actor {
+    /// Someone trying to log in as `user`: not yet acting with a role.
     pub fn console(user: &str) -> Self {
         Self(format!("console:{user}"))
+    }
+
+    /// A signed-in console user, named with the role they acted with, so
+    /// that the log says what they were allowed to do at the time. The
+    /// audit page's actor filter matches a part of it, so `alice` still
+    /// finds all of alice's rows.
+    pub fn console_as(user: &str, role: Role) -> Self {
+        Self(format!("console:{user} ({role})"))
     }
 
     /// The person at the terminal, as the environment names them.
@@ -55,6 +67,10 @@ pub enum Action {
     Issue,
     UserAdd,
     UserRemove,
+    /// A user's role set (`user role`).
+    UserRole,
+    /// A user's password replaced (`user passwd`).
+    UserPassword,
     /// A seat freed with the installation's release receipt.
     DeviceRelease,
     /// A seat freed by the vendor without a receipt (a lost machine).
@@ -73,7 +89,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::Login,
         Action::Logout,
         Action::LicenseCreate,
@@ -83,6 +99,8 @@ impl Action {
         Action::Issue,
         Action::UserAdd,
         Action::UserRemove,
+        Action::UserRole,
+        Action::UserPassword,
         Action::DeviceRelease,
         Action::DeviceForceRelease,
         Action::KeyRotate,
@@ -105,6 +123,8 @@ impl Action {
             Action::Issue => "issue",
             Action::UserAdd => "user.add",
             Action::UserRemove => "user.remove",
+            Action::UserRole => "user.role",
+            Action::UserPassword => "user.passwd",
             Action::DeviceRelease => "device.release",
             Action::DeviceForceRelease => "device.force-release",
             Action::KeyRotate => "key.rotate",

@@ -236,7 +236,7 @@ pub fn conclude(
         sessions::clear_in(tx, &attempt.pair_key)?;
         sessions::create_in(tx, &session, user.id, now)?;
         let detail = format!("new session, {}", attempt.circumstances());
-        let actor = Actor::console(&user.name);
+        let actor = Actor::console_as(&user.name, user.role);
         audit::record_in(tx, &entry(&actor, &user.name, Outcome::Ok, detail), now)
     })?;
     Ok(LoginOutcome::LoggedIn(session))
@@ -282,8 +282,24 @@ mod tests {
 
     fn with_users() -> TestStore {
         let mut t = TestStore::new();
-        users::add(&mut t.store, &actor(), "alice", PASSWORD, NOW).unwrap();
-        users::add(&mut t.store, &actor(), "bob", BOB_PASSWORD, NOW).unwrap();
+        users::add(
+            &mut t.store,
+            &actor(),
+            "alice",
+            PASSWORD,
+            users::Role::Admin,
+            NOW,
+        )
+        .unwrap();
+        users::add(
+            &mut t.store,
+            &actor(),
+            "bob",
+            BOB_PASSWORD,
+            users::Role::Admin,
+            NOW,
+        )
+        .unwrap();
         t
     }
 

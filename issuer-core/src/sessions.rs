@@ -9,6 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::{Coded, ErrorKind};
 use crate::store::{self, Db, Store, StoreError};
+use crate::users::Role;
 
 /// A session unused for this long ends.
 pub const IDLE_TIMEOUT_SECS: i64 = 30 * 60;
@@ -34,6 +35,9 @@ pub struct NewSession {
 pub struct Session {
     pub user_id: i64,
     pub user_name: String,
+    /// The user's role now: read at every request, so a changed role
+    /// applies at once.
+    pub role: Role,
     /// The token every state-changing form of this session carries.
     pub csrf_token: String,
 }
@@ -115,6 +119,7 @@ pub fn find(store: &mut Store, id: &str, now: i64) -> Result<Option<Session>, St
         Ok(Some(Session {
             user_id: row.user_id,
             user_name: row.user_name,
+            role: Role::stored(row.user_role.as_deref()),
             csrf_token: row.csrf_token,
         }))
     })
@@ -164,6 +169,7 @@ mod tests {
             &actor(),
             "alice",
             "correct horse battery",
+            users::Role::Admin,
             NOW,
         )
         .unwrap();

@@ -9,9 +9,10 @@
 //!   to learn the port when the address asks for port 0;
 //! - [`shutdown_signal`]: completes at SIGINT or SIGTERM, for a graceful
 //!   shutdown;
+//! - [`host`]: the `Host` check against DNS rebinding;
 //! - [`serve`]: the accept loop, with a header timeout, a bound on open
 //!   connections that closes the longest-waiting one to make room, and a
-//!   lingering close (see [`serve`'s module](mod@serve)).
+//!   lingering close (see [`connections`]).
 
 use std::fmt;
 use std::io;
@@ -19,9 +20,10 @@ use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
 
-mod serve;
+pub mod connections;
+pub mod host;
 
-pub use serve::{
+pub use connections::{
     LINGER_BYTES, LINGER_TIME, Limits, MAX_CONNECTIONS, MAX_TIMEOUT, TIMEOUT_SYNTAX, parse_timeout,
     serve,
 };

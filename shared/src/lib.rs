@@ -156,6 +156,7 @@ pub mod payload;
 pub mod receipt;
 pub mod request;
 pub mod revocation;
+pub mod terminal;
 pub mod timestamp;
 pub mod token;
 pub mod trust;

@@ -122,7 +122,7 @@ impl TrustRoot {
     pub fn to_public_file(&self) -> String {
         format!(
             "# The ReN3 trust root's public key. Clients are built pinned to it:\n\
-             #   REN3_TRUST_ROOT=/path/to/this/file cargo build --release -p ren3-client\n\
+             #   REN3_TRUST_ROOT=/path/to/this/file cargo build --release -p ren3-client-cli\n\
              # Fingerprint: {}\n\
              {ROOT_PUBLIC_FILE_LABEL}: {}\n",
             self.fingerprint(),

@@ -5,9 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod client_cli;
 mod concurrency;
 mod connections;
 mod console;
+mod console_host;
 mod crash;
 mod exchange;
 mod hostile_client;

@@ -74,7 +74,7 @@ fn bin_dir() -> &'static Path {
         let status = cargo_build(
             &dirs.target,
             &dirs.profile,
-            &["-p", "ren3-client", "-p", "ren3-issuer", "--bins"],
+            &["-p", "ren3-client-cli", "-p", "ren3-issuer", "--bins"],
         )
         .status()
         .expect("cargo runs");
@@ -589,9 +589,13 @@ pub struct Console {
 }
 
 impl Issuer {
-    /// `user add NAME`, the password on stdin.
+    /// `user add NAME --role admin`, the password on stdin: the scenarios
+    /// use every page; the roles have their own tests in the console's.
     pub fn add_user(&self, name: &str, password: &str) {
-        self.ok(&["user", "add", name], Some(&format!("{password}\n")));
+        self.ok(
+            &["user", "add", name, "--role", "admin"],
+            Some(&format!("{password}\n")),
+        );
     }
 
     /// Starts `ren3-issuer serve --listen 127.0.0.1:0` on this store.
@@ -994,7 +998,7 @@ pub fn dev_client_bin() -> PathBuf {
                 "--config",
                 "profile.dev.debug=0",
                 "-p",
-                "ren3-client",
+                "ren3-client-cli",
                 "--features",
                 "dev-root",
                 "--bin",

@@ -148,7 +148,14 @@ fn main() -> Result<()> {
     ];
 
     let name = format!("probe-{}", std::process::id());
-    let user = users::add(&mut store, &Actor::cli(), &name, "probe-password-long", now)?;
+    let user = users::add(
+        &mut store,
+        &Actor::cli(),
+        &name,
+        "probe password, long and uncommon",
+        users::Role::Admin,
+        now,
+    )?;
     let session = sessions::create(&mut store, user.id, now)?;
     let cookie = format!("ren3_session={}", session.id);
     let keys = setup::open_keys(&paths)?;

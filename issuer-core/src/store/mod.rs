@@ -46,6 +46,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_seat_counts.sql")),
     M::up(include_str!("migrations/0006_trust_chain.sql")),
     M::up(include_str!("migrations/0007_sequence_numbers.sql")),
+    M::up(include_str!("migrations/0008_user_roles.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();

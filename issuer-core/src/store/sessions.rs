@@ -7,6 +7,8 @@ use super::*;
 pub(crate) struct SessionRow {
     pub user_id: i64,
     pub user_name: String,
+    /// `None`: a user from before roles whose role no one has set.
+    pub user_role: Option<String>,
     pub csrf_token: String,
     pub created_at: i64,
     pub last_seen: i64,
@@ -49,7 +51,7 @@ pub(crate) fn session_by_hash(
 ) -> Result<Option<SessionRow>, StoreError> {
     Ok(query_row_cached(
         conn,
-        "SELECT s.user_id, u.name, s.csrf_token, s.created_at, s.last_seen
+        "SELECT s.user_id, u.name, s.csrf_token, s.created_at, s.last_seen, u.role
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
         [id_hash],
         |row| {
@@ -59,6 +61,7 @@ pub(crate) fn session_by_hash(
                 csrf_token: row.get(2)?,
                 created_at: row.get(3)?,
                 last_seen: row.get(4)?,
+                user_role: row.get(5)?,
             })
         },
     )

@@ -205,3 +205,30 @@ fn migrations_apply_and_schema_version_counts_them() {
     let pending = MIGRATIONS.pending_migrations(&empty).unwrap();
     assert_eq!(usize::try_from(pending).unwrap(), SCHEMA_VERSION);
 }
+
+#[test]
+fn users_from_before_roles_migrate_with_no_role_and_new_roles_are_checked() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    MIGRATIONS.to_version(&mut conn, 7).unwrap();
+    conn.execute(
+        "INSERT INTO users (name, password_hash, created_at) VALUES ('old', 'h', 0)",
+        [],
+    )
+    .unwrap();
+    MIGRATIONS.to_latest(&mut conn).unwrap();
+    let role: Option<String> = conn
+        .query_row("SELECT role FROM users WHERE name = 'old'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(role, None);
+    for (role, allowed) in [
+        ("admin", true),
+        ("issuer", true),
+        ("viewer", true),
+        ("root", false),
+    ] {
+        let set = conn.execute("UPDATE users SET role = ?1", [role]);
+        assert_eq!(set.is_ok(), allowed, "{role}: {set:?}");
+    }
+}

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use ren3_server::host::AllowedHost;
+
 use super::*;
 
 #[derive(Debug, Parser)]
@@ -77,8 +79,23 @@ pub(super) enum Command {
 #[derive(Debug, Subcommand)]
 pub(super) enum UserCommand {
     /// Create a console user; the password is read from stdin (one line,
-    /// at least 12 characters).
-    Add { name: String },
+    /// at least 12 characters, not easy to guess: a passphrase of a few
+    /// uncommon words).
+    Add {
+        name: String,
+        /// What they may do in the console: `viewer` reads only; `issuer`
+        /// also changes licenses and devices, issues and releases seats;
+        /// `admin` also rotates and retires signing keys. The default is
+        /// the least, so a forgotten flag never gives more than reading.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+    /// Set a console user's role (admin, issuer or viewer); it applies to
+    /// their next request.
+    Role { name: String, role: String },
+    /// Replace a console user's password, read from stdin like `user add`,
+    /// and end their sessions.
+    Passwd { name: String },
     /// Remove a console user and end their sessions.
     Remove { name: String },
     /// List the console users.
@@ -99,6 +116,18 @@ pub(super) struct ServeArgs {
     /// session cookie Secure.
     #[arg(long, env = "REN3_ISSUER_BEHIND_TLS")]
     pub(super) behind_tls: bool,
+    /// A name or address the console answers to, besides localhost, the
+    /// loopback addresses and the listen address (the name users type,
+    /// or the one the TLS proxy forwards): repeat for each, or separate
+    /// them with commas in the variable. No port, no wildcard.
+    #[arg(
+        long = "allowed-host",
+        env = "REN3_ISSUER_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ',',
+        value_parser = allowed_host
+    )]
+    pub(super) allowed_hosts: Vec<AllowedHost>,
     /// How long a connection may take to send a request's headers, from
     /// its opening or its previous response (so it also closes idle
     /// connections): 500ms, 10s, 2m, up to 10m.
@@ -382,4 +411,9 @@ fn proxy_address(text: &str) -> Result<std::net::IpAddr, String> {
              without a port or a name (127.0.0.1, ::1)"
         )
     })
+}
+
+/// An `--allowed-host`: a name, or an address without a port.
+fn allowed_host(text: &str) -> Result<AllowedHost, String> {
+    AllowedHost::parse_configured(text.trim()).map_err(|problem| format!("`{text}` {problem}"))
 }

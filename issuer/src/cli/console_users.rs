@@ -1,22 +1,62 @@
-//! `user`: the console's users.
+//! `user`: the console's users. No role is checked here: whoever runs the
+//! CLI holds the store file, and with it every power an admin has.
 
 use super::*;
 
-pub(super) fn user_add(paths: &StorePaths, json: bool, name: &str, now: i64) -> Result<Outcome> {
-    let mut store = setup::open_store(paths)?;
+use users::Role;
+
+/// The password on stdin: the first line, without its line break.
+fn read_password() -> Result<String> {
     let mut line = String::new();
     io::stdin()
         .lock()
         .take(users::MAX_PASSWORD_CHARS as u64 * 4 + 2)
         .read_to_string(&mut line)
         .context("cannot read the password from stdin")?;
-    // One line: the password is what comes before the first line break.
-    let password = line.lines().next().unwrap_or_default();
-    let user = users::add(&mut store, &Actor::cli(), name, password, now)?;
+    Ok(line.lines().next().unwrap_or_default().to_owned())
+}
+
+pub(super) fn user_add(
+    paths: &StorePaths,
+    json: bool,
+    name: &str,
+    role: &str,
+    now: i64,
+) -> Result<Outcome> {
+    let role: Role = role.parse()?;
+    let mut store = setup::open_store(paths)?;
+    let password = read_password()?;
+    let user = users::add(&mut store, &Actor::cli(), name, &password, role, now)?;
     let stdout = result(json, "", &user)?;
     Ok(Outcome::new(stdout).note(format!(
-        "created console user {}; they log in at the `ren3-issuer serve` address",
-        user.name
+        "created console user {} with role {}; they log in at the `ren3-issuer serve` address",
+        user.name, user.role
+    )))
+}
+
+pub(super) fn user_role(
+    paths: &StorePaths,
+    json: bool,
+    name: &str,
+    role: &str,
+    now: i64,
+) -> Result<Outcome> {
+    let role: Role = role.parse()?;
+    let mut store = setup::open_store(paths)?;
+    users::set_role(&mut store, &Actor::cli(), name, role, now)?;
+    let stdout = result(json, "", &json!({ "name": name, "role": role }))?;
+    Ok(Outcome::new(stdout).note(format!(
+        "console user {name} now has role {role}, from their next request"
+    )))
+}
+
+pub(super) fn user_passwd(paths: &StorePaths, json: bool, name: &str, now: i64) -> Result<Outcome> {
+    let mut store = setup::open_store(paths)?;
+    let password = read_password()?;
+    users::set_password(&mut store, &Actor::cli(), name, &password, now)?;
+    let stdout = result(json, "", &json!({ "name": name, "passwordChanged": true }))?;
+    Ok(Outcome::new(stdout).note(format!(
+        "replaced the password of console user {name} and ended their sessions"
     )))
 }
 
@@ -32,13 +72,18 @@ pub(super) fn user_remove(paths: &StorePaths, json: bool, name: &str, now: i64) 
 pub(super) fn user_list(paths: &StorePaths, json: bool) -> Result<Outcome> {
     let store = setup::open_store(paths)?;
     let all = users::list(&store)?;
-    let mut table = Table::new(["NAME", "CREATED"]);
+    let mut table = Table::new(["NAME", "ROLE", "CREATED"]);
     for user in &all {
-        table.row([user.name.clone(), timestamp::format(user.created_at)]);
+        let role = if user.role_from_migration {
+            format!("{} (from the upgrade; set it with `user role`)", user.role)
+        } else {
+            user.role.to_string()
+        };
+        table.row([user.name.clone(), role, timestamp::format(user.created_at)]);
     }
     let outcome = Outcome::new(result(json, &table.render(), &json!({ "users": all }))?);
     Ok(if all.is_empty() {
-        outcome.note("no console users yet; add one with `ren3-issuer user add NAME`")
+        outcome.note("no console users yet; add one with `ren3-issuer user add NAME --role ROLE`")
     } else {
         outcome
     })

@@ -58,7 +58,7 @@ pub(super) fn init(paths: &StorePaths, json: bool, args: &InitArgs, now: i64) ->
          belongs OFFLINE: move it to a machine that never runs `serve`, and keep a backup; \
          only `ren3-issuer root ...` and `init` ever open it;\n\
          - build clients pinned to {public}: REN3_TRUST_ROOT={public} cargo build --release \
-         -p ren3-client",
+         -p ren3-client-cli",
         db = paths.db.display(),
         until = timestamp::format(window.not_after),
         keys = paths.keys_dir.display(),

@@ -171,7 +171,11 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::License(LicenseCommand::Revoke { key }) => {
             license_set_status(&paths, json, &key, LicenseStatus::Revoked, now)
         }
-        Command::User(UserCommand::Add { name }) => user_add(&paths, json, &name, now),
+        Command::User(UserCommand::Add { name, role }) => user_add(&paths, json, &name, &role, now),
+        Command::User(UserCommand::Role { name, role }) => {
+            user_role(&paths, json, &name, &role, now)
+        }
+        Command::User(UserCommand::Passwd { name }) => user_passwd(&paths, json, &name, now),
         Command::User(UserCommand::Remove { name }) => user_remove(&paths, json, &name, now),
         Command::User(UserCommand::List) => user_list(&paths, json),
         Command::Serve(args) => serve(&paths, &args),

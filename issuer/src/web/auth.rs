@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::middleware::Next;
@@ -25,11 +25,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{AppState, WebError};
+use super::{AppState, WebError, roles};
 use ren3_issuer_core::audit::{self, Action, Actor, NewEntry, Outcome};
 use ren3_issuer_core::login::{self as login_rules, Begun, LoginAttempt, LoginOutcome, NotChecked};
 use ren3_issuer_core::sessions;
-use ren3_issuer_core::users::PasswordMemory;
+use ren3_issuer_core::users::{PasswordMemory, Role};
 
 const SESSION_COOKIE: &str = "ren3_session";
 /// Behind TLS the `__Host-` prefix makes the browser insist on Secure,
@@ -41,12 +41,14 @@ const LOGIN_CSRF_COOKIE: &str = "ren3_login_csrf";
 #[derive(Debug, Clone)]
 pub(crate) struct CurrentUser {
     pub name: String,
+    pub role: Role,
     pub csrf_token: String,
 }
 
 impl CurrentUser {
+    /// The audit log's actor: the name and the role acted with.
     pub fn actor(&self) -> Actor {
-        Actor::console(&self.name)
+        Actor::console_as(&self.name, self.role)
     }
 
     /// Refuses a form whose CSRF token is not this session's.
@@ -89,7 +91,9 @@ fn cookie(
 }
 
 /// Lets the request through only with a live session; otherwise sends the
-/// browser to the login page, and changes nothing.
+/// browser to the login page, and changes nothing. With a session, refuses
+/// (403) a route the user's role may not use ([`roles::needed`]), before
+/// its handler runs.
 pub(crate) async fn require_login(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -108,8 +112,21 @@ pub(crate) async fn require_login(
         let jar = jar.remove(Cookie::build(name).path("/"));
         return Ok((jar, Redirect::to("/login")).into_response());
     };
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    let needed = roles::needed(request.method(), &route);
+    if !session.role.allows(needed) {
+        return Err(WebError::RoleNeeded {
+            needed,
+            has: session.role,
+        });
+    }
     request.extensions_mut().insert(CurrentUser {
         name: session.user_name,
+        role: session.role,
         csrf_token: session.csrf_token,
     });
     Ok(next.run(request).await)

@@ -110,7 +110,15 @@ fn assert_page_is_safe(answer: &Answer, context: &str) {
 impl Console {
     async fn new() -> Self {
         let mut t = TestStore::new();
-        users::add(&mut t.store, &actor(), "alice", PASSWORD, NOW).unwrap();
+        users::add(
+            &mut t.store,
+            &actor(),
+            "alice",
+            PASSWORD,
+            users::Role::Admin,
+            NOW,
+        )
+        .unwrap();
         let clock = Arc::new(AtomicI64::new(NOW));
         let time = clock.clone();
         let state = AppState::with_clock(

@@ -4,7 +4,8 @@
 //! into pages.
 //!
 //! Security, in one place: every page but the login page and the static
-//! assets needs a session (`auth::require_login`); every POST carries the
+//! assets needs a session (`auth::require_login`) and the role
+//! `roles::needed` names for its route and method; every POST carries the
 //! session's CSRF token and is refused when the browser says it comes from
 //! another site (`refuse_cross_site`); every answer carries a strict
 //! Content-Security-Policy (no inline script), `X-Frame-Options: DENY`,
@@ -18,6 +19,7 @@ mod keys;
 mod licenses;
 mod paste;
 mod release;
+mod roles;
 mod upload;
 mod view;
 
@@ -31,12 +33,14 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ren3_server::host::{AllowedHosts, HostRefusal};
 use ren3_shared::timestamp;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use ren3_issuer_core::keystore::KeyStore;
 use ren3_issuer_core::store::Store;
+use ren3_issuer_core::users::Role;
 use ren3_issuer_core::{Coded, ErrorKind};
 
 /// The largest request body: a pasted or uploaded license request or
@@ -152,6 +156,11 @@ pub(crate) enum WebError {
     NotFound,
     /// A refused POST: a missing or wrong CSRF token, or a cross-site form.
     Forbidden(&'static str),
+    /// The signed-in user's role may not use this route.
+    RoleNeeded {
+        needed: Role,
+        has: Role,
+    },
     /// The core refused (or another change got there first) where the
     /// handler has no form to show it on: the message and its code.
     Refused {
@@ -205,6 +214,20 @@ impl IntoResponse for WebError {
         let (status, message) = match self {
             WebError::NotFound => (StatusCode::NOT_FOUND, "There is no such page.".to_owned()),
             WebError::Forbidden(why) => (StatusCode::FORBIDDEN, why.to_owned()),
+            WebError::RoleNeeded { needed, has } => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "This needs the {needed} role{}; you are signed in as {}, so nothing was \
+                     done. An admin can change your role with `ren3-issuer user role NAME \
+                     {needed}`.",
+                    if needed == Role::Admin {
+                        ""
+                    } else {
+                        " or admin"
+                    },
+                    article(has),
+                ),
+            ),
             WebError::Refused {
                 status,
                 message,
@@ -219,6 +242,14 @@ impl IntoResponse for WebError {
             }
         };
         (status, view::ErrorPage { status, message }).into_response()
+    }
+}
+
+/// "an admin", "an issuer", "a viewer".
+fn article(role: Role) -> String {
+    match role {
+        Role::Admin | Role::Issuer => format!("an {role}"),
+        Role::Viewer => format!("a {role}"),
     }
 }
 
@@ -254,7 +285,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_login,
         ));
-    Router::new()
+    let router = Router::new()
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/static/style.css", get(view::stylesheet))
         .route("/static/copy.js", get(view::script))
@@ -282,9 +313,25 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    // Served over TLS (through the proxy `--behind-tls` declares): a
+    // browser that saw the console once never again tries it in clear,
+    // where the session cookie could be stripped or stolen. A year, the
+    // usual value; no `includeSubDomains`, since the vendor's other sites
+    // under the same domain are not the console's to decide.
+    let router = if state.config().behind_tls {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
+
+/// `Strict-Transport-Security` behind TLS: one year.
+const HSTS: &str = "max-age=31536000";
 
 /// Refuses a state-changing request that the browser says comes from
 /// another site. Only `same-origin` and a missing header (not a browser,
@@ -307,14 +354,57 @@ async fn refuse_cross_site(request: Request, next: Next) -> Response {
 }
 
 /// Serves the console on `listener` until `shutdown` completes, holding
-/// every connection to `limits` ([`ren3_server::serve`]).
+/// every connection to `limits` ([`ren3_server::serve`]) and answering
+/// only requests addressed to one of `hosts` (421 otherwise), so a web
+/// page cannot reach the console through DNS rebinding. The check sits
+/// here, around [`app`], because it is about where the process listens.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    hosts: AllowedHosts,
     limits: ren3_server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    ren3_server::serve(listener, app(state), limits, shutdown).await
+    let hosts = Arc::new(hosts);
+    let app = app(state).layer(middleware::from_fn(move |request: Request, next: Next| {
+        let hosts = hosts.clone();
+        async move {
+            match hosts.judge(request.uri(), request.headers()) {
+                Ok(()) => next.run(request).await,
+                Err(refusal) => host_refused(&refusal).into_response(),
+            }
+        }
+    }));
+    ren3_server::serve(listener, app, limits, shutdown).await
+}
+
+/// The page for a request addressed to a host the console does not
+/// answer to, or with no usable `Host`.
+fn host_refused(refusal: &HostRefusal) -> WebError {
+    match refusal {
+        HostRefusal::Invalid => WebError::Refused {
+            status: StatusCode::BAD_REQUEST,
+            message: "The request has no Host header, more than one, or one that is not a \
+                      host and port. Open the console by its address, such as \
+                      http://localhost:8080/."
+                .to_owned(),
+            code: "host_invalid",
+        },
+        HostRefusal::NotAllowed(host) => {
+            let shown: String = host.chars().take(64).flat_map(char::escape_debug).collect();
+            WebError::Refused {
+                status: StatusCode::MISDIRECTED_REQUEST,
+                message: format!(
+                    "This console answers only requests addressed to localhost, a loopback \
+                     address, the address it listens on, or a name given with \
+                     --allowed-host, and `{shown}` is none of them (the check keeps web pages \
+                     from reaching the console through DNS rebinding). Open it by one of \
+                     those names, or restart it with --allowed-host {shown}."
+                ),
+                code: "host_not_allowed",
+            }
+        }
+    }
 }
 
 #[cfg(test)]

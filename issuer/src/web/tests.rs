@@ -75,7 +75,15 @@ impl Console {
 
     fn with(config: Config, keys: impl FnOnce(KeyStore) -> KeyStore) -> Self {
         let mut t = TestStore::new();
-        users::add(&mut t.store, &actor(), "alice", PASSWORD, NOW).unwrap();
+        users::add(
+            &mut t.store,
+            &actor(),
+            "alice",
+            PASSWORD,
+            users::Role::Admin,
+            NOW,
+        )
+        .unwrap();
         let clock = Arc::new(AtomicI64::new(NOW));
         let time = clock.clone();
         let state = AppState::with_clock(
@@ -813,11 +821,17 @@ async fn audit_rows_are_written_for_logins_changes_and_issuances_without_secrets
         .await;
     console.post("/logout", &[("csrf", &csrf)]).await;
 
-    let alice = "console:alice".to_owned();
+    // A login attempt names no role (none acts yet); everything after it
+    // names the role it was done with.
+    let alice = "console:alice (admin)".to_owned();
     let row = |action: &str, result: &str| (alice.clone(), action.to_owned(), result.to_owned());
     let rows = console.audit_actions();
     let expected = [
-        row("login", "refused"),
+        (
+            "console:alice".to_owned(),
+            "login".to_owned(),
+            "refused".to_owned(),
+        ),
         row("login", "ok"),
         row("license.create", "ok"),
         row("device.add", "ok"),
@@ -1078,7 +1092,7 @@ impl Console {
 
 fn alice(action: &str, result: &str) -> (String, String, String) {
     (
-        "console:alice".to_owned(),
+        "console:alice (admin)".to_owned(),
         action.to_owned(),
         result.to_owned(),
     )
@@ -1215,7 +1229,7 @@ async fn the_release_page_checks_then_frees_the_seat_once() {
     assert_eq!(details.bound_devices(), 0);
     assert_eq!(details.releases.len(), 1);
     assert!(!details.releases[0].forced);
-    assert_eq!(details.releases[0].actor, "console:alice");
+    assert_eq!(details.releases[0].actor, "console:alice (admin)");
     assert_eq!(
         console.audit_since(audit_rows),
         [alice("device.release", "ok")]
@@ -1818,3 +1832,5 @@ async fn license_forms_take_grace_and_clock_policy_and_name_the_wrong_field() {
     assert_eq!(license.grace_seconds, 10 * 86_400);
     assert_eq!(license.clock_policy, ClockPolicy::Advisory);
 }
+
+mod role_matrix;

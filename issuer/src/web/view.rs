@@ -8,6 +8,8 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
+use ren3_issuer_core::users::Role;
+
 use super::WebError;
 use super::auth::CurrentUser;
 
@@ -41,6 +43,8 @@ pub(crate) async fn script() -> impl IntoResponse {
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub user: String,
+    /// What the navigation and the page offer: only what the role may use.
+    pub role: Role,
     pub csrf: String,
     /// Which navigation entry is current.
     pub section: Section,
@@ -60,9 +64,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Layout {
         })?;
         Ok(Layout {
             user: user.name.clone(),
+            role: user.role,
             csrf: user.csrf_token.clone(),
             section: Section::from_path(parts.uri.path()),
         })
+    }
+}
+
+impl Layout {
+    /// Whether the page shows the forms that change licenses, devices,
+    /// issuances and seats (`roles::needed` refuses them anyway).
+    pub(crate) fn may_change(&self) -> bool {
+        self.role.allows(Role::Issuer)
+    }
+
+    /// Whether the page shows the forms that rotate and retire keys.
+    pub(crate) fn may_manage_keys(&self) -> bool {
+        self.role.allows(Role::Admin)
     }
 }
 
@@ -261,11 +279,13 @@ mod tests {
     async fn the_layout_is_the_signed_in_user_and_the_path_s_section() {
         let user = CurrentUser {
             name: "ada".to_owned(),
+            role: ren3_issuer_core::users::Role::Issuer,
             csrf_token: "t0ken".to_owned(),
         };
         let mut parts = parts("/payloads/ab12?x=1", Some(user));
         let layout = Layout::from_request_parts(&mut parts, &()).await.unwrap();
         assert_eq!(layout.user, "ada");
+        assert!(layout.may_change() && !layout.may_manage_keys());
         assert_eq!(layout.csrf, "t0ken");
         assert_eq!(layout.section, Section::Issue);
     }

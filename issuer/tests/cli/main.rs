@@ -15,3 +15,4 @@ mod private_store;
 mod support;
 mod terminal;
 mod trust;
+mod users;

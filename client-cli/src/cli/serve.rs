@@ -1,17 +1,15 @@
-//! `ren3-client`: the ingestor's licensing endpoints as a service.
-//!
-//! Configuration comes from the environment and `./.env` (see
-//! `ren3_client::config`). Once listening, it prints exactly one line to
-//! stdout, `listening on http://<address>`, which tests read to find the
-//! port when `listen_addr` asks for port 0.
+//! `ren3-client serve`, the default: the licensing service, started exactly
+//! as the binary always started it.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ren3_client::{AppState, Config};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Reads the configuration, opens the store and serves until SIGINT or
+/// SIGTERM. Exit 2 for a configuration the operator must fix, 1 for a
+/// failure to open, bind or serve.
+pub(super) fn serve() -> ExitCode {
     ren3_server::init_tracing();
 
     let config = match Config::from_env() {
@@ -21,7 +19,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(config).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -1,0 +1,344 @@
+//! The `ren3-client` command line. `serve`, the default, runs the licensing
+//! service; `request`, `import`, `status` and `deactivate` do the customer
+//! document's steps by talking to the running service over HTTP, with the
+//! service's own configuration, so they work on a live ingestor and change
+//! nothing the `curl` steps would not.
+//!
+//! The contract is the issuer's: a command's result, and only its result,
+//! goes to stdout (the service's JSON with `--json`), so
+//! `REQ=$(ren3-client request --license-key-file key.txt)` works; messages
+//! for people go to stderr; an error prints `error: ...` on stderr and
+//! exits 1 (a refusal by the service as `error: <detail> [<code>]`); a
+//! usage or configuration error exits 2.
+//!
+//! The license key is never an argument: it would stay in the shell's
+//! history and show in `ps`. It comes from `--license-key-file` or a prompt
+//! at a terminal.
+
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use ren3_shared::terminal::{Form, escape};
+use serde_json::json;
+
+mod files;
+mod serve;
+mod service;
+mod status;
+
+use files::{OutFile, license_key, read_payload};
+use service::{Answer, Service};
+
+/// The variable that overrides the service's address, for scripts and
+/// tests (`--url`).
+const URL_VARIABLE: &str = "REN3_CLIENT_URL";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ren3-client",
+    about = "The ReN3 ingestor's offline licensing: the service, and commands that talk to it",
+    after_help = "With no command, runs the service (`serve`). The other commands talk to the \
+                  running service at the address its configuration gives (listen_addr, from the \
+                  environment or ./.env), so run them where the service runs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the licensing service (the default): configuration from the
+    /// environment and ./.env.
+    Serve,
+    /// Register the license key and export a license request for the ReN3
+    /// team; print the request token.
+    Request {
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        out: OutArgs,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// Import the license payload the ReN3 team sent; print the resulting
+    /// status.
+    Import {
+        /// The payload as it arrived (line breaks from a mail client and an
+        /// armoured block are fine); `-` reads stdin.
+        #[arg(value_name = "FILE|-")]
+        payload: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// Print the license status: its state, why, and what to do.
+    Status {
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// Stop using the license and print the release receipt, which the
+    /// ReN3 team needs to free the seat.
+    Deactivate {
+        #[command(flatten)]
+        key: KeyArgs,
+        #[command(flatten)]
+        out: OutArgs,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+}
+
+/// Where the license key comes from: never the command line.
+#[derive(Debug, Args)]
+struct KeyArgs {
+    /// A file holding the license key (surrounding white space is ignored);
+    /// `-` reads stdin. Without it, the key is asked for at the terminal.
+    #[arg(long, value_name = "FILE|-")]
+    license_key_file: Option<String>,
+}
+
+/// Where a token goes when not to stdout.
+#[derive(Debug, Args)]
+struct OutArgs {
+    /// Write the token to FILE (created 0644) instead of stdout; an
+    /// existing FILE is refused unless --force.
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long, requires = "out")]
+    force: bool,
+}
+
+/// How to reach the service, and how to print its answer.
+#[derive(Debug, Args)]
+struct ServiceArgs {
+    /// The service's base URL, such as http://127.0.0.1:5000; for scripts
+    /// and tests. By default it comes from listen_addr, through loopback
+    /// when that is a wildcard address.
+    #[arg(long, env = URL_VARIABLE, value_name = "URL")]
+    url: Option<String>,
+    /// Print the service's JSON answer on stdout, as it is.
+    #[arg(long)]
+    json: bool,
+}
+
+/// An error the operator fixes in how they run the command: exit 2, as
+/// clap's own usage errors and the service's configuration errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// Parses the arguments, runs the command and reports, as the binary does.
+pub fn main() -> ExitCode {
+    let matches = Cli::command().version(version()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let command = match cli.command {
+        None | Some(Command::Serve) => return serve::serve(),
+        Some(command) => command,
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", escape(&format!("{e:#}"), Form::Line));
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The version line's text: the package version and the fingerprint of
+/// the root this build trusts, for a vendor to compare with the root they
+/// meant to pin.
+fn version() -> &'static str {
+    // Only the build's trust is wanted, so nothing else is looked up; a
+    // development build reads its root from the one variable it names.
+    let dev_root = ren3_client::trust::DEV_TRUST_ROOT;
+    let config = ren3_client::Config::from_lookup(|name| {
+        (name == dev_root)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    });
+    let root = match config {
+        Ok(config) if config.trust().is_pinned() => {
+            format!("trust root {}, pinned", config.trust().fingerprint())
+        }
+        Ok(config) => format!(
+            "trust root {}, development build: from {dev_root}, never ship it",
+            config.trust().fingerprint()
+        ),
+        Err(e) => format!("trust root unavailable: {e}"),
+    };
+    // clap keeps the version for the life of the process; this is built
+    // once per run.
+    Box::leak(format!("{} ({root})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Serve => unreachable!("`serve` returns before run"),
+        Command::Request { key, out, service } => request(&key, &out, &service),
+        Command::Import {
+            payload,
+            key,
+            service,
+        } => import(&payload, &key, &service),
+        Command::Status { service } => {
+            let answer = Service::locate(service.url.as_deref())?.get("/license")?;
+            print_status(&answer, service.json)
+        }
+        Command::Deactivate { key, out, service } => deactivate(&key, &out, &service),
+    }
+}
+
+fn request(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
+    let service = Service::locate(args.url.as_deref())?;
+    // The file is claimed before the service records a request, so an
+    // existing one is refused with nothing changed.
+    let file = out
+        .out
+        .as_deref()
+        .map(|p| OutFile::claim(p, out.force))
+        .transpose()?;
+    let license_key = license_key(key.license_key_file.as_deref())?;
+    let answer = service.post(
+        "/license/register",
+        &json!({ "licenseKey": license_key, "export": true }),
+    )?;
+    let token = token_in(&answer, "licenseRequest")?;
+    let next = "send it to the ReN3 team, and import their answer with \
+                `ren3-client import FILE`";
+    deliver(&answer, &token, file, args.json, "license request", next)
+}
+
+fn import(source: &str, key: &KeyArgs, args: &ServiceArgs) -> Result<()> {
+    if source == "-" && key.license_key_file.as_deref() == Some("-") {
+        return Err(UsageError(
+            "the payload and the license key cannot both come from stdin; \
+             give the key with --license-key-file FILE"
+                .into(),
+        )
+        .into());
+    }
+    let service = Service::locate(args.url.as_deref())?;
+    // A missing payload file is reported before the key is asked for; from
+    // stdin, the key is asked for first, so the prompt comes before typing.
+    let (payload, license_key) = if source == "-" {
+        let license_key = license_key(key.license_key_file.as_deref())?;
+        (read_payload(source)?, license_key)
+    } else {
+        let payload = read_payload(source)?;
+        (payload, license_key(key.license_key_file.as_deref())?)
+    };
+    // The service accepts the token wrapped by a mail client or armoured,
+    // so it goes as it arrived.
+    let answer = service.post(
+        "/license/import",
+        &json!({ "licenseKey": license_key, "licensePayload": payload }),
+    )?;
+    print_status(&answer, args.json)
+}
+
+fn deactivate(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
+    let service = Service::locate(args.url.as_deref())?;
+    // Claimed first: the receipt exists only in this answer, so there must
+    // be somewhere to put it before the license is released.
+    let file = out
+        .out
+        .as_deref()
+        .map(|p| OutFile::claim(p, out.force))
+        .transpose()?;
+    let license_key = license_key(key.license_key_file.as_deref())?;
+    let answer = service.post("/license/deactivate", &json!({ "licenseKey": license_key }))?;
+    let token = token_in(&answer, "releaseReceipt")?;
+    let next = "this installation is now unlicensed; send the receipt to the ReN3 team \
+                so they free the seat";
+    deliver(&answer, &token, file, args.json, "release receipt", next)
+}
+
+/// The string member `name` of a successful answer.
+fn token_in(answer: &Answer, name: &str) -> Result<String> {
+    answer.value[name]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the service's answer has no `{name}`; check that --url or listen_addr points \
+             at the ReN3 licensing service"
+            )
+        })
+}
+
+/// Writes `token` to `file`, or to stdout without one; with `--json`,
+/// stdout gets the whole answer instead.
+fn deliver(
+    answer: &Answer,
+    token: &str,
+    file: Option<OutFile>,
+    json: bool,
+    what: &str,
+    next: &str,
+) -> Result<()> {
+    if json {
+        print_json(answer)?;
+    }
+    match file {
+        Some(file) => {
+            let path = file.path().display().to_string();
+            if let Err(e) = file.write(token) {
+                // The service has acted, and its answer is the only copy.
+                if !json {
+                    print_stdout(&format!("{token}\n"), Form::Lines)?;
+                }
+                anyhow::bail!(
+                    "the {what} could not be written to {path} ({e:#}); it is on stdout \
+                     instead: save it from there"
+                );
+            }
+            note(&format!("wrote the {what} to {path}; {next}"));
+        }
+        None => {
+            if !json {
+                print_stdout(&format!("{token}\n"), Form::Lines)?;
+            }
+            note(&format!("{next}."));
+        }
+    }
+    Ok(())
+}
+
+/// The status answer: the service's JSON with `--json`, else lines for
+/// people.
+fn print_status(answer: &Answer, json: bool) -> Result<()> {
+    if json {
+        print_json(answer)
+    } else {
+        print_stdout(&status::explain(&answer.value), Form::Lines)
+    }
+}
+
+/// The service's JSON as it sent it, on one line.
+fn print_json(answer: &Answer) -> Result<()> {
+    print_stdout(&format!("{}\n", answer.text.trim_end()), Form::Json)
+}
+
+fn print_stdout(text: &str, form: Form) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(escape(text, form).as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| anyhow::anyhow!("cannot write the result to stdout: {e}"))
+}
+
+fn note(text: &str) {
+    eprintln!("{}", escape(text, Form::Lines));
+}

@@ -1,0 +1,594 @@
+//! The customer's side without curl: `ren3-client request`, `import`,
+//! `status` and `deactivate` against the running service, and the issuer's
+//! CLI on the files they write. No step sends HTTP from the test itself.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use ren3_tests::{Client, Issuer, client_bin, wrap_like_a_mail_client};
+use serde_json::Value;
+
+/// Runs `ren3-client ARGS` as the operator would where the service runs:
+/// in its working directory, with its environment (what `Client::spawn`
+/// sets, then `vars`), and `extra` on top, feeding `stdin` (never a
+/// terminal).
+fn run_in(
+    dir: &Path,
+    vars: &[(&str, &str)],
+    extra: &[(&str, &str)],
+    args: &[&str],
+    stdin: &str,
+) -> Output {
+    let mut child = Command::new(client_bin())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("license_db_path", dir.join("license.db"))
+        .env("listen_addr", "127.0.0.1:0")
+        .envs(vars.iter().copied())
+        .envs(extra.iter().copied())
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A command that stops before reading its input closes the pipe; what
+    // it printed, which the caller asserts on, says why.
+    if let Err(e) = input.write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// A running service and how to run the CLI beside it. The service listens
+/// on port 0, which its configuration cannot tell the CLI, so the CLI gets
+/// the printed address through `REN3_CLIENT_URL`, as a script would.
+struct Site {
+    client: Client,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Site {
+    fn start(device: &str) -> Self {
+        let vars = vec![
+            ("enable_offline_license", "true".to_owned()),
+            ("client_device_id", device.to_owned()),
+        ];
+        let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let client = Client::start_with(&borrowed);
+        Self { client, vars }
+    }
+
+    fn dir(&self) -> &Path {
+        self.client.dir()
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_in(
+            self.dir(),
+            &vars,
+            &[("REN3_CLIENT_URL", &self.client.base)],
+            args,
+            stdin,
+        )
+    }
+
+    /// A command that must succeed: its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, "");
+        assert!(
+            out.status.success(),
+            "ren3-client {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A command that must fail with `code`: its stderr, after checking
+    /// that stdout is empty.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args, "");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "ren3-client {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "a failing command printed a result");
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir().join(name), text).unwrap();
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir().join(name)).unwrap()
+    }
+}
+
+/// A license and a device from the issuer, and a service configured with
+/// the device, its key saved in `license-key.txt` where the service runs.
+fn site_with_key() -> (Issuer, Site, String) {
+    let issuer = Issuer::init();
+    let key = issuer.create_license("ACME Corp", &["--features", "ingest"]);
+    let device = issuer.add_device(&key);
+    let site = Site::start(&device);
+    site.write("license-key.txt", &format!("{key}\n"));
+    (issuer, site, key)
+}
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_whole_exchange_runs_with_the_two_command_lines() {
+    let (issuer, site, key) = site_with_key();
+    let at = |name: &str| site.dir().join(name).to_str().unwrap().to_owned();
+
+    // Step 3: the request, written to a file for the ReN3 team.
+    let out = site.run(
+        &[
+            "request",
+            "--license-key-file",
+            "license-key.txt",
+            "--out",
+            "req.txt",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the token went to the file");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("wrote the license request to req.txt"),
+        "{stderr}"
+    );
+    let request = site.read("req.txt");
+    assert!(request.starts_with("ren3-request-v2."), "{request}");
+    assert!(!request.contains(&key) && !stderr.contains(&key));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(at("req.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777 & !0o644,
+            0,
+            "{mode:o}: readable, writable by its owner only"
+        );
+    }
+    assert_eq!(site.status()["state"], "pending");
+
+    // Step 4: the ReN3 team answers; the payload comes back by mail,
+    // wrapped, and goes to the service as it arrived.
+    issuer.ok(
+        &[
+            "issue",
+            "--request",
+            &at("req.txt"),
+            "--out",
+            &at("issued.txt"),
+        ],
+        None,
+    );
+    let payload = site.read("issued.txt");
+    site.write("payload.txt", &wrap_like_a_mail_client(payload.trim(), 72));
+
+    // Step 5: the import prints the explained status.
+    let shown = site.ok(&[
+        "import",
+        "payload.txt",
+        "--license-key-file",
+        "license-key.txt",
+    ]);
+    assert!(shown.starts_with("state:"), "{shown}");
+    assert!(shown.lines().next().unwrap().contains("active"), "{shown}");
+    assert!(
+        shown.contains("customer:") && shown.contains("ACME Corp"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&key));
+
+    let shown = site.ok(&["status"]);
+    let first: Vec<&str> = shown.lines().take(3).collect();
+    assert!(
+        first[0].starts_with("state:") && first[0].contains("active"),
+        "{shown}"
+    );
+    assert!(first[1].starts_with("why:"), "{shown}");
+    assert!(first[2].starts_with("what to do:"), "{shown}");
+    let status = site.status();
+    assert_eq!(status["state"], "active");
+    assert_eq!(status["licensed"], true);
+
+    // Deactivation: the receipt to a file, and the ReN3 team frees the seat.
+    let out = site.run(
+        &[
+            "deactivate",
+            "--license-key-file",
+            "license-key.txt",
+            "--out",
+            "receipt.txt",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let receipt = site.read("receipt.txt");
+    assert!(receipt.starts_with("ren3-receipt-"), "{receipt}");
+    assert_eq!(site.status()["state"], "unlicensed");
+    issuer.ok(&["release", "--receipt", &at("receipt.txt")], None);
+}
+
+#[test]
+fn tokens_go_to_stdout_alone_and_the_key_can_come_from_stdin() {
+    let (issuer, site, key) = site_with_key();
+    let out = site.run(&["request", "--license-key-file", "-"], &key);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(request.lines().count(), 1, "{request}");
+    assert!(request.starts_with("ren3-request-v2."));
+
+    // The payload from stdin, the key from its file.
+    let payload = issuer.issue(request.trim());
+    let out = site.run(
+        &[
+            "import",
+            "-",
+            "--license-key-file",
+            "license-key.txt",
+            "--json",
+        ],
+        &payload,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["state"], "active");
+
+    // Both from stdin cannot be: a usage error.
+    let out = site.run(&["import", "-", "--license-key-file", "-"], &payload);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--license-key-file FILE"));
+
+    let out = site.run(&["deactivate", "--license-key-file", "license-key.txt"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt = String::from_utf8(out.stdout).unwrap();
+    assert!(receipt.starts_with("ren3-receipt-") && receipt.lines().count() == 1);
+    issuer.ok(&["release", "--receipt", "-"], Some(&receipt));
+}
+
+#[test]
+fn the_default_address_is_listen_addr_through_loopback_from_dot_env() {
+    let issuer = Issuer::init();
+    let key = issuer.create_license("ACME Corp", &[]);
+    let device = issuer.add_device(&key);
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let site = Client::start_with(&[
+        ("enable_offline_license", "true"),
+        ("client_device_id", &device),
+        ("listen_addr", &listen),
+    ]);
+    // Another directory whose .env says where the service listens: the
+    // wildcard is reached through loopback, with a Host the service takes.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("enable_offline_license=true\nclient_device_id={device}\nlisten_addr={listen}\n"),
+    )
+    .unwrap();
+    let out = Command::new(client_bin())
+        .args(["status", "--json"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["state"], "unlicensed");
+    drop(site);
+
+    // Port 0 cannot be found from the configuration: say to give --url.
+    let out = run_in(dir.path(), &[], &[], &["status"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--url"), "{stderr}");
+}
+
+#[test]
+fn the_key_is_never_an_argument_and_must_come_from_somewhere() {
+    let (_issuer, site, _key) = site_with_key();
+
+    // A key file that is not there: nothing is asked of the service.
+    let stderr = site.fails(&["request", "--license-key-file", "nope.txt"], 1);
+    assert!(
+        stderr.starts_with("error: cannot read the license key from nope.txt"),
+        "{stderr}"
+    );
+    site.write("empty.txt", "\n");
+    let stderr = site.fails(&["request", "--license-key-file", "empty.txt"], 1);
+    assert!(
+        stderr.contains("empty.txt holds no license key"),
+        "{stderr}"
+    );
+
+    // No file and no terminal: say which option to use.
+    for command in ["request", "deactivate"] {
+        let stderr = site.fails(&[command], 1);
+        assert!(stderr.contains("--license-key-file FILE"), "{stderr}");
+        assert!(stderr.contains("no terminal"), "{stderr}");
+    }
+    site.write("payload.txt", "ren3-payload-v3.x");
+    let stderr = site.fails(&["import", "payload.txt"], 1);
+    assert!(stderr.contains("--license-key-file FILE"), "{stderr}");
+
+    // There is no option that takes the key itself.
+    let stderr = site.fails(&["request", "--license-key", "REN3K1-X"], 2);
+    assert!(stderr.contains("--license-key"), "{stderr}");
+
+    let status = site.status();
+    assert_eq!(status["state"], "unlicensed");
+    assert_eq!(status["pendingRequests"], 0);
+}
+
+#[test]
+fn refusals_by_the_service_show_its_detail_and_code() {
+    let (issuer, site, _key) = site_with_key();
+    let request = site.ok(&["request", "--license-key-file", "license-key.txt"]);
+    let payload = issuer.issue(request.trim());
+
+    // Damaged in transit: exit 1 with the service's code.
+    let mut damaged = payload.into_bytes();
+    let at = "ren3-payload-v3.".len() + 40;
+    damaged[at] = if damaged[at] == b'A' { b'B' } else { b'A' };
+    site.write("damaged.txt", std::str::from_utf8(&damaged).unwrap());
+    let stderr = site.fails(
+        &[
+            "import",
+            "damaged.txt",
+            "--license-key-file",
+            "license-key.txt",
+        ],
+        1,
+    );
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.trim_end().ends_with("[token_damaged]"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // A key with a typo, refused by the service.
+    site.write("typo.txt", "REN3K1-00000-00000-00000-0000X");
+    let stderr = site.fails(&["deactivate", "--license-key-file", "typo.txt"], 1);
+    assert!(
+        stderr.trim_end().ends_with("[invalid_license_key]"),
+        "{stderr}"
+    );
+
+    // An empty payload file never reaches the service.
+    site.write("blank.txt", " \n\n");
+    let stderr = site.fails(
+        &[
+            "import",
+            "blank.txt",
+            "--license-key-file",
+            "license-key.txt",
+        ],
+        1,
+    );
+    assert!(stderr.contains("blank.txt is empty"), "{stderr}");
+    assert_eq!(site.status()["state"], "pending");
+}
+
+#[test]
+fn a_service_that_is_not_running_is_said_so_with_how_to_start_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.txt"), "REN3K1-X\n").unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    for (extra, args) in [
+        (vec![("REN3_CLIENT_URL", url.as_str())], vec!["status"]),
+        (
+            vec![("REN3_CLIENT_URL", url.as_str())],
+            vec!["request", "--license-key-file", "key.txt"],
+        ),
+        (vec![], vec!["status", "--url", url.as_str()]),
+    ] {
+        let out = run_in(dir.path(), &[], &extra, &args, "");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.contains(&format!("not running at {url}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("ren3-client serve"), "{stderr}");
+    }
+    // The address from listen_addr, when the service is not there.
+    let listen = format!("0.0.0.0:{port}");
+    let out = run_in(
+        dir.path(),
+        &[("listen_addr", &listen)],
+        &[],
+        &["status"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("not running at http://127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn out_refuses_to_overwrite_a_file_unless_forced() {
+    let (_issuer, site, _key) = site_with_key();
+    site.write("req.txt", "keep me\n");
+    let args = [
+        "request",
+        "--license-key-file",
+        "license-key.txt",
+        "--out",
+        "req.txt",
+    ];
+    let stderr = site.fails(&args, 1);
+    assert!(stderr.contains("req.txt already exists"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(site.read("req.txt"), "keep me\n");
+    // Refused before the service was asked: no request was recorded.
+    assert_eq!(site.status()["pendingRequests"], 0);
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    site.ok(&forced);
+    assert!(site.read("req.txt").starts_with("ren3-request-v2."));
+    assert_eq!(site.status()["pendingRequests"], 1);
+
+    // A refused deactivation (nothing is active) leaves no file behind.
+    let stderr = site.fails(
+        &[
+            "deactivate",
+            "--license-key-file",
+            "license-key.txt",
+            "--out",
+            "receipt.txt",
+        ],
+        1,
+    );
+    assert!(stderr.trim_end().ends_with(']'), "{stderr}");
+    assert!(!site.dir().join("receipt.txt").exists());
+}
+
+#[test]
+fn version_help_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &[], &[], &["--version"], "");
+    assert!(out.status.success());
+    let version = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        version.starts_with(&format!(
+            "ren3-client {} (trust root ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{version}"
+    );
+    assert!(version.trim_end().ends_with(", pinned)"), "{version}");
+
+    // The fingerprint is the one the running service reports.
+    let (_issuer, site, _key) = site_with_key();
+    let root = site.status()["trust"]["root"].as_str().unwrap().to_owned();
+    assert!(version.contains(&root), "{version} vs {root}");
+
+    let out = run_in(dir.path(), &[], &[], &["--help"], "");
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for command in ["serve", "request", "import", "status", "deactivate"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let out = run_in(dir.path(), &[], &[], &["request", "--help"], "");
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        help.contains("--license-key-file") && help.contains("--out"),
+        "{help}"
+    );
+
+    for args in [
+        vec!["launch"],
+        vec!["status", "--bogus"],
+        vec!["import"],
+        vec!["request", "--force"],
+    ] {
+        let out = run_in(dir.path(), &[], &[], &args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = run_in(
+        dir.path(),
+        &[],
+        &[("REN3_CLIENT_URL", "ftp://example")],
+        &["status"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn serve_is_the_default_and_can_be_named() {
+    // `Client::start_with` runs the binary with no arguments: it serves.
+    let site = Client::start_with(&[]);
+    assert!(site.base.starts_with("http://127.0.0.1:"), "{}", site.base);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(client_bin())
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .env("license_db_path", dir.path().join("license.db"))
+        .env("listen_addr", "127.0.0.1:0")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("listening on http://127.0.0.1:"),
+        "{line:?}"
+    );
+
+    // A configuration error still stops it with exit 2.
+    let out = run_in(dir.path(), &[("listen_addr", "nowhere")], &[], &[], "");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("listen_addr"), "{stderr}");
+}
