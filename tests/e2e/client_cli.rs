@@ -2,7 +2,7 @@
 //! `status` and `deactivate` against the running service, and the issuer's
 //! CLI on the files they write. No step sends HTTP from the test itself.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -35,13 +35,7 @@ fn run_in(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    // A command that stops before reading its input closes the pipe; what
-    // it printed, which the caller asserts on, says why.
-    if let Err(e) = input.write_all(stdin.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    drop(input);
+    ren3_tests::feed(&mut child, stdin);
     child.wait_with_output().unwrap()
 }
 

@@ -86,6 +86,16 @@ fn bin_dir() -> &'static Path {
     })
 }
 
+/// Writes `input` to a spawned command's stdin and closes it. A command
+/// refused before it reads its input (a usage error, say) closes the pipe
+/// first; what it printed, which the caller asserts on, says why.
+pub fn feed(child: &mut Child, input: &str) {
+    let mut stdin = child.stdin.take().unwrap();
+    if let Err(e) = stdin.write_all(input.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
+}
+
 pub fn issuer_bin() -> PathBuf {
     bin_dir().join("ren3-issuer")
 }
@@ -180,11 +190,7 @@ impl Issuer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input
-            .write_all(stdin.unwrap_or_default().as_bytes())
-            .unwrap();
-        drop(input);
+        feed(&mut child, stdin.unwrap_or_default());
         child.wait_with_output().unwrap()
     }
 
@@ -741,11 +747,7 @@ impl Issuer {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input
-            .write_all(stdin.unwrap_or_default().as_bytes())
-            .unwrap();
-        drop(input);
+        feed(&mut child, stdin.unwrap_or_default());
         child.wait_with_output().unwrap()
     }
 
