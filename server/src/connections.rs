@@ -167,7 +167,6 @@ pub async fn serve(
             in_request,
             router: router.clone(),
             header_timeout: limits.header_timeout,
-            waiting: waiting.clone(),
             stop: stop.clone(),
             _permit: permit,
         };
@@ -269,7 +268,6 @@ struct Connection {
     in_request: Arc<InRequest>,
     router: Router,
     header_timeout: Duration,
-    waiting: Arc<Waiting>,
     stop: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 }
@@ -277,7 +275,6 @@ struct Connection {
 impl Connection {
     async fn run(mut self, stream: TcpStream, peer: SocketAddr) {
         let in_request = self.in_request.clone();
-        let id = in_request.id;
         let evicted = in_request.bell.clone();
         let linger = Arc::new(AtomicBool::new(false));
 
@@ -334,7 +331,7 @@ impl Connection {
         // The connection (and a request future it still held, whose
         // `Busy` puts it back among the waiting) goes before its entry.
         let stream = conn.into_parts().io.into_inner();
-        self.waiting.remove(id);
+        self.in_request.leaves();
         match served {
             None => tracing::debug!(
                 "closed {peer}, the connection waiting longest for headers, to make room"
@@ -388,27 +385,24 @@ impl InRequest {
         self.waiting.insert(self.id, self.bell.clone());
     }
 
-    fn starts(&self) -> Busy {
+    fn starts(self: &Arc<Self>) -> Busy {
         self.waiting.remove(self.id);
-        Busy {
-            id: self.id,
-            bell: self.bell.clone(),
-            waiting: self.waiting.clone(),
-        }
+        Busy(self.clone())
+    }
+
+    /// Leaves the waiting connections for good: the connection closed.
+    fn leaves(&self) {
+        self.waiting.remove(self.id);
     }
 }
 
 /// Puts the connection back among the waiting ones when dropped, after
 /// its response (or when the request was cancelled).
-struct Busy {
-    id: u64,
-    bell: Arc<Notify>,
-    waiting: Arc<Waiting>,
-}
+struct Busy(Arc<InRequest>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.waiting.insert(self.id, self.bell.clone());
+        self.0.waits();
     }
 }
 

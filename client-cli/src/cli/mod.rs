@@ -113,6 +113,17 @@ struct OutArgs {
     force: bool,
 }
 
+impl OutArgs {
+    /// The `--out` file, claimed before the service is called: `None`
+    /// for stdout.
+    fn claim(&self) -> Result<Option<OutFile>> {
+        self.out
+            .as_deref()
+            .map(|path| OutFile::claim(path, self.force))
+            .transpose()
+    }
+}
+
 /// How to reach the service, and how to print its answer.
 #[derive(Debug, Args)]
 struct ServiceArgs {
@@ -204,11 +215,7 @@ fn request(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
     let service = Service::locate(args.url.as_deref())?;
     // The file is claimed before the service records a request, so an
     // existing one is refused with nothing changed.
-    let file = out
-        .out
-        .as_deref()
-        .map(|p| OutFile::claim(p, out.force))
-        .transpose()?;
+    let file = out.claim()?;
     let license_key = license_key(key.license_key_file.as_deref())?;
     let answer = service.post(
         "/license/register",
@@ -252,11 +259,7 @@ fn deactivate(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
     let service = Service::locate(args.url.as_deref())?;
     // Claimed first: the receipt exists only in this answer, so there must
     // be somewhere to put it before the license is released.
-    let file = out
-        .out
-        .as_deref()
-        .map(|p| OutFile::claim(p, out.force))
-        .transpose()?;
+    let file = out.claim()?;
     let license_key = license_key(key.license_key_file.as_deref())?;
     let answer = service.post("/license/deactivate", &json!({ "licenseKey": license_key }))?;
     let token = token_in(&answer, "releaseReceipt")?;
