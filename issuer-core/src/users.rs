@@ -1,5 +1,9 @@
 //! The web console's users: created and removed with the CLI, each with a
-//! password stored only as an Argon2id hash.
+//! password stored only as an Argon2id hash, a role, and the password
+//! rules a new password must meet.
+//!
+//! One piece, at about the usual size: a user's role, password rules and
+//! password check are read and written together, in one transaction each.
 
 use std::sync::OnceLock;
 
