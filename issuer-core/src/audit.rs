@@ -6,8 +6,14 @@
 //! **A password, a token or a license key never reaches an audit row**: the
 //! callers pass only those, and refusal messages of the library name keys
 //! by their hint.
+//!
+//! Each row is chained to the one before it by a hash (`chain`), so that
+//! a change made to the log outside the tool shows.
+
+pub mod chain;
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use crate::store::Db;
 
@@ -239,6 +245,8 @@ pub struct Filter {
     pub text: Option<String>,
     /// Only rows older than this id (the next page).
     pub before: Option<i64>,
+    /// Only rows at or after this time (Unix seconds).
+    pub since: Option<i64>,
 }
 
 /// A page of rows, newest first.
@@ -267,6 +275,7 @@ pub fn page(store: &Store, filter: &Filter, limit: u32) -> Result<Page, StoreErr
         result: filter.result.as_deref(),
         text_pattern: text.as_deref(),
         before: filter.before,
+        since: filter.since,
         limit: limit.saturating_add(1),
     };
     let mut entries = store.read(|conn| store::audit_entries(conn, &query))?;
@@ -280,6 +289,18 @@ pub fn page(store: &Store, filter: &Filter, limit: u32) -> Result<Page, StoreErr
         entries,
         next_before,
     })
+}
+
+/// Calls `each` with every row, oldest first: an export.
+pub fn oldest_first(store: &Store, mut each: impl FnMut(Entry)) -> Result<(), StoreError> {
+    let flow = store.read(|conn| {
+        store::visit_audit_rows(conn, |entry| {
+            each(entry);
+            ControlFlow::<()>::Continue(())
+        })
+    })?;
+    debug_assert!(flow.is_continue(), "`each` never breaks");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -429,6 +450,7 @@ mod tests {
             result: None,
             text_pattern: None,
             before: Some(1_000),
+            since: None,
             limit: 26,
         };
         let steps = t

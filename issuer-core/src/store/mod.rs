@@ -22,6 +22,7 @@ use std::io;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, LicenseKey, PublicKey, RequestId};
@@ -38,18 +39,28 @@ use crate::rfc3339;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Append-only: a migration that has shipped is never edited, only followed.
-const MIGRATION_STEPS: &[M<'static>] = &[
-    M::up(include_str!("migrations/0001_initial.sql")),
-    M::up(include_str!("migrations/0002_console.sql")),
-    M::up(include_str!("migrations/0003_lifecycle.sql")),
-    M::up(include_str!("migrations/0004_search_indexes.sql")),
-    M::up(include_str!("migrations/0005_seat_counts.sql")),
-    M::up(include_str!("migrations/0006_trust_chain.sql")),
-    M::up(include_str!("migrations/0007_sequence_numbers.sql")),
-    M::up(include_str!("migrations/0008_user_roles.sql")),
-];
-const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
-const SCHEMA_VERSION: usize = MIGRATION_STEPS.len();
+/// Each is a `.sql` file; 0009 also has a step in Rust, run in the same
+/// transaction after its SQL, since SQLite has no SHA-256 to chain the audit
+/// rows written before it (`audit::chain_rows_from_before_the_chain`).
+/// A step with a Rust part cannot be built in a constant, hence the lock.
+static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| {
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_initial.sql")),
+        M::up(include_str!("migrations/0002_console.sql")),
+        M::up(include_str!("migrations/0003_lifecycle.sql")),
+        M::up(include_str!("migrations/0004_search_indexes.sql")),
+        M::up(include_str!("migrations/0005_seat_counts.sql")),
+        M::up(include_str!("migrations/0006_trust_chain.sql")),
+        M::up(include_str!("migrations/0007_sequence_numbers.sql")),
+        M::up(include_str!("migrations/0008_user_roles.sql")),
+        M::up_with_hook(
+            include_str!("migrations/0009_audit_chain.sql"),
+            audit::chain_rows_from_before_the_chain,
+        ),
+    ])
+});
+/// How many steps `MIGRATIONS` has (a test checks it).
+const SCHEMA_VERSION: usize = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

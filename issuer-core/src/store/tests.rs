@@ -232,3 +232,76 @@ fn users_from_before_roles_migrate_with_no_role_and_new_roles_are_checked() {
         assert_eq!(set.is_ok(), allowed, "{role}: {set:?}");
     }
 }
+
+/// The rows written before the chain are chained by the migration, in id
+/// order from the genesis value, so that the log verifies at once and a
+/// row edited later shows.
+#[test]
+fn audit_rows_from_before_the_chain_are_chained_by_the_migration() {
+    use crate::audit::chain::{self, ChainHash};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("issuer.db");
+    drop(Store::create_new(&path).unwrap());
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch("DELETE FROM audit; PRAGMA user_version = 8;")
+            .unwrap();
+        conn.execute_batch(
+            "ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash;",
+        )
+        .unwrap();
+        // Ids as an old store may have them: not from 1, with a gap.
+        for id in [3, 4, 6] {
+            conn.execute(
+                "INSERT INTO audit (id, at, actor, action, subject, result, detail)
+                 VALUES (?1, ?1, 'cli:old', 'login', 's', 'ok', 'd')",
+                [id],
+            )
+            .unwrap();
+        }
+        MIGRATIONS.to_latest(&mut conn).unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    let verdict = chain::verify(&store, None).unwrap();
+    assert!(
+        matches!(verdict, chain::Verdict::Verified { rows: 3, head } if head.id == 6),
+        "{verdict:?}"
+    );
+    let first: String = store
+        .read(|conn| {
+            query_row_cached(conn, "SELECT prev_hash FROM audit WHERE id = 3", [], |r| {
+                r.get(0)
+            })
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(first, ChainHash::GENESIS.to_string());
+    // A new row chains on; the migration's step never runs again, so a
+    // hash removed now stays removed.
+    store
+        .write(|tx| {
+            insert_audit(
+                tx,
+                &NewAuditRow {
+                    actor: "cli:new",
+                    action: "login",
+                    subject: "s",
+                    result: "ok",
+                    detail: "",
+                },
+                7,
+            )?;
+            tx.execute("UPDATE audit SET hash = NULL WHERE id = 4", [])?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let verdict = chain::verify(&store, None).unwrap();
+    assert!(
+        matches!(&verdict, chain::Verdict::Broken(b) if b.id == 4
+            && b.problem == chain::Problem::NoHash),
+        "{verdict:?}"
+    );
+}

@@ -74,6 +74,10 @@ pub(super) enum Command {
     User(UserCommand),
     /// Run the web console.
     Serve(ServeArgs),
+    /// The audit log: list it, verify its hash chain, export it, print its
+    /// head.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,6 +31,7 @@ use ren3_issuer_core::store::{LicenseStatus, LicenseSummary};
 use ren3_issuer_core::{chain, devices, issuance, signing_keys, users};
 
 mod args;
+mod audit;
 mod batch;
 mod console_users;
 mod init;
@@ -179,6 +180,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::User(UserCommand::Remove { name }) => user_remove(&paths, json, &name, now),
         Command::User(UserCommand::List) => user_list(&paths, json),
         Command::Serve(args) => serve(&paths, &args),
+        Command::Audit(command) => audit::audit(&paths, json, command),
     }
 }
 

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::view::{self, Layout, filters};
 use super::{AppState, WebError};
+use ren3_issuer_core::audit::chain::{self, Verdict};
 use ren3_issuer_core::audit::{self, Action, Entry, Filter, Outcome};
 
 const PAGE_SIZE: u32 = 50;
@@ -40,6 +41,41 @@ pub(crate) struct AuditPage {
     results: Vec<&'static str>,
     /// The query string of the next page, if there is one.
     next: Option<String>,
+    chain: ChainLine,
+}
+
+/// Whether the hash chain verifies, for the line above the table.
+pub(crate) struct ChainLine {
+    verified: bool,
+    text: String,
+}
+
+impl ChainLine {
+    fn of(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::Verified { rows: 0, .. } => Self {
+                verified: true,
+                text: "The audit log is empty.".to_owned(),
+            },
+            Verdict::Verified { rows, head } => Self {
+                verified: true,
+                text: format!(
+                    "The hash chain verifies up to row {} ({rows} rows). Keep its head, \
+                     {head}, away from this store (`ren3-issuer audit head`): \
+                     `audit verify --head` then also catches deleted newest rows.",
+                    head.id
+                ),
+            },
+            Verdict::Broken(broken) => Self {
+                verified: false,
+                text: format!(
+                    "The hash chain is broken: {broken}; {}. What to do: {}.",
+                    broken.verified_before(),
+                    broken.what_to_do()
+                ),
+            },
+        }
+    }
 }
 
 pub(crate) async fn list(
@@ -53,9 +89,14 @@ pub(crate) async fn list(
         result: non_empty(&query.result),
         text: non_empty(&query.q),
         before: query.before,
+        since: None,
     };
-    let page = state
-        .run(move |store, _| audit::page(store, &filter, PAGE_SIZE))
+    // The whole chain at every view: a hash a row, done off the executor.
+    let (page, verdict) = state
+        .run(move |store, _| {
+            let page = audit::page(store, &filter, PAGE_SIZE)?;
+            Ok::<_, ren3_issuer_core::store::StoreError>((page, chain::verify(store, None)?))
+        })
         .await?;
     let next = page.next_before.map(|before| {
         view::query_string(&[
@@ -73,5 +114,6 @@ pub(crate) async fn list(
         actions: Action::ALL.iter().map(|a| a.as_str()).collect(),
         results: Outcome::ALL.iter().map(|o| o.as_str()).collect(),
         next,
+        chain: ChainLine::of(&verdict),
     })
 }

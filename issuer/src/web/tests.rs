@@ -869,6 +869,33 @@ async fn audit_rows_are_written_for_logins_changes_and_issuances_without_secrets
     assert!(page.body.contains("license_suspended"));
 }
 
+/// The audit page says whether the hash chain verifies, and where it breaks.
+#[tokio::test]
+async fn the_audit_page_shows_whether_the_chain_verifies_and_where_it_breaks() {
+    let mut console = Console::new();
+    console.log_in().await;
+    let page = console.get("/audit").await;
+    assert!(page.body.contains("chain verified"), "{}", page.body);
+    assert!(page.body.contains("verifies up to row 5"), "{}", page.body);
+
+    console
+        .t
+        .store
+        .write(|tx| {
+            tx.execute("UPDATE audit SET detail = 'nothing' WHERE id = 2", [])
+                .map_err(ren3_issuer_core::store::StoreError::from)
+        })
+        .unwrap();
+    let page = console.get("/audit").await;
+    assert!(page.body.contains("chain broken"), "{}", page.body);
+    assert!(
+        page.body.contains("row 2 (") && page.body.contains("was edited"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("keep this store file as evidence"));
+}
+
 #[tokio::test]
 async fn login_answers_429_after_repeated_failures() {
     let mut console = Console::new();

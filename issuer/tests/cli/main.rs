@@ -7,6 +7,7 @@
 // helpers they share here.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod batch;
 mod cli;
 mod hostile;
