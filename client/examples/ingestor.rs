@@ -97,7 +97,10 @@ async fn main() -> ExitCode {
     };
     let router = ren3_client::app(state.clone()).merge(ingestor_routes(state.license()));
     tracing::info!(addr = %config.listen_addr, "the example ingestor is listening");
-    let served = axum::serve(listener, router)
+    // The license page is served only to peers on this machine, so the
+    // server records each connection's peer address.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -58,6 +58,20 @@ pub const LICENSE_HEADER_TIMEOUT: &str = "license_header_timeout";
 /// longest for headers is closed to make room. Default 4,096
 /// ([`ren3_server::Limits::DEFAULT`]).
 pub const LICENSE_MAX_CONNECTIONS: &str = "license_max_connections";
+/// `true` (the default) serves the local license page at
+/// `/license/page` to callers on this machine (their connection
+/// comes from a loopback address); `false` leaves only the JSON endpoints.
+pub const LICENSE_PAGE: &str = "license_page";
+/// The vendor's license portal, an `https://` address without query or
+/// fragment, such as `https://licensing.example/ren3/register`. When set, a
+/// request's QR code carries this address with the request attached
+/// (`?request=<token>`), so that one scan opens the portal with the form
+/// filled in. Unset, the code carries the request token alone.
+pub const LICENSE_PORTAL_URL: &str = "license_portal_url";
+
+/// The longest [`LICENSE_PORTAL_URL`] accepted: the address travels in
+/// every request's QR code, beside a token of about 530 characters.
+pub const MAX_PORTAL_URL_LENGTH: usize = 200;
 
 /// The store's path when [`LICENSE_DB_PATH`] is unset: in the working
 /// directory.
@@ -113,6 +127,11 @@ pub struct Config {
     /// The bounds the service holds every connection to
     /// ([`LICENSE_HEADER_TIMEOUT`], [`LICENSE_MAX_CONNECTIONS`]).
     pub connection_limits: ren3_server::Limits,
+    /// Whether the local license page is served ([`LICENSE_PAGE`]).
+    pub page: bool,
+    /// The vendor's portal that QR codes of requests point to
+    /// ([`LICENSE_PORTAL_URL`]), checked: `https://`, no query, no fragment.
+    pub portal_url: Option<String>,
     /// Variables that are set but that this build does not read
     /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
     /// build). Start-up warns about each.
@@ -142,6 +161,8 @@ impl fmt::Debug for Config {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("body_timeout", &self.body_timeout)
             .field("connection_limits", &self.connection_limits)
+            .field("page", &self.page)
+            .field("portal_url", &self.portal_url)
             .field("ignored_variables", &self.ignored_variables)
             .field("trust", &self.trust)
             .finish()
@@ -342,6 +363,36 @@ impl Config {
             },
         };
 
+        let page = match get(LICENSE_PAGE) {
+            None => true,
+            Some(value) => parse_bool(&value).ok_or_else(|| {
+                ConfigError::invalid(
+                    LICENSE_PAGE,
+                    format!(
+                        "expected true or false (or 1/0, yes/no), found `{}`",
+                        shown(&value)
+                    ),
+                )
+            })?,
+        };
+        let portal_url = get(LICENSE_PORTAL_URL)
+            .map(|value| {
+                check_portal_url(&value)
+                    .map(|()| value.clone())
+                    .map_err(|problem| {
+                        ConfigError::invalid(
+                            LICENSE_PORTAL_URL,
+                            format!(
+                                "{problem}; expected the portal's https:// address without \
+                                 query or fragment, such as \
+                                 https://licensing.example/ren3/register, found `{}`",
+                                shown(&value)
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
+
         let offline = if enabled {
             Some(offline_config(&get)?)
         } else {
@@ -366,6 +417,8 @@ impl Config {
             allowed_hosts,
             body_timeout,
             connection_limits,
+            page,
+            portal_url,
             ignored_variables,
             trust,
         })
@@ -418,6 +471,59 @@ fn parse_allowed_hosts(value: &str) -> Result<Vec<AllowedHost>, ConfigError> {
         }
     }
     Ok(hosts)
+}
+
+/// A portal address as [`LICENSE_PORTAL_URL`] takes it: `https://`, a host
+/// name or IPv4 address with an optional port, and an optional path of
+/// unreserved characters and percent escapes. Narrower than a URL on
+/// purpose: the request is appended as `?request=<token>`, and every
+/// character must survive a phone's camera app unchanged.
+fn check_portal_url(value: &str) -> Result<(), &'static str> {
+    if value.len() > MAX_PORTAL_URL_LENGTH {
+        return Err("the address is longer than 200 characters");
+    }
+    let Some(rest) = value.strip_prefix("https://") else {
+        return Err("the address does not start with https://");
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if !host_ok {
+        return Err("the host is not a host name or IPv4 address");
+    }
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return Err("the port is not a number from 1 to 65535");
+    }
+    if path.contains(['?', '#']) {
+        return Err("the address has a query or fragment, to which the request cannot be added");
+    }
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let escape = bytes.get(i + 1..i + 3);
+                if !escape.is_some_and(|e| e.iter().all(u8::is_ascii_hexdigit)) {
+                    return Err("the path has a % that does not start an escape such as %20");
+                }
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) => i += 1,
+            _ => return Err("the path has a character that must be escaped"),
+        }
+    }
+    Ok(())
 }
 
 /// `90`, `90s`, `30m`, `24h` or `1d`, in seconds.
@@ -800,5 +906,52 @@ mod tests {
             assert!(config.trust().is_pinned());
             assert_eq!(config.trust().fingerprint(), baseline.trust().fingerprint());
         }
+    }
+
+    #[test]
+    fn the_page_is_on_by_default_and_can_be_turned_off() {
+        assert!(config(&[]).unwrap().page);
+        assert!(!config(&[(LICENSE_PAGE, "false")]).unwrap().page);
+        assert!(config(&[(LICENSE_PAGE, "yes")]).unwrap().page);
+        let err = config(&[(LICENSE_PAGE, "maybe")]).unwrap_err();
+        assert_eq!(err.variable(), Some(LICENSE_PAGE));
+        assert!(err.to_string().contains("expected true or false"), "{err}");
+    }
+
+    #[test]
+    fn a_portal_url_is_https_without_query_or_fragment() {
+        assert_eq!(config(&[]).unwrap().portal_url, None);
+        for good in [
+            "https://licensing.example",
+            "https://licensing.example/",
+            "https://licensing.example:8443/ren3/register",
+            "https://10.0.0.5/a-b_c.d~e/%2F",
+        ] {
+            let config =
+                config(&[(LICENSE_PORTAL_URL, good)]).unwrap_or_else(|e| panic!("{good}: {e}"));
+            assert_eq!(config.portal_url.as_deref(), Some(good));
+        }
+        for (bad, problem) in [
+            ("http://licensing.example/", "does not start with https://"),
+            ("licensing.example", "does not start with https://"),
+            ("https://", "not a host name"),
+            ("https://-bad.example/", "not a host name"),
+            ("https://a..b/", "not a host name"),
+            ("https://user@licensing.example/", "not a host name"),
+            ("https://licensing.example:0/", "port"),
+            ("https://licensing.example:99999/", "port"),
+            ("https://licensing.example/?a=b", "query or fragment"),
+            ("https://licensing.example/#x", "query or fragment"),
+            ("https://licensing.example/a b", "must be escaped"),
+            ("https://licensing.example/%zz", "does not start an escape"),
+            ("https://licensing.example/%2", "does not start an escape"),
+        ] {
+            let err = config(&[(LICENSE_PORTAL_URL, bad)]).unwrap_err();
+            assert_eq!(err.variable(), Some(LICENSE_PORTAL_URL), "{bad}");
+            assert!(err.to_string().contains(problem), "{bad}: {err}");
+        }
+        let long = format!("https://licensing.example/{}", "a".repeat(200));
+        let err = config(&[(LICENSE_PORTAL_URL, &long)]).unwrap_err();
+        assert!(err.to_string().contains("longer than 200"), "{err}");
     }
 }

@@ -33,7 +33,11 @@
 //! 3. Merge [`app`], the licensing endpoints, into the ingestor's axum
 //!    router. Its `Host` check covers those endpoints only. It has a
 //!    fallback (problem+json 404), so a router with a fallback of its own
-//!    must call `reset_fallback` on one of them first.
+//!    must call `reset_fallback` on one of them first. With the default
+//!    feature `page`, it also serves the local license page ([`page`]) to
+//!    callers on this machine; serve the router with
+//!    `into_make_service_with_connect_info::<SocketAddr>()` so that it can
+//!    tell, or the page is refused to everyone.
 //! 4. Guard the ingestor's own routes with [`RequireLicense`]: it admits
 //!    a request only while licensed work is allowed and, with
 //!    [`feature`](RequireLicense::feature), only if the license grants that
@@ -125,6 +129,8 @@
 //! it ([`serve`] does all of this for the licensing endpoints alone):
 //!
 //! ```no_run
+//! use std::net::SocketAddr;
+//!
 //! use ren3_client::{AppState, Config};
 //! # fn ingestor_routes(_: ren3_client::LicenseHandle) -> axum::Router {
 //! #     axum::Router::new()
@@ -136,7 +142,10 @@
 //!     let state = AppState::open(&config).await?;
 //!     let router = ren3_client::app(state.clone()).merge(ingestor_routes(state.license()));
 //!     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
-//!     axum::serve(listener, router)
+//!     // The license page is served only to peers on this machine, so the
+//!     // server must record each connection's peer address.
+//!     let service = router.into_make_service_with_connect_info::<SocketAddr>();
+//!     axum::serve(listener, service)
 //!         .with_graceful_shutdown(async {
 //!             let _ = tokio::signal::ctrl_c().await;
 //!         })
@@ -157,6 +166,8 @@ pub mod guard;
 pub mod http;
 pub mod license;
 pub mod licensing;
+#[cfg(feature = "page")]
+pub mod page;
 pub mod registration;
 pub mod revocations;
 pub mod startup;

@@ -21,8 +21,8 @@ use crate::startup::UNVERIFIABLE;
 use crate::store::StoreError;
 
 /// How to get a new license, the start of most next actions.
-const EXPORT_A_REQUEST: &str =
-    "export a new request with POST /license/register and send it to the ReN3 team";
+const EXPORT_A_REQUEST: &str = "export a new request with POST /license/register (or \
+     `ren3-client request`, or the license page at /license/page) and send it to the ReN3 team";
 
 /// The body of `GET /license` (and of an accepted import), in camelCase
 /// JSON: the license's state, why, and what the operator should do next.
@@ -400,8 +400,9 @@ impl Licensing {
             return unlicensed(
                 "no_license",
                 "no license is installed".into(),
-                "request a license: POST /license/register with your license key, then send \
-                 the licenseRequest to the ReN3 team"
+                "request a license: POST /license/register with your license key (or \
+                 `ren3-client request`, or the license page at /license/page), then send \
+                 the license request to the ReN3 team"
                     .into(),
             );
         };

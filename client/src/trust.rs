@@ -73,6 +73,30 @@ impl Trust {
         self.floor.as_ref().map_or(0, RevocationList::version)
     }
 
+    /// The trust of this build, for an ingestor's `--version` or start-up
+    /// line: the pinned root and the compiled revocation floor. A
+    /// development build reads its root from [`DEV_TRUST_ROOT`] in the
+    /// process environment; a pinned build reads nothing.
+    ///
+    /// # Errors
+    ///
+    /// A development build without a readable root file, or a binary whose
+    /// compiled-in trust does not verify (it was altered): the message says
+    /// which, for the operator as is.
+    ///
+    /// ```
+    /// let trust = ren3_client::Trust::this_build()?;
+    /// println!("trust root {} (pinned: {})", trust.fingerprint(), trust.is_pinned());
+    /// # Ok::<(), ren3_client::ConfigError>(())
+    /// ```
+    pub fn this_build() -> Result<Self, ConfigError> {
+        Self::of_this_build(&|name| {
+            (name == DEV_TRUST_ROOT)
+                .then(|| std::env::var(name).ok())
+                .flatten()
+        })
+    }
+
     /// The trust of this build. `lookup` is read only by a development
     /// build, for [`DEV_TRUST_ROOT`].
     pub(crate) fn of_this_build(

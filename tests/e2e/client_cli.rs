@@ -49,10 +49,16 @@ struct Site {
 
 impl Site {
     fn start(device: &str) -> Self {
-        let vars = vec![
+        Self::start_with(device, &[])
+    }
+
+    /// [`Site::start`] with `extra` variables, for the service and the CLI.
+    fn start_with(device: &str, extra: &[(&'static str, &str)]) -> Self {
+        let mut vars = vec![
             ("enable_offline_license", "true".to_owned()),
             ("client_device_id", device.to_owned()),
         ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let client = Client::start_with(&borrowed);
         Self { client, vars }
@@ -63,14 +69,15 @@ impl Site {
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_with(&[], args, stdin)
+    }
+
+    /// [`Site::run`] with `extra` variables for the CLI alone.
+    fn run_with(&self, extra: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
         let vars: Vec<(&str, &str)> = self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        run_in(
-            self.dir(),
-            &vars,
-            &[("REN3_CLIENT_URL", &self.client.base)],
-            args,
-            stdin,
-        )
+        let mut extra = extra.to_vec();
+        extra.push(("REN3_CLIENT_URL", &self.client.base));
+        run_in(self.dir(), &vars, &extra, args, stdin)
     }
 
     /// A command that must succeed: its stdout.
@@ -98,8 +105,23 @@ impl Site {
         String::from_utf8(out.stderr).unwrap()
     }
 
+    /// `status --json`, checking that its exit code says the state.
     fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+        let out = self.run(&["status", "--json"], "");
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+        assert_eq!(
+            out.status.code(),
+            Some(status_code(&status)),
+            "the exit code of {status}"
+        );
+        status
+    }
+
+    /// `status`'s exit code alone.
+    fn status_code(&self) -> Option<i32> {
+        self.run(&["status"], "").status.code()
     }
 
     fn write(&self, name: &str, text: &str) {
@@ -318,9 +340,10 @@ fn the_default_address_is_listen_addr_through_loopback_from_dot_env() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "not licensed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -548,6 +571,19 @@ fn version_help_and_usage_errors() {
         "",
     );
     assert_eq!(out.status.code(), Some(2));
+
+    for command in ["request", "deactivate"] {
+        let out = run_in(dir.path(), &[], &[], &[command, "--help"], "");
+        let help = String::from_utf8(out.stdout).unwrap();
+        for said in ["--qr ", "--qr-svg <FILE>", "stderr", "COLUMNS", "exits 0"] {
+            assert!(help.contains(said), "{command}: {said} in {help}");
+        }
+    }
+    let out = run_in(dir.path(), &[], &[], &["status", "--help"], "");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for said in ["0 licensed", "3 licensed but act soon", "4 not licensed"] {
+        assert!(help.contains(said), "{said} in {help}");
+    }
 }
 
 #[test]
@@ -585,4 +621,354 @@ fn serve_is_the_default_and_can_be_named() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("listen_addr"), "{stderr}");
+}
+
+/// The exit code `status` gives for a status answer: 0 licensed, 3
+/// licensed but act soon, 4 not licensed.
+fn status_code(status: &Value) -> i32 {
+    match (status["licensed"].as_bool(), status["reasonCode"].as_str()) {
+        (Some(true), Some("valid")) => 0,
+        (Some(true), _) => 3,
+        _ => 4,
+    }
+}
+
+/// Wide enough for any request's code.
+const WIDE: (&str, &str) = ("COLUMNS", "200");
+
+/// The colours every line of a terminal QR code starts with.
+const QR_LINE: &str = "\x1b[97;40m";
+
+/// What rqrr reads in `modules` (rows of dark or light, quiet zone
+/// included), drawn at four pixels a module.
+fn decode_modules(modules: &[Vec<bool>]) -> String {
+    const SCALE: usize = 4;
+    let height = modules.len();
+    let width = modules[0].len();
+    let mut picture =
+        rqrr::PreparedImage::prepare_from_greyscale(width * SCALE, height * SCALE, |x, y| {
+            if modules[y / SCALE][x / SCALE] {
+                0
+            } else {
+                255
+            }
+        });
+    let grids = picture.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().expect("rqrr decodes the code").1
+}
+
+/// The text of the QR code drawn in `stderr`: each character two modules,
+/// one above the other, its ink the light ones (white on black, as every
+/// line sets).
+fn terminal_qr(stderr: &str) -> String {
+    let mut modules = Vec::new();
+    for line in stderr.lines().filter(|line| line.starts_with(QR_LINE)) {
+        let cells = &line[QR_LINE.len()..line.rfind("\x1b[0m").unwrap()];
+        let (upper, lower): (Vec<bool>, Vec<bool>) = cells
+            .chars()
+            .map(|c| match c {
+                '█' => (false, false),
+                '▀' => (false, true),
+                '▄' => (true, false),
+                ' ' => (true, true),
+                c => panic!("{c:?} in a QR code"),
+            })
+            .unzip();
+        modules.push(upper);
+        modules.push(lower);
+    }
+    assert!(!modules.is_empty(), "no QR code in {stderr}");
+    decode_modules(&modules)
+}
+
+/// The text of the QR code in an SVG file: its viewBox and the rectangles
+/// of its path (`M x y h run v1 h-run z`).
+fn svg_qr(svg: &str) -> String {
+    let size: usize = svg
+        .split("viewBox=\"0 0 ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut modules = vec![vec![false; size]; size];
+    for rect in path.split('z').filter(|r| !r.is_empty()) {
+        let n: Vec<usize> = rect
+            .trim_start_matches('M')
+            .split(['h', 'v', ' '])
+            .filter(|n| !n.is_empty() && !n.starts_with('-'))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        for cell in &mut modules[n[1]][n[0]..n[0] + n[2]] {
+            *cell = true;
+        }
+    }
+    decode_modules(&modules)
+}
+
+#[test]
+fn qr_draws_the_printed_token_on_stderr_and_stdout_keeps_it_alone() {
+    let (issuer, site, _key) = site_with_key();
+    let out = site.run_with(
+        &[WIDE],
+        &["request", "--license-key-file", "license-key.txt", "--qr"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(request.lines().count(), 1, "the token alone: {request}");
+    assert!(request.starts_with("ren3-request-v2."), "{request}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        terminal_qr(&stderr),
+        request.trim(),
+        "1: the request's code"
+    );
+    assert!(stderr.contains("scan the code above"), "{stderr}");
+
+    // The release receipt's code, after the exchange.
+    let payload = issuer.issue(request.trim());
+    site.write("payload.txt", &payload);
+    site.ok(&[
+        "import",
+        "payload.txt",
+        "--license-key-file",
+        "license-key.txt",
+    ]);
+    let out = site.run_with(
+        &[WIDE],
+        &[
+            "deactivate",
+            "--license-key-file",
+            "license-key.txt",
+            "--qr",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let receipt = String::from_utf8(out.stdout).unwrap();
+    assert!(receipt.starts_with("ren3-receipt-") && receipt.lines().count() == 1);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        terminal_qr(&stderr),
+        receipt.trim(),
+        "2: the receipt's code"
+    );
+    issuer.ok(&["release", "--receipt", "-"], Some(&receipt));
+}
+
+#[test]
+fn qr_svg_writes_the_code_and_refuses_to_overwrite_without_force() {
+    let (_issuer, site, _key) = site_with_key();
+    let args = [
+        "request",
+        "--license-key-file",
+        "license-key.txt",
+        "--qr-svg",
+        "request.svg",
+    ];
+    let request = site.ok(&args);
+    let svg = site.read("request.svg");
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(svg.contains("<title>ReN3 license request</title>"), "{svg}");
+    assert_eq!(svg_qr(&svg), request.trim());
+    assert_eq!(site.status()["pendingRequests"], 1);
+
+    // An existing image is refused before the service is asked.
+    let stderr = site.fails(&args, 1);
+    assert!(stderr.contains("request.svg already exists"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(site.read("request.svg"), svg);
+    assert_eq!(site.status()["pendingRequests"], 1);
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let newer = site.ok(&forced);
+    assert_ne!(newer, request);
+    assert_eq!(svg_qr(&site.read("request.svg")), newer.trim());
+    assert_eq!(site.status()["pendingRequests"], 2);
+
+    // One file cannot be both the token and its image.
+    let stderr = site.fails(
+        &[
+            "request",
+            "--license-key-file",
+            "license-key.txt",
+            "--out",
+            "same",
+            "--qr-svg",
+            "same",
+        ],
+        2,
+    );
+    assert!(stderr.contains("--out and --qr-svg"), "{stderr}");
+    assert!(!site.dir().join("same").exists());
+    assert_eq!(site.status()["pendingRequests"], 2);
+}
+
+#[test]
+fn with_a_portal_configured_the_code_carries_its_url_with_the_request() {
+    let issuer = Issuer::init();
+    let key = issuer.create_license("ACME Corp", &[]);
+    let device = issuer.add_device(&key);
+    let portal = "https://licensing.example/ren3/register";
+    let site = Site::start_with(&device, &[("license_portal_url", portal)]);
+    site.write("license-key.txt", &key);
+    let out = site.run_with(
+        &[WIDE],
+        &[
+            "request",
+            "--license-key-file",
+            "license-key.txt",
+            "--qr",
+            "--qr-svg",
+            "request.svg",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        request.starts_with("ren3-request-v2."),
+        "the token alone: {request}"
+    );
+    let carried = format!("{portal}?request={}", request.trim());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(terminal_qr(&stderr), carried, "1: terminal");
+    assert_eq!(svg_qr(&site.read("request.svg")), carried, "2: SVG");
+}
+
+#[test]
+fn a_terminal_too_narrow_for_the_code_says_so_and_the_request_is_still_made() {
+    let (_issuer, site, _key) = site_with_key();
+    let narrow = ("COLUMNS", "40");
+    let out = site.run_with(
+        &[narrow],
+        &["request", "--license-key-file", "license-key.txt", "--qr"],
+        "",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request = String::from_utf8(out.stdout).unwrap();
+    assert!(request.starts_with("ren3-request-v2.") && request.lines().count() == 1);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains('\x1b'), "no code drawn: {stderr}");
+    let warning = stderr.lines().find(|l| l.starts_with("warning:")).unwrap();
+    assert!(warning.contains("and this one has 40"), "{warning}");
+    let needed: usize = warning
+        .split("needs a terminal ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((90..=110).contains(&needed), "{warning}");
+    assert!(warning.contains("--qr-svg FILE"), "{warning}");
+    let page = format!("{}/license/page", site.client.base);
+    assert!(warning.contains(&page), "{warning}");
+    assert_eq!(site.status()["pendingRequests"], 1);
+
+    // Exactly wide enough draws it.
+    let columns = needed.to_string();
+    let out = site.run_with(
+        &[("COLUMNS", &columns)],
+        &["request", "--license-key-file", "license-key.txt", "--qr"],
+        "",
+    );
+    let request = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(terminal_qr(&stderr), request.trim(), "{stderr}");
+
+    // With the image written, the warning points to it.
+    let out = site.run_with(
+        &[narrow],
+        &[
+            "request",
+            "--license-key-file",
+            "license-key.txt",
+            "--qr",
+            "--qr-svg",
+            "request.svg",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("open the image in request.svg"), "{stderr}");
+}
+
+#[test]
+fn status_exit_code_says_licensed_act_soon_or_not_licensed() {
+    let (issuer, site, _key) = site_with_key();
+    assert_eq!(site.status_code(), Some(4), "1: no license");
+    let request = site.ok(&["request", "--license-key-file", "license-key.txt"]);
+    assert_eq!(site.status()["state"], "pending");
+    assert_eq!(site.status_code(), Some(4), "2: pending");
+    site.write("payload.txt", &issuer.issue(request.trim()));
+    site.ok(&[
+        "import",
+        "payload.txt",
+        "--license-key-file",
+        "license-key.txt",
+    ]);
+    assert_eq!(site.status()["reasonCode"], "valid");
+    assert_eq!(site.status_code(), Some(0), "3: active");
+
+    // A license inside its expiry warning window: licensed, act soon.
+    let year = 1970
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 31_556_952;
+    let expires = format!("{}-06-30", year + 2);
+    let key = issuer.create_license("ACME Corp", &["--expires", &expires]);
+    let device = issuer.add_device(&key);
+    let site = Site::start_with(&device, &[("license_warning_days", "3650")]);
+    site.write("license-key.txt", &key);
+    let request = site.ok(&["request", "--license-key-file", "license-key.txt"]);
+    site.write("payload.txt", &issuer.issue(request.trim()));
+    site.ok(&[
+        "import",
+        "payload.txt",
+        "--license-key-file",
+        "license-key.txt",
+    ]);
+    let status = site.status();
+    assert_eq!(
+        (&status["state"], &status["reasonCode"]),
+        (&Value::from("active"), &Value::from("expiry_warning"))
+    );
+    assert_eq!(site.status_code(), Some(3), "4: expiry warning");
+
+    // Deactivated: not licensed again.
+    site.ok(&["deactivate", "--license-key-file", "license-key.txt"]);
+    assert_eq!(site.status_code(), Some(4), "5: deactivated");
 }

@@ -5,146 +5,19 @@
 //! says it was skipped, except under CI (`CI` set), where it fails.
 //! It saves screenshots of the main pages to `docs/screenshots/`.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-use fantoccini::{Client as Browser, ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::Locator;
 use ren3_tests::{Client, Issuer};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+use crate::browser::{
+    Driver, chromedriver, click, element, fill, open_browser, screenshot, value_of,
+};
+
 const PASSWORD: &str = "a long console passphrase";
-
-fn chromedriver() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("chromedriver"))
-            .find(|path| path.is_file())
-    })
-}
-
-/// A chromedriver on a port of its choosing, stopped on drop.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    fn start(binary: &Path) -> Self {
-        let mut child = Command::new(binary)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        // "ChromeDriver was started successfully on port 39343."
-        let port = loop {
-            line.clear();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "chromedriver exited"
-            );
-            if let Some(rest) = line
-                .trim()
-                .strip_prefix("ChromeDriver was started successfully on port ")
-            {
-                break rest.trim_end_matches('.').to_owned();
-            }
-        };
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn screenshots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn screenshot(browser: &Browser, name: &str) {
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
-}
-
-/// The element `css` names, waiting for it: a click that submits a form
-/// may return before the next page has loaded.
-async fn element(browser: &Browser, css: &str) -> fantoccini::elements::Element {
-    browser
-        .wait()
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
-}
-
-async fn fill(browser: &Browser, css: &str, text: &str) {
-    let field = element(browser, css).await;
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-async fn click(browser: &Browser, css: &str) {
-    element(browser, css).await.click().await.unwrap();
-}
-
-async fn value_of(browser: &Browser, css: &str) -> String {
-    element(browser, css)
-        .await
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn open_browser(driver: &Driver, profile: &Path) -> Browser {
-    let mut capabilities = serde_json::Map::new();
-    capabilities.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&driver.url)
-        .await
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Debian's chromium and chromium-driver: run with --ignored (.ci/run does)"]
 async fn vendor_issues_a_license_in_the_browser_and_the_client_activates_it() {
-    let (true, Some(chromedriver)) = (Path::new(CHROMIUM).is_file(), chromedriver()) else {
-        panic!(
-            "the browser test needs chromium and chromedriver: \
-             apt-get install chromium chromium-driver"
-        );
-    };
+    let chromedriver = chromedriver();
 
     let issuer = Issuer::init();
     issuer.add_user("alice", PASSWORD);

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod client_cli;
 mod concurrency;
 mod connections;
@@ -17,6 +18,7 @@ mod lifecycle_client;
 mod lifecycle_issuer;
 mod login;
 mod operator;
+mod page;
 mod refusals;
 mod transit;
 mod trust;

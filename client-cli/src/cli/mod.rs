@@ -14,21 +14,28 @@
 //! The license key is never an argument: it would stay in the shell's
 //! history and show in `ps`. It comes from `--license-key-file` or a prompt
 //! at a terminal.
+//!
+//! `status` also says the state in its exit code ([`status::exit_code`]):
+//! 0 licensed, 3 licensed but act soon, 4 not licensed. `request` and
+//! `deactivate` draw their token as a QR code on stderr with `--qr`, and
+//! write it as SVG with `--qr-svg FILE` ([`qr`]).
 
 use std::io::{self, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use clap::{ArgGroup, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use ren3_shared::terminal::{Form, escape};
 use serde_json::json;
 
 mod files;
+mod qr;
 mod serve;
 mod service;
 mod status;
 
 use files::{OutFile, license_key, read_payload};
+use qr::QrPlan;
 use service::{Answer, Service};
 
 /// The variable that overrides the service's address, for scripts and
@@ -55,6 +62,7 @@ enum Command {
     Serve,
     /// Register the license key and export a license request for the ReN3
     /// team; print the request token.
+    #[command(after_help = QR_HELP)]
     Request {
         #[command(flatten)]
         key: KeyArgs,
@@ -76,12 +84,14 @@ enum Command {
         service: ServiceArgs,
     },
     /// Print the license status: its state, why, and what to do.
+    #[command(after_help = STATUS_HELP)]
     Status {
         #[command(flatten)]
         service: ServiceArgs,
     },
     /// Stop using the license and print the release receipt, which the
     /// ReN3 team needs to free the seat.
+    #[command(after_help = QR_HELP)]
     Deactivate {
         #[command(flatten)]
         key: KeyArgs,
@@ -101,26 +111,74 @@ struct KeyArgs {
     license_key_file: Option<String>,
 }
 
-/// Where a token goes when not to stdout.
+/// What `request --help` and `deactivate --help` add about QR codes.
+const QR_HELP: &str = "With --qr, the token is also drawn as a QR code (level M) on stderr, for a \
+                       phone's camera to carry across the air gap; stdout keeps the token alone. \
+                       When the terminal (else COLUMNS, else 80 columns) is too narrow for the \
+                       code, a warning says how many columns it needs and offers --qr-svg FILE \
+                       or the local license page; the token is still printed and the command \
+                       exits 0. A request's code carries license_portal_url?request=TOKEN when \
+                       that is configured, else the token alone; a receipt's, the receipt alone.";
+
+/// What `status --help` adds: the exit codes.
+const STATUS_HELP: &str = "Exit status, with --json too: 0 licensed, nothing to do now; 3 licensed \
+                           but act soon (expiry warning, grace period, revoked key in its grace, \
+                           suspect clock under an advisory policy: see `what to do`); 4 not \
+                           licensed (no license, pending, expired, not yet valid, revoked, \
+                           refused clock); 1 the service could not be asked; 2 usage or \
+                           configuration error.";
+
+/// Where a token goes when not to stdout, and its QR code.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("written").args(["out", "qr_svg"]).multiple(true)))]
 struct OutArgs {
     /// Write the token to FILE (created 0644) instead of stdout; an
     /// existing FILE is refused unless --force.
     #[arg(long, value_name = "FILE")]
     out: Option<std::path::PathBuf>,
-    /// Replace FILE if it exists.
-    #[arg(long, requires = "out")]
+    /// Also draw the token as a QR code on stderr (stdout keeps the token
+    /// alone).
+    #[arg(long)]
+    qr: bool,
+    /// Write the token's QR code to FILE as an SVG image; an existing FILE
+    /// is refused unless --force.
+    #[arg(long, value_name = "FILE")]
+    qr_svg: Option<std::path::PathBuf>,
+    /// Replace the --out or --qr-svg FILE if it exists.
+    #[arg(long, requires = "written")]
     force: bool,
 }
 
+/// The files of [`OutArgs`], claimed.
+struct Claimed {
+    /// `--out`; `None` for stdout.
+    token: Option<OutFile>,
+    /// `--qr-svg`.
+    svg: Option<OutFile>,
+}
+
 impl OutArgs {
-    /// The `--out` file, claimed before the service is called: `None`
-    /// for stdout.
-    fn claim(&self) -> Result<Option<OutFile>> {
-        self.out
-            .as_deref()
-            .map(|path| OutFile::claim(path, self.force))
-            .transpose()
+    /// The `--out` and `--qr-svg` files, claimed before the service is
+    /// called.
+    fn claim(&self) -> Result<Claimed> {
+        if let (Some(out), Some(svg)) = (&self.out, &self.qr_svg)
+            && out == svg
+        {
+            return Err(UsageError(format!(
+                "--out and --qr-svg both name {}; give the token and its QR code a file each",
+                out.display()
+            ))
+            .into());
+        }
+        let claim = |path: &Option<std::path::PathBuf>| {
+            path.as_deref()
+                .map(|path| OutFile::claim(path, self.force))
+                .transpose()
+        };
+        Ok(Claimed {
+            token: claim(&self.out)?,
+            svg: claim(&self.qr_svg)?,
+        })
     }
 }
 
@@ -155,7 +213,7 @@ pub fn main() -> ExitCode {
         Some(command) => command,
     };
     match run(command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", escape(&format!("{e:#}"), Form::Line));
             if e.downcast_ref::<UsageError>().is_some() {
@@ -171,21 +229,12 @@ pub fn main() -> ExitCode {
 /// the root this build trusts, for a vendor to compare with the root they
 /// meant to pin.
 fn version() -> &'static str {
-    // Only the build's trust is wanted, so nothing else is looked up; a
-    // development build reads its root from the one variable it names.
     let dev_root = ren3_client::trust::DEV_TRUST_ROOT;
-    let config = ren3_client::Config::from_lookup(|name| {
-        (name == dev_root)
-            .then(|| std::env::var(name).ok())
-            .flatten()
-    });
-    let root = match config {
-        Ok(config) if config.trust().is_pinned() => {
-            format!("trust root {}, pinned", config.trust().fingerprint())
-        }
-        Ok(config) => format!(
+    let root = match ren3_client::Trust::this_build() {
+        Ok(trust) if trust.is_pinned() => format!("trust root {}, pinned", trust.fingerprint()),
+        Ok(trust) => format!(
             "trust root {}, development build: from {dev_root}, never ship it",
-            config.trust().fingerprint()
+            trust.fingerprint()
         ),
         Err(e) => format!("trust root unavailable: {e}"),
     };
@@ -194,37 +243,55 @@ fn version() -> &'static str {
     Box::leak(format!("{} ({root})", env!("CARGO_PKG_VERSION")).into_boxed_str())
 }
 
-fn run(command: Command) -> Result<()> {
+fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Serve => unreachable!("`serve` returns before run"),
-        Command::Request { key, out, service } => request(&key, &out, &service),
+        Command::Request { key, out, service } => request(&key, &out, &service)?,
         Command::Import {
             payload,
             key,
             service,
-        } => import(&payload, &key, &service),
+        } => import(&payload, &key, &service)?,
         Command::Status { service } => {
             let answer = Service::locate(service.url.as_deref())?.get("/license")?;
-            print_status(&answer, service.json)
+            let code = status::exit_code(&answer.value)?;
+            print_status(&answer, service.json)?;
+            return Ok(ExitCode::from(code));
         }
-        Command::Deactivate { key, out, service } => deactivate(&key, &out, &service),
+        Command::Deactivate { key, out, service } => deactivate(&key, &out, &service)?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn request(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
     let service = Service::locate(args.url.as_deref())?;
-    // The file is claimed before the service records a request, so an
+    // The files are claimed before the service records a request, so an
     // existing one is refused with nothing changed.
-    let file = out.claim()?;
+    let files = out.claim()?;
+    let qr = QrPlan::new(out.qr, files.svg, &service)?;
     let license_key = license_key(key.license_key_file.as_deref())?;
     let answer = service.post(
         "/license/register",
         &json!({ "licenseKey": license_key, "export": true }),
     )?;
     let token = token_in(&answer, "licenseRequest")?;
+    // With the vendor's portal configured, one scan opens it with the
+    // request filled in.
+    let qr = qr.map(|plan| {
+        let text = ren3_qr::carried_text(&token, plan.portal_url.as_deref());
+        (plan, text)
+    });
     let next = "send it to the ReN3 team, and import their answer with \
                 `ren3-client import FILE`";
-    deliver(&answer, &token, file, args.json, "license request", next)
+    deliver(
+        &answer,
+        &token,
+        files.token,
+        qr,
+        args.json,
+        "license request",
+        next,
+    )
 }
 
 fn import(source: &str, key: &KeyArgs, args: &ServiceArgs) -> Result<()> {
@@ -259,13 +326,24 @@ fn deactivate(key: &KeyArgs, out: &OutArgs, args: &ServiceArgs) -> Result<()> {
     let service = Service::locate(args.url.as_deref())?;
     // Claimed first: the receipt exists only in this answer, so there must
     // be somewhere to put it before the license is released.
-    let file = out.claim()?;
+    let files = out.claim()?;
+    let qr = QrPlan::new(out.qr, files.svg, &service)?;
     let license_key = license_key(key.license_key_file.as_deref())?;
     let answer = service.post("/license/deactivate", &json!({ "licenseKey": license_key }))?;
     let token = token_in(&answer, "releaseReceipt")?;
+    // The portal takes requests; a receipt's code carries the receipt alone.
+    let qr = qr.map(|plan| (plan, token.clone()));
     let next = "this installation is now unlicensed; send the receipt to the ReN3 team \
                 so they free the seat";
-    deliver(&answer, &token, file, args.json, "release receipt", next)
+    deliver(
+        &answer,
+        &token,
+        files.token,
+        qr,
+        args.json,
+        "release receipt",
+        next,
+    )
 }
 
 /// The string member `name` of a successful answer.
@@ -281,12 +359,14 @@ fn token_in(answer: &Answer, name: &str) -> Result<String> {
         })
 }
 
-/// Writes `token` to `file`, or to stdout without one; with `--json`,
-/// stdout gets the whole answer instead.
+/// Writes `token` to `file`, or to stdout without one (with `--json`,
+/// stdout gets the whole answer instead); then the QR code of the text
+/// `qr` carries, as its plan says.
 fn deliver(
     answer: &Answer,
     token: &str,
     file: Option<OutFile>,
+    qr: Option<(QrPlan, String)>,
     json: bool,
     what: &str,
     next: &str,
@@ -294,7 +374,7 @@ fn deliver(
     if json {
         print_json(answer)?;
     }
-    match file {
+    let (kept, done) = match file {
         Some(file) => {
             let path = file.path().display().to_string();
             if let Err(e) = file.write(token) {
@@ -307,15 +387,22 @@ fn deliver(
                      instead: save it from there"
                 );
             }
-            note(&format!("wrote the {what} to {path}; {next}"));
+            (
+                format!("in {path}"),
+                format!("wrote the {what} to {path}; {next}"),
+            )
         }
         None => {
             if !json {
                 print_stdout(&format!("{token}\n"), Form::Lines)?;
             }
-            note(&format!("{next}."));
+            ("on stdout".to_owned(), format!("{next}."))
         }
+    };
+    if let Some((plan, text)) = qr {
+        plan.show(&text, what, &kept)?;
     }
+    note(&done);
     Ok(())
 }
 

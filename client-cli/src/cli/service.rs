@@ -92,6 +92,11 @@ impl Service {
         Ok(Self { base, host, agent })
     }
 
+    /// The service's base URL, `http://ADDR`, without a trailing slash.
+    pub(super) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET path`.
     pub(super) fn get(&self, path: &str) -> Result<Answer> {
         let mut request = self.agent.get(format!("{}{path}", self.base));

@@ -1,10 +1,40 @@
 //! The status answer (`GET /license`, and an accepted import) as lines for
 //! people: the state, why, and what to do, then the license it is about.
-//! `--json` prints the answer itself, for scripts.
+//! `--json` prints the answer itself, for scripts. `status` also says in
+//! its exit code whether the ingestor is licensed ([`exit_code`]).
 
 use std::fmt::Write as _;
 
+use anyhow::{Result, anyhow};
 use serde_json::Value;
+
+/// Licensed, and nothing to do now (`reasonCode` `valid`).
+pub(super) const LICENSED: u8 = 0;
+/// Still licensed, but act soon: the expiry warning window, the grace
+/// period, a revoked key in its grace, a suspect clock under an advisory
+/// clock policy. Not 1 or 2, which are errors.
+pub(super) const ACT_SOON: u8 = 3;
+/// Not licensed: licensed work is refused (no license, a request pending,
+/// expired, not yet valid, revoked, a clock the license refuses).
+pub(super) const NOT_LICENSED: u8 = 4;
+
+/// The exit code of `status` for the answer: what a monitoring check or a
+/// start-up script acts on. It follows `licensed`, what the ingestor's
+/// guard decides, and among licensed states `reasonCode` `valid`, the one
+/// whose next action is nothing now.
+pub(super) fn exit_code(status: &Value) -> Result<u8> {
+    let licensed = status["licensed"].as_bool().ok_or_else(|| {
+        anyhow!(
+            "the service's status has no `licensed`; check that --url or listen_addr points at \
+             the ReN3 licensing service"
+        )
+    })?;
+    Ok(match (licensed, status["reasonCode"].as_str()) {
+        (false, _) => NOT_LICENSED,
+        (true, Some("valid")) => LICENSED,
+        (true, _) => ACT_SOON,
+    })
+}
 
 /// Labelled lines, one value per line: a value's own line breaks are
 /// shown escaped, so it cannot pass for another line.
@@ -100,6 +130,47 @@ mod tests {
              features:         ingest, export\n\
              client device id: REN3D1-X\n"
         );
+    }
+
+    #[test]
+    fn the_exit_code_says_licensed_act_soon_or_not_licensed() {
+        for (n, (state, reason_code, licensed, code)) in [
+            ("active", "valid", true, LICENSED),
+            ("active", "expiry_warning", true, ACT_SOON),
+            ("grace", "in_grace", true, ACT_SOON),
+            ("active", "key_revoked_in_grace", true, ACT_SOON),
+            ("grace", "key_revoked_in_grace", true, ACT_SOON),
+            (
+                "clock_suspect",
+                "clock_behind_high_water_mark",
+                true,
+                ACT_SOON,
+            ),
+            (
+                "clock_suspect",
+                "clock_behind_high_water_mark",
+                false,
+                NOT_LICENSED,
+            ),
+            ("unlicensed", "no_license", false, NOT_LICENSED),
+            ("unlicensed", "offline_disabled", false, NOT_LICENSED),
+            ("pending", "pending", false, NOT_LICENSED),
+            ("expired", "expired", false, NOT_LICENSED),
+            ("not_yet_valid", "not_yet_valid", false, NOT_LICENSED),
+            ("key_revoked", "key_revoked", false, NOT_LICENSED),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let status = json!({ "state": state, "reasonCode": reason_code, "licensed": licensed });
+            assert_eq!(
+                exit_code(&status).unwrap(),
+                code,
+                "{n}: {state} {reason_code}"
+            );
+        }
+        let error = exit_code(&json!({ "state": "active" })).unwrap_err();
+        assert!(error.to_string().contains("licensed"), "{error}");
     }
 
     #[test]

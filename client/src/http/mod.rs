@@ -41,7 +41,16 @@ pub const BODY_TIMEOUT: Duration = crate::config::DEFAULT_BODY_TIMEOUT;
 /// To merge it into another router that has its own fallback, call
 /// `reset_fallback` on one of them first.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new();
+    // The local license page, for callers on this machine only
+    // (`crate::page`), under the same `Host` check and limits.
+    #[cfg(feature = "page")]
+    let router = if state.config().page {
+        router.merge(crate::page::routes())
+    } else {
+        router
+    };
+    router
         .route("/license", get(handlers::status))
         .route("/license/register", post(handlers::register))
         .route("/license/import", post(handlers::import))

@@ -8,8 +8,8 @@ use ren3_shared::{KeyId, timestamp};
 use super::ClockSuspicion;
 
 /// The next action for a license signed by a revoked key.
-pub(crate) const REGISTER_AGAIN: &str = "export a new request with POST /license/register, \
-     send it to the ReN3 team and import the payload they answer with, which is signed \
+pub(crate) const REGISTER_AGAIN: &str = "export a new request with POST /license/register \
+     (or `ren3-client request`, or the license page at /license/page), send it to the ReN3 team and import the payload they answer with, which is signed \
      with a current key";
 
 /// What the operator is told to do when the store's mark is missing or

@@ -32,7 +32,8 @@ async fn import_installs_the_license_and_the_handle_reports_it() {
             "reason": format!("licensed to ACME Logistics GmbH until {}", timestamp::format(NOW + 365 * DAY)),
             "licensed": true,
             "nextAction": "nothing to do now; to renew, export a new request with POST \
-                           /license/register and send it to the ReN3 team before 2028-01-15",
+                           /license/register (or `ren3-client request`, or the license page \
+                           at /license/page) and send it to the ReN3 team before 2028-01-15",
             "offlineLicensing": true,
             "clientDeviceId": crate::support::DEVICE_ID,
             "pendingRequests": 0,

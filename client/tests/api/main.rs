@@ -12,6 +12,7 @@ mod host;
 mod hostile;
 mod import;
 mod keys;
+mod page;
 mod problems;
 mod register;
 mod restart;
