@@ -1,8 +1,8 @@
 //! The web console in a real browser: headless Chromium driven over
 //! WebDriver, against the real `ren3-issuer serve` and `ren3-client`.
 //!
-//! Needs Debian's `chromium` and `chromium-driver`. Without them the test
-//! says it was skipped, except under CI (`CI` set), where it fails.
+//! Needs Debian's `chromium` and `chromium-driver`; ignored by default,
+//! run by `.ci/run`, and without them it fails saying what to install.
 //! It saves screenshots of the main pages to `docs/screenshots/`.
 
 use fantoccini::Locator;
