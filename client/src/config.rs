@@ -68,6 +68,13 @@ pub const LICENSE_PAGE: &str = "license_page";
 /// (`?request=<token>`), so that one scan opens the portal with the form
 /// filled in. Unset, the code carries the request token alone.
 pub const LICENSE_PORTAL_URL: &str = "license_portal_url";
+/// An IP address and port on which a listener of its own serves only
+/// `/metrics`, `/healthz` and `/readyz`, for any `Host`, such as
+/// `0.0.0.0:9464`: how a Prometheus on another host scrapes the service,
+/// whose licensing port answers only this machine. Unset, there is no such
+/// listener (the licensing port serves the same three routes to this
+/// machine). Not the listen address.
+pub const LICENSE_METRICS_ADDR: &str = "license_metrics_addr";
 
 /// The longest [`LICENSE_PORTAL_URL`] accepted: the address travels in
 /// every request's QR code, beside a token of about 530 characters.
@@ -132,6 +139,10 @@ pub struct Config {
     /// The vendor's portal that QR codes of requests point to
     /// ([`LICENSE_PORTAL_URL`]), checked: `https://`, no query, no fragment.
     pub portal_url: Option<String>,
+    /// Where the metrics listener listens ([`LICENSE_METRICS_ADDR`]);
+    /// `None`: no such listener. Binding it is the caller's job
+    /// ([`crate::serve_metrics`]).
+    pub metrics_addr: Option<SocketAddr>,
     /// Variables that are set but that this build does not read
     /// ([`LICENSE_TRUSTED_KEYS`]; [`trust::DEV_TRUST_ROOT`] in a pinned
     /// build). Start-up warns about each.
@@ -163,6 +174,7 @@ impl fmt::Debug for Config {
             .field("connection_limits", &self.connection_limits)
             .field("page", &self.page)
             .field("portal_url", &self.portal_url)
+            .field("metrics_addr", &self.metrics_addr)
             .field("ignored_variables", &self.ignored_variables)
             .field("trust", &self.trust)
             .finish()
@@ -393,6 +405,10 @@ impl Config {
             })
             .transpose()?;
 
+        let metrics_addr = get(LICENSE_METRICS_ADDR)
+            .map(|value| metrics_addr(&value, listen_addr))
+            .transpose()?;
+
         let offline = if enabled {
             Some(offline_config(&get)?)
         } else {
@@ -419,6 +435,7 @@ impl Config {
             connection_limits,
             page,
             portal_url,
+            metrics_addr,
             ignored_variables,
             trust,
         })
@@ -448,6 +465,31 @@ fn offline_config(get: &impl Fn(&str) -> Option<String>) -> Result<OfflineConfig
     })?;
 
     Ok(OfflineConfig { client_device_id })
+}
+
+/// [`LICENSE_METRICS_ADDR`]: an IP address and port, other than the
+/// listen address (port 0, for a port of the system's choosing, is fine).
+fn metrics_addr(value: &str, listen_addr: SocketAddr) -> Result<SocketAddr, ConfigError> {
+    let addr: SocketAddr = value.parse().map_err(|_| {
+        ConfigError::invalid(
+            LICENSE_METRICS_ADDR,
+            format!(
+                "expected an IP address and port such as 0.0.0.0:9464 or 127.0.0.1:9464, \
+                 found `{}`",
+                shown(value)
+            ),
+        )
+    })?;
+    if addr == listen_addr && addr.port() != 0 {
+        return Err(ConfigError::invalid(
+            LICENSE_METRICS_ADDR,
+            format!(
+                "`{addr}` is the listen address ({LISTEN_ADDR}); give the metrics listener \
+                 a port of its own, such as 9464"
+            ),
+        ));
+    }
+    Ok(addr)
 }
 
 /// `a.example, 10.0.0.5,[fe80::1]`: names and addresses, without ports or
@@ -953,5 +995,44 @@ mod tests {
         let long = format!("https://licensing.example/{}", "a".repeat(200));
         let err = config(&[(LICENSE_PORTAL_URL, &long)]).unwrap_err();
         assert!(err.to_string().contains("longer than 200"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_listener_is_off_unless_an_address_of_its_own_is_given() {
+        assert_eq!(config(&[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            config(&[(LICENSE_METRICS_ADDR, "  ")])
+                .unwrap()
+                .metrics_addr,
+            None
+        );
+        for (i, good) in ["0.0.0.0:9464", "127.0.0.1:0", "[::]:9464", "127.0.0.1:5001"]
+            .into_iter()
+            .enumerate()
+        {
+            let config = config(&[(LICENSE_METRICS_ADDR, good)])
+                .unwrap_or_else(|e| panic!("{i}: {good}: {e}"));
+            assert_eq!(config.metrics_addr, Some(good.parse().unwrap()), "{i}");
+        }
+        // Port 0 for both: each gets a port of its own from the system.
+        let both_zero = config(&[
+            (LISTEN_ADDR, "127.0.0.1:0"),
+            (LICENSE_METRICS_ADDR, "127.0.0.1:0"),
+        ])
+        .unwrap();
+        assert_eq!(both_zero.metrics_addr, Some("127.0.0.1:0".parse().unwrap()));
+        for (i, (bad, problem)) in [
+            ("9464", "expected an IP address and port"),
+            ("metrics.example:9464", "expected an IP address and port"),
+            ("0.0.0.0", "expected an IP address and port"),
+            ("127.0.0.1:5000", "is the listen address"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let err = config(&[(LICENSE_METRICS_ADDR, bad)]).unwrap_err();
+            assert_eq!(err.variable(), Some(LICENSE_METRICS_ADDR), "{i}: {bad}");
+            assert!(err.to_string().contains(problem), "{i}: {bad}: {err}");
+        }
     }
 }

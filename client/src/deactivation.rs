@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ren3_shared::{DeviceKey, LicenseKey, ReleaseReceipt, VerifiedReceipt};
 
 use crate::licensing::Licensing;
+use crate::monitoring::{self, Operation};
 use crate::registration::LicensingError;
 use crate::store::{self, StoreError};
 
@@ -50,6 +51,16 @@ impl Licensing {
     /// [`LicensingError::RandomSource`] or [`LicensingError::Signing`] on an
     /// internal failure.
     pub async fn deactivate(&self, license_key: &str) -> Result<Deactivated, LicensingError> {
+        let deactivated = self.deactivate_unrecorded(license_key).await;
+        monitoring::record(Operation::Deactivate, &deactivated);
+        self.republish_metrics(deactivated.is_ok()).await;
+        deactivated
+    }
+
+    async fn deactivate_unrecorded(
+        &self,
+        license_key: &str,
+    ) -> Result<Deactivated, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
         let fingerprint = key.fingerprint();

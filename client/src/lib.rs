@@ -51,6 +51,23 @@
 //!    [`expires_at`](LicenseHandle::expires_at), or the whole
 //!    [`check`](LicenseHandle::check). Features and limits are granted only
 //!    while licensed work is allowed.
+//! 6. For monitoring, [`app`] also serves `/healthz` (the process
+//!    answers), `/readyz` (the store answers a read; 503 problem+json
+//!    `store_unavailable` otherwise) and `/metrics`. The library emits its
+//!    metrics ([`monitoring`]: `ren3_client_*`, the license's state, days
+//!    remaining, the clock, imports and refusals by code) through the
+//!    [`metrics`](https://docs.rs/metrics) facade, so they go to whatever
+//!    recorder the ingestor installs, beside its own metrics. To serve
+//!    them at `/metrics`, hand the recorder's render function to
+//!    [`AppState::with_metrics`], e.g. with `metrics-exporter-prometheus`:
+//!    `let handle = PrometheusBuilder::new().install_recorder()?;` then
+//!    `state.with_metrics(move || handle.render())` (and call
+//!    `handle.run_upkeep()` every few seconds, as that crate asks).
+//!    Without a renderer `/metrics` answers 503 `metrics_unavailable`
+//!    rather than an empty page. The licensing port checks `Host`; for a
+//!    Prometheus on another host, serve [`metrics_app`] (those three
+//!    routes only, for any `Host`) on a listener of its own
+//!    ([`serve_metrics`], [`Config::metrics_addr`]).
 //!
 //! This example builds such a router and sends it requests without serving
 //! it. The installation is new, so it is unlicensed: the guarded route is
@@ -166,6 +183,7 @@ pub mod guard;
 pub mod http;
 pub mod license;
 pub mod licensing;
+pub mod monitoring;
 #[cfg(feature = "page")]
 pub mod page;
 pub mod registration;
@@ -179,7 +197,7 @@ pub mod trust;
 pub use config::{Config, ConfigError, OfflineConfig};
 pub use deactivation::Deactivated;
 pub use guard::{Licensed, RequireLicense};
-pub use http::{ApiError, BODY_LIMIT, app, serve};
+pub use http::{ApiError, BODY_LIMIT, app, metrics_app, serve, serve_metrics};
 pub use license::{
     Clock, ClockRules, ClockSuspicion, InstalledLicense, LicenseCheck, LicenseHandle, LicenseState,
     MarkProblem, Refusal, system_clock,

@@ -263,10 +263,14 @@ pub(crate) fn record_step(tolerance_seconds: i64) -> i64 {
     (tolerance_seconds / 2).clamp(60, 3_600)
 }
 
-/// Reads the clock every [`CLOCK_TICK`] and records the mark when due,
-/// until the last `Arc` of the service is dropped.
+/// Reads the clock every [`CLOCK_TICK`] and records the mark when due, and
+/// sets the metrics' gauges at start and at every tick
+/// ([`crate::monitoring`]), until the last `Arc` of the service is dropped.
 fn spawn_clock_task(licensing: std::sync::Weak<Licensing>) {
     tokio::spawn(async move {
+        if let Some(licensing) = licensing.upgrade() {
+            licensing.republish_metrics(true).await;
+        }
         let mut ticks =
             tokio::time::interval_at(tokio::time::Instant::now() + CLOCK_TICK, CLOCK_TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -279,6 +283,9 @@ fn spawn_clock_task(licensing: std::sync::Weak<Licensing>) {
             if let Err(e) = licensing.persist_clock_if_due().await {
                 tracing::warn!("cannot record the clock's high-water mark: {e}");
             }
+            // The gauges follow the clock too (days remaining, a license
+            // that expired), for a recorder served elsewhere than /metrics.
+            licensing.republish_metrics(true).await;
         }
     });
 }

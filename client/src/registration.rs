@@ -25,6 +25,7 @@ use crate::binding::{self, Installation, Mismatch};
 use crate::config::OfflineConfig;
 use crate::license::{InstalledLicense, window_with_skew};
 use crate::licensing::Licensing;
+use crate::monitoring::{self, Operation};
 use crate::store::{self, StoreError, Summary};
 
 /// The product name a license request carries.
@@ -245,6 +246,13 @@ impl Licensing {
     /// [`LicensingError::RandomSource`] or [`LicensingError::Signing`] on an
     /// internal failure.
     pub async fn register(&self, license_key: &str) -> Result<Registration, LicensingError> {
+        let registered = self.register_unrecorded(license_key).await;
+        monitoring::record(Operation::Register, &registered);
+        self.republish_metrics(registered.is_ok()).await;
+        registered
+    }
+
+    async fn register_unrecorded(&self, license_key: &str) -> Result<Registration, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
         let license_key_hint = key.hint();
@@ -319,6 +327,17 @@ impl Licensing {
     /// [`LicensingError::Expired`], [`LicensingError::Downgrade`];
     /// [`LicensingError::Store`] on an internal failure.
     pub async fn import(
+        &self,
+        license_key: &str,
+        payload: &str,
+    ) -> Result<Imported, LicensingError> {
+        let imported = self.import_unrecorded(license_key, payload).await;
+        monitoring::record(Operation::Import, &imported);
+        self.republish_metrics(imported.is_ok()).await;
+        imported
+    }
+
+    async fn import_unrecorded(
         &self,
         license_key: &str,
         payload: &str,

@@ -30,7 +30,14 @@ use crate::store::StoreError;
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    /// Renders the installed recorder's metrics for `/metrics`
+    /// ([`AppState::with_metrics`]); `None` when none was given.
+    render_metrics: Option<RenderMetrics>,
 }
+
+/// A function that renders the metrics recorder's current values, in the
+/// Prometheus text format.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 struct Inner {
     licensing: Arc<Licensing>,
@@ -81,6 +88,7 @@ impl From<Arc<Licensing>> for AppState {
                 allowed_hosts,
                 last_status: ArcSwapOption::empty(),
             }),
+            render_metrics: None,
         }
     }
 }
@@ -107,6 +115,21 @@ impl AppState {
         Licensing::open_with_clock(config, clock)
             .await
             .map(Self::from)
+    }
+
+    /// Serves `render`'s text at `/metrics`: the render function of the
+    /// metrics recorder the process installed, such as
+    /// `metrics_exporter_prometheus::PrometheusHandle::render`. Without
+    /// one, `/metrics` answers 503 `metrics_unavailable`, saying so.
+    #[must_use]
+    pub fn with_metrics(mut self, render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        self.render_metrics = Some(Arc::new(render));
+        self
+    }
+
+    /// The metrics renderer given with [`AppState::with_metrics`].
+    pub fn metrics_renderer(&self) -> Option<&RenderMetrics> {
+        self.render_metrics.as_ref()
     }
 
     /// The licensing service, to share with code that is not an axum route.

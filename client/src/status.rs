@@ -256,6 +256,27 @@ impl Licensing {
         })
     }
 
+    /// The status now, as [`Self::status`] gives it, without recording
+    /// the clock's high-water mark, or even raising the handle's: for the
+    /// metrics, which change nothing, whenever they are read.
+    pub(crate) async fn status_unrecorded(&self) -> Result<StatusReport, StoreError> {
+        let handle = self.license();
+        let check = LicenseCheck::evaluate(
+            handle.installed(),
+            self.now(),
+            handle.high_water_mark(),
+            handle.clock_rules(),
+        );
+        let summary = self.store().summary().await?;
+        Ok(self.status_with(&StatusInputs {
+            check,
+            pending_requests: summary.pending_requests,
+            deactivated_at: summary.deactivated_at,
+            recorded_mark: self.recorded_high_water_mark(),
+            revocation_list_version: self.revocation_list_version(),
+        }))
+    }
+
     /// The status `inputs` give, with this ingestor's configuration.
     pub(crate) fn status_with(&self, inputs: &StatusInputs) -> StatusReport {
         let StatusInputs {

@@ -92,10 +92,13 @@ pub enum Action {
     KeyCertify,
     /// A revocation list installed.
     RevocationsInstall,
+    /// The store replaced by a backup (`restore`); recorded in the
+    /// restored store.
+    StoreRestore,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Login,
         Action::Logout,
         Action::LicenseCreate,
@@ -116,6 +119,7 @@ impl Action {
         Action::RootAdopt,
         Action::KeyCertify,
         Action::RevocationsInstall,
+        Action::StoreRestore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -140,6 +144,7 @@ impl Action {
             Action::RootAdopt => "root.adopt",
             Action::KeyCertify => "key.certify",
             Action::RevocationsInstall => "revocations.install",
+            Action::StoreRestore => "store.restore",
         }
     }
 }
@@ -208,7 +213,8 @@ pub(crate) fn coded(error: &impl Coded) -> String {
 
 /// Refuse and record: returns `result` as it is, after recording it in the
 /// audit log if it is a refusal (its transaction rolled back by then), with
-/// `subject()` and `code: message` as the detail. Every change of the core
+/// `subject()` and `code: message` as the detail, and counting it in the
+/// metrics ([`crate::monitoring::REFUSALS`]). Every change of the core
 /// that can be refused goes through here. The refusal is what the caller
 /// reports; a failure to audit it is only logged.
 pub(crate) fn audited<T, E: Coded>(
@@ -220,6 +226,7 @@ pub(crate) fn audited<T, E: Coded>(
     result: Result<T, E>,
 ) -> Result<T, E> {
     if let Err(e) = &result {
+        crate::monitoring::refused(action, e.code());
         let entry = NewEntry {
             actor,
             action,

@@ -12,6 +12,7 @@ use std::error::Error;
 
 use ren3_shared::{RandomSourceError, TokenError};
 
+use crate::backup::BackupError;
 use crate::chain::ChainError;
 use crate::devices::DeviceError;
 use crate::inspect::InspectError;
@@ -74,6 +75,7 @@ fn as_coded<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Coded> {
         };
     }
     first_of!(
+        BackupError,
         IssueError,
         ReleaseError,
         LicenseError,

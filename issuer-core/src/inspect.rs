@@ -642,7 +642,11 @@ mod tests {
         assert_eq!(inspection.problem, None);
         let fields = payload_fields(&inspection);
         assert_eq!(fields.customer, "ACME GmbH");
-        assert_eq!(fields.serial, 1);
+        // The first serial of a device: the issuance time in microseconds.
+        assert_eq!(
+            fields.serial,
+            NOW as u64 * crate::issuance::SERIALS_PER_SECOND
+        );
         assert_eq!(fields.window_now, "valid");
     }
 

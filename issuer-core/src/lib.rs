@@ -25,11 +25,13 @@
 //! - [`passphrase`]: the passphrase of encrypted signing keys and the root.
 //! - [`inspect`]: reading any token for a person.
 //! - [`audit`]: who changed what, when, and the result.
+//! - [`backup`]: verified copies of the store, and restoring one.
 //! - [`users`], [`sessions`], [`login`]: the web console's users, their
 //!   sessions, and the login rules (throttling, the password check).
 
 pub mod atomic_file;
 pub mod audit;
+pub mod backup;
 pub mod chain;
 pub mod devices;
 pub mod error;
@@ -38,6 +40,7 @@ pub mod issuance;
 pub mod keystore;
 pub mod licenses;
 pub mod login;
+pub mod monitoring;
 pub mod passphrase;
 pub mod releases;
 mod rfc3339;

@@ -34,6 +34,7 @@
 use std::time::Duration;
 
 use crate::audit::{self, Action, Actor, NewEntry, Outcome};
+use crate::monitoring::{self, LoginResult};
 use crate::sessions::{self, NewSession, SessionError};
 use crate::store::{Store, StoreError};
 use crate::users::{self, Credentials, PasswordMemory, User};
@@ -137,7 +138,7 @@ pub fn begin(
     // An address holds no space, so the first one ends it.
     let pair_key = format!("pair:{address} {name}");
     let address_key = format!("addr:{address}");
-    store.write(|tx| {
+    let begun = store.write(|tx| {
         if sessions::failures_in(tx, &pair_key, now)? >= sessions::MAX_FAILURES {
             let detail = format!(
                 "refused without checking the password: {} failed logins of this name from \
@@ -161,7 +162,11 @@ pub fn begin(
             address_failures,
             credentials,
         }))
-    })
+    });
+    if let Ok(Begun::Throttled { .. }) = &begun {
+        monitoring::login(LoginResult::Throttled);
+    }
+    begun
 }
 
 /// The audit row of a login attempt; `actor` is `console:<name>`.
@@ -228,6 +233,7 @@ pub fn conclude(
         let actor = Actor::console(&attempt.name);
         let row = entry(&actor, &attempt.name, Outcome::Refused, detail);
         audit::record(store, &row, now)?;
+        monitoring::login(LoginResult::WrongCredentials);
         return Ok(LoginOutcome::WrongCredentials);
     };
     let session = sessions::new_ids()?;
@@ -239,6 +245,7 @@ pub fn conclude(
         let actor = Actor::console_as(&user.name, user.role);
         audit::record_in(tx, &entry(&actor, &user.name, Outcome::Ok, detail), now)
     })?;
+    monitoring::login(LoginResult::Ok);
     Ok(LoginOutcome::LoggedIn(session))
 }
 
@@ -266,7 +273,9 @@ pub fn abandon(
             &entry(&actor, &attempt.name, Outcome::Refused, detail),
             now,
         )
-    })
+    })?;
+    monitoring::login(LoginResult::NotChecked);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -149,6 +149,24 @@ impl PassphraseSource {
         }))
     }
 
+    /// As [`environment_or_prompt`](Self::environment_or_prompt), with the
+    /// signing keys' passphrase from a configuration file in between: the
+    /// variable wins, then `configured`, then the prompt. The root's
+    /// passphrase never comes from a configuration: the root lives on
+    /// another machine.
+    pub fn environment_configured_or_prompt(configured: Option<Passphrase>) -> Self {
+        let Some(configured) = configured else {
+            return Self::environment_or_prompt();
+        };
+        let otherwise = Self::environment_or_prompt();
+        Self(Arc::new(move |purpose| match purpose {
+            Purpose::Unlock(_) | Purpose::Protect(_) => {
+                Ok(from_environment(purpose)?.unwrap_or_else(|| configured.clone()))
+            }
+            Purpose::UnlockRoot | Purpose::ProtectRoot => otherwise.get(purpose),
+        }))
+    }
+
     /// Always this passphrase: for tests, and for callers that asked already.
     pub fn fixed(passphrase: Passphrase) -> Self {
         Self(Arc::new(move |_| Ok(passphrase.clone())))

@@ -440,6 +440,13 @@ mod tests {
         DeviceKey::from_seed(&[n; 32])
     }
 
+    /// The `n`-th serial of a device whose payloads were all issued at
+    /// `NOW`: the time in microseconds, then one more each
+    /// (`issuance::next_serial`).
+    fn serial(n: u64) -> u64 {
+        NOW as u64 * issuance::SERIALS_PER_SECOND + n - 1
+    }
+
     /// A license with `seats` seats, one device bound to installation 1 by
     /// a payload of serial 1.
     fn bound(seats: u32) -> (TestStore, LicenseKey, DeviceId) {
@@ -497,7 +504,7 @@ mod tests {
                 .code(),
             "no_free_seat"
         );
-        let text = signed(&receipt(&key, &device, 1, 2), &installation(1));
+        let text = signed(&receipt(&key, &device, serial(1), 2), &installation(1));
         assert_eq!(check(&t.store, &text).ok(), Some(()));
 
         let released = release(&mut t.store, &actor(), &text, NOW + 20).unwrap();
@@ -523,10 +530,10 @@ mod tests {
     #[test]
     fn a_released_device_id_binds_a_new_installation_with_the_next_serial() {
         let (mut t, key, device) = bound(1);
-        let text = signed(&receipt(&key, &device, 1, 2), &installation(1));
+        let text = signed(&receipt(&key, &device, serial(1), 2), &installation(1));
         release(&mut t.store, &actor(), &text, NOW + 20).unwrap();
         let issued = issue(&mut t, &key, &device, &installation(2)).unwrap();
-        assert_eq!(issued.payload.license.serial, 2);
+        assert_eq!(issued.payload.license.serial, serial(2));
         assert_eq!(issued.device.public_key, Some(installation(2).public_key()));
     }
 
@@ -539,7 +546,7 @@ mod tests {
         });
         let unbound = t.device(&key);
         let stranger = ren3_shared::DeviceId::generate().unwrap();
-        let good = signed(&receipt(&key, &device, 1, 5), &installation(1));
+        let good = signed(&receipt(&key, &device, serial(1), 5), &installation(1));
         // An earlier receipt of this installation, accepted; then rebound.
         release(&mut t.store, &actor(), &good, NOW + 20).unwrap();
         issue(&mut t, &key, &device, &installation(1)).unwrap();
@@ -548,7 +555,7 @@ mod tests {
             (
                 "1. forged: content changed after signing",
                 tamper(
-                    &signed(&receipt(&key, &device, 2, 9), &installation(1)),
+                    &signed(&receipt(&key, &device, serial(2), 9), &installation(1)),
                     |m| m.replace("\"counter\":9", "\"counter\":10"),
                 ),
                 "signature_invalid",
@@ -560,37 +567,43 @@ mod tests {
             ),
             (
                 "3. an older counter of the same installation",
-                signed(&receipt(&key, &device, 2, 4), &installation(1)),
+                signed(&receipt(&key, &device, serial(2), 4), &installation(1)),
                 "receipt_replayed",
             ),
             (
                 "4. another installation with the same device id",
-                signed(&receipt(&key, &device, 2, 6), &installation(9)),
+                signed(&receipt(&key, &device, serial(2), 6), &installation(9)),
                 "receipt_wrong_device",
             ),
             (
                 "5. another license's key",
-                signed(&receipt(&other_license, &device, 2, 6), &installation(1)),
+                signed(
+                    &receipt(&other_license, &device, serial(2), 6),
+                    &installation(1),
+                ),
                 "receipt_wrong_license",
             ),
             (
                 "6. a device id nobody registered",
-                signed(&receipt(&key, &stranger, 1, 6), &installation(1)),
+                signed(&receipt(&key, &stranger, serial(1), 6), &installation(1)),
                 "device_unknown",
             ),
             (
                 "7. a device that holds no seat",
-                signed(&receipt(&key, &unbound, 1, 6), &installation(1)),
+                signed(&receipt(&key, &unbound, serial(1), 6), &installation(1)),
                 "device_not_bound",
             ),
             (
                 "8. a serial never issued",
-                signed(&receipt(&key, &device, 7, 6), &installation(1)),
+                signed(&receipt(&key, &device, serial(7), 6), &installation(1)),
                 "receipt_serial_unknown",
             ),
             (
                 "9. a counter SQL would sort below the last one",
-                signed(&receipt(&key, &device, 2, u64::MAX), &installation(1)),
+                signed(
+                    &receipt(&key, &device, serial(2), u64::MAX),
+                    &installation(1),
+                ),
                 "value_out_of_range",
             ),
             (
@@ -611,7 +624,7 @@ mod tests {
             assert_eq!(checked.code(), code, "{name}: check agrees");
         }
         // And the right one still works.
-        let next = signed(&receipt(&key, &device, 2, 6), &installation(1));
+        let next = signed(&receipt(&key, &device, serial(2), 6), &installation(1));
         assert!(release(&mut t.store, &actor(), &next, NOW + 30).is_ok());
     }
 
@@ -621,7 +634,7 @@ mod tests {
         release(
             &mut t.store,
             &actor(),
-            &signed(&receipt(&key, &device, 1, 2), &installation(1)),
+            &signed(&receipt(&key, &device, serial(1), 2), &installation(1)),
             NOW + 20,
         )
         .unwrap();
@@ -629,7 +642,7 @@ mod tests {
         // Serial 1 went to installation 1, not to installation 2.
         let err = refused(
             &mut t,
-            &signed(&receipt(&key, &device, 1, 2), &installation(2)),
+            &signed(&receipt(&key, &device, serial(1), 2), &installation(2)),
         );
         assert_eq!(err.code(), "receipt_serial_unknown", "{err}");
     }
@@ -657,23 +670,23 @@ mod tests {
         // receipt has counter 2 and is kept back. It registers again
         // (request 3) and is answered with serial 2.
         let (mut t, key, device) = bound(1);
-        let kept_back = signed(&receipt(&key, &device, 1, 2), &installation(1));
+        let kept_back = signed(&receipt(&key, &device, serial(1), 2), &installation(1));
         assert_eq!(
             issue_numbered(&mut t, &key, &device, &installation(1), 3),
-            2
+            serial(2)
         );
 
         let err = refused(&mut t, &kept_back);
         assert_eq!(err.code(), "receipt_stale", "{err}");
         let message = err.to_string();
         for says in [
-            "counter 2",
-            "before request 3",
-            "serial 2",
-            "latest deactivation",
-            "--force --reason TEXT",
+            "counter 2".to_owned(),
+            "before request 3".to_owned(),
+            format!("serial {}", serial(2)),
+            "latest deactivation".to_owned(),
+            "--force --reason TEXT".to_owned(),
         ] {
-            assert!(message.contains(says), "{says}: {message}");
+            assert!(message.contains(&says), "{says}: {message}");
         }
         assert_eq!(
             check(&t.store, &kept_back).unwrap_err().code(),
@@ -700,7 +713,7 @@ mod tests {
         );
 
         // The receipt of the latest deactivation (counter 4) frees it.
-        let latest = signed(&receipt(&key, &device, 2, 4), &installation(1));
+        let latest = signed(&receipt(&key, &device, serial(2), 4), &installation(1));
         assert!(release(&mut t.store, &actor(), &latest, NOW + 30).is_ok());
     }
 
@@ -714,14 +727,17 @@ mod tests {
             // counters may skip: requests never sent use numbers too
             ("3. gaps in the sequence", &[1, 5], 2, 9),
         ];
-        for (name, requests, serial, counter) in cases {
+        for (name, requests, n_serial, counter) in cases {
             let mut t = TestStore::new();
             let key = t.license(1);
             let device = t.device(&key);
             for &n in requests {
                 issue_numbered(&mut t, &key, &device, &installation(1), n);
             }
-            let text = signed(&receipt(&key, &device, serial, counter), &installation(1));
+            let text = signed(
+                &receipt(&key, &device, serial(n_serial), counter),
+                &installation(1),
+            );
             assert_eq!(check(&t.store, &text).ok(), Some(()), "{name}");
             let released = release(&mut t.store, &actor(), &text, NOW + 20);
             assert!(released.is_ok(), "{name}: {:?}", released.err());
@@ -739,11 +755,11 @@ mod tests {
         // Request 1 again: its stored payload (serial 1), nothing recorded.
         let again = issuance::issue(&mut t.store, &t.keys, &actor(), &first, NOW).unwrap();
         assert!(again.repeated);
-        assert_eq!(again.payload.license.serial, 1);
+        assert_eq!(again.payload.license.serial, serial(1));
 
-        let stale = signed(&receipt(&key, &device, 1, 3), &installation(1));
+        let stale = signed(&receipt(&key, &device, serial(1), 3), &installation(1));
         assert_eq!(refused(&mut t, &stale).code(), "receipt_stale");
-        let fresh = signed(&receipt(&key, &device, 2, 4), &installation(1));
+        let fresh = signed(&receipt(&key, &device, serial(2), 4), &installation(1));
         assert!(release(&mut t.store, &actor(), &fresh, NOW + 20).is_ok());
     }
 
@@ -757,9 +773,9 @@ mod tests {
         // A new machine with the same device id: its own sequence, from 1.
         assert_eq!(
             issue_numbered(&mut t, &key, &device, &installation(2), 1),
-            2
+            serial(2)
         );
-        let text = signed(&receipt(&key, &device, 2, 2), &installation(2));
+        let text = signed(&receipt(&key, &device, serial(2), 2), &installation(2));
         assert!(release(&mut t.store, &actor(), &text, NOW + 20).is_ok());
     }
 
@@ -781,22 +797,22 @@ mod tests {
         for (name, text, code) in [
             (
                 "1. before request 3 of installation 1",
-                signed(&receipt(&key, &device, 1, 2), &installation(1)),
+                signed(&receipt(&key, &device, serial(1), 2), &installation(1)),
                 Some("receipt_stale"),
             ),
             (
                 "2. before request 7 of installation 2",
-                signed(&receipt(&key, &other, 1, 7), &installation(2)),
+                signed(&receipt(&key, &other, serial(1), 7), &installation(2)),
                 Some("receipt_stale"),
             ),
             (
                 "3. installation 1's other requests do not count for installation 2",
-                signed(&receipt(&key, &other, 1, 8), &installation(2)),
+                signed(&receipt(&key, &other, serial(1), 8), &installation(2)),
                 None,
             ),
             (
                 "4. after request 3",
-                signed(&receipt(&key, &device, 2, 4), &installation(1)),
+                signed(&receipt(&key, &device, serial(2), 4), &installation(1)),
                 None,
             ),
         ] {

@@ -477,8 +477,10 @@ impl World {
                 serial: payload.serial,
             };
         }
+        // The serial rule (docs/FORMAT.md §5): one more than the device's
+        // last, and at least the issuance time in microseconds.
         let next = Answer::New {
-            serial: vendor.serials[request.device] + 1,
+            serial: (vendor.serials[request.device] + 1).max(NOW as u64 * 1_000_000),
         };
         match vendor.bound[request.device] {
             Some((key, _)) if key != request.key => {

@@ -7,8 +7,10 @@
 //! - [`bind`]: binds the listener and prints exactly one line to stdout,
 //!   `listening on http://ADDRESS`, the contract tests and scripts read
 //!   to learn the port when the address asks for port 0;
+//! - [`bind_metrics`]: binds a metrics listener and prints its address on
+//!   a second line, `metrics on http://ADDRESS`;
 //! - [`shutdown_signal`]: completes at SIGINT or SIGTERM, for a graceful
-//!   shutdown;
+//!   shutdown ([`Shutdown`]: the same for several servers);
 //! - [`host`]: the `Host` check against DNS rebinding;
 //! - [`serve`]: the accept loop, with a header timeout, a bound on open
 //!   connections that closes the longest-waiting one to make room, and a
@@ -71,6 +73,34 @@ pub async fn bind(address: impl ToSocketAddrs + fmt::Display) -> Result<TcpListe
     Ok(listener)
 }
 
+/// Binds `address` for a metrics listener and prints `metrics on
+/// http://ADDRESS` (the address bound, with the port the system chose for
+/// port 0) to stdout, after [`bind`]'s line: the second line, which tests
+/// and scripts read to find a metrics port 0 gave. A failure to print it
+/// (a reader that stopped after the first line) is only logged: the
+/// address is in the log too.
+pub async fn bind_metrics(
+    address: impl ToSocketAddrs + fmt::Display,
+) -> Result<TcpListener, BindError> {
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|source| BindError::Bind {
+            address: address.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(BindError::Announce)?;
+    tracing::info!("metrics on http://{bound}");
+    if let Err(e) = announce_metrics(&mut io::stdout().lock(), bound) {
+        tracing::debug!("cannot print the metrics address: {e}");
+    }
+    Ok(listener)
+}
+
+fn announce_metrics(out: &mut impl io::Write, address: SocketAddr) -> io::Result<()> {
+    writeln!(out, "metrics on http://{address}")?;
+    out.flush()
+}
+
 /// Writes the one line a started server prints.
 fn announce(out: &mut impl io::Write, address: SocketAddr) -> io::Result<()> {
     writeln!(out, "listening on http://{address}")?;
@@ -108,6 +138,36 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// One SIGINT or SIGTERM for several servers of one process (the service
+/// and its metrics listener): each [`Shutdown::signalled`] future
+/// completes at the first signal. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Starts listening for the signal ([`shutdown_signal`]).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn on_signal() -> Self {
+        let (signalled, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = signalled.send(true);
+        });
+        Self(receiver)
+    }
+
+    /// Completes once the signal came (or nothing listens for it any more).
+    pub fn signalled(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.0.clone();
+        async move {
+            let _ = receiver.wait_for(|signalled| *signalled).await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -119,6 +179,13 @@ mod tests {
         let mut out = Vec::new();
         announce(&mut out, "127.0.0.1:5000".parse().unwrap()).unwrap();
         assert_eq!(out, b"listening on http://127.0.0.1:5000\n");
+    }
+
+    #[test]
+    fn the_metrics_announcement_is_its_own_line() {
+        let mut out = Vec::new();
+        announce_metrics(&mut out, "0.0.0.0:9464".parse().unwrap()).unwrap();
+        assert_eq!(out, b"metrics on http://0.0.0.0:9464\n");
     }
 
     #[tokio::test]

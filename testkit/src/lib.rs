@@ -14,9 +14,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod chain;
+mod commit;
 mod fixtures;
 pub mod hostile;
 mod store_dump;
 
+pub use commit::assert_is_this_checkouts_commit;
 pub use fixtures::{fixture, test_only_issuer_key, test_only_root_key, test_only_signer};
 pub use store_dump::{dump_sqlite, dump_sqlite_except};

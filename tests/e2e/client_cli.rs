@@ -528,11 +528,15 @@ fn version_help_and_usage_errors() {
     let version = String::from_utf8(out.stdout).unwrap();
     assert!(
         version.starts_with(&format!(
-            "ren3-client {} (trust root ",
+            "ren3-client {} (commit ",
             env!("CARGO_PKG_VERSION")
         )),
         "{version}"
     );
+    let commit = version.split("(commit ").nth(1).unwrap();
+    let commit = commit.split(';').next().unwrap();
+    ren3_tests::assert_is_this_checkouts_commit(commit);
+    assert!(version.contains("; trust root "), "{version}");
     assert!(version.trim_end().ends_with(", pinned)"), "{version}");
 
     // The fingerprint is the one the running service reports.
@@ -971,4 +975,66 @@ fn status_exit_code_says_licensed_act_soon_or_not_licensed() {
     // Deactivated: not licensed again.
     site.ok(&["deactivate", "--license-key-file", "license-key.txt"]);
     assert_eq!(site.status_code(), Some(4), "5: deactivated");
+}
+
+/// What the Debian package installs from the grammar: each shell's
+/// completion script offers every command `--help` lists, and a man page
+/// renders for the command and for each of them.
+#[test]
+fn completions_offer_every_command_and_man_pages_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &[], &[], &["--help"], "");
+    let help = String::from_utf8(out.stdout).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|line| *line != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(commands.contains(&"request"), "{help}");
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_in(dir.path(), &[], &[], &["completions", shell], "");
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for name in &commands {
+            // How each script lists a command it completes.
+            let offered = match shell {
+                "bash" => format!(",{name})"),
+                "zsh" => format!("'{name}:"),
+                _ => format!("-a \"{name}\""),
+            };
+            assert!(script.contains(&offered), "{shell}: {name} ({offered})");
+        }
+    }
+
+    let out = run_in(dir.path(), &[], &[], &["man"], "");
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.lines()
+            .any(|line| line.starts_with(".TH ren3-client 1 ")),
+        "{page}"
+    );
+    assert!(page.contains(".SH NAME\nren3\\-client \\- "), "{page}");
+
+    let out = run_in(dir.path(), &[], &[], &["man", "--out-dir", "pages"], "");
+    assert!(out.status.success());
+    let listed = String::from_utf8(out.stdout).unwrap();
+    for name in std::iter::once("ren3-client".to_owned())
+        .chain(commands.iter().map(|name| format!("ren3-client-{name}")))
+    {
+        let file = format!("pages/{name}.1");
+        assert!(
+            listed.lines().any(|line| line == file),
+            "{file} in {listed}"
+        );
+        let roff = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+        assert!(
+            roff.lines()
+                .any(|line| line.starts_with(&format!(".TH {name} 1 "))),
+            "{name}: {roff}"
+        );
+    }
 }

@@ -17,6 +17,7 @@ mod hostile_client;
 mod lifecycle_client;
 mod lifecycle_issuer;
 mod login;
+mod metrics;
 mod operator;
 mod page;
 mod refusals;

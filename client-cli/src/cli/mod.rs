@@ -29,6 +29,7 @@ use ren3_shared::terminal::{Form, escape};
 use serde_json::json;
 
 mod files;
+mod packaging;
 mod qr;
 mod serve;
 mod service;
@@ -100,6 +101,11 @@ enum Command {
         #[command(flatten)]
         service: ServiceArgs,
     },
+    /// Print the completion script for a shell (bash, zsh, fish, ...), as
+    /// the Debian package installs it.
+    Completions(packaging::CompletionsArgs),
+    /// Print the man page, or write one for each command into a directory.
+    Man(packaging::ManArgs),
 }
 
 /// Where the license key comes from: never the command line.
@@ -203,7 +209,7 @@ pub(crate) struct UsageError(pub(crate) String);
 
 /// Parses the arguments, runs the command and reports, as the binary does.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().version(version()).get_matches();
+    let matches = grammar().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -225,9 +231,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The version line's text: the package version and the fingerprint of
-/// the root this build trusts, for a vendor to compare with the root they
-/// meant to pin.
+/// The commit this binary was built from: `REN3_COMMIT` at build time when
+/// set (a build from a source archive, which has no checkout), else `git
+/// describe` of the checkout, ending in `-modified` when it had changes not
+/// committed; `unknown` without either.
+const COMMIT: &str = match option_env!("REN3_COMMIT") {
+    Some(commit) => commit,
+    None => git_version::git_version!(
+        args = ["--always", "--dirty=-modified", "--abbrev=12"],
+        fallback = "unknown"
+    ),
+};
+
+/// The version line's text: the package version, the commit, and the
+/// fingerprint of the root this build trusts, for a vendor to compare with
+/// the root they meant to pin.
 fn version() -> &'static str {
     let dev_root = ren3_client::trust::DEV_TRUST_ROOT;
     let root = match ren3_client::Trust::this_build() {
@@ -240,7 +258,12 @@ fn version() -> &'static str {
     };
     // clap keeps the version for the life of the process; this is built
     // once per run.
-    Box::leak(format!("{} ({root})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+    Box::leak(format!("{} (commit {COMMIT}; {root})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+}
+
+/// The command line's grammar, with the version line.
+fn grammar() -> clap::Command {
+    Cli::command().version(version())
 }
 
 fn run(command: Command) -> Result<ExitCode> {
@@ -259,6 +282,8 @@ fn run(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::from(code));
         }
         Command::Deactivate { key, out, service } => deactivate(&key, &out, &service)?,
+        Command::Completions(args) => packaging::completions(grammar(), &args)?,
+        Command::Man(args) => packaging::man(grammar(), &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 mod handlers;
 pub mod host;
+pub mod monitoring;
 pub mod problem;
 
 use std::future::Future;
@@ -22,6 +23,7 @@ use tracing::Level;
 pub use handlers::{
     DeactivateBody, DeactivateResponse, ImportBody, RegisterBody, RegisterResponse, SEND_TO,
 };
+pub use monitoring::{metrics_app, serve_metrics};
 pub use problem::{ApiError, Json};
 
 use crate::state::AppState;
@@ -34,7 +36,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// `license_body_timeout` says otherwise ([`crate::Config::body_timeout`]).
 pub const BODY_TIMEOUT: Duration = crate::config::DEFAULT_BODY_TIMEOUT;
 
-/// The licensing router, with problem+json for unknown routes and methods,
+/// The licensing router (and `/healthz`, `/readyz`, `/metrics`:
+/// [`monitoring`]), with problem+json for unknown routes and methods,
 /// answering only requests addressed to an allowed host ([`host`]), and
 /// refusing a body not sent within the configured timeout
 /// ([`crate::Config::body_timeout`]).
@@ -51,6 +54,8 @@ pub fn app(state: AppState) -> Router {
         router
     };
     router
+        // Health and metrics ([`monitoring`]), under the same `Host` check.
+        .merge(monitoring::routes())
         .route("/license", get(handlers::status))
         .route("/license/register", post(handlers::register))
         .route("/license/import", post(handlers::import))

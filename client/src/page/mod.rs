@@ -9,14 +9,14 @@
 //! as the JSON endpoints, so every refusal is theirs, with its code.
 //!
 //! What guards it, in the order a request meets it:
-//! - [`only_this_machine`]: the connection's peer must be a loopback
+//! - `only_this_machine`: the connection's peer must be a loopback
 //!   address. It is read from the connection ([`ConnectInfo`]), not from a
 //!   header, and a server that does not record it gets the page refused,
 //!   not served to everyone.
 //! - the licensing router's `Host` check ([`crate::http::host`]), so a web
 //!   page elsewhere cannot reach it through DNS rebinding;
 //! - on every form, a CSRF token that must match a `SameSite=Strict`
-//!   cookie ([`csrf`]), and a refusal of requests a browser marks as
+//!   cookie (`csrf`), and a refusal of requests a browser marks as
 //!   cross-site;
 //! - a Content-Security-Policy without any script: the page needs none.
 //!

@@ -239,6 +239,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Reads from the database itself, never from memory, the rows a
+    /// status reports besides the license: whether the store is usable,
+    /// for a readiness check.
+    ///
+    /// # Errors
+    ///
+    /// What SQLite or the blocking task said.
+    pub async fn check_readable(&self) -> Result<(), StoreError> {
+        self.call(|conn| Summary::read(conn).map(|_| ())).await
+    }
+}
+
 /// Every write goes through this: `BEGIN IMMEDIATE` takes the write lock up
 /// front, so a transaction never fails half-way on a lock upgrade.
 pub fn write_transaction(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {

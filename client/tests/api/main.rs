@@ -12,6 +12,7 @@ mod host;
 mod hostile;
 mod import;
 mod keys;
+mod monitoring;
 mod page;
 mod problems;
 mod register;

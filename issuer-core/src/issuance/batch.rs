@@ -32,7 +32,7 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
     requests: &[S],
     now: i64,
 ) -> Result<Vec<Result<Issued, IssueError>>, StoreError> {
-    std::thread::scope(|scope| {
+    let results = std::thread::scope(|scope| {
         let mut opened = Verified::start(scope, requests);
         store.write(|tx| {
             let mut signer = Signer::new(keys);
@@ -72,7 +72,12 @@ pub fn issue_batch<S: AsRef<str> + Sync>(
         })
         // Returning drops `opened`: verifiers still running stop at their
         // next send. Signers stopped when `signing` was dropped.
-    })
+    })?;
+    // Counted once committed, as a batch of one at a time would count.
+    for result in &results {
+        counted(result);
+    }
+    Ok(results)
 }
 
 /// How many helper threads each kind of a batch's work gets: none for a

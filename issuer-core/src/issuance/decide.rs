@@ -94,7 +94,11 @@ pub(super) fn decide(
         })));
     }
 
-    let serial = store::max_serial(tx, device.id)? + 1;
+    let serial = next_serial(
+        store::max_serial(tx, device.id)?,
+        now,
+        store::last_restore_at(tx)?,
+    );
     let signer = signer.get(tx, now)?;
     let terms = signer
         .terms(License {
@@ -155,6 +159,39 @@ pub(super) fn decide(
         request_id: fields.request_id,
         request_counter: fields.counter,
     })))
+}
+
+/// How many serials a second of the issuance time spans: a serial is at
+/// least the issuance time in microseconds.
+pub const SERIALS_PER_SECOND: u64 = 1_000_000;
+
+/// The serial of a new issuance at `now` for a device whose highest serial
+/// so far is `highest` (0 for none), in a store last restored from a
+/// backup at `restored_at` (`docs/FORMAT.md` §5):
+/// `max(highest + 1, T × 10^6)`, where `T` is `now`, or one second after
+/// the restore if that is later.
+///
+/// The first term makes serials rise within one store whatever the clock
+/// does. The second ties them to the vendor's clock, so that they do not
+/// go backwards when the store does: a store restored from an older
+/// backup has forgotten the payloads issued after it, and a client that
+/// imported one of them refuses a payload with a lower serial
+/// (`downgrade_rejected`). Every serial issued at a second `S` is below
+/// `(S + 1) × 10^6` unless a device was given a million payloads within
+/// that second, and the restore happened after every issuance the store
+/// lost, so every serial issued after a restore is above all of them,
+/// whatever time a command that waited for the restore was started at,
+/// as long as the vendor's clock did not go back. A time beyond what the
+/// store records (`i64::MAX` microseconds, the year 294247) adds nothing,
+/// and `highest + 1` is then refused by the store as out of range.
+pub fn next_serial(highest: u64, now: i64, restored_at: Option<i64>) -> u64 {
+    let time = restored_at.map_or(now, |at| now.max(at.saturating_add(1)));
+    let from_time = u64::try_from(time)
+        .ok()
+        .and_then(|seconds| seconds.checked_mul(SERIALS_PER_SECOND))
+        .filter(|serial| *serial <= store::U64::SQL_ORDERED_MAX)
+        .unwrap_or(0);
+    highest.saturating_add(1).max(from_time)
 }
 
 /// Stores a signed payload as the issuance it answers: the last write of

@@ -23,6 +23,7 @@ use crate::chain::{self, ChainError, SigningChain};
 use crate::error::{Coded, ErrorKind};
 use crate::inspect::{self, Fields, RequestFields};
 use crate::keystore::KeyStore;
+use crate::monitoring;
 use crate::signing_keys::{self, SigningKeyError};
 use crate::store::{
     self, DeviceRecord, IssuanceRecord, LicenseRecord, LicenseStatus, Store, StoreError,
@@ -37,6 +38,7 @@ mod tests;
 
 pub use batch::issue_batch;
 use decide::*;
+pub use decide::{SERIALS_PER_SECOND, next_serial};
 use report::*;
 pub use report::{Check, CheckLine, IssueReport, Verdict, check};
 use rules::*;
@@ -205,7 +207,17 @@ pub fn issue(
             tracing::warn!("cannot audit a refused issuance: {audit_error}");
         }
     }
+    counted(&result);
     result
+}
+
+/// Counts an issuance's result in the metrics: a payload issued (again,
+/// for a repeated request), or a refusal under its code.
+fn counted(result: &Result<Issued, IssueError>) {
+    match result {
+        Ok(issued) => monitoring::issued(issued.repeated),
+        Err(e) => monitoring::refused(Action::Issue, e.code()),
+    }
 }
 
 /// The audit row of a refused issuance.

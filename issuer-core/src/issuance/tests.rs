@@ -51,7 +51,8 @@ fn issue_produces_a_payload_that_verifies_under_the_exported_root() {
     assert_eq!(license.customer, "ACME GmbH");
     assert_eq!(license.features, ["ingest"]);
     assert_eq!(license.limits.get("max-sources"), Some(&10));
-    assert_eq!(license.serial, 1);
+    // The first serial of a device is the issuance time in microseconds.
+    assert_eq!(license.serial, NOW as u64 * SERIALS_PER_SECOND);
     assert_eq!((license.issued_at, license.not_before), (NOW, NOW));
     assert_eq!(license.expires_at, None);
     assert_eq!(license.license_key_fingerprint, key.fingerprint());
@@ -116,7 +117,7 @@ fn issue_carries_grace_and_clock_policy_and_a_renewal_carries_the_new_terms() {
     .unwrap()
     .payload
     .license;
-    assert_eq!(renewed.serial, 2);
+    assert_eq!(renewed.serial, (NOW + 20) as u64 * SERIALS_PER_SECOND);
     assert_eq!(renewed.features, ["ingest", "reports"]);
     assert_eq!(renewed.expires_at, Some(NOW + 400 * 86_400));
     assert_eq!(
@@ -166,9 +167,11 @@ fn the_dry_run_of_an_answered_request_reads_as_one_sentence() {
     assert_eq!(
         seats.verdict,
         Verdict::Pass {
-            reason: "this request was answered before (serial 1): the same payload is \
-                     returned, no seat or serial is used"
-                .to_owned()
+            reason: format!(
+                "this request was answered before (serial {}): the same payload is \
+                 returned, no seat or serial is used",
+                NOW as u64 * SERIALS_PER_SECOND
+            )
         }
     );
     for line in &report.checks {
@@ -185,18 +188,95 @@ fn issue_gives_the_next_serial_to_a_new_request_from_the_same_installation() {
     let installation = installation(1);
     let first = request(&key, &device, &installation);
     let second = request(&key, &device, &installation);
-    assert_eq!(
-        issue(&mut t.store, &t.keys, &actor(), &first, NOW)
-            .unwrap()
-            .payload
-            .license
-            .serial,
-        1
-    );
+    let third = request(&key, &device, &installation);
+    let first_serial = issue(&mut t.store, &t.keys, &actor(), &first, NOW)
+        .unwrap()
+        .payload
+        .license
+        .serial;
     let next = issue(&mut t.store, &t.keys, &actor(), &second, NOW + 60).unwrap();
     assert!(!next.repeated);
-    assert_eq!(next.payload.license.serial, 2);
+    assert!(next.payload.license.serial > first_serial);
     assert_eq!(next.payload.license.issued_at, NOW + 60);
+    // Within the same second, still higher: the serial is never below the
+    // device's last one plus one.
+    let again = issue(&mut t.store, &t.keys, &actor(), &third, NOW + 60).unwrap();
+    assert_eq!(
+        again.payload.license.serial,
+        next.payload.license.serial + 1
+    );
+}
+
+#[test]
+fn next_serial_is_the_highest_plus_one_or_the_time_in_microseconds() {
+    let at = |seconds: i64| seconds as u64 * SERIALS_PER_SECOND;
+    let cases: [(&str, u64, i64, Option<i64>, u64); 10] = [
+        ("1. a first issuance: the time", 0, NOW, None, at(NOW)),
+        (
+            "2. serials numbered 1, 2, ... before: the time",
+            41,
+            NOW,
+            None,
+            at(NOW),
+        ),
+        (
+            "3. the same second again: one more",
+            at(NOW),
+            NOW,
+            None,
+            at(NOW) + 1,
+        ),
+        (
+            "4. a later second: its time",
+            at(NOW) + 7,
+            NOW + 1,
+            None,
+            at(NOW + 1),
+        ),
+        (
+            "5. the clock gone back: one more",
+            at(NOW),
+            NOW - 10,
+            None,
+            at(NOW) + 1,
+        ),
+        (
+            "6. restored earlier: the time",
+            5,
+            NOW,
+            Some(NOW - 60),
+            at(NOW),
+        ),
+        (
+            "7. restored this second: the next second",
+            at(NOW) + 9,
+            NOW,
+            Some(NOW),
+            at(NOW + 1),
+        ),
+        (
+            "8. a time from before the restore: after it",
+            5,
+            NOW - 60,
+            Some(NOW),
+            at(NOW + 1),
+        ),
+        ("9. a time before 1970 adds nothing", 5, -1, None, 6),
+        (
+            "10. a time beyond i64::MAX microseconds adds nothing",
+            5,
+            i64::MAX,
+            Some(i64::MAX),
+            6,
+        ),
+    ];
+    for (name, highest, now, restored, expected) in cases {
+        assert_eq!(next_serial(highest, now, restored), expected, "{name}");
+    }
+    // The last second whose microseconds the store can record still counts.
+    let last = i64::MAX / SERIALS_PER_SECOND as i64;
+    assert_eq!(next_serial(0, last, None), at(last));
+    assert_eq!(next_serial(0, last + 1, None), 1);
 }
 
 #[test]
@@ -486,7 +566,11 @@ fn batch_issues_every_request_in_one_transaction() {
     for (n, (text, result)) in requests.iter().zip(&results).enumerate() {
         let issued = result.as_ref().unwrap();
         assert!(!issued.repeated, "{n}");
-        assert_eq!(issued.payload.license.serial, 1, "{n}");
+        assert_eq!(
+            issued.payload.license.serial,
+            NOW as u64 * SERIALS_PER_SECOND,
+            "{n}"
+        );
         assert_eq!(
             issued.request_id,
             VerifiedRequest::open(text).unwrap().request.request_id,
@@ -688,9 +772,10 @@ fn a_pipelined_batch_answers_as_one_request_at_a_time_would() {
             }
             (None, None, Ok(issued)) if seats_taken < SEATS => {
                 assert!(!issued.repeated, "{n}");
-                assert_eq!(issued.payload.license.serial, 1, "{n}");
-                bound[*d] = Some(1);
-                answered.insert(text, 1);
+                let first = NOW as u64 * SERIALS_PER_SECOND;
+                assert_eq!(issued.payload.license.serial, first, "{n}");
+                bound[*d] = Some(first);
+                answered.insert(text, first);
                 stored += 1;
             }
             (None, None, Err(e)) if seats_taken == SEATS => {

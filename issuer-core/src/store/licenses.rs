@@ -358,6 +358,26 @@ pub(crate) fn update_license_terms(
     Ok(())
 }
 
+/// Installations bound to a seat, over every license: the sum of the
+/// per-license counts the triggers of migration 0005 keep.
+pub(crate) fn seats_in_use(conn: &Connection) -> Result<u64, StoreError> {
+    let seats: i64 = query_row_cached(
+        conn,
+        "SELECT COALESCE(SUM(bound_devices), 0) FROM licenses",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(u64::try_from(seats).unwrap_or(0))
+}
+
+/// Reads the licenses table, as cheaply as SQLite can: a readiness check.
+pub(crate) fn licenses_readable(conn: &Connection) -> Result<(), StoreError> {
+    query_row_cached(conn, "SELECT EXISTS (SELECT 1 FROM licenses)", [], |row| {
+        row.get::<_, bool>(0)
+    })?;
+    Ok(())
+}
+
 /// Rows of a table; `table` is one of this module's own table names.
 pub(crate) fn count_rows(conn: &Connection, table: &'static str) -> Result<u64, StoreError> {
     let count: i64 = query_row_cached(conn, &format!("SELECT COUNT(*) FROM {table}"), [], |row| {

@@ -9,7 +9,8 @@
 //! - one module a table or aggregate: `keys`, `chain` (root, certificates,
 //!   revocation lists), `licenses` (with the search planner), `devices`,
 //!   `issuances`, `releases`, `audit`, `users`, `sessions` (with failed
-//!   logins).
+//!   logins);
+//! - `backup`: copies of the whole store, their checks, and restoring one.
 //!
 //! License keys are never stored, only their fingerprints and hints, so a
 //! leaked store leaks no key. The queries here carry no policy: the rules
@@ -23,7 +24,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ren3_shared::{ClockPolicy, DeviceId, Digest, KeyId, LicenseKey, PublicKey, RequestId};
 use rusqlite::types::Type;
@@ -34,6 +35,7 @@ use rusqlite_migration::{M, Migrations};
 use serde::Serialize;
 
 use crate::error::{Coded, ErrorKind};
+use crate::monitoring::{self, Transaction};
 use crate::rfc3339;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -267,13 +269,18 @@ impl Store {
         &self,
         f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(StoreError::from)?;
-        let value = f(&Db { conn: &tx })?;
-        tx.finish().map_err(StoreError::from)?;
-        Ok(value)
+        let started = Instant::now();
+        let read: Result<T, E> = (|| {
+            let tx = self
+                .conn
+                .unchecked_transaction()
+                .map_err(StoreError::from)?;
+            let value = f(&Db { conn: &tx })?;
+            tx.finish().map_err(StoreError::from)?;
+            Ok(value)
+        })();
+        monitoring::transaction_took(Transaction::Read, started.elapsed());
+        read
     }
 
     /// Runs `f` in an immediate write transaction and commits if it succeeds.
@@ -283,14 +290,21 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = f(&Db { conn: &tx })?;
-        tx.commit().map_err(StoreError::from)?;
-        self.commits += 1;
-        Ok(value)
+        let started = Instant::now();
+        let written: Result<T, E> = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let value = f(&Db { conn: &tx })?;
+            tx.commit().map_err(StoreError::from)?;
+            self.commits += 1;
+            Ok(value)
+        })();
+        // Every transaction's time, its wait for the write lock included:
+        // the store latency the console and the CLI see.
+        monitoring::transaction_took(Transaction::Write, started.elapsed());
+        written
     }
 
     /// How many write transactions ([`write`](Self::write)) this handle has
@@ -347,6 +361,7 @@ const STATEMENT_CACHE_CAPACITY: usize = 64;
 pub(crate) use ren3_sqlite::{U64, execute_cached, query_row_cached};
 
 mod audit;
+mod backup;
 mod chain;
 mod devices;
 mod issuances;
@@ -363,6 +378,7 @@ mod users;
 
 pub use audit::AuditEntry;
 pub(crate) use audit::*;
+pub(crate) use backup::*;
 pub(crate) use chain::*;
 pub(crate) use devices::*;
 pub(crate) use issuances::*;

@@ -7,13 +7,33 @@ use ren3_server::host::AllowedHost;
 
 use super::*;
 
+/// The commit this binary was built from: `REN3_COMMIT` at build time when
+/// set (a build from a source archive, which has no checkout), else `git
+/// describe` of the checkout, ending in `-modified` when it had changes not
+/// committed; `unknown` without either.
+pub(crate) const COMMIT: &str = match option_env!("REN3_COMMIT") {
+    Some(commit) => commit,
+    None => git_version::git_version!(
+        args = ["--always", "--dirty=-modified", "--abbrev=12"],
+        fallback = "unknown"
+    ),
+};
+
+/// `--version`'s text: the package version and the commit.
+static VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{} (commit {COMMIT})", env!("CARGO_PKG_VERSION")));
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ren3-issuer",
-    version,
+    version = VERSION.as_str(),
     about = "The ReN3 vendor tool: license keys, device ids and signed license payloads"
 )]
 pub(super) struct Cli {
+    /// A configuration file (TOML) whose settings come after the flags and
+    /// the variables [default: /etc/ren3/issuer.toml, if it exists]
+    #[arg(long, global = true, env = "REN3_ISSUER_CONFIG", value_name = "FILE")]
+    pub(super) config: Option<PathBuf>,
     /// The issuer store (an SQLite file).
     #[arg(
         long,
@@ -78,6 +98,17 @@ pub(super) enum Command {
     /// head.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Write a verified copy of the store to a file (0600), while the
+    /// console and other commands go on using it.
+    Backup(backup::BackupArgs),
+    /// Replace the store with a backup, after checking it; refuses a store
+    /// in use (stop the console first).
+    Restore(backup::RestoreArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, ...), as
+    /// the Debian package installs it.
+    Completions(packaging::CompletionsArgs),
+    /// Print the man page, or write one for each command into a directory.
+    Man(packaging::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +196,12 @@ pub(super) struct ServeArgs {
         value_parser = proxy_address
     )]
     pub(super) trusted_proxies: Vec<std::net::IpAddr>,
+    /// Also serve /metrics, /healthz and /readyz (and nothing else) on
+    /// this address and port, for any Host: for a Prometheus on another
+    /// host. With port 0, the address bound is printed on a second line,
+    /// `metrics on http://ADDR`.
+    #[arg(long, env = "REN3_ISSUER_METRICS_LISTEN", value_name = "ADDR")]
+    pub(super) metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Args)]

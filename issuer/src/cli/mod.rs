@@ -32,13 +32,16 @@ use ren3_issuer_core::{chain, devices, issuance, signing_keys, users};
 
 mod args;
 mod audit;
+mod backup;
 mod batch;
+mod config;
 mod console_users;
 mod init;
 mod issue;
 mod keys;
 mod license_commands;
 mod output;
+mod packaging;
 mod seats;
 mod serve;
 mod terminal;
@@ -58,9 +61,15 @@ use terminal::{one_line, print_error, print_note, print_result};
 /// revocation lists, the root public key file.
 const PUBLIC_FILE_MODE: u32 = 0o644;
 
-/// Passphrases come from `REN3_ISSUER_PASSPHRASE`, or a prompt at a terminal.
+/// What the configuration file gave that the parsed arguments do not hold
+/// (`config::apply`), set once by [`main`].
+static LOADED: std::sync::OnceLock<config::Loaded> = std::sync::OnceLock::new();
+
+/// Passphrases come from `REN3_ISSUER_PASSPHRASE`, then (for signing keys)
+/// the configuration file, then a prompt at a terminal.
 fn passphrase_source() -> PassphraseSource {
-    PassphraseSource::environment_or_prompt()
+    let configured = LOADED.get().and_then(|loaded| loaded.passphrase.clone());
+    PassphraseSource::environment_configured_or_prompt(configured)
 }
 
 /// What a command produced.
@@ -89,7 +98,20 @@ impl Outcome {
 
 /// Parses the arguments, runs the command and reports, as the binary does.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (command, loaded) =
+        match config::apply(Cli::command(), &args, |name| std::env::var_os(name)) {
+            Ok(applied) => applied,
+            Err(e) => {
+                // A configuration the operator must fix, as a usage error.
+                print_error(&error_line(&e));
+                return ExitCode::from(2);
+            }
+        };
+    let matches = command.get_matches_from(args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let _ = LOADED.set(loaded);
     let json = cli.json;
     match run(cli) {
         Ok(outcome) => {
@@ -181,6 +203,10 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::User(UserCommand::List) => user_list(&paths, json),
         Command::Serve(args) => serve(&paths, &args),
         Command::Audit(command) => audit::audit(&paths, json, command),
+        Command::Backup(args) => backup::backup(&paths, json, &args),
+        Command::Restore(args) => backup::restore(&paths, json, &args),
+        Command::Completions(args) => packaging::completions(&args),
+        Command::Man(args) => packaging::man(json, &args),
     }
 }
 

@@ -17,6 +17,7 @@ mod dashboard;
 mod issue;
 mod keys;
 mod licenses;
+mod monitoring;
 mod paste;
 mod release;
 mod roles;
@@ -43,6 +44,8 @@ use ren3_issuer_core::store::Store;
 use ren3_issuer_core::users::Role;
 use ren3_issuer_core::{Coded, ErrorKind};
 
+pub use monitoring::{Metrics, app as metrics_app, serve as serve_metrics};
+
 /// The largest request body: a pasted or uploaded license request or
 /// release receipt (at most 64 KiB) with room for the form around it.
 const BODY_LIMIT: usize = 256 * 1024;
@@ -68,6 +71,9 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub struct AppState {
     inner: Arc<Inner>,
     trusted_proxies: Arc<[IpAddr]>,
+    /// Where the metrics go and how `/metrics` renders them; `None`: it
+    /// answers 503 `metrics_unavailable`.
+    metrics: Option<monitoring::SharedMetrics>,
 }
 
 struct Inner {
@@ -94,7 +100,21 @@ impl AppState {
                 password_checks: auth::PasswordChecks::new(),
             }),
             trusted_proxies: Arc::from([]),
+            metrics: None,
         }
+    }
+
+    /// Records the console's metrics with `metrics` and renders them at
+    /// `/metrics` (`serve` installs a Prometheus recorder; tests give each
+    /// console one of its own).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(Arc::new(metrics));
+        self
+    }
+
+    fn metrics(&self) -> Option<&monitoring::SharedMetrics> {
+        self.metrics.as_ref()
     }
 
     /// The proxies whose `X-Forwarded-For` names the client
@@ -132,7 +152,12 @@ impl AppState {
                 .store
                 .lock()
                 .map_err(|_| WebError::internal("the store lock was poisoned by a panic"))?;
-            Ok(f(&mut store, &state.inner.keys))
+            // What the core emits goes to the console's own recorder, if
+            // it has one; else to the process's.
+            Ok(match &state.metrics {
+                Some(metrics) => metrics.recording(|| f(&mut store, &state.inner.keys)),
+                None => f(&mut store, &state.inner.keys),
+            })
         })
         .await
         .map_err(|e| WebError::internal(format!("a store task failed: {e}")))?
@@ -289,6 +314,11 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/static/style.css", get(view::stylesheet))
         .route("/static/copy.js", get(view::script))
+        // Health and metrics, for monitoring: no login, the `Host` check
+        // of `serve` still applies.
+        .route("/healthz", get(monitoring::healthz))
+        .route("/readyz", get(monitoring::readyz))
+        .route("/metrics", get(monitoring::metrics))
         .merge(pages)
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn(refuse_cross_site))

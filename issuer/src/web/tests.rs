@@ -19,6 +19,9 @@ use ren3_issuer_core::testing::{NOW, TestStore, actor, request};
 use ren3_issuer_core::{Coded as _, issuance, sessions, setup, users};
 
 const PASSWORD: &str = "correct horse battery";
+/// The serial of a device's first payload issued at `NOW`: the issuance
+/// time in microseconds (`issuance::next_serial`).
+const FIRST_SERIAL: u64 = NOW as u64 * issuance::SERIALS_PER_SECOND;
 
 struct Console {
     t: TestStore,
@@ -91,7 +94,8 @@ impl Console {
             keys(setup::open_keys(&t.paths).unwrap()),
             config,
             Arc::new(move || time.load(Ordering::SeqCst)),
-        );
+        )
+        .with_metrics(super::Metrics::own());
         Self {
             t,
             app: super::app(state),
@@ -1084,7 +1088,7 @@ fn receipt(
 
 impl Console {
     /// A license with one device bound to installation 1 by a real
-    /// issuance of serial 1; the device has `label`.
+    /// issuance of [`FIRST_SERIAL`]; the device has `label`.
     fn bound(&mut self, max_devices: u32, label: Option<&str>) -> (LicenseKey, i64, DeviceId) {
         let (key, id) = self.license(acme(max_devices));
         let device = ren3_issuer_core::devices::add(&mut self.t.store, &actor(), id, label, NOW)
@@ -1142,7 +1146,7 @@ async fn lifecycle_forms_refuse_a_missing_or_wrong_csrf_token_and_cross_site_pos
         .key
         .key_id
         .to_string();
-    let text = receipt(&key, &device, 1, 2, &installation(1));
+    let text = receipt(&key, &device, FIRST_SERIAL, 2, &installation(1));
     let device_text = device.to_string();
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
         ("/release".into(), vec![("receipt", &text)]),
@@ -1204,7 +1208,7 @@ async fn the_release_page_checks_then_frees_the_seat_once() {
     console.log_in().await;
     let (key, id, device) = console.bound(1, None);
     let csrf = console.csrf.clone();
-    let text = receipt(&key, &device, 1, 2, &installation(1));
+    let text = receipt(&key, &device, FIRST_SERIAL, 2, &installation(1));
 
     let nav = console.get("/release").await;
     assert_eq!(nav.status, StatusCode::OK);
@@ -1265,7 +1269,8 @@ async fn the_release_page_checks_then_frees_the_seat_once() {
     // The license page shows the release.
     let page = console.get(&format!("/licenses/{id}")).await;
     assert!(
-        page.body.contains("receipt, serial 1, counter 2"),
+        page.body
+            .contains(&format!("receipt, serial {FIRST_SERIAL}, counter 2")),
         "{}",
         page.body
     );
@@ -1298,7 +1303,7 @@ async fn the_release_page_refuses_forged_foreign_damaged_and_wrong_kind_input_ch
     console.log_in().await;
     let (key, _, device) = console.bound(1, None);
     let csrf = console.csrf.clone();
-    let good = receipt(&key, &device, 1, 2, &installation(1));
+    let good = receipt(&key, &device, FIRST_SERIAL, 2, &installation(1));
     let cases = [
         (
             "1. forged: content changed after signing",
@@ -1309,12 +1314,12 @@ async fn the_release_page_refuses_forged_foreign_damaged_and_wrong_kind_input_ch
         ),
         (
             "2. from another installation with the same device id",
-            receipt(&key, &device, 1, 2, &installation(9)),
+            receipt(&key, &device, FIRST_SERIAL, 2, &installation(9)),
             "receipt_wrong_device",
         ),
         (
             "3. signed before the request the vendor answered (counter 1)",
-            receipt(&key, &device, 1, 1, &installation(1)),
+            receipt(&key, &device, FIRST_SERIAL, 1, &installation(1)),
             "receipt_stale",
         ),
         (
@@ -1860,4 +1865,5 @@ async fn license_forms_take_grace_and_clock_policy_and_name_the_wrong_field() {
     assert_eq!(license.clock_policy, ClockPolicy::Advisory);
 }
 
+mod monitoring;
 mod role_matrix;

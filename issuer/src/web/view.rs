@@ -220,6 +220,9 @@ mod tests {
         ("/login", Section::Dashboard),
         ("/static/style.css", Section::Dashboard),
         ("/static/copy.js", Section::Dashboard),
+        ("/healthz", Section::Dashboard),
+        ("/readyz", Section::Dashboard),
+        ("/metrics", Section::Dashboard),
     ];
 
     #[test]

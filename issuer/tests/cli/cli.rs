@@ -346,12 +346,20 @@ fn issue_prints_only_a_payload_that_verifies_under_the_exported_root() {
     let payload = stdout(&out);
     let payload = payload.strip_suffix('\n').unwrap();
     assert!(payload.starts_with("ren3-payload-v3.") && !payload.contains('\n'));
-    assert!(stderr(&out).contains("serial 1"));
 
     let opened = VerifiedPayload::open(payload, &w.trust()).unwrap();
+    assert!(
+        stderr(&out).contains(&format!("serial {}", opened.license.serial)),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(opened.license.customer, "ACME");
     assert_eq!(opened.license.client_device_id, device);
-    assert_eq!(opened.license.serial, 1);
+    // The first serial of a device is the issuance time in microseconds.
+    assert_eq!(
+        opened.license.serial,
+        opened.license.issued_at as u64 * 1_000_000
+    );
     assert_eq!(
         opened.license.device_public_key,
         DeviceKey::from_seed(&[1; 32]).public_key()
@@ -397,19 +405,19 @@ fn issue_twice_returns_same_payload() {
 }
 
 #[test]
-fn issue_gives_serial_2_to_a_second_request_of_the_same_device() {
+fn issue_gives_a_higher_serial_to_a_second_request_of_the_same_device() {
     let w = Workdir::initialised();
     let key = w.create_license("ACME", 1);
     let device = w.add_device(&key);
     let first = w.json(&["issue", "--request", &w.request(&key, &device, 1)]);
     let second = w.json(&["issue", "--request", &w.request(&key, &device, 1)]);
     assert_eq!(
-        (first["serial"].clone(), first["repeated"].clone()),
-        (1.into(), false.into())
+        (first["repeated"].clone(), second["repeated"].clone()),
+        (false.into(), false.into())
     );
-    assert_eq!(
-        (second["serial"].clone(), second["repeated"].clone()),
-        (2.into(), false.into())
+    assert!(
+        second["serial"].as_u64().unwrap() > first["serial"].as_u64().unwrap(),
+        "{first} then {second}"
     );
     assert_eq!(w.show(&key)["issuances"].as_array().unwrap().len(), 2);
 }
@@ -506,7 +514,7 @@ fn json_output_parses_for_every_command() {
     );
     assert_eq!(
         w.json(&["license", "show", key.reveal()])["issuances"][0]["serial"],
-        1
+        issued["serial"]
     );
     fs::write(w.path("payload.txt"), &payload).unwrap();
     let inspected = w.json(&["inspect", "payload.txt"]);
@@ -702,15 +710,16 @@ fn a_receipt_kept_back_while_the_installation_registered_again_is_refused_as_sta
         "--request",
         &w.numbered_request(&key, &device, 1, 1),
     ]);
-    assert_eq!(first["serial"], 1);
-    let r1 = w.receipt(&key, &device, 1, 1, 2);
+    let serial_1 = first["serial"].as_u64().unwrap();
+    let r1 = w.receipt(&key, &device, 1, serial_1, 2);
     // A registers again (request 3): "already bound to this installation".
     let second = w.json(&[
         "issue",
         "--request",
         &w.numbered_request(&key, &device, 1, 3),
     ]);
-    assert_eq!(second["serial"], 2);
+    let serial_2 = second["serial"].as_u64().unwrap();
+    assert!(serial_2 > serial_1, "{serial_2} after {serial_1}");
 
     let inspected = w.run(&["inspect", &r1]);
     assert!(
@@ -724,7 +733,7 @@ fn a_receipt_kept_back_while_the_installation_registered_again_is_refused_as_sta
         "the seat was not released; nothing changed",
         "counter 2",
         "before request 3",
-        "serial 2",
+        &format!("serial {serial_2}"),
         "Ask the customer for the receipt of their latest deactivation",
         "if the machine is gone",
         &format!("`ren3-issuer device release --device {device} --force --reason TEXT`"),
@@ -749,7 +758,7 @@ fn a_receipt_kept_back_while_the_installation_registered_again_is_refused_as_sta
         "{err}"
     );
 
-    // A forced release still frees it, and B gets serial 3.
+    // A forced release still frees it, and B gets a higher serial still.
     w.ok(&[
         "device",
         "release",
@@ -760,7 +769,7 @@ fn a_receipt_kept_back_while_the_installation_registered_again_is_refused_as_sta
         "customer sent a stale receipt; machine A retired",
     ]);
     let third = w.json(&["issue", "--request", &b_request]);
-    assert_eq!(third["serial"], 3);
+    assert!(third["serial"].as_u64().unwrap() > serial_2, "{third}");
     let bound: Vec<Value> = w.show(&key)["devices"]
         .as_array()
         .unwrap()
@@ -788,13 +797,20 @@ fn a_receipt_signed_after_a_request_whose_payload_was_lost_frees_the_seat() {
         let w = Workdir::initialised();
         let key = w.create_license("ACME", 1);
         let device = w.add_device(&key);
-        for &n in requests {
-            w.ok(&[
-                "issue",
-                "--request",
-                &w.numbered_request(&key, &device, 1, n),
-            ]);
-        }
+        // The serials issued, in order: the receipt names the `serial`-th.
+        let serials: Vec<u64> = requests
+            .iter()
+            .map(|&n| {
+                w.json(&[
+                    "issue",
+                    "--request",
+                    &w.numbered_request(&key, &device, 1, n),
+                ])["serial"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        let serial = serials[usize::try_from(serial).unwrap() - 1];
         let receipt = w.receipt(&key, &device, 1, serial, counter);
         let out = w.run(&["release", "--receipt", &receipt]);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
@@ -837,4 +853,19 @@ fn every_refusal_ends_with_its_code() {
             "{args:?}: {err}"
         );
     }
+}
+
+#[test]
+fn version_names_the_package_and_the_commit() {
+    let work = Workdir::new();
+    let out = work.run(&["--version"]);
+    assert!(out.status.success());
+    let version = stdout(&out);
+    let prefix = format!("ren3-issuer {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = version
+        .trim_end()
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    ren3_testkit::assert_is_this_checkouts_commit(commit);
 }

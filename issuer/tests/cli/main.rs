@@ -8,10 +8,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod backup;
 mod batch;
 mod cli;
+mod config;
 mod hostile;
 mod lifecycle;
+mod packaging;
 mod private_store;
 mod support;
 mod terminal;

@@ -74,6 +74,7 @@ impl Workdir {
         cmd.current_dir(self.dir.path())
             .env_remove("REN3_ISSUER_DB")
             .env_remove("REN3_ISSUER_KEYS")
+            .env_remove("REN3_ISSUER_CONFIG")
             .env_remove("REN3_ISSUER_PASSPHRASE")
             .env_remove("REN3_ROOT_PASSPHRASE");
         cmd

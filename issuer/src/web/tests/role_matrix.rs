@@ -27,6 +27,9 @@ const MATRIX: &[(&str, &str, Least)] = &[
     ("GET", "/login", Anyone),
     ("GET", "/static/style.css", Anyone),
     ("GET", "/static/copy.js", Anyone),
+    ("GET", "/healthz", Anyone),
+    ("GET", "/readyz", Anyone),
+    ("GET", "/metrics", Anyone),
     ("GET", "/", VIEWER),
     ("GET", "/licenses", VIEWER),
     ("GET", "/licenses/new", ISSUER),
@@ -90,7 +93,7 @@ impl Console {
             request_hash: details.issuances[0].request_hash.to_string(),
             key_id,
             request: request(&key, &spare, &installation(2)),
-            receipt: receipt(&key, &bound, 1, 2, &installation(1)),
+            receipt: receipt(&key, &bound, FIRST_SERIAL, 2, &installation(1)),
             spare_device: spare.to_string(),
         };
         let answer = console.try_login("rita", PASSWORD).await;
