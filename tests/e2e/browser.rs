@@ -73,15 +73,21 @@ impl Drop for Driver {
     }
 }
 
-pub fn screenshots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+/// Set to refresh the README's screenshots in `docs/screenshots/`.
+pub const UPDATE_SCREENSHOTS: &str = "REN3_UPDATE_SCREENSHOTS";
 
+/// Takes a screenshot of the page as it is, which must be a PNG. It
+/// replaces `docs/screenshots/NAME.png` only when [`UPDATE_SCREENSHOTS`]
+/// is set: a test run (CI's, or one that builds packages after it) leaves
+/// the checkout as it found it, so `--version` does not call it modified.
 pub async fn screenshot(browser: &Browser, name: &str) {
     let png = browser.screenshot().await.unwrap();
-    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
+    if std::env::var_os(UPDATE_SCREENSHOTS).is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
 }
 
 /// The element `css` names, waiting for it: a click that submits a form

@@ -3,7 +3,8 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; ignored by default,
 //! run by `.ci/run`, and without them it fails saying what to install.
-//! It saves screenshots of the main pages to `docs/screenshots/`.
+//! With `REN3_UPDATE_SCREENSHOTS` set, it saves screenshots of the main
+//! pages to `docs/screenshots/`.
 
 use fantoccini::Locator;
 use ren3_tests::{Client, Issuer};

@@ -4,8 +4,8 @@
 //! rendering with an independent decoder (`rqrr`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; ignored by default,
-//! run by `.ci/run`. It saves screenshots of the page to
-//! `docs/screenshots/client-*.png`.
+//! run by `.ci/run`. With `REN3_UPDATE_SCREENSHOTS` set, it saves
+//! screenshots of the page to `docs/screenshots/client-*.png`.
 
 use fantoccini::Locator;
 use ren3_shared::{VerifiedReceipt, VerifiedRequest};
