@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub mod connections;
 pub mod host;
+pub mod page_headers;
 
 pub use connections::{
     LINGER_BYTES, LINGER_TIME, Limits, MAX_CONNECTIONS, MAX_TIMEOUT, TIMEOUT_SYNTAX, parse_timeout,

@@ -31,11 +31,10 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
 
@@ -50,26 +49,15 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 /// The page's routes, with their own guards and headers; the licensing
 /// router ([`crate::http::app`]) merges them under its `Host` check.
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route(PAGE_PATH, get(forms::home))
         .route(&format!("{PAGE_PATH}/register"), post(forms::register))
         .route(&format!("{PAGE_PATH}/import"), post(forms::import))
         .route(&format!("{PAGE_PATH}/deactivate"), post(forms::deactivate))
         .route(&format!("{PAGE_PATH}/download"), post(forms::download))
         .route(&format!("{PAGE_PATH}/style.css"), get(views::stylesheet))
-        .layer(middleware::from_fn(only_this_machine))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
+        .layer(middleware::from_fn(only_this_machine));
+    ren3_server::page_headers::add(router, CONTENT_SECURITY_POLICY)
 }
 
 /// Serves the page only to a connection from a loopback address. Another

@@ -322,27 +322,8 @@ pub fn app(state: AppState) -> Router {
         .merge(pages)
         .fallback(|| async { WebError::NotFound })
         .layer(middleware::from_fn(refuse_cross_site))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    let router = ren3_server::page_headers::add(router, CONTENT_SECURITY_POLICY)
         .layer(TraceLayer::new_for_http());
     // Served over TLS (through the proxy `--behind-tls` declares): a
     // browser that saw the console once never again tries it in clear,
