@@ -12,6 +12,7 @@ use std::error::Error;
 
 use ren3_shared::{RandomSourceError, TokenError};
 
+use crate::audit::chain::ChainBroken;
 use crate::backup::BackupError;
 use crate::chain::ChainError;
 use crate::devices::DeviceError;
@@ -75,6 +76,7 @@ fn as_coded<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a dyn Coded> {
         };
     }
     first_of!(
+        ChainBroken,
         BackupError,
         IssueError,
         ReleaseError,

@@ -313,6 +313,44 @@ impl Break {
     }
 }
 
+/// A broken chain as an error, for a front end that fails on it: the
+/// break, what before it holds and what to do, with a stable code
+/// (`audit_head_mismatch` when only the saved head fails,
+/// `audit_chain_broken` otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainBroken(pub Break);
+
+impl fmt::Display for ChainBroken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the audit log's chain is broken: {}; {}; {}",
+            self.0,
+            self.0.verified_before(),
+            self.0.what_to_do()
+        )
+    }
+}
+
+impl std::error::Error for ChainBroken {}
+
+/// The store no longer holds what was written: like a damaged store,
+/// nothing the person at the command line did.
+impl crate::error::Coded for ChainBroken {
+    fn code(&self) -> &'static str {
+        match self.0.problem {
+            Problem::HeadMissing { .. }
+            | Problem::HeadHashMissing { .. }
+            | Problem::HeadChanged => "audit_head_mismatch",
+            _ => "audit_chain_broken",
+        }
+    }
+
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Internal
+    }
+}
+
 /// Walks the whole log, oldest first, and checks each row's hash and its
 /// link to the row before it; with `saved`, also that the saved head's row
 /// is still there with the same hash. Stops at the first break.

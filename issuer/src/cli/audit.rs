@@ -176,11 +176,7 @@ fn verify(paths: &StorePaths, json: bool, head: Option<&str>) -> Result<Outcome>
                 )
             })
         }
-        Verdict::Broken(broken) => bail!(
-            "the audit log's chain is broken: {broken}; {}; {}",
-            broken.verified_before(),
-            broken.what_to_do()
-        ),
+        Verdict::Broken(broken) => Err(chain::ChainBroken(broken).into()),
     }
 }
 

@@ -90,6 +90,10 @@ fn audit_verify_names_the_first_row_an_edit_a_deletion_or_a_reordering_breaks() 
             err.contains("keep this store file as evidence"),
             "{name}: {err}"
         );
+        assert!(
+            err.trim_end().ends_with("[audit_chain_broken]"),
+            "{name}: {err}"
+        );
     }
 }
 
@@ -113,6 +117,7 @@ fn a_saved_head_catches_newest_rows_deleted_and_a_log_rebuilt_from_the_start() {
         err.contains("row 6 (the saved head) is missing: the log ends at row 4"),
         "{err}"
     );
+    assert!(err.trim_end().ends_with("[audit_head_mismatch]"), "{err}");
     let hash = head.split_once(':').unwrap().1;
     let err = verify_fails(&w, &["--head", hash]);
     assert!(err.contains("no row has the saved head hash"), "{err}");
