@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds the ren3-issuer and ren3-client Debian packages, installs them,
 # checks their units (systemd-analyze verify, and security with an exposure
-# of at most 2.5, or a reason in the unit), runs the installed binaries, and
-# runs each unit's ExecStart by hand as the unit's user for a smoke test:
-# systemd need not be PID 1. Both packages are purged on exit, whatever
-# happened, so the machine is left as it was.
+# of at most 2.5, or a reason in the unit; the backup timer installed and
+# not enabled), runs the installed binaries, and runs each service's
+# ExecStart by hand as the unit's user for a smoke test: systemd need not
+# be PID 1. The backup service's backup is then restored into a scratch
+# store. Both packages are purged on exit, whatever happened, so the
+# machine is left as it was.
 #
 # Run as root on Debian from anywhere: packaging/check.sh. .ci/run calls
 # it. The client is pinned to a throwaway root made for this run, never the
@@ -15,6 +17,7 @@ started=$SECONDS
 
 MAX_EXPOSURE=2.5
 PACKAGES=(ren3-issuer ren3-client)
+SERVICES=(ren3-issuer.service ren3-issuer-backup.service ren3-client.service)
 target=${CARGO_TARGET_DIR:-target}/release
 
 if [ "$(id -u)" != 0 ]; then
@@ -102,13 +105,13 @@ done
 [ -f /etc/ren3/issuer.toml ] && [ -f /etc/ren3/client.env ]
 
 step "the units"
-for package in "${PACKAGES[@]}"; do
-    unit=/usr/lib/systemd/system/$package.service
+for service in "${SERVICES[@]}"; do
+    unit=/usr/lib/systemd/system/$service
     systemd-analyze verify "$unit"
     exposure=$(systemd-analyze security --offline=yes "$unit" 2>/dev/null |
         sed -n 's/^→ Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
     [ -n "$exposure" ] || { echo "no exposure score for $unit" >&2; exit 1; }
-    echo "$package.service: exposure $exposure"
+    echo "$service: exposure $exposure"
     if awk -v e="$exposure" -v max="$MAX_EXPOSURE" 'BEGIN { exit !(e > max) }' &&
         ! grep -q '^# Exposure above 2.5:' "$unit"; then
         echo "$unit: exposure $exposure is above $MAX_EXPOSURE, and the unit gives no" \
@@ -116,6 +119,13 @@ for package in "${PACKAGES[@]}"; do
         exit 1
     fi
 done
+systemd-analyze verify /usr/lib/systemd/system/ren3-issuer-backup.timer
+# Installed disabled, as the console: it backs up a store the operator
+# makes first.
+if [ -n "$(find /etc/systemd/system -name 'ren3-*' -print -quit)" ]; then
+    echo "a unit was enabled at install:" /etc/systemd/system/*/ren3-* >&2
+    exit 1
+fi
 
 step "the installed binaries"
 /usr/bin/ren3-issuer --version
@@ -125,35 +135,41 @@ grep -q "trust root $fingerprint, pinned" "$tmp/client-version"
 /usr/bin/ren3-client --help >/dev/null
 man -P cat ren3-issuer-serve 2>/dev/null | grep -q -- --listen
 
-# `KEY` of the [Service] section of the installed unit of $1, one a line.
+# `KEY` of the [Service] section of the installed service $1, one a line.
 unit_values() {
-    sed -n "s/^$2=//p" "/usr/lib/systemd/system/$1.service"
+    sed -n "s/^$2=//p" "/usr/lib/systemd/system/$1"
 }
 
-# Starts $1's ExecStart as the unit's user, with the unit's environment,
-# working directory and umask, then the variables given after it
-# (NAME=value); waits for its `listening on` line and sets `address`.
+# Becomes the service $1's ExecStart, run as the unit's user, with the
+# unit's environment, working directory and umask, then the variables
+# given after it (NAME=value). Run it in a subshell.
+exec_as_unit() {
+    local service=$1
+    shift
+    local user directory umask
+    user=$(unit_values "$service" User)
+    directory=$(unit_values "$service" WorkingDirectory)
+    umask=$(unit_values "$service" UMask)
+    local -a command environment=()
+    read -r -a command <<<"$(unit_values "$service" ExecStart)"
+    mapfile -t environment < <(unit_values "$service" Environment)
+    local file
+    for file in $(unit_values "$service" EnvironmentFile); do
+        mapfile -t -O "${#environment[@]}" environment < <(grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$file")
+    done
+    cd "$directory"
+    umask "$umask"
+    # setpriv execs: the process started here is the service itself.
+    exec setpriv --reuid="$user" --regid="$user" --init-groups --no-new-privs \
+        env -i PATH=/usr/bin:/bin HOME="$directory" "${environment[@]}" "$@" "${command[@]}"
+}
+
+# Starts $1's ExecStart as exec_as_unit does (the package's service);
+# waits for its `listening on` line and sets `address`.
 start_as_unit() {
     local package=$1
     shift
-    local user directory umask
-    user=$(unit_values "$package" User)
-    directory=$(unit_values "$package" WorkingDirectory)
-    umask=$(unit_values "$package" UMask)
-    local -a command environment=()
-    read -r -a command <<<"$(unit_values "$package" ExecStart)"
-    mapfile -t environment < <(unit_values "$package" Environment)
-    local file
-    for file in $(unit_values "$package" EnvironmentFile); do
-        mapfile -t -O "${#environment[@]}" environment < <(grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$file")
-    done
-    (
-        cd "$directory"
-        umask "$umask"
-        # setpriv execs: the process started here is the service itself.
-        exec setpriv --reuid="$user" --regid="$user" --init-groups --no-new-privs \
-            env -i PATH=/usr/bin:/bin HOME="$directory" "${environment[@]}" "$@" "${command[@]}"
-    ) >"$tmp/$package.out" 2>"$tmp/$package.err" &
+    (exec_as_unit "$package.service" "$@") >"$tmp/$package.out" 2>"$tmp/$package.err" &
     servers+=("$!")
     local _
     for _ in $(seq 100); do
@@ -205,6 +221,28 @@ start_as_unit ren3-issuer REN3_ISSUER_LISTEN=127.0.0.1:0
 curl -fsS "http://$address/login" | grep -q '<form'
 stop_last
 owner_only ren3-issuer
+
+step "ren3-issuer-backup.service's ExecStart as ren3-issuer, then the backup restored"
+# The backups directory is made by the command here (0700); under systemd,
+# StateDirectory= makes it first.
+(exec_as_unit ren3-issuer-backup.service) >"$tmp/backup.out" 2>"$tmp/backup.err" ||
+    { cat "$tmp/backup.err" >&2; exit 1; }
+cat "$tmp/backup.out"
+backup=$(sed -n 's/^backup \(.*\): [0-9]* bytes, integrity ok, .*/\1/p' "$tmp/backup.out")
+[[ $backup == /var/lib/ren3-issuer/backups/ren3-issuer-????????T??????Z.db ]] ||
+    { echo "unexpected backup: $(cat "$tmp/backup.out")" >&2; exit 1; }
+[ "$(stat -c '%a %U' /var/lib/ren3-issuer/backups)" = "700 ren3-issuer" ]
+[ "$(stat -c '%a %U' "$backup")" = "600 ren3-issuer" ]
+owner_only ren3-issuer
+# Restored as the README says, into a scratch store: the license made
+# above is there, and the audit log verifies with the restore at its end.
+restored="$tmp/restored/ren3-issuer.db"
+install -d -m 0700 "$tmp/restored"
+/usr/bin/ren3-issuer --db "$restored" restore "$backup" >/dev/null 2>"$tmp/restore.err" ||
+    { cat "$tmp/restore.err" >&2; exit 1; }
+/usr/bin/ren3-issuer --db "$restored" license show "$key" >/dev/null
+/usr/bin/ren3-issuer --db "$restored" audit verify >/dev/null 2>"$tmp/verify.err" ||
+    { cat "$tmp/verify.err" >&2; exit 1; }
 
 step "ren3-client.service's ExecStart as ren3-client"
 start_as_unit ren3-client client_device_id="$device" listen_addr=127.0.0.1:0

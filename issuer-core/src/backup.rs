@@ -28,6 +28,9 @@
 //!
 //! The key directory is not part of the store (`keystore`): it is backed
 //! up with it, as files (README, "Backups").
+//!
+//! [`rotation`] keeps a directory of backups named by their time, as a
+//! timer takes them, and removes the oldest beyond a number.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -43,6 +46,8 @@ use crate::audit::{self, Action, Actor, NewEntry, Outcome};
 use crate::error::{Coded, ErrorKind};
 use crate::keystore;
 use crate::store::{self, Held, HoldError, Store, StoreError};
+
+pub mod rotation;
 
 /// How long [`restore`] waits for other connections to the store to
 /// close before it calls the store in use: a command's own connection
@@ -94,6 +99,24 @@ pub enum BackupError {
         path.display()
     )]
     InUse { path: PathBuf },
+    #[error(
+        "{} exists: a backup was already taken into this directory in this second; two \
+         backups in one second are an operator error (two timers, or the command run twice); \
+         nothing was written or removed",
+        path.display()
+    )]
+    SameSecond { path: PathBuf },
+    #[error(
+        "the backup {} was written and checked, but the older backup {} could not be \
+         removed: {source}; remove it by hand",
+        written.display(),
+        path.display()
+    )]
+    Prune {
+        written: PathBuf,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("cannot {what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -113,13 +136,14 @@ pub enum BackupError {
 impl Coded for BackupError {
     fn code(&self) -> &'static str {
         match self {
-            BackupError::Exists { .. } => "file_exists",
+            BackupError::Exists { .. } | BackupError::SameSecond { .. } => "file_exists",
             BackupError::IsTheStore { .. } => "backup_is_the_store",
             BackupError::Invalid { .. } => "backup_invalid",
             BackupError::TooNew { .. } => "backup_too_new",
             BackupError::CopyFailsChecks { .. } => "store_damaged",
             BackupError::StoreExists { .. } => "store_exists",
             BackupError::InUse { .. } => "store_in_use",
+            BackupError::Prune { .. } => "prune_failed",
             BackupError::Io { .. } => "io_error",
             BackupError::Sqlite { .. } => "store_error",
             BackupError::Store(e) => e.code(),
@@ -129,12 +153,14 @@ impl Coded for BackupError {
     fn kind(&self) -> ErrorKind {
         match self {
             BackupError::Exists { .. }
+            | BackupError::SameSecond { .. }
             | BackupError::IsTheStore { .. }
             | BackupError::Invalid { .. }
             | BackupError::TooNew { .. }
             | BackupError::StoreExists { .. } => ErrorKind::Refused,
             BackupError::InUse { .. } => ErrorKind::Conflict,
             BackupError::CopyFailsChecks { .. }
+            | BackupError::Prune { .. }
             | BackupError::Io { .. }
             | BackupError::Sqlite { .. } => ErrorKind::Internal,
             BackupError::Store(e) => e.kind(),

@@ -98,7 +98,8 @@ pub(super) enum Command {
     /// head.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Write a verified copy of the store to a file (0600), while the
+    /// Write a verified copy of the store to a file (0600), or into a
+    /// directory of dated backups with the oldest removed, while the
     /// console and other commands go on using it.
     Backup(backup::BackupArgs),
     /// Replace the store with a backup, after checking it; refuses a store

@@ -1,5 +1,6 @@
 //! `backup` and `restore` through the real binary: the copy is private
-//! and checked, a file is replaced only with `--force`, a bad backup, an
+//! and checked, a file is replaced only with `--force`, `--out-dir` names
+//! backups by the time and removes only the oldest of them, a bad backup, an
 //! existing store without `--force` and a store the console holds are
 //! refused with the store untouched, and serials never go backwards after
 //! a restore, even while payloads are issued during the backup.
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ren3_issuer_core::backup::rotation;
 use ren3_shared::{DeviceId, LicenseKey};
 use serde_json::Value;
 
@@ -258,4 +260,184 @@ fn a_backup_during_issuance_keeps_every_acknowledged_payload_and_serials_never_g
         next_serial > held_serial,
         "serial {next_serial} after the restore; the client holds {held_serial}"
     );
+}
+
+/// The backups in `dir` (files named as `--out-dir` names them), sorted.
+fn backups_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| rotation::taken_at(std::ffi::OsStr::new(name)).is_some())
+        .filter(|name| dir.join(name).is_file())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `ren3-issuer-<stamp>.db` for `at` seconds after the Unix epoch.
+fn backup_name(at: i64) -> String {
+    rotation::file_name(at).unwrap()
+}
+
+fn now() -> i64 {
+    ren3_shared::timestamp::now()
+}
+
+#[test]
+fn backup_out_dir_makes_the_directory_0700_and_a_0600_file_named_by_the_utc_time() {
+    let (w, _, _) = issued();
+    let before = now();
+    let out = w
+        .command_with_umask("022", &["backup", "--out-dir", "backups/daily"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let after = now();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = w.path("backups/daily");
+    assert_eq!(mode(&w.path("backups")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let names = backups_in(&dir);
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "a temporary file left"
+    );
+    let at = rotation::taken_at(std::ffi::OsStr::new(&names[0])).unwrap();
+    assert!(
+        (before..=after).contains(&at),
+        "{} at {before}..{after}",
+        names[0]
+    );
+    let file = dir.join(&names[0]);
+    assert_eq!(mode(&file), 0o600);
+
+    let line = stdout(&out);
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with(&format!("backup backups/daily/{}: ", names[0]))
+            && line.contains("integrity ok")
+            && line.contains("issuances 1"),
+        "{line}"
+    );
+    let note = stderr(&out);
+    assert!(
+        note.contains("holds 1 backup;") && note.contains("key directory"),
+        "{note}"
+    );
+    w.ok(&["restore", file.to_str().unwrap(), "--force"]);
+}
+
+#[test]
+fn backup_keep_removes_the_oldest_backups_beyond_n_and_nothing_else() {
+    let (w, _, _) = issued();
+    let dir = w.path("backups");
+    fs::create_dir(&dir).unwrap();
+    // Day 1 to day 4 of 2020, written newest first: the times in the
+    // names order them, not the files' modification times.
+    let old: Vec<String> = (0..4)
+        .map(|d| backup_name(1_577_836_800 + d * 86_400))
+        .collect();
+    for name in old.iter().rev() {
+        fs::write(dir.join(name), b"old").unwrap();
+    }
+    let others = [
+        format!("{}.tmp", old[0]),
+        format!("x-{}", old[0]),
+        "ren3-issuer-keys-20200101T000000Z.tar".to_owned(),
+        "notes.txt".to_owned(),
+    ];
+    for name in &others {
+        fs::write(dir.join(name), b"not a backup").unwrap();
+    }
+    fs::create_dir(dir.join(backup_name(1_500_000_000))).unwrap();
+
+    let out = w.run(&["backup", "--out-dir", "backups", "--keep", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[0].starts_with("backup backups/ren3-issuer-"),
+        "{lines:?}"
+    );
+    for (line, name) in lines[1..].iter().zip(&old) {
+        assert_eq!(*line, format!("pruned backups/{name}"));
+    }
+    assert!(stderr(&out).contains("holds 2 backups"), "{}", stderr(&out));
+    let left = backups_in(&dir);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], old[3]);
+    for name in &others {
+        assert_eq!(fs::read(dir.join(name)).unwrap(), b"not a backup", "{name}");
+    }
+    assert!(dir.join(backup_name(1_500_000_000)).is_dir());
+
+    // --json: the backup's checks, what was removed and what is left. The
+    // first backup may have been this second's: it goes first.
+    fs::remove_file(dir.join(&left[1])).unwrap();
+    let made = w.json(&["backup", "--out-dir", "backups", "--keep", "1"]);
+    assert_eq!(made["integrity"], "ok", "{made}");
+    assert_eq!(made["kept"], 1, "{made}");
+    assert_eq!(
+        made["pruned"],
+        serde_json::json!([format!("backups/{}", old[3])])
+    );
+    let left = backups_in(&dir);
+    assert_eq!(made["file"], format!("backups/{}", left[0]), "{made}");
+}
+
+#[test]
+fn backup_out_dir_refuses_a_second_backup_in_the_same_second_and_removes_nothing() {
+    let (w, _, _) = issued();
+    let dir = w.path("backups");
+    fs::create_dir(&dir).unwrap();
+    // A backup for each of the next minute's seconds, as if taken already.
+    let start = now();
+    for at in start..start + 60 {
+        fs::write(dir.join(backup_name(at)), b"taken").unwrap();
+    }
+    let before = backups_in(&dir);
+    let err = w.fails(&["backup", "--out-dir", "backups", "--keep", "1"]);
+    assert!(
+        err.contains("one second") && err.contains("[file_exists]"),
+        "{err}"
+    );
+    assert_eq!(backups_in(&dir), before);
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        60,
+        "a temporary file left"
+    );
+    for name in &before {
+        assert_eq!(fs::read(dir.join(name)).unwrap(), b"taken", "{name}");
+    }
+}
+
+#[test]
+fn backup_out_and_out_dir_together_or_neither_is_a_usage_error() {
+    let (w, _, _) = issued();
+    let cases: &[(&str, &[&str])] = &[
+        ("1. both", &["backup", "--out", "f.db", "--out-dir", "d"]),
+        ("2. neither", &["backup"]),
+        (
+            "3. --keep without --out-dir",
+            &["backup", "--out", "f.db", "--keep", "2"],
+        ),
+        ("4. --keep 0", &["backup", "--out-dir", "d", "--keep", "0"]),
+        (
+            "5. --keep not a number",
+            &["backup", "--out-dir", "d", "--keep", "all"],
+        ),
+        (
+            "6. --force with --out-dir",
+            &["backup", "--out-dir", "d", "--force"],
+        ),
+    ];
+    for (case, args) in cases {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{case}");
+        assert!(!w.path("f.db").exists() && !w.path("d").exists(), "{case}");
+    }
 }
