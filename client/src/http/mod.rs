@@ -53,7 +53,7 @@ pub fn app(state: AppState) -> Router {
     } else {
         router
     };
-    router
+    let router = router
         // Health and metrics ([`monitoring`]), under the same `Host` check.
         .merge(monitoring::routes())
         .route("/license", get(handlers::status))
@@ -71,9 +71,21 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             host::check_host,
-        ))
-        // Responses describe this installation's licensing and must not be
-        // kept by caches or sniffed as another content type.
+        ));
+    served_alike(router).with_state(state)
+}
+
+/// What every response of the service's routers carries, the licensing
+/// port's and the metrics listener's: not kept by caches or sniffed as
+/// another content type (responses describe this installation's
+/// licensing), and a span per request.
+///
+/// Spans record the method and path only: bodies hold license keys and
+/// tokens, which never reach the log. Every request at DEBUG: at INFO, a
+/// line per status poll cost a sixth of its time (wrk, bench/http.sh).
+/// Refusals and changes log at INFO where they happen.
+pub(super) fn served_alike(router: Router<AppState>) -> Router<AppState> {
+    router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -82,16 +94,11 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        // Spans record the method and path only: bodies hold license keys
-        // and tokens, which never reach the log. Every request at DEBUG:
-        // at INFO, a line per status poll cost a sixth of its time (wrk,
-        // bench/http.sh). Refusals and changes log at INFO where they happen.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
-        .with_state(state)
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, then finishes

@@ -13,12 +13,9 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use super::problem::ApiError;
 use crate::state::AppState;
@@ -37,22 +34,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// The router of the metrics listener: `/metrics`, `/healthz` and
 /// `/readyz`, and nothing else, for any `Host`.
 pub fn metrics_app(state: AppState) -> Router {
-    routes()
-        .fallback(not_found)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::DEBUG))
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
-        )
-        .with_state(state)
+    super::served_alike(routes().fallback(not_found)).with_state(state)
 }
 
 /// Serves [`metrics_app`] on `listener` until `shutdown` completes, with
