@@ -15,7 +15,7 @@ use ren3_shared::request::VerifiedRequest;
 use serde::Deserialize;
 
 use super::csrf;
-use super::views::{Carried, Home, Problem, Refused, TokenPage};
+use super::views::{Carried, Home, Problem, TokenPage};
 use crate::http::ApiError;
 use crate::registration::{Imported, LicensingError};
 use crate::state::AppState;
@@ -324,7 +324,7 @@ async fn home_page(
     csrf: String,
     code: StatusCode,
     notice: Option<String>,
-    refused: Option<Refused>,
+    refused: Option<ApiError>,
 ) -> Response {
     match state.status().await {
         Ok(status) => {
@@ -346,12 +346,8 @@ async fn home_page(
 /// The home page with the refusal of the form just sent, under the
 /// refusal's own status.
 async fn refused(state: &AppState, jar: CookieJar, csrf: String, refusal: ApiError) -> Response {
-    let refused = Refused {
-        code: refusal.code,
-        title: refusal.title,
-        detail: refusal.detail,
-    };
-    home_page(state, jar, csrf, refusal.status, None, Some(refused)).await
+    let status = refusal.status;
+    home_page(state, jar, csrf, status, None, Some(refusal)).await
 }
 
 /// A token just made, as a [`TokenPage`] shows it.

@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::http::ApiError;
 use crate::status::StatusReport;
 
 const STYLESHEET: &str = include_str!("../../static/page.css");
@@ -20,15 +21,6 @@ pub(super) async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-/// What an operation the operator asked for answered with, when it refused:
-/// the licensing endpoints' code, title and detail.
-#[derive(Debug, Clone)]
-pub(super) struct Refused {
-    pub code: &'static str,
-    pub title: &'static str,
-    pub detail: String,
-}
-
 /// The page itself: the explained status, the forms, and what the last
 /// form did.
 #[derive(Template, WebTemplate)]
@@ -38,8 +30,9 @@ pub(super) struct Home {
     pub status: StatusReport,
     /// What the last form did, when it succeeded.
     pub notice: Option<String>,
-    /// Why the last form was refused.
-    pub refused: Option<Refused>,
+    /// Why the last form was refused: the licensing endpoints' own
+    /// refusal, code, title and detail.
+    pub refused: Option<ApiError>,
 }
 
 impl Home {
@@ -149,14 +142,12 @@ impl TokenPage {
 }
 
 /// A refusal of the page itself (not this machine, an out-of-date form),
-/// as a page with the status, a stable code and what to do.
+/// as a page with the status, a stable code and what to do: an
+/// [`ApiError`], shown as HTML instead of problem+json.
 #[derive(Debug, Template)]
 #[template(path = "page/problem.html")]
 pub(super) struct Problem {
-    status: StatusCode,
-    code: &'static str,
-    title: &'static str,
-    detail: String,
+    error: ApiError,
 }
 
 impl Problem {
@@ -167,10 +158,7 @@ impl Problem {
         detail: impl Into<String>,
     ) -> Self {
         Self {
-            status,
-            code,
-            title,
-            detail: detail.into(),
+            error: ApiError::new(status, code, title, detail),
         }
     }
 
@@ -187,11 +175,12 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let status = self.error.status;
         match self.render() {
-            Ok(html) => (self.status, Html(html)).into_response(),
+            Ok(html) => (status, Html(html)).into_response(),
             Err(e) => {
                 tracing::error!("cannot render the license page's problem page: {e}");
-                (self.status, self.detail).into_response()
+                (status, self.error.detail).into_response()
             }
         }
     }
