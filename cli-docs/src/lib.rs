@@ -4,13 +4,26 @@
 //! and what the Debian packages install (`packaging/check.sh`).
 //!
 //! The two binaries share the arguments ([`CompletionsArgs`], [`ManArgs`])
-//! and the generation; each prints the result its own way.
+//! and the generation; each prints the result its own way. They also share
+//! the [`COMMIT`] their `--version` names.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Command};
 pub use clap_complete::Shell;
+
+/// The commit the binaries were built from: `REN3_COMMIT` at build time
+/// when set (a build from a source archive, which has no checkout), else
+/// `git describe` of the checkout, ending in `-modified` when it had changes
+/// not committed; `unknown` without either.
+pub const COMMIT: &str = match option_env!("REN3_COMMIT") {
+    Some(commit) => commit,
+    None => git_version::git_version!(
+        args = ["--always", "--dirty=-modified", "--abbrev=12"],
+        fallback = "unknown"
+    ),
+};
 
 /// `completions SHELL`.
 #[derive(Debug, Args)]

@@ -231,18 +231,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The commit this binary was built from: `REN3_COMMIT` at build time when
-/// set (a build from a source archive, which has no checkout), else `git
-/// describe` of the checkout, ending in `-modified` when it had changes not
-/// committed; `unknown` without either.
-const COMMIT: &str = match option_env!("REN3_COMMIT") {
-    Some(commit) => commit,
-    None => git_version::git_version!(
-        args = ["--always", "--dirty=-modified", "--abbrev=12"],
-        fallback = "unknown"
-    ),
-};
-
 /// The version line's text: the package version, the commit, and the
 /// fingerprint of the root this build trusts, for a vendor to compare with
 /// the root they meant to pin.
@@ -258,7 +246,14 @@ fn version() -> &'static str {
     };
     // clap keeps the version for the life of the process; this is built
     // once per run.
-    Box::leak(format!("{} (commit {COMMIT}; {root})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+    Box::leak(
+        format!(
+            "{} (commit {}; {root})",
+            env!("CARGO_PKG_VERSION"),
+            ren3_cli_docs::COMMIT
+        )
+        .into_boxed_str(),
+    )
 }
 
 /// The command line's grammar, with the version line.

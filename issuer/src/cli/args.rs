@@ -7,21 +7,14 @@ use ren3_server::host::AllowedHost;
 
 use super::*;
 
-/// The commit this binary was built from: `REN3_COMMIT` at build time when
-/// set (a build from a source archive, which has no checkout), else `git
-/// describe` of the checkout, ending in `-modified` when it had changes not
-/// committed; `unknown` without either.
-pub(crate) const COMMIT: &str = match option_env!("REN3_COMMIT") {
-    Some(commit) => commit,
-    None => git_version::git_version!(
-        args = ["--always", "--dirty=-modified", "--abbrev=12"],
-        fallback = "unknown"
-    ),
-};
-
 /// `--version`'s text: the package version and the commit.
-static VERSION: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{} (commit {COMMIT})", env!("CARGO_PKG_VERSION")));
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (commit {})",
+        env!("CARGO_PKG_VERSION"),
+        ren3_cli_docs::COMMIT
+    )
+});
 
 #[derive(Debug, Parser)]
 #[command(
