@@ -31,6 +31,11 @@
 //!
 //! [`rotation`] keeps a directory of backups named by their time, as a
 //! timer takes them, and removes the oldest beyond a number.
+//!
+//! One piece, over the usual size: backup and restore share the check of a
+//! copy, the temporary file beside its destination and the directory sync,
+//! and the order of their steps is what keeps every refusal from changing
+//! anything, which reads best in one place.
 
 use std::ffi::OsString;
 use std::fs::{self, File};

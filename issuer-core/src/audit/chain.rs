@@ -25,6 +25,10 @@
 //! of the store is `BEGIN IMMEDIATE` (`Store::write`), which holds SQLite's
 //! write lock from the start, across processes: no other writer can append
 //! between that read and the insert, so the chain cannot fork.
+//!
+//! One piece, a little over the usual size: the encoding that is hashed,
+//! the walk that checks it and the sentence for each way it can break sit
+//! together, so that a change to one cannot leave the others behind.
 
 use std::fmt;
 use std::ops::ControlFlow;

@@ -1,6 +1,10 @@
 //! Backups and restores: the copies are whole, checked and private, and
 //! every refusal leaves the store, its files and the destination as they
 //! were.
+//!
+//! One file, over the usual size: the scenarios share the stores, dumps
+//! and damaged copies they are built from, and read as one list of what a
+//! backup and a restore must never do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
