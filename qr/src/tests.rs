@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 
+use ren3_testkit::qr::{read_modules, svg_modules, terminal_modules};
+
 use super::*;
 
 /// The vendor's portal as an operator would configure it.
 const PORTAL: &str = "https://licensing.example/ren3/register";
-
-/// Pixels per module in the bitmaps given to the decoder.
-const SCALE: usize = 4;
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,18 +34,6 @@ fn carried() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// What rqrr reads in a square picture of `modules` × `modules` modules,
-/// where `dark(x, y)` says which are dark, drawn at [`SCALE`] pixels each.
-fn decode(modules: usize, dark: impl Fn(usize, usize) -> bool) -> String {
-    let pixels = modules * SCALE;
-    let mut picture = rqrr::PreparedImage::prepare_from_greyscale(pixels, pixels, |x, y| {
-        if dark(x / SCALE, y / SCALE) { 0 } else { 255 }
-    });
-    let grids = picture.detect_grids();
-    assert_eq!(grids.len(), 1, "one code in the picture");
-    grids[0].decode().expect("rqrr decodes the code").1
-}
-
 /// The light border a reader needs: `QUIET_ZONE` modules all round.
 fn assert_quiet_zone(modules: usize, dark: impl Fn(usize, usize) -> bool, what: &str) {
     for a in 0..modules {
@@ -59,66 +46,6 @@ fn assert_quiet_zone(modules: usize, dark: impl Fn(usize, usize) -> bool, what: 
     }
 }
 
-/// The modules the SVG draws: its viewBox, and the rectangles of its one
-/// path (`M x y h run v1 h-run z`), read back as a grid.
-fn svg_modules(svg: &str) -> (usize, Vec<Vec<bool>>) {
-    let view_box = svg
-        .split("viewBox=\"0 0 ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .expect("a viewBox");
-    let size: usize = view_box.parse().unwrap();
-    let path = svg
-        .split(" d=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("one path");
-    let mut grid = vec![vec![false; size]; size];
-    for rect in path.split('z').filter(|r| !r.is_empty()) {
-        let numbers: Vec<usize> = rect
-            .trim_start_matches('M')
-            .split(['h', 'v', ' '])
-            .filter(|n| !n.is_empty() && !n.starts_with('-'))
-            .map(|n| n.parse().unwrap())
-            .collect();
-        let [x, y, run, height] = numbers[..] else {
-            panic!("not a run: {rect}")
-        };
-        assert_eq!(height, 1, "{rect}");
-        assert!(rect.ends_with(&format!("h-{run}")), "{rect}");
-        for cell in &mut grid[y][x..x + run] {
-            *cell = true;
-        }
-    }
-    (size, grid)
-}
-
-/// The modules the terminal text shows, reading each character as two
-/// modules one above the other, the ink being light: as a terminal shows
-/// it with the colours the text sets. Checks that every line sets them.
-fn terminal_modules(text: &str) -> Vec<Vec<bool>> {
-    let mut rows = Vec::new();
-    for line in text.lines() {
-        let cells = line
-            .strip_prefix("\x1b[97;40m")
-            .and_then(|l| l.strip_suffix("\x1b[0m"))
-            .unwrap_or_else(|| panic!("a line without its colours: {line:?}"));
-        let (upper, lower): (Vec<bool>, Vec<bool>) = cells
-            .chars()
-            .map(|c| match c {
-                '█' => (false, false),
-                '▀' => (false, true),
-                '▄' => (true, false),
-                ' ' => (true, true),
-                c => panic!("unexpected character {c:?}"),
-            })
-            .unzip();
-        rows.push(upper);
-        rows.push(lower);
-    }
-    rows
-}
-
 #[test]
 fn every_drawing_decodes_to_exactly_the_carried_text() {
     for (n, (what, text)) in carried().into_iter().enumerate() {
@@ -127,16 +54,25 @@ fn every_drawing_decodes_to_exactly_the_carried_text() {
         let outer = code.width() + 2 * QUIET_ZONE;
 
         // 1. The module matrix, with the quiet zone drawn around it.
-        let dark = |x: usize, y: usize| {
-            x >= QUIET_ZONE && y >= QUIET_ZONE && code.is_dark(x - QUIET_ZONE, y - QUIET_ZONE)
-        };
-        assert_eq!(decode(outer, dark), text, "{what}: matrix");
+        let matrix: Vec<Vec<bool>> = (0..outer)
+            .map(|y| {
+                (0..outer)
+                    .map(|x| {
+                        x >= QUIET_ZONE
+                            && y >= QUIET_ZONE
+                            && code.is_dark(x - QUIET_ZONE, y - QUIET_ZONE)
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(read_modules(&matrix), text, "{what}: matrix");
 
         // 2. The SVG, from its own rectangles.
-        let (size, grid) = svg_modules(&code.svg("a license request"));
+        let grid = svg_modules(&code.svg("a license request"));
+        let size = grid.len();
         assert_eq!(size, outer, "{what}: the SVG has the quiet zone");
         assert_quiet_zone(size, |x, y| grid[y][x], &what);
-        assert_eq!(decode(size, |x, y| grid[y][x]), text, "{what}: SVG");
+        assert_eq!(read_modules(&grid), text, "{what}: SVG");
 
         // 3. The terminal's text; the last line's lower half is below the
         // code.
@@ -149,7 +85,7 @@ fn every_drawing_decodes_to_exactly_the_carried_text() {
         );
         assert!(rows.iter().all(|row| row.len() == outer), "{what}: columns");
         assert_quiet_zone(outer, |x, y| rows[y][x], &what);
-        assert_eq!(decode(outer, |x, y| rows[y][x]), text, "{what}: terminal");
+        assert_eq!(read_modules(&rows), text, "{what}: terminal");
         assert_eq!(
             drawn.lines().count(),
             outer.div_ceil(2),

@@ -1,7 +1,8 @@
 //! What the ReN3 test suites share below the level of a running binary:
 //! the TEST-ONLY keys of `fixtures/` and the signer they make, chains of
 //! trust made in-process ([`chain`]), a textual dump of an SQLite store
-//! ([`dump_sqlite`]) and the hostile-input generator ([`hostile`]).
+//! ([`dump_sqlite`]), the hostile-input generator ([`hostile`]) and QR codes
+//! read back by an independent decoder ([`qr`]).
 //!
 //! The client's and the issuer's own tests dev-depend on this crate; the
 //! end-to-end crate (`ren3-tests`) re-exports it beside its process and
@@ -17,6 +18,7 @@ pub mod chain;
 mod commit;
 mod fixtures;
 pub mod hostile;
+pub mod qr;
 mod store_dump;
 
 pub use commit::assert_is_this_checkouts_commit;

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use ren3_tests::{Client, Issuer, client_bin, wrap_like_a_mail_client};
+use ren3_tests::{Client, Issuer, client_bin, qr, wrap_like_a_mail_client};
 use serde_json::Value;
 
 /// Runs `ren3-client ARGS` as the operator would where the service runs:
@@ -640,82 +640,14 @@ fn status_code(status: &Value) -> i32 {
 /// Wide enough for any request's code.
 const WIDE: (&str, &str) = ("COLUMNS", "200");
 
-/// The colours every line of a terminal QR code starts with.
-const QR_LINE: &str = "\x1b[97;40m";
-
-/// What rqrr reads in `modules` (rows of dark or light, quiet zone
-/// included), drawn at four pixels a module.
-fn decode_modules(modules: &[Vec<bool>]) -> String {
-    const SCALE: usize = 4;
-    let height = modules.len();
-    let width = modules[0].len();
-    let mut picture =
-        rqrr::PreparedImage::prepare_from_greyscale(width * SCALE, height * SCALE, |x, y| {
-            if modules[y / SCALE][x / SCALE] {
-                0
-            } else {
-                255
-            }
-        });
-    let grids = picture.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code");
-    grids[0].decode().expect("rqrr decodes the code").1
-}
-
-/// The text of the QR code drawn in `stderr`: each character two modules,
-/// one above the other, its ink the light ones (white on black, as every
-/// line sets).
+/// The text of the QR code drawn in `stderr` (the lines with its colours).
 fn terminal_qr(stderr: &str) -> String {
-    let mut modules = Vec::new();
-    for line in stderr.lines().filter(|line| line.starts_with(QR_LINE)) {
-        let cells = &line[QR_LINE.len()..line.rfind("\x1b[0m").unwrap()];
-        let (upper, lower): (Vec<bool>, Vec<bool>) = cells
-            .chars()
-            .map(|c| match c {
-                '█' => (false, false),
-                '▀' => (false, true),
-                '▄' => (true, false),
-                ' ' => (true, true),
-                c => panic!("{c:?} in a QR code"),
-            })
-            .unzip();
-        modules.push(upper);
-        modules.push(lower);
-    }
-    assert!(!modules.is_empty(), "no QR code in {stderr}");
-    decode_modules(&modules)
+    qr::read_modules(&qr::terminal_modules(stderr))
 }
 
-/// The text of the QR code in an SVG file: its viewBox and the rectangles
-/// of its path (`M x y h run v1 h-run z`).
+/// The text of the QR code in an SVG file.
 fn svg_qr(svg: &str) -> String {
-    let size: usize = svg
-        .split("viewBox=\"0 0 ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    let path = svg
-        .split(" d=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let mut modules = vec![vec![false; size]; size];
-    for rect in path.split('z').filter(|r| !r.is_empty()) {
-        let n: Vec<usize> = rect
-            .trim_start_matches('M')
-            .split(['h', 'v', ' '])
-            .filter(|n| !n.is_empty() && !n.starts_with('-'))
-            .map(|n| n.parse().unwrap())
-            .collect();
-        for cell in &mut modules[n[1]][n[0]..n[0] + n[2]] {
-            *cell = true;
-        }
-    }
-    decode_modules(&modules)
+    qr::read_modules(&qr::svg_modules(svg))
 }
 
 #[test]

@@ -30,11 +30,7 @@ async fn scan(browser: &Browser, css: &str) -> String {
         // The first channel is enough: the code is black on white.
         pixels[at]
     };
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, grey);
-    let grids = image.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in `{css}`");
-    let (_, text) = grids[0].decode().unwrap();
-    text
+    ren3_tests::qr::read(width, height, grey)
 }
 
 #[tokio::test(flavor = "multi_thread")]
