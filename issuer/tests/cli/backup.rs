@@ -6,7 +6,6 @@
 //! a restore, even while payloads are issued during the backup.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,7 @@ use ren3_issuer_core::backup::rotation;
 use ren3_shared::{DeviceId, LicenseKey};
 use serde_json::Value;
 
-use crate::support::{Workdir, request_token, stderr, stdout};
+use crate::support::{Workdir, request_token, start_serving, stderr, stdout};
 
 impl Workdir {
     /// `--json issue` of installation 1's request `counter` for `device`.
@@ -141,17 +140,7 @@ fn restore_refuses_an_existing_store_without_force_and_while_the_console_runs() 
     );
     assert_eq!(w.dump(), before);
 
-    let mut serve = w
-        .command(&["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut serve, line) = start_serving(w.command(&["serve", "--listen", "127.0.0.1:0"]));
     let out = w.run(&["restore", "issuer.backup", "--force"]);
     serve.kill().unwrap();
     serve.wait().unwrap();

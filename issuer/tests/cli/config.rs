@@ -4,11 +4,9 @@
 //! and the signing keys' passphrase may come from it, never silently in
 //! clear.
 
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
-use std::process::Stdio;
 
-use crate::support::{Workdir, request_token, stderr, stdout};
+use crate::support::{Workdir, request_token, start_serving, stderr, stdout};
 
 /// Writes `name` in the workdir with `text`; returns its path.
 fn write(w: &Workdir, name: &str, text: &str, mode: u32) -> String {
@@ -145,17 +143,7 @@ fn serve_listens_where_the_file_says() {
          trusted_proxies = [\"127.0.0.1\"]\n",
         0o644,
     );
-    let mut child = w
-        .command(&["--config", &config, "serve"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = start_serving(w.command(&["--config", &config, "serve"]));
     child.kill().unwrap();
     child.wait().unwrap();
     // Port 0 from the file, not the default 8080.

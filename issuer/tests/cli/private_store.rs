@@ -4,12 +4,11 @@
 //! log. A store that group or others can reach is refused, with the fix.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::support::{INIT, Workdir};
+use crate::support::{INIT, Workdir, start_serving};
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -52,17 +51,8 @@ fn init_serve_and_writes_under_umask_022_keep_every_store_file_owner_only() {
 
     // The console holds the store open, so SQLite's WAL and shared-memory
     // files stay while it runs and another process writes.
-    let mut serve = w
-        .command_with_umask("022", &["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut serve, line) =
+        start_serving(w.command_with_umask("022", &["serve", "--listen", "127.0.0.1:0"]));
     let create = w
         .command_with_umask(
             "022",

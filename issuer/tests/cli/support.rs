@@ -196,6 +196,24 @@ impl Workdir {
     }
 }
 
+/// Starts `command`, a `serve`, and returns it running, with the first
+/// line it printed (`listening on http://ADDR` once it listens).
+pub fn start_serving(mut command: Command) -> (std::process::Child, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line)
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
