@@ -37,15 +37,15 @@ fn build_dirs() -> BuildDirs {
     BuildDirs { target, profile }
 }
 
-/// `cargo build --locked` in the workspace, into `target`, with the profile
-/// this test executable was built with.
-fn cargo_build(target: &Path, profile: &Path, args: &[&str]) -> Command {
+/// `cargo SUBCOMMAND --locked` in the workspace, into `target`, with the
+/// profile this test executable was built with.
+fn cargo_in(subcommand: &str, target: &Path, profile: &Path, args: &[&str]) -> Command {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(workspace)
-        .args(["build", "--locked", "--quiet", "--target-dir"])
+        .args([subcommand, "--locked", "--quiet", "--target-dir"])
         .arg(target);
     match profile.file_name().and_then(|n| n.to_str()) {
         Some("debug") => {}
@@ -61,29 +61,59 @@ fn cargo_build(target: &Path, profile: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Builds both binaries once per test run, into the target directory and
+/// Builds the binaries once per test run, into the target directory and
 /// profile of this test run, and returns the directory they are in. Cargo
 /// only builds a package's binaries for that package's own tests
-/// (`CARGO_BIN_EXE_*`), so this crate asks for them explicitly; after
-/// `cargo test --workspace`, which built them for their own packages'
-/// tests, this is a no-op.
+/// (`CARGO_BIN_EXE_*`), so this crate builds those tests: the `cli` tests
+/// of `ren3-issuer` and `ren3-client-cli`, which need their binaries.
+///
+/// They are built as `cargo test --workspace` builds them, so that after
+/// that command this is a no-op. A plain `cargo build -p ...` would choose
+/// the dependencies' features from those two packages alone, where `cargo
+/// test --workspace` unifies them across the workspace and its
+/// dev-dependencies: a different build of about 70 crates, which cost a
+/// cold CI run two minutes.
+///
+/// The development build of `ren3-client` ([`dev_client_bin`]) comes first,
+/// the same way with the `dev-root` feature added: only `ren3-client` and
+/// its binary are compiled again. Cargo puts that binary where the pinned
+/// one goes, so it is copied aside, and the pinned build that follows puts
+/// the pinned binary back before any test runs one.
 fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dirs = build_dirs();
-        let status = cargo_build(
-            &dirs.target,
-            &dirs.profile,
-            &["-p", "ren3-client-cli", "-p", "ren3-issuer", "--bins"],
-        )
-        .status()
-        .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building ren3-client and ren3-issuer failed"
-        );
+        let build = |features: &[&str]| {
+            let status = cargo_in(
+                "test",
+                &dirs.target,
+                &dirs.profile,
+                &[&["--workspace", "--no-run", "--test", "cli"], features].concat(),
+            )
+            .status()
+            .expect("cargo runs");
+            assert!(
+                status.success(),
+                "building ren3-client and ren3-issuer {features:?} failed"
+            );
+        };
+        // The development root needs debug assertions: a `--release` run
+        // has no development build (see `dev_client_bin`).
+        if cfg!(debug_assertions) {
+            build(&["--features", "ren3-client-cli/dev-root"]);
+            let dev = dev_dir(&dirs.profile);
+            std::fs::create_dir_all(&dev).unwrap();
+            std::fs::copy(dirs.profile.join("ren3-client"), dev.join("ren3-client"))
+                .expect("the development build of ren3-client is there");
+        }
+        build(&[]);
         dirs.profile
     })
+}
+
+/// Where [`bin_dir`] keeps the development build of `ren3-client`.
+fn dev_dir(profile: &Path) -> PathBuf {
+    profile.join("ren3-client-dev-root")
 }
 
 /// Writes `input` to a spawned command's stdin and closes it. A command
@@ -975,45 +1005,17 @@ pub fn request_hash(request: &str) -> String {
         .to_string()
 }
 
-/// A development build of `ren3-client` (feature `dev-root`, debug
-/// assertions on), which takes its root from `REN3_DEV_TRUST_ROOT` at run
-/// time, in a target directory of its own so that it never replaces the
-/// pinned build the other tests run. Built once per test run.
+/// A development build of `ren3-client` (feature `dev-root`), which takes
+/// its root from `REN3_DEV_TRUST_ROOT` at run time. [`bin_dir`] builds it
+/// beside the pinned one, which it never replaces.
+///
+/// The development root also needs debug assertions, which a `--release`
+/// test run does not have: there, this panics and says so.
 pub fn dev_client_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // A target directory of its own: the feature changes ren3-client,
-        // and the binary must not replace the pinned one the other tests
-        // run. It shares no artifact with the main build, so it is built
-        // the cheapest way (dependencies unoptimised, no debug info: a
-        // third of the time); it only answers a few requests.
-        // Always the dev profile: the development root needs debug
-        // assertions, whatever profile this test run uses.
-        let target = build_dirs().target.join("dev-root");
-        let profile = target.join("debug");
-        let status = cargo_build(
-            &target,
-            &profile,
-            &[
-                "--config",
-                "profile.dev.package.\"*\".opt-level=0",
-                "--config",
-                "profile.dev.debug=0",
-                "-p",
-                "ren3-client-cli",
-                "--features",
-                "dev-root",
-                "--bin",
-                "ren3-client",
-            ],
-        )
-        .status()
-        .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building a development ren3-client failed"
+    if !cfg!(debug_assertions) {
+        panic!(
+            "a development build of ren3-client needs debug assertions: run this test without --release"
         );
-        profile.join("ren3-client")
-    })
-    .clone()
+    }
+    dev_dir(bin_dir()).join("ren3-client")
 }
