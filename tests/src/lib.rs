@@ -1006,7 +1006,7 @@ pub fn request_hash(request: &str) -> String {
 }
 
 /// A development build of `ren3-client` (feature `dev-root`), which takes
-/// its root from `REN3_DEV_TRUST_ROOT` at run time. [`bin_dir`] builds it
+/// its root from `REN3_DEV_TRUST_ROOT` at run time. `bin_dir` builds it
 /// beside the pinned one, which it never replaces.
 ///
 /// The development root also needs debug assertions, which a `--release`
