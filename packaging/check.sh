@@ -11,6 +11,12 @@
 # Run as root on Debian from anywhere: packaging/check.sh. .ci/run calls
 # it. The client is pinned to a throwaway root made for this run, never the
 # TEST-ONLY one.
+#
+# REN3_PACKAGE_PROFILE names the Cargo profile the binaries are built with:
+# `release` by default, as the README builds the packages it ships. CI
+# sets `package-check` (Cargo.toml: release, less optimised), which builds
+# in less time the same packages, with the same files, units and debug
+# assertions off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -18,7 +24,8 @@ started=$SECONDS
 MAX_EXPOSURE=2.5
 PACKAGES=(ren3-issuer ren3-client)
 SERVICES=(ren3-issuer.service ren3-issuer-backup.service ren3-client.service)
-target=${CARGO_TARGET_DIR:-target}/release
+profile=${REN3_PACKAGE_PROFILE:-release}
+target=${CARGO_TARGET_DIR:-target}/$profile
 
 if [ "$(id -u)" != 0 ]; then
     echo "packaging/check.sh: run as root (it installs and purges packages)" >&2
@@ -61,14 +68,14 @@ command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 command -v dpkg-shlibdeps >/dev/null ||
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev
 
-step "a throwaway root, and release binaries (the client pinned to that root)"
+step "a throwaway root, and $profile binaries (the client pinned to that root)"
 # Built one package at a time: together, cargo would unify features and
 # give the client ren3-shared's `signing`.
-cargo build --release --locked -p ren3-issuer
+cargo build --profile "$profile" --locked -p ren3-issuer
 root_passphrase="packaging check $$ $RANDOM$RANDOM"
 REN3_ROOT_PASSPHRASE=$root_passphrase \
     "$target/ren3-issuer" --db "$tmp/throwaway.db" init --root-dir "$tmp/root" >/dev/null 2>&1
-REN3_TRUST_ROOT="$tmp/root/root.pub" cargo build --release --locked -p ren3-client-cli
+REN3_TRUST_ROOT="$tmp/root/root.pub" cargo build --profile "$profile" --locked -p ren3-client-cli
 fingerprint=$(sed -n 's/^# Fingerprint: //p' "$tmp/root/root.pub")
 
 step "completions and man pages, from the binaries"
@@ -85,8 +92,8 @@ done
 
 step "packages"
 mkdir "$tmp/debs"
-cargo deb --no-build -p ren3-issuer -o "$tmp/debs/" >/dev/null
-cargo deb --no-build -p ren3-client-cli -o "$tmp/debs/" >/dev/null
+cargo deb --no-build --profile "$profile" -p ren3-issuer -o "$tmp/debs/" >/dev/null
+cargo deb --no-build --profile "$profile" -p ren3-client-cli -o "$tmp/debs/" >/dev/null
 ls "$tmp/debs"
 
 step "dpkg -i"
