@@ -1,8 +1,9 @@
 //! What the ReN3 test suites share below the level of a running binary:
 //! the TEST-ONLY keys of `fixtures/` and the signer they make, chains of
 //! trust made in-process ([`chain`]), a textual dump of an SQLite store
-//! ([`dump_sqlite`]), the hostile-input generator ([`hostile`]) and QR codes
-//! read back by an independent decoder ([`qr`]).
+//! ([`dump_sqlite`]), the hostile-input generator ([`hostile`]), QR codes
+//! read back by an independent decoder ([`qr`]) and a port nothing listens
+//! on ([`free_port`]).
 //!
 //! The client's and the issuer's own tests dev-depend on this crate; the
 //! end-to-end crate (`ren3-tests`) re-exports it beside its process and
@@ -18,9 +19,11 @@ pub mod chain;
 mod commit;
 mod fixtures;
 pub mod hostile;
+mod net;
 pub mod qr;
 mod store_dump;
 
 pub use commit::assert_is_this_checkouts_commit;
 pub use fixtures::{fixture, test_only_issuer_key, test_only_root_key, test_only_signer};
+pub use net::free_port;
 pub use store_dump::{dump_sqlite, dump_sqlite_except};

@@ -3,11 +3,10 @@
 //! CLI on the files they write. No step sends HTTP from the test itself.
 
 use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use ren3_tests::{Client, Issuer, client_bin, qr, wrap_like_a_mail_client};
+use ren3_tests::{Client, Issuer, client_bin, free_port, qr, wrap_like_a_mail_client};
 use serde_json::Value;
 
 /// Runs `ren3-client ARGS` as the operator would where the service runs:
@@ -142,15 +141,6 @@ fn site_with_key() -> (Issuer, Site, String) {
     let site = Site::start(&device);
     site.write("license-key.txt", &format!("{key}\n"));
     (issuer, site, key)
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

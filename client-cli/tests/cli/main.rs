@@ -6,9 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+
+use ren3_testkit::free_port;
 
 /// Runs `ren3-client ARGS` in `dir` with only `PATH`, a store in `dir`, and
 /// `vars`, as a service's environment would have them; no standard input.
@@ -24,15 +25,6 @@ fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
