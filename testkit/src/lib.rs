@@ -2,8 +2,9 @@
 //! the TEST-ONLY keys of `fixtures/` and the signer they make, chains of
 //! trust made in-process ([`chain`]), a textual dump of an SQLite store
 //! ([`dump_sqlite`]), the hostile-input generator ([`hostile`]), QR codes
-//! read back by an independent decoder ([`qr`]) and a port nothing listens
-//! on ([`free_port`]).
+//! read back by an independent decoder ([`qr`]), a port nothing listens
+//! on ([`free_port`]) and the client started with a service's environment
+//! ([`client_in`]).
 //!
 //! The client's and the issuer's own tests dev-depend on this crate; the
 //! end-to-end crate (`ren3-tests`) re-exports it beside its process and
@@ -20,10 +21,12 @@ mod commit;
 mod fixtures;
 pub mod hostile;
 mod net;
+mod process;
 pub mod qr;
 mod store_dump;
 
 pub use commit::assert_is_this_checkouts_commit;
 pub use fixtures::{fixture, test_only_issuer_key, test_only_root_key, test_only_signer};
 pub use net::free_port;
+pub use process::client_in;
 pub use store_dump::{dump_sqlite, dump_sqlite_except};

@@ -20,15 +20,10 @@ fn run_in(
     args: &[&str],
     stdin: &str,
 ) -> Output {
-    let mut child = Command::new(client_bin())
+    let mut child = ren3_tests::client_in(client_bin(), dir)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("license_db_path", dir.join("license.db"))
-        .env("listen_addr", "127.0.0.1:0")
         .envs(vars.iter().copied())
         .envs(extra.iter().copied())
-        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -546,14 +541,9 @@ fn serve_is_the_default_and_can_be_named() {
     assert!(site.base.starts_with("http://127.0.0.1:"), "{}", site.base);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(client_bin())
+    let mut child = ren3_tests::client_in(client_bin(), dir.path())
         .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "warn")
-        .env("license_db_path", dir.path().join("license.db"))
-        .env("listen_addr", "127.0.0.1:0")
-        .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

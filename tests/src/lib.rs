@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub use ren3_testkit::{
-    assert_is_this_checkouts_commit, chain, dump_sqlite, dump_sqlite_except, fixture, free_port,
-    hostile, qr, test_only_issuer_key, test_only_root_key, test_only_signer,
+    assert_is_this_checkouts_commit, chain, client_in, dump_sqlite, dump_sqlite_except, fixture,
+    free_port, hostile, qr, test_only_issuer_key, test_only_root_key, test_only_signer,
 };
 
 use std::io::{BufRead, BufReader, Write};

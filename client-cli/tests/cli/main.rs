@@ -7,21 +7,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use ren3_testkit::free_port;
+use ren3_testkit::{client_in, free_port};
 
 /// Runs `ren3-client ARGS` in `dir` with only `PATH`, a store in `dir`, and
 /// `vars`, as a service's environment would have them; no standard input.
 fn run(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ren3-client"))
+    client_in(env!("CARGO_BIN_EXE_ren3-client"), dir)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("license_db_path", dir.join("license.db"))
-        .env("listen_addr", "127.0.0.1:0")
         .envs(vars.iter().copied())
-        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .unwrap()
