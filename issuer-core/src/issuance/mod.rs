@@ -111,6 +111,18 @@ pub enum IssueError {
         max_devices: u32,
         client_device_id: String,
     },
+    #[error(
+        "request {request_id} was answered before (serial {serial}) with a payload signed by \
+         key {key_id}, which revocation list version {version} revokes, so the client would \
+         refuse it; ask the customer for a new request (`ren3-client request`, or POST \
+         /license/register with \"export\": true) and issue that one"
+    )]
+    AnsweredByRevokedKey {
+        request_id: String,
+        serial: u64,
+        key_id: String,
+        version: u64,
+    },
     #[error("another issuance bound this device at the same moment; run the issue again")]
     Conflict,
     #[error("cannot sign the payload: {0}")]
@@ -140,6 +152,7 @@ impl Coded for IssueError {
             IssueError::ForeignDevice { .. } => "device_of_other_license",
             IssueError::BoundElsewhere { .. } => "device_bound_to_other_installation",
             IssueError::NoFreeSeat { .. } => "no_free_seat",
+            IssueError::AnsweredByRevokedKey { .. } => "answered_by_revoked_key",
             IssueError::Conflict => "conflict",
             IssueError::SigningKey(SigningKeyError::Chain(e)) | IssueError::Chain(e) => e.code(),
             IssueError::SigningKey(_) | IssueError::Sign(_) => "signing_failed",

@@ -135,11 +135,14 @@ pub(super) fn evaluate(
         }
     }
 
-    if answered.is_some() {
-        checks.pass(
-            Check::SigningKey,
-            "not needed: the stored payload is returned".to_owned(),
-        );
+    if let Some(done) = &answered {
+        match stale_answer(conn, done)? {
+            None => checks.pass(
+                Check::SigningKey,
+                "not needed: the stored payload is returned".to_owned(),
+            ),
+            Some(refusal) => checks.fail(Check::SigningKey, refusal),
+        }
     } else {
         match chain.chain(conn, now) {
             Ok(chain) => checks.pass(
@@ -251,4 +254,24 @@ pub(super) fn check_expiry(license: &LicenseRecord, now: i64) -> Result<(), Issu
         }),
         _ => Ok(()),
     }
+}
+
+/// Why the stored answer to a request must not be returned again: the key
+/// that signed it is revoked in the store's newest list, so the client
+/// would refuse it (`key_revoked`). The request's hash is the answer's
+/// key in the store, so a new answer needs a new request.
+fn stale_answer(conn: &Db<'_>, done: &IssuanceRecord) -> Result<Option<IssueError>, StoreError> {
+    let list = match chain::root(conn).and_then(|root| chain::revocations(conn, &root)) {
+        Ok(list) => list,
+        Err(ChainError::Store(e)) => return Err(e),
+        Err(e) => return Ok(Some(IssueError::Chain(e))),
+    };
+    Ok(list
+        .find(&done.key_id)
+        .map(|_| IssueError::AnsweredByRevokedKey {
+            request_id: done.request_id.to_string(),
+            serial: done.serial,
+            key_id: done.key_id.to_string(),
+            version: list.version(),
+        }))
 }

@@ -4,6 +4,7 @@
 use ren3_shared::{DeviceKey, LicenseKey};
 
 use super::*;
+use crate::keystore::AtRest;
 use crate::licenses::{self, NewLicense};
 use crate::store::StoreError;
 use crate::testing::{NOW, TestStore, actor, numbered_request, request};
@@ -457,6 +458,54 @@ fn a_revoked_signing_key_cannot_issue() {
     let list = t.revocations(2, &[current]);
     chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW).unwrap();
     refused_for_signing(&mut t, NOW, "key_revoked", "revoked");
+}
+
+#[test]
+fn a_request_answered_by_a_key_revoked_since_is_refused_and_a_new_request_is_answered() {
+    let (mut t, key, device) = one_device(1);
+    let installation = installation(1);
+    let text = request(&key, &device, &installation);
+    let first = issue(&mut t.store, &t.keys, &actor(), &text, NOW).unwrap();
+    let revoked = first.payload.key_id;
+    // The vendor moves to a new certified key and revokes the one that
+    // answered: its payload would now be refused by the client.
+    signing_keys::rotate_certified(
+        &mut t.store,
+        &t.keys,
+        &actor(),
+        AtRest::Plain,
+        &t.root,
+        10,
+        NOW + 1,
+    )
+    .unwrap();
+    let list = t.revocations(2, &[revoked]);
+    chain::install_revocations(&mut t.store, &actor(), &list.token(), NOW + 1).unwrap();
+
+    let err = refused(&mut t, &text, NOW + 2);
+    assert_eq!(err.code(), "answered_by_revoked_key", "{err}");
+    let said = err.to_string();
+    assert!(said.contains(&revoked.to_string()), "{said}");
+    assert!(
+        said.contains("version 2") && said.contains("new request"),
+        "{said}"
+    );
+    let report = check(&t.store, &text, NOW + 2).unwrap();
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|line| line.check == Check::SigningKey
+                && matches!(&line.verdict, Verdict::Fail { code, .. } if *code == "answered_by_revoked_key")),
+        "{report:?}"
+    );
+
+    // The same installation's next request is answered by the new key.
+    let next = numbered_request(&key, &device, &installation, 2);
+    let second = issue(&mut t.store, &t.keys, &actor(), &next, NOW + 2).unwrap();
+    assert!(!second.repeated);
+    assert_ne!(second.payload.key_id, revoked);
+    assert!(second.payload.license.serial > first.payload.license.serial);
 }
 
 #[test]
