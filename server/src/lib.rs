@@ -63,13 +63,7 @@ pub enum BindError {
 /// actually bound, with the port the system chose for port 0) to stdout,
 /// flushed, before returning the listener.
 pub async fn bind(address: impl ToSocketAddrs + fmt::Display) -> Result<TcpListener, BindError> {
-    let listener = TcpListener::bind(&address)
-        .await
-        .map_err(|source| BindError::Bind {
-            address: address.to_string(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(BindError::Announce)?;
+    let (listener, bound) = listen(address).await?;
     announce(&mut io::stdout().lock(), bound).map_err(BindError::Announce)?;
     Ok(listener)
 }
@@ -83,6 +77,19 @@ pub async fn bind(address: impl ToSocketAddrs + fmt::Display) -> Result<TcpListe
 pub async fn bind_metrics(
     address: impl ToSocketAddrs + fmt::Display,
 ) -> Result<TcpListener, BindError> {
+    let (listener, bound) = listen(address).await?;
+    tracing::info!("metrics on http://{bound}");
+    if let Err(e) = announce_metrics(&mut io::stdout().lock(), bound) {
+        tracing::debug!("cannot print the metrics address: {e}");
+    }
+    Ok(listener)
+}
+
+/// Binds `address`; the listener and the address it is bound to, with
+/// the port the system chose for port 0.
+async fn listen(
+    address: impl ToSocketAddrs + fmt::Display,
+) -> Result<(TcpListener, SocketAddr), BindError> {
     let listener = TcpListener::bind(&address)
         .await
         .map_err(|source| BindError::Bind {
@@ -90,11 +97,7 @@ pub async fn bind_metrics(
             source,
         })?;
     let bound = listener.local_addr().map_err(BindError::Announce)?;
-    tracing::info!("metrics on http://{bound}");
-    if let Err(e) = announce_metrics(&mut io::stdout().lock(), bound) {
-        tracing::debug!("cannot print the metrics address: {e}");
-    }
-    Ok(listener)
+    Ok((listener, bound))
 }
 
 fn announce_metrics(out: &mut impl io::Write, address: SocketAddr) -> io::Result<()> {
