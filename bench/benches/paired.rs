@@ -280,8 +280,8 @@ fn main() {
         compare(
             "payload_verification",
             Contender {
-                name: "floor_verify_strict_x3",
-                run: Box::new(|| c.floor_verify()),
+                name: "floor_decoding_key_verify_strict_x3",
+                run: Box::new(|| c.floor_verify_decoding_key()),
             },
             vec![
                 Contender {
@@ -291,8 +291,8 @@ fn main() {
                     }),
                 },
                 Contender {
-                    name: "floor_decoding_key_verify_strict_x3",
-                    run: Box::new(|| c.floor_verify_decoding_key()),
+                    name: "floor_verify_strict_x3",
+                    run: Box::new(|| c.floor_verify()),
                 },
                 Contender {
                     name: "jsonwebtoken_decode",
@@ -307,9 +307,9 @@ fn main() {
         compare(
             "issue_one",
             Contender {
-                name: "floor_verify_strict_and_sign",
+                name: "floor_decoding_key_verify_strict_and_sign",
                 run: Box::new(|| {
-                    c.floor_issue();
+                    c.floor_issue_decoding_key();
                 }),
             },
             vec![
@@ -320,9 +320,9 @@ fn main() {
                     }),
                 },
                 Contender {
-                    name: "floor_decoding_key_verify_strict_and_sign",
+                    name: "floor_verify_strict_and_sign",
                     run: Box::new(|| {
-                        c.floor_issue_decoding_key();
+                        c.floor_issue();
                     }),
                 },
                 Contender {

@@ -1,9 +1,9 @@
 //! Issues the benchmark payload N times (default 200) as `ren3_issue`
 //! does (open the request, check the terms, sign, encode), and, with
 //! `floor` as the second argument, runs the floor it is judged against
-//! instead (raw `verify_strict` of the request and `sign` of the same
-//! payload message), for instruction profiles that do not depend on the
-//! machine's load:
+//! instead (the request's device key decoded from its 32 bytes, raw
+//! `verify_strict` of the request and `sign` of the same payload message),
+//! for instruction profiles that do not depend on the machine's load:
 //!
 //! ```text
 //! REN3_TRUST_ROOT=$PWD/bench/bench-root.pub cargo build --release -p ren3-bench --example profile_issue
@@ -18,7 +18,7 @@ use std::hint::black_box;
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use ren3_bench::{Inputs, raw_parts, terms_for};
-use ren3_shared::VerifiedRequest;
+use ren3_shared::{PublicKey, VerifiedRequest};
 
 fn main() {
     let inputs = Inputs::new();
@@ -29,9 +29,10 @@ fn main() {
         let request_signature = Signature::from_bytes(&request_signature);
         let (payload_message, _) = raw_parts(&inputs.payload_token);
         let signing = SigningKey::from_bytes(&Inputs::ISSUER_SEED);
-        let device = request.device_public_key;
+        let device = request.device_public_key.to_bytes();
         for _ in 0..rounds {
-            device
+            PublicKey::from_bytes(black_box(&device))
+                .expect("the floor's key decodes")
                 .verifying_key()
                 .verify_strict(black_box(&request_message), &request_signature)
                 .expect("the floor verifies");

@@ -150,18 +150,22 @@ impl Contenders {
         contenders
     }
 
-    /// The floor of a payload's check: the three raw `verify_strict` calls
-    /// its chain needs (certificate, payload, revocation list), over the
-    /// same bytes, every key already decoded.
+    /// A reference below the floor: the three raw `verify_strict` calls a
+    /// payload's chain needs (certificate, payload, revocation list), over
+    /// the same bytes, every key already decoded, which no verifier can
+    /// have for the issuer key: the difference from
+    /// [`Self::floor_verify_decoding_key`] is that key's decoding.
     pub fn floor_verify(&self) {
         self.certificate.verify();
         self.payload.verify();
         self.revocations.verify();
     }
 
-    /// The floor as a client meets the chain: the issuer key travels in the
-    /// certificate, so it is decoded from bytes before the payload's
-    /// `verify_strict`, where [`Self::floor_verify`] is given it decoded.
+    /// The floor of a payload's check, which its target is judged against:
+    /// the chain's three raw `verify_strict` calls, the issuer key decoded
+    /// from the certificate's 32 bytes first, as RFC 8032 verification does
+    /// and as any verifier of the chain must (the root's key is compiled
+    /// in, decoded once per process).
     pub fn floor_verify_decoding_key(&self) {
         self.certificate.verify();
         let key =
@@ -195,8 +199,10 @@ impl Contenders {
         .claims
     }
 
-    /// Raw `verify_strict` of the request (through the product's compiled
-    /// copy, see [`Signed`]), then a raw `sign` of the payload.
+    /// A reference below the floor: raw `verify_strict` of the request
+    /// (through the product's compiled copy, see [`Signed`]) with its device
+    /// key already decoded, which no issuer can have, then a raw `sign` of
+    /// the payload.
     pub fn floor_issue(&self) -> Signature {
         assert!(
             self.device_key
@@ -206,9 +212,10 @@ impl Contenders {
         self.signing.sign(black_box(&self.payload.message))
     }
 
-    /// The floor as RFC 8032 verifies a request: its device key is decoded
-    /// from the request's bytes first, which no issuer can skip, where
-    /// [`Self::floor_issue`] is given the key already decoded.
+    /// The floor of issuing one, which its target is judged against: the
+    /// request's device key decoded from its bytes first, as RFC 8032
+    /// verification does and no issuer can skip, then `verify_strict` and a
+    /// raw `sign` of the payload.
     pub fn floor_issue_decoding_key(&self) -> Signature {
         let key =
             PublicKey::from_bytes(black_box(&self.device_public)).expect("the floor's key decodes");
