@@ -14,7 +14,7 @@
 #
 # REN3_PACKAGE_PROFILE names the Cargo profile the binaries are built with:
 # `release` by default, as the README builds the packages it ships. CI
-# sets `package-check` (Cargo.toml: release, less optimised), which builds
+# sets `package-check` (Cargo.toml: release, unoptimised), which builds
 # in less time the same packages, with the same files, units and debug
 # assertions off.
 set -euo pipefail
