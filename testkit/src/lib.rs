@@ -28,5 +28,5 @@ mod store_dump;
 pub use commit::assert_is_this_checkouts_commit;
 pub use fixtures::{fixture, test_only_issuer_key, test_only_root_key, test_only_signer};
 pub use net::free_port;
-pub use process::client_in;
+pub use process::{client_in, issuer_isolated};
 pub use store_dump::{dump_sqlite, dump_sqlite_except};

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product};
 use ren3_tests::{
-    Client, ClientStoreSnapshot, Issuer, fixture, issuer_bin, request_hash, sqlite_integrity,
+    Client, ClientStoreSnapshot, Issuer, fixture, issuer_command, request_hash, sqlite_integrity,
     test_only_payload,
 };
 use serde_json::{Value, json};
@@ -448,7 +448,7 @@ fn concurrent_issuance_for_one_license_never_binds_more_devices_than_max_devices
         let mut children: Vec<_> = requests
             .iter()
             .map(|_| {
-                Command::new(issuer_bin())
+                issuer_command()
                     .arg("--db")
                     .arg(issuer.db())
                     .args(["issue", "--request", "-"])

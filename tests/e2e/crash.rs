@@ -23,7 +23,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use ren3_shared::{DeviceId, DeviceKey, LicenseKey, LicenseRequest, Product, VerifiedPayload};
 use ren3_tests::{
-    Client, ClientStoreSnapshot, ConsoleSession, Issuer, console_agent, fixture, issuer_bin,
+    Client, ClientStoreSnapshot, ConsoleSession, Issuer, console_agent, fixture, issuer_command,
     request_hash, sqlite_integrity, test_only_payload, test_only_root_key,
 };
 use serde_json::{Value, json};
@@ -671,7 +671,7 @@ fn issuer_killed_during_issuance_keeps_every_printed_payload_and_the_seat_limit(
             run.requests.push((request, None));
             run.requests.len() - 1
         };
-        let mut child = Command::new(issuer_bin())
+        let mut child = issuer_command()
             .arg("--db")
             .arg(run.db())
             .args(["issue", "--request", "-"])

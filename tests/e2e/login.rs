@@ -4,10 +4,10 @@
 //! limit; the honest login beside it still works.
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Barrier};
 
-use ren3_tests::{Issuer, console_agent, csrf_of, issuer_bin};
+use ren3_tests::{Issuer, console_agent, csrf_of, issuer_command};
 
 const ALICE_PASSWORD: &str = "alice's long passphrase";
 const BOB_PASSWORD: &str = "bob's even longer passphrase";
@@ -27,7 +27,7 @@ impl Console {
 
     /// With `REN3_ISSUER_TRUSTED_PROXY` set to `trusted_proxies`, if some.
     fn start_with_env(issuer: &Issuer, options: &[&str], trusted_proxies: Option<&str>) -> Self {
-        let mut command = Command::new(issuer_bin());
+        let mut command = issuer_command();
         match trusted_proxies {
             Some(value) => command.env("REN3_ISSUER_TRUSTED_PROXY", value),
             None => command.env_remove("REN3_ISSUER_TRUSTED_PROXY"),

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use ren3_tests::{Issuer, client_bin, issuer_bin};
+use ren3_tests::{Issuer, client_bin, issuer_command};
 
 /// A started server: the process, and the addresses of its two stdout
 /// lines, `listening on http://ADDR` then `metrics on http://ADDR`.
@@ -176,7 +176,7 @@ fn both_programs_serve_health_and_metrics_to_a_remote_scraper_on_a_listener_of_t
     assert_eq!(get(&client.base, "/metrics", "localhost").0, 200);
     assert_eq!(get(&client.base, "/readyz", "localhost").0, 200);
 
-    let mut console = Command::new(issuer_bin());
+    let mut console = issuer_command();
     console
         .arg("--db")
         .arg(issuer.db())

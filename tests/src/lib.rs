@@ -130,6 +130,12 @@ pub fn issuer_bin() -> PathBuf {
     bin_dir().join("ren3-issuer")
 }
 
+/// `ren3-issuer`, isolated from the machine: none of the runner's `REN3_*`
+/// variables and no configuration file ([`ren3_testkit::issuer_isolated`]).
+pub fn issuer_command() -> Command {
+    ren3_testkit::issuer_isolated(issuer_bin())
+}
+
 pub fn client_bin() -> PathBuf {
     bin_dir().join("ren3-client")
 }
@@ -210,7 +216,7 @@ impl Issuer {
 
     /// Runs `ren3-issuer --db <store> ARGS`, feeding `stdin` if given.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(issuer_bin())
+        let mut child = issuer_command()
             .arg("--db")
             .arg(self.db())
             .args(args)
@@ -641,7 +647,7 @@ impl Issuer {
 
     /// [`Issuer::serve`] with more options for `serve`.
     pub fn serve_with(&self, options: &[&str]) -> Console {
-        let mut child = Command::new(issuer_bin())
+        let mut child = issuer_command()
             .arg("--db")
             .arg(self.db())
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -765,11 +771,10 @@ impl Issuer {
 
     /// [`Issuer::run`] with extra environment variables.
     pub fn run_with_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-        let mut child = Command::new(issuer_bin())
+        let mut child = issuer_command()
             .arg("--db")
             .arg(self.db())
             .args(args)
-            .env_remove("REN3_ISSUER_PASSPHRASE")
             .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .stdin(Stdio::piped())

@@ -54,7 +54,7 @@ impl Workdir {
     /// `ren3-issuer ARGS` in this directory, with none of the variables
     /// that would pick another store or supply a passphrase.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ren3-issuer"));
+        let mut cmd = ren3_testkit::issuer_isolated(env!("CARGO_BIN_EXE_ren3-issuer"));
         cmd.args(args);
         self.isolate(cmd)
     }
@@ -62,7 +62,7 @@ impl Workdir {
     /// [`Workdir::command`] started by `sh` after `umask UMASK`: the
     /// process's umask is the test runner's otherwise, and tests share it.
     pub fn command_with_umask(&self, umask: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("sh");
+        let mut cmd = ren3_testkit::issuer_isolated("sh");
         cmd.arg("-c")
             .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_ren3-issuer"))
@@ -71,12 +71,7 @@ impl Workdir {
     }
 
     fn isolate(&self, mut cmd: Command) -> Command {
-        cmd.current_dir(self.dir.path())
-            .env_remove("REN3_ISSUER_DB")
-            .env_remove("REN3_ISSUER_KEYS")
-            .env_remove("REN3_ISSUER_CONFIG")
-            .env_remove("REN3_ISSUER_PASSPHRASE")
-            .env_remove("REN3_ROOT_PASSPHRASE");
+        cmd.current_dir(self.dir.path());
         cmd
     }
 
