@@ -8,6 +8,7 @@
 //! the [`COMMIT`] their `--version` names.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Command};
@@ -63,6 +64,25 @@ pub enum DocsError {
         /// Why.
         source: std::io::Error,
     },
+    /// Standard output was closed or could not take the text.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[source] std::io::Error),
+}
+
+/// Writes a script or a page to stdout as it is, and flushes it. Not
+/// through `ren3_shared::terminal::escape`, as every other output of the
+/// two binaries goes: a completion script needs its tabs, and the text is
+/// our own grammar's, with nothing from a store or a user in it.
+///
+/// # Errors
+///
+/// [`DocsError::Stdout`] if stdout is closed or full.
+pub fn write_stdout(text: &[u8]) -> Result<(), DocsError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text)
+        .and_then(|()| stdout.flush())
+        .map_err(DocsError::Stdout)
 }
 
 /// The completion script of `command`, run as `name`, for `shell`.

@@ -3,12 +3,10 @@
 //! `ren3-cli-docs` so they never fall behind it (`packaging/check.sh` runs
 //! both).
 //!
-//! They write to stdout as they are, not through `escape`: a completion
-//! script needs its tabs, and the text is our own grammar's.
+//! They write to stdout as they are ([`ren3_cli_docs::write_stdout`]).
 
-use std::io::{self, Write as _};
-
-use anyhow::{Context as _, Result};
+use anyhow::Result;
+use ren3_cli_docs::write_stdout;
 pub(super) use ren3_cli_docs::{CompletionsArgs, ManArgs};
 use ren3_shared::terminal::{Form, escape};
 
@@ -17,14 +15,16 @@ const NAME: &str = "ren3-client";
 
 /// `completions SHELL`: the completion script of `command` on stdout.
 pub(super) fn completions(command: clap::Command, args: &CompletionsArgs) -> Result<()> {
-    write_stdout(&ren3_cli_docs::completion_script(command, NAME, args.shell))
+    Ok(write_stdout(&ren3_cli_docs::completion_script(
+        command, NAME, args.shell,
+    ))?)
 }
 
 /// `man [--out-dir DIR]` for `command`: the main page on stdout, or every
 /// page into DIR and their paths on stdout.
 pub(super) fn man(command: clap::Command, args: &ManArgs) -> Result<()> {
     let Some(dir) = &args.out_dir else {
-        return write_stdout(&ren3_cli_docs::main_page(command, NAME)?);
+        return Ok(write_stdout(&ren3_cli_docs::main_page(command, NAME)?)?);
     };
     let written = ren3_cli_docs::write_pages(command, NAME, dir)?;
     let list: String = written
@@ -41,12 +41,4 @@ pub(super) fn man(command: clap::Command, args: &ManArgs) -> Result<()> {
         )
     );
     Ok(())
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")
 }

@@ -4,12 +4,10 @@
 //! both).
 //!
 //! Unlike every other command, these write their output to stdout as it
-//! is, not through `terminal`: a completion script needs its tabs, and the
-//! text is our own grammar's, with nothing from a store or a user in it.
-
-use std::io::Write as _;
+//! is ([`ren3_cli_docs::write_stdout`]).
 
 use clap::CommandFactory as _;
+use ren3_cli_docs::write_stdout;
 pub(super) use ren3_cli_docs::{CompletionsArgs, ManArgs};
 
 use super::*;
@@ -43,12 +41,4 @@ pub(super) fn man(json: bool, args: &ManArgs) -> Result<Outcome> {
             dir.display()
         )),
     )
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<()> {
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
-        .context("cannot write to stdout")
 }
