@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use ren3_shared::{DeviceKey, PublicKey, RevocationList};
+use ren3_shared::{DeviceKey, PublicKey, RevocationList, VerifiedChain};
 
 use crate::config::{Config, OfflineConfig};
 use crate::license::{Clock, LicenseHandle};
@@ -64,6 +64,15 @@ pub(crate) struct Mirror {
     revocations: ArcSwapOption<RevocationList>,
     /// The high-water mark as last written to the store.
     recorded_mark: AtomicI64,
+    /// The chain (certificate and revocation list) of the last payload
+    /// this process verified: the stored one at start-up, then each one
+    /// imported. A payload that carries the same chain, as a vendor's next
+    /// payloads do, has only its own signature checked at import
+    /// ([`VerifiedPayload::open_after`]). In memory only: the store is the
+    /// customer's to edit, so nothing read from it is trusted unchecked.
+    ///
+    /// [`VerifiedPayload::open_after`]: ren3_shared::VerifiedPayload::open_after
+    chain: ArcSwapOption<VerifiedChain>,
 }
 
 impl Mirror {
@@ -72,13 +81,26 @@ impl Mirror {
         device_key: DeviceKey,
         revocations: Option<RevocationList>,
         recorded_mark: i64,
+        chain: Option<VerifiedChain>,
     ) -> Self {
         Self {
             license,
             device_key: ArcSwap::from_pointee(device_key),
             revocations: ArcSwapOption::from(revocations.map(Arc::new)),
             recorded_mark: AtomicI64::new(recorded_mark),
+            chain: ArcSwapOption::from(chain.map(Arc::new)),
         }
+    }
+
+    /// The chain of the last payload this process verified, if any.
+    pub(crate) fn known_chain(&self) -> Option<Arc<VerifiedChain>> {
+        self.chain.load_full()
+    }
+
+    /// Remembers the chain of a payload that just verified and was
+    /// installed.
+    pub(crate) fn remember_chain(&self, chain: VerifiedChain) {
+        self.chain.store(Some(Arc::new(chain)));
     }
 
     /// The device key now. Read it inside a closure of [`Store::call`] to

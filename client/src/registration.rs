@@ -344,8 +344,9 @@ impl Licensing {
     ) -> Result<Imported, LicensingError> {
         let offline = self.offline().ok_or(LicensingError::OfflineDisabled)?;
         let key = LicenseKey::parse(license_key).map_err(LicensingError::InvalidLicenseKey)?;
-        let payload =
-            VerifiedPayload::open(payload, self.trust().root()).map_err(LicensingError::Payload)?;
+        let known = self.mirror().known_chain();
+        let payload = VerifiedPayload::open_after(payload, self.trust().root(), known.as_deref())
+            .map_err(LicensingError::Payload)?;
         // Before any other check: a newer list that revokes a key the
         // effective list does not is kept even when this import is refused
         // below. A newer list with no new revocation changes no verdict; it
@@ -364,6 +365,7 @@ impl Licensing {
         let (serial, key_id) = (license.serial, payload.key_id);
         let device_id = offline.client_device_id.clone();
         let carried = payload.revocations.clone();
+        let chain = payload.chain();
         let now = self.now();
         let handle = self.license();
         // Judged at the latest time seen, so that winding the clock back
@@ -421,6 +423,7 @@ impl Licensing {
                 tx.commit().map_err(StoreError::from)?;
                 handle.raise_mark(mark);
                 mirror.note_recorded_mark(mark);
+                mirror.remember_chain(chain);
                 // Published while the connection is still held, so concurrent
                 // imports publish in the order they committed.
                 handle.replace(InstalledLicense {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use ren3_shared::{DeviceKey, KeyId, RevocationList, VerifiedPayload, payload};
+use ren3_shared::{DeviceKey, KeyId, RevocationList, VerifiedChain, VerifiedPayload, payload};
 
 use crate::binding::{self, Installation, Mismatch};
 use crate::config::{Config, OfflineConfig};
@@ -108,27 +108,27 @@ impl Licensing {
             floor = trust.floor_version(),
             "effective revocation list"
         );
-        let (installed, stored_problem) = match (&config.offline, active) {
+        let (installed, stored_problem, chain) = match (&config.offline, active) {
             (Some(offline), Some(active)) => {
                 match reverify(&active.token, offline, &trust, &device_key) {
-                    Ok(mut installed) => {
+                    Ok((mut installed, chain)) => {
                         installed.revocation = effective
                             .as_ref()
                             .and_then(|list| list.find(&installed.key_id))
                             .cloned();
                         installed.mark_problem = start_mark.problem;
-                        (Some(installed), None)
+                        (Some(installed), None, Some(chain))
                     }
-                    Err(problem) => (None, Some(problem)),
+                    Err(problem) => (None, Some(problem), None),
                 }
             }
             (None, Some(_)) => {
                 tracing::warn!(
                     "offline licensing is disabled, so the license in the store is not used"
                 );
-                (None, None)
+                (None, None, None)
             }
-            (_, None) => (None, None),
+            (_, None) => (None, None, None),
         };
         if let Some(installed) = &installed {
             tracing::info!(
@@ -168,7 +168,7 @@ impl Licensing {
         // The first check at start-up: it logs a suspect clock or an open
         // warning window once.
         license.check_at(now);
-        let mirror = Mirror::new(license, device_key, effective, recorded_mark);
+        let mirror = Mirror::new(license, device_key, effective, recorded_mark, chain);
         Ok(Self::start(
             config.clone(),
             store,
@@ -279,12 +279,13 @@ fn log_trust(config: &Config) {
 /// have changed since it was imported, and a payload of an older format or
 /// of another root does not verify under this build. Its binding is judged
 /// by the import's own check ([`binding::check`]), without a license key.
+/// Returns the license with the chain it verified through.
 pub(crate) fn reverify(
     token: &str,
     offline: &OfflineConfig,
     trust: &Trust,
     device_key: &DeviceKey,
-) -> Result<InstalledLicense, StoredLicenseProblem> {
+) -> Result<(InstalledLicense, VerifiedChain), StoredLicenseProblem> {
     let device_public_key = device_key.public_key();
     let this = Installation {
         license_key: None,
@@ -347,12 +348,16 @@ pub(crate) fn reverify(
             device_matches: Some(false),
         });
     }
-    Ok(InstalledLicense {
-        key_id: payload.key_id,
-        license: payload.license,
-        revocation: None,
-        mark_problem: None,
-    })
+    let chain = payload.chain();
+    Ok((
+        InstalledLicense {
+            key_id: payload.key_id,
+            license: payload.license,
+            revocation: None,
+            mark_problem: None,
+        },
+        chain,
+    ))
 }
 
 /// The code of a stored license that does not verify under this build.

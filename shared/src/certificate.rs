@@ -118,6 +118,12 @@ impl Certificate {
         self.body.key_id
     }
 
+    /// The id of the root that signed it, from its signer line, which
+    /// [`Certificate::verified`] checked names the root it verified under.
+    pub(crate) fn root_key_id(&self) -> Option<KeyId> {
+        self.envelope.signer().parse().ok()
+    }
+
     /// The canonical single-line token.
     pub fn token(&self) -> String {
         self.envelope.token()

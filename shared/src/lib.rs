@@ -168,7 +168,7 @@ pub use device::{DeviceId, DeviceKey};
 #[cfg(feature = "signing")]
 pub use issuer_key::{IssuerKey, PayloadSigner, PayloadTerms, RootKey, SignerError};
 pub use license_key::LicenseKey;
-pub use payload::{ClockPolicy, License, VerifiedPayload};
+pub use payload::{ClockPolicy, License, VerifiedChain, VerifiedPayload};
 pub use receipt::{ReleaseReceipt, VerifiedReceipt};
 pub use request::{LicenseRequest, Product, VerifiedRequest};
 pub use revocation::{Revocation, RevocationList, RevocationListBody};

@@ -248,27 +248,54 @@ impl VerifiedPayload {
     /// by the root); then the license, and that its `issuedAt` lies in the
     /// certificate's window.
     pub fn open(input: &str, root: &TrustRoot) -> Result<Self, TokenError> {
+        Self::open_after(input, root, None)
+    }
+
+    /// [`VerifiedPayload::open`], given the chain of a payload this
+    /// process verified before under `root` ([`VerifiedPayload::chain`]).
+    /// When this payload carries the same certificate and revocation list
+    /// lines, byte for byte, their root signatures verified then and are
+    /// not checked again: only the payload's own signature is, with the
+    /// issuer key the certificate already gave. Any other payload is
+    /// opened as [`VerifiedPayload::open`] opens it. The result is the
+    /// same either way.
+    pub fn open_after(
+        input: &str,
+        root: &TrustRoot,
+        known: Option<&VerifiedChain>,
+    ) -> Result<Self, TokenError> {
         let kind = Kind::Payload;
         let envelope = Envelope::open(input, kind)?;
         let key_id: KeyId = envelope.signer().parse().map_err(|e| {
             TokenError::invalid(kind, format!("the signer line is not a key id: {e}"))
         })?;
-        let Some(([certificate, revocations], license)) = envelope.split_body::<2>() else {
+        let Some(([certificate_line, revocations_line], license)) = envelope.split_body::<2>()
+        else {
             return Err(TokenError::invalid(
                 kind,
                 "the signed message has no certificate and revocation list lines",
             ));
         };
-        // Both inner envelopes are read first, then the three signatures
-        // are checked with as little other work between them as the order
-        // allows (the certificate's body names the payload's key): the
-        // curve arithmetic's tables stay in the cache.
-        let certificate = Envelope::open(chain_text(certificate), Kind::Certificate)
-            .map_err(|e| chain_error("certificate", e))?;
-        let revocations = Envelope::open(chain_text(revocations), Kind::RevocationList)
-            .map_err(|e| chain_error("revocation list", e))?;
-        let certificate =
-            Certificate::verified(certificate, root).map_err(|e| chain_error("certificate", e))?;
+        let known =
+            known.filter(|known| known.carried_by(root, certificate_line, revocations_line));
+        let (certificate, revocations) = match known {
+            Some(known) => (known.certificate.clone(), Chain::Known(&known.revocations)),
+            None => {
+                // Both inner envelopes are read first, then the three
+                // signatures are checked with as little other work between
+                // them as the order allows (the certificate's body names the
+                // payload's key): the curve arithmetic's tables stay in the
+                // cache.
+                let certificate = Envelope::open(chain_text(certificate_line), Kind::Certificate)
+                    .map_err(|e| chain_error("certificate", e))?;
+                let revocations =
+                    Envelope::open(chain_text(revocations_line), Kind::RevocationList)
+                        .map_err(|e| chain_error("revocation list", e))?;
+                let certificate = Certificate::verified(certificate, root)
+                    .map_err(|e| chain_error("certificate", e))?;
+                (certificate, Chain::Read(revocations))
+            }
+        };
         if certificate.key_id() != key_id {
             return Err(TokenError::BadChain {
                 expected: kind,
@@ -289,8 +316,11 @@ impl VerifiedPayload {
                 signer: format!("its certified key `{key_id}`"),
             });
         }
-        let revocations = RevocationList::verified(revocations, root)
-            .map_err(|e| chain_error("revocation list", e))?;
+        let revocations = match revocations {
+            Chain::Known(list) => list.clone(),
+            Chain::Read(list) => RevocationList::verified(list, root)
+                .map_err(|e| chain_error("revocation list", e))?,
+        };
         let license: License = parse_json(kind, license)?;
         license
             .validate()
@@ -350,6 +380,60 @@ impl VerifiedPayload {
     pub fn token(&self) -> String {
         self.envelope.token()
     }
+
+    /// The certificate and revocation list this payload carries, verified,
+    /// with the lines that carried them: for [`VerifiedPayload::open_after`].
+    pub fn chain(&self) -> VerifiedChain {
+        let (certificate_line, revocations_line) = match self.envelope.split_body::<2>() {
+            Some(([certificate, revocations], _)) => (certificate.into(), revocations.into()),
+            // Every payload has both lines: `open` refuses one without,
+            // and a signer writes them. An empty line matches none.
+            None => (Box::default(), Box::default()),
+        };
+        VerifiedChain {
+            root: self.certificate.root_key_id(),
+            certificate_line,
+            revocations_line,
+            certificate: self.certificate.clone(),
+            revocations: self.revocations.clone(),
+        }
+    }
+}
+
+/// The certificate and revocation list of a payload this process verified,
+/// with the exact lines that carried them and the root they verified
+/// under. A later payload that carries the same two lines needs neither
+/// root signature checked again ([`VerifiedPayload::open_after`]).
+///
+/// Made only by [`VerifiedPayload::chain`], from a payload whose chain
+/// verified, and meant to live in memory: a verdict read back from a store
+/// or a file would be whoever wrote it's to forge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedChain {
+    root: Option<KeyId>,
+    certificate_line: Box<[u8]>,
+    revocations_line: Box<[u8]>,
+    certificate: Certificate,
+    revocations: RevocationList,
+}
+
+impl VerifiedChain {
+    /// Whether a payload opened under `root` that carries these two lines
+    /// carries this chain. A line that is not byte for byte the same, even
+    /// one that would decode to the same token, is read and checked.
+    fn carried_by(&self, root: &TrustRoot, certificate: &[u8], revocations: &[u8]) -> bool {
+        !self.certificate_line.is_empty()
+            && self.root == Some(root.key_id())
+            && *self.certificate_line == *certificate
+            && *self.revocations_line == *revocations
+    }
+}
+
+/// The revocation list of a payload being opened: the known chain's, or
+/// the envelope read from its line, whose root signature is still to check.
+enum Chain<'a> {
+    Known(&'a RevocationList),
+    Read(Envelope),
 }
 
 /// A certificate or list line as text. Lines that are not ASCII fail

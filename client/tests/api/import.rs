@@ -101,6 +101,14 @@ async fn import_refusals_change_nothing() {
         let text = String::from_utf8(message).unwrap().replace("ACME", "ACMF");
         assemble_token(&prefix, text.as_bytes(), &signature)
     };
+    // Its chain is the installed payload's, which the client remembers
+    // verified: only the payload's own signature is checked, and this one
+    // is another genuine payload's.
+    let spliced = {
+        let (prefix, message, _) = disassemble_token(&token);
+        let (_, _, other_signature) = disassemble_token(&sign(&answer(&request, 7)));
+        assemble_token(&prefix, &message, &other_signature)
+    };
     let bad_signer = assemble_token(
         "ren3-payload-v3.",
         b"ren3/license-payload/v3\nAAAA\n{}",
@@ -155,6 +163,13 @@ async fn import_refusals_change_nothing() {
             "7. altered after signing",
             KEY,
             tampered,
+            StatusCode::BAD_REQUEST,
+            "signature_invalid",
+        ),
+        (
+            "7b. another genuine payload's signature, the same chain",
+            KEY,
+            spliced,
             StatusCode::BAD_REQUEST,
             "signature_invalid",
         ),
