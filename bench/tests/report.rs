@@ -130,6 +130,14 @@ fn paired_row<'a>(tables: &'a str, what: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no paired row for {what:?} in:\n{tables}"))
 }
 
+/// [`CRITERION`] with `bench`'s mean set to `mean`.
+fn criterion_with(bench: &str, mean: f64) -> Vec<(&'static str, &'static str, f64)> {
+    CRITERION
+        .iter()
+        .map(|&(group, name, old)| (group, name, if name == bench { mean } else { old }))
+        .collect()
+}
+
 fn with_paired_ratio(pair: &str, ratio: f64) -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     let mut results = paired();
     let found = results
@@ -213,18 +221,8 @@ fn a_judged_pair_missing_from_the_paired_results_is_a_miss() {
 #[test]
 fn a_sequential_miss_is_marked_when_the_paired_ratio_meets_the_target() {
     let dir = tempfile::tempdir().unwrap();
-    let criterion: Vec<_> = CRITERION
-        .iter()
-        .map(|&(group, bench, mean)| {
-            // Criterion's drift: 1.15x of the floor, where pairing says 1.06x.
-            let mean = if bench == "ren3_open_and_check" {
-                184_000.0
-            } else {
-                mean
-            };
-            (group, bench, mean)
-        })
-        .collect();
+    // Criterion's drift: 1.15x of the floor, where pairing says 1.06x.
+    let criterion = criterion_with("ren3_open_and_check", 184_000.0);
     write_results(dir.path(), &criterion, &paired());
     let (code, tables) = report(dir.path());
     assert_eq!(code, 0, "{tables}");
@@ -236,17 +234,7 @@ fn a_sequential_miss_is_marked_when_the_paired_ratio_meets_the_target() {
 #[test]
 fn the_hot_path_is_judged_by_criterion() {
     let dir = tempfile::tempdir().unwrap();
-    let criterion: Vec<_> = CRITERION
-        .iter()
-        .map(|&(group, bench, mean)| {
-            let mean = if bench == "license_check" {
-                120.0
-            } else {
-                mean
-            };
-            (group, bench, mean)
-        })
-        .collect();
+    let criterion = criterion_with("license_check", 120.0);
     write_results(dir.path(), &criterion, &paired());
     let (code, tables) = report(dir.path());
     assert_eq!(code, 1, "{tables}");
