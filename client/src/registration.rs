@@ -9,7 +9,7 @@
 //! that list stored first, whether the import is accepted or not (see
 //! [`crate::revocations`]).
 //!
-//! One piece, at about the usual size: register and import share the
+//! One piece, a little over the usual size: register and import share the
 //! pending requests and the checks that read them.
 
 use std::sync::Arc;
@@ -365,7 +365,6 @@ impl Licensing {
         let (serial, key_id) = (license.serial, payload.key_id);
         let device_id = offline.client_device_id.clone();
         let carried = payload.revocations.clone();
-        let chain = payload.chain();
         let now = self.now();
         let handle = self.license();
         // Judged at the latest time seen, so that winding the clock back
@@ -423,7 +422,7 @@ impl Licensing {
                 tx.commit().map_err(StoreError::from)?;
                 handle.raise_mark(mark);
                 mirror.note_recorded_mark(mark);
-                mirror.remember_chain(chain);
+                mirror.remember_chain(payload.chain());
                 // Published while the connection is still held, so concurrent
                 // imports publish in the order they committed.
                 handle.replace(InstalledLicense {

@@ -73,18 +73,7 @@ impl Issuer {
 
     /// Runs `ren3-issuer --db <store> ARGS`, feeding `stdin` if given.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = issuer_command()
-            .arg("--db")
-            .arg(self.db())
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        feed(&mut child, stdin.unwrap_or_default());
-        child.wait_with_output().unwrap()
+        self.run_with_env(args, stdin, &[])
     }
 
     /// Runs a command that must succeed; returns its stdout, trimmed.
